@@ -1,0 +1,16 @@
+// Package onnx runs ONNX teachers under onnxruntime and reads and writes ONNX files.
+//
+// It is the only package that imports onnxruntime_go. The shared library is found once by
+// FindLibrary (the --ort-lib flag, then $ONNXRUNTIME_LIB, then the copy that scripts/setup.sh puts
+// under third_party/onnxruntime/) and loaded once per process by Init; Open does this itself when
+// Init has not been called.
+//
+// A Session wraps one classifier: exactly one float32 input whose first axis is the batch, and one
+// float32 output shaped [N, classes]. Logits runs preprocessed samples through it in batches,
+// reusing its input and output tensors, and returns logits: a model that outputs probabilities has
+// them converted to log-probabilities, which are valid logits (softmax(log p) = p).
+//
+// ReadModelInfo parses a model's protobuf directly, without onnxruntime, for `distill inspect` and
+// for checks made before a session is opened. Export and ImportGraph write and read back the
+// students that this tool trains.
+package onnx
