@@ -298,4 +298,3 @@ func flatten(W [][]float32) []float32 {
 	}
 	return out
 }
-
