@@ -1,0 +1,547 @@
+package onnx_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/x448/float16"
+
+	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/onnx/onnxtest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files and the fuzz seed corpus under testdata/")
+
+// randVals returns n values uniform in [-scale, scale) from rng.
+func randVals(rng *rand.Rand, n int, scale float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32((rng.Float64()*2 - 1) * scale)
+	}
+	return v
+}
+
+// testMLP is a 6 -> 5 -> relu -> 3 classifier with weights drawn from seed.
+func testMLP(seed uint64) onnx.ExportGraph {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	return onnx.ExportGraph{
+		InputShape: []int{6},
+		Classes:    3,
+		Layers: []onnx.Layer{
+			{Op: "Gemm", Weight: randVals(rng, 6*5, 0.5), WeightShape: []int{6, 5}, Bias: randVals(rng, 5, 0.1)},
+			{Op: "Relu"},
+			{Op: "Gemm", Weight: randVals(rng, 5*3, 0.5), WeightShape: []int{5, 3}, Bias: randVals(rng, 3, 0.1)},
+		},
+		Metadata: map[string]string{"distill.classes": "3", "b": "2", "a": "1"},
+	}
+}
+
+// testCNN is [2,7,7] -> conv 3x3/1 pad 1 (3 filters) -> relu -> maxpool 2 -> conv 2x2/2 pad 1
+// (2 filters, no bias) -> flatten -> gemm to 4 classes, weights drawn from seed.
+func testCNN(seed uint64) onnx.ExportGraph {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	// Shapes: [2,7,7] -conv-> [3,7,7] -pool-> [3,3,3] -conv-> [2,2,2] -flatten-> [8].
+	return onnx.ExportGraph{
+		InputName:  "pixels",
+		OutputName: "scores",
+		InputShape: []int{2, 7, 7},
+		Classes:    4,
+		Layers: []onnx.Layer{
+			{Op: "Conv", Weight: randVals(rng, 3*2*3*3, 0.4), WeightShape: []int{3, 2, 3, 3}, Bias: randVals(rng, 3, 0.1), Kernel: 3, Stride: 1, Pad: 1},
+			{Op: "Relu"},
+			{Op: "MaxPool", Kernel: 2},
+			{Op: "Conv", Weight: randVals(rng, 2*3*2*2, 0.4), WeightShape: []int{2, 3, 2, 2}, Kernel: 2, Stride: 2, Pad: 1},
+			{Op: "Flatten"},
+			{Op: "Gemm", Weight: randVals(rng, 8*4, 0.5), WeightShape: []int{8, 4}, Bias: randVals(rng, 4, 0.1)},
+		},
+		Metadata: map[string]string{"distill.classes": "4"},
+	}
+}
+
+// forward computes g's logits for n samples of x naively in float64 (the reference for the tests).
+func forward(g onnx.ExportGraph, x []float32, n int) []float32 {
+	shape := append([]int(nil), g.InputShape...)
+	h := make([]float64, len(x))
+	for i, v := range x {
+		h[i] = float64(v)
+	}
+	for _, l := range g.Layers {
+		switch l.Op {
+		case "Gemm":
+			in, out := l.WeightShape[0], l.WeightShape[1]
+			y := make([]float64, n*out)
+			for r := 0; r < n; r++ {
+				for j := 0; j < out; j++ {
+					s := 0.0
+					if l.Bias != nil {
+						s = float64(l.Bias[j])
+					}
+					for i := 0; i < in; i++ {
+						s += h[r*in+i] * float64(l.Weight[i*out+j])
+					}
+					y[r*out+j] = s
+				}
+			}
+			h, shape = y, []int{out}
+		case "Relu":
+			for i, v := range h {
+				h[i] = math.Max(v, 0)
+			}
+		case "Flatten":
+			shape = []int{len(h) / n}
+		case "Conv", "MaxPool":
+			c, H, W := shape[0], shape[1], shape[2]
+			k, p := l.Kernel, l.Pad
+			s := l.Stride
+			if s == 0 {
+				s = 1
+				if l.Op == "MaxPool" {
+					s = k
+				}
+			}
+			oh, ow := (H+2*p-k)/s+1, (W+2*p-k)/s+1
+			f := c
+			if l.Op == "Conv" {
+				f = l.WeightShape[0]
+			}
+			y := make([]float64, n*f*oh*ow)
+			for b := 0; b < n; b++ {
+				for o := 0; o < f; o++ {
+					for i := 0; i < oh; i++ {
+						for j := 0; j < ow; j++ {
+							acc := math.Inf(-1)
+							if l.Op == "Conv" {
+								acc = 0
+								if l.Bias != nil {
+									acc = float64(l.Bias[o])
+								}
+							}
+							for ci := 0; ci < c; ci++ {
+								if l.Op == "MaxPool" && ci != o {
+									continue
+								}
+								for di := 0; di < k; di++ {
+									for dj := 0; dj < k; dj++ {
+										yi, xj := i*s+di-p, j*s+dj-p
+										if yi < 0 || yi >= H || xj < 0 || xj >= W {
+											continue // zero padding; MaxPool ignores padding
+										}
+										v := h[((b*c+ci)*H+yi)*W+xj]
+										if l.Op == "Conv" {
+											acc += v * float64(l.Weight[((o*c+ci)*k+di)*k+dj])
+										} else {
+											acc = math.Max(acc, v)
+										}
+									}
+								}
+							}
+							y[((b*f+o)*oh+i)*ow+j] = acc
+						}
+					}
+				}
+			}
+			h, shape = y, []int{f, oh, ow}
+		default:
+			panic("forward: op " + l.Op)
+		}
+	}
+	out := make([]float32, len(h))
+	for i, v := range h {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+// roundFP16 returns g with every weight rounded to float16, the values an FP16 export stores.
+func roundFP16(g onnx.ExportGraph) onnx.ExportGraph {
+	r := func(v []float32) []float32 {
+		if v == nil {
+			return nil
+		}
+		o := make([]float32, len(v))
+		for i, x := range v {
+			o[i] = float16.Fromfloat32(x).Float32()
+		}
+		return o
+	}
+	g.Layers = append([]onnx.Layer(nil), g.Layers...)
+	for i := range g.Layers {
+		g.Layers[i].Weight, g.Layers[i].Bias = r(g.Layers[i].Weight), r(g.Layers[i].Bias)
+	}
+	return g
+}
+
+func exportBytes(t *testing.T, g onnx.ExportGraph) (string, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "model.onnx")
+	if err := onnx.Export(path, g); err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, data
+}
+
+func withOpts(g onnx.ExportGraph, opset int, fp16 bool) onnx.ExportGraph {
+	g.Opset, g.FP16 = opset, fp16
+	return g
+}
+
+// cases are the graphs exported by the round-trip, parity and checker tests.
+func cases() []struct {
+	name string
+	g    onnx.ExportGraph
+} {
+	return []struct {
+		name string
+		g    onnx.ExportGraph
+	}{
+		{"mlp", testMLP(1)},
+		{"cnn", testCNN(2)},
+		{"mlp-fp16", withOpts(testMLP(3), 0, true)},
+		{"cnn-fp16", withOpts(testCNN(4), 0, true)},
+		{"mlp-opset7", withOpts(testMLP(5), 7, false)},
+		{"cnn-opset7-fp16", withOpts(testCNN(6), 7, true)},
+		{"cnn-opset11", withOpts(testCNN(7), 11, false)},
+		{"mlp-opset17", withOpts(testMLP(8), 17, false)},
+	}
+}
+
+func TestExportDeterministic(t *testing.T) {
+	for _, tc := range cases() {
+		t.Run(tc.name, func(t *testing.T) {
+			_, a := exportBytes(t, tc.g)
+			// Same graph, metadata map rebuilt (new iteration order): same bytes.
+			g := tc.g
+			g.Metadata = map[string]string{}
+			for k, v := range tc.g.Metadata {
+				g.Metadata[k] = v
+			}
+			_, b := exportBytes(t, g)
+			if !bytes.Equal(a, b) {
+				t.Fatal("two exports of the same graph differ")
+			}
+		})
+	}
+}
+
+// TestRoundTrip checks export -> import -> export gives identical bytes and the imported graph
+// equals the exported one (defaults filled in, fp16 weights rounded).
+func TestRoundTrip(t *testing.T) {
+	for _, tc := range cases() {
+		t.Run(tc.name, func(t *testing.T) {
+			path, first := exportBytes(t, tc.g)
+			g, err := onnx.ImportGraph(path)
+			if err != nil {
+				t.Fatalf("ImportGraph: %v", err)
+			}
+			want := tc.g
+			if want.FP16 {
+				want = roundFP16(want)
+			}
+			if want.InputName == "" {
+				want.InputName = onnx.DefaultInputName
+			}
+			if want.OutputName == "" {
+				want.OutputName = onnx.DefaultOutputName
+			}
+			if want.Opset == 0 {
+				want.Opset = onnx.DefaultOpset
+			}
+			want.Layers = append([]onnx.Layer(nil), want.Layers...)
+			for i, l := range want.Layers {
+				if l.Op == "MaxPool" && l.Stride == 0 {
+					want.Layers[i].Stride = l.Kernel
+				}
+			}
+			if diff := cmp.Diff(&want, g); diff != "" {
+				t.Errorf("imported graph differs (-want +got):\n%s", diff)
+			}
+			_, second := exportBytes(t, *g)
+			if !bytes.Equal(first, second) {
+				t.Errorf("export -> import -> export changed the bytes (%d vs %d bytes)", len(first), len(second))
+			}
+		})
+	}
+}
+
+// TestGolden pins the exact bytes of two small exports by their sha256 (run with -update to
+// rewrite testdata/*.sha256 after an intended format change). The .onnx files are kept beside them.
+func TestGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		g    onnx.ExportGraph
+	}{
+		{"mlp", testMLP(1)},
+		{"cnn-fp16", withOpts(testCNN(2), 0, true)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, data := exportBytes(t, tc.g)
+			sum := sha256.Sum256(data)
+			got := hex.EncodeToString(sum[:])
+			golden := filepath.Join("testdata", "golden-"+tc.name+".sha256")
+			model := filepath.Join("testdata", "golden-"+tc.name+".onnx")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(model, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("read golden %s: %v (run go test ./onnx -run TestGolden -update)", golden, err)
+			}
+			if got != strings.TrimSpace(string(want)) {
+				t.Errorf("sha256 of the export = %s, golden %s has %s", got, golden, strings.TrimSpace(string(want)))
+			}
+			kept, err := os.ReadFile(model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(kept, data) {
+				t.Errorf("%s differs from a fresh export", model)
+			}
+		})
+	}
+}
+
+func TestExportErrors(t *testing.T) {
+	mlp := testMLP(1)
+	cnn := testCNN(2)
+	edit := func(g onnx.ExportGraph, f func(*onnx.ExportGraph)) onnx.ExportGraph {
+		g.Layers = append([]onnx.Layer(nil), g.Layers...)
+		f(&g)
+		return g
+	}
+	for _, tc := range []struct {
+		name  string
+		g     onnx.ExportGraph
+		want  []string
+		isOld bool
+	}{
+		{"opset 6 lacks Gemm", withOpts(mlp, 6, false), []string{"layer 0", "Gemm needs opset >= 7", "got 6"}, true},
+		{"opset 5 lacks Relu", withOpts(cnn, 5, false), []string{"layer 1", "Relu needs opset >= 6"}, true},
+		{"opset too new", withOpts(mlp, 99, false), []string{"opset 99", "7..21"}, false},
+		{"no bias before opset 11", edit(withOpts(mlp, 9, false), func(g *onnx.ExportGraph) { g.Layers[0].Bias = nil }),
+			[]string{"layer 0 (Gemm)", "without a bias needs opset >= 11"}, true},
+		{"weight shape", edit(mlp, func(g *onnx.ExportGraph) { g.Layers[2].WeightShape = []int{4, 3} }), []string{"layer 2 (Gemm)", "weight shape [4 3], want [5, out]"}, false},
+		{"weight length", edit(mlp, func(g *onnx.ExportGraph) { g.Layers[0].Weight = g.Layers[0].Weight[:29] }), []string{"layer 0 (Gemm)", "weight has 29 values"}, false},
+		{"classes", edit(mlp, func(g *onnx.ExportGraph) { g.Classes = 4 }), []string{"yields per-sample shape [3], want [4]"}, false},
+		{"gemm after conv", edit(cnn, func(g *onnx.ExportGraph) { g.Layers = append(g.Layers[:4], g.Layers[5]) }), []string{"layer 4 (Gemm)", "add a Flatten"}, false},
+		{"unknown op", edit(mlp, func(g *onnx.ExportGraph) { g.Layers[1].Op = "Dropout" }), []string{"layer 1", `unsupported op "Dropout"`}, false},
+		{"pad >= kernel", edit(cnn, func(g *onnx.ExportGraph) { g.Layers[3].Pad = 2 }), []string{"layer 3 (Conv)", "pad 2 must be smaller than kernel 2"}, false},
+		{"same names", edit(mlp, func(g *onnx.ExportGraph) { g.InputName, g.OutputName = "x", "x" }), []string{`share the name "x"`}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "bad.onnx")
+			err := onnx.Export(path, tc.g)
+			if err == nil {
+				t.Fatal("Export succeeded, want an error")
+			}
+			for _, w := range append([]string{"export onnx " + path}, tc.want...) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if got := errors.Is(err, onnx.ErrOpsetTooOld); got != tc.isOld {
+				t.Errorf("errors.Is(err, ErrOpsetTooOld) = %v, want %v", got, tc.isOld)
+			}
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Errorf("a failed export left %s behind (%v)", path, err)
+			}
+		})
+	}
+}
+
+// TestExportReplacesAtomically checks that exporting over an existing file replaces it and leaves no
+// temporary file behind.
+func TestExportReplacesAtomically(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.onnx")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := onnx.Export(path, testMLP(1)); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "m.onnx" {
+		t.Errorf("directory holds %v, want only m.onnx", entries)
+	}
+	if _, err := onnx.ImportGraph(path); err != nil {
+		t.Errorf("ImportGraph of the replaced file: %v", err)
+	}
+	if err := onnx.Export(filepath.Join(dir, "missing", "m.onnx"), testMLP(1)); err == nil {
+		t.Error("Export into a missing directory succeeded")
+	}
+}
+
+func TestImportForeignGemm(t *testing.T) {
+	// A model from another writer (onnxtest) that happens to follow the pattern imports too.
+	path := filepath.Join(t.TempDir(), "mlp.onnx")
+	w := onnxtest.MLP(t, path, []int{4, 3, 2}, 9)
+	g, err := onnx.ImportGraph(path)
+	if err != nil {
+		t.Fatalf("ImportGraph: %v", err)
+	}
+	if g.InputName != "input" || g.OutputName != "output" || g.Classes != 2 || len(g.Layers) != 3 {
+		t.Fatalf("imported %+v", g)
+	}
+	x := []float32{0.5, -1, 2, 0.25, 1, 1, -1, 0}
+	if diff := cmp.Diff(w.Forward(append([]float32(nil), x...), 2), forward(*g, x, 2), cmp.Comparer(func(a, b float32) bool {
+		return math.Abs(float64(a-b)) <= 1e-6
+	})); diff != "" {
+		t.Errorf("imported weights compute differently (-want +got):\n%s", diff)
+	}
+}
+
+func TestImportErrors(t *testing.T) {
+	dir := t.TempDir()
+	good, data := exportBytes(t, testMLP(1))
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	softmax := filepath.Join(dir, "softmax.onnx")
+	onnxtest.GemmClassifier(t, softmax, [][]float32{{1, 2}, {3, 4}}, []float32{0, 1}, onnxtest.Softmax())
+	two := filepath.Join(dir, "two.onnx")
+	onnxtest.TwoInputs(t, two)
+	fixed := filepath.Join(dir, "fixed.onnx")
+	onnxtest.GemmClassifier(t, fixed, [][]float32{{1, 2}, {3, 4}}, []float32{0, 1}, onnxtest.FixedBatch(1))
+	for _, tc := range []struct {
+		name, path string
+		want       []string
+	}{
+		{"missing", filepath.Join(dir, "nope.onnx"), []string{"no such file"}},
+		{"garbage", write("garbage.onnx", []byte("not a model at all")), []string{"not an ONNX model"}},
+		{"truncated", write("trunc.onnx", data[:len(data)/2]), nil},
+		{"empty", write("empty.onnx", nil), []string{"no graph"}},
+		{"softmax node", softmax, []string{"node 1 ", "(Softmax)", "op is not supported"}},
+		{"two inputs", two, []string{"more than one graph input"}},
+		{"fixed batch", fixed, []string{`input "input"`, "batch axis is fixed at 1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := onnx.ImportGraph(tc.path)
+			if err == nil {
+				t.Fatal("ImportGraph succeeded, want an error")
+			}
+			for _, w := range append([]string{"import onnx " + tc.path}, tc.want...) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	if _, err := onnx.ImportGraph(good); err != nil {
+		t.Errorf("ImportGraph of a good file: %v", err)
+	}
+}
+
+// TestChecker runs onnx.checker.check_model(full_check=True) from Debian's python3-onnx on exported
+// files, when it is installed.
+func TestChecker(t *testing.T) {
+	const py = "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import onnx").Run(); err != nil {
+		t.Skipf("skipping: %s with the onnx module is not available (%v); apt install python3-onnx to run it", py, err)
+	}
+	for _, tc := range cases() {
+		t.Run(tc.name, func(t *testing.T) {
+			path, _ := exportBytes(t, tc.g)
+			out, err := exec.Command(py, "-c",
+				"import sys, onnx; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print('ok')", path).CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != "ok" {
+				t.Errorf("onnx.checker on %s: %v\n%s", tc.name, err, out)
+			}
+		})
+	}
+}
+
+// FuzzImportGraph feeds arbitrary bytes to ImportGraph. Whatever it accepts must export again, and
+// that export must import to the same graph (NaN payloads aside).
+func FuzzImportGraph(f *testing.F) {
+	// The seed corpus lives in testdata/fuzz/FuzzImportGraph (written by TestGolden/-update helpers);
+	// these add the current exports of the test graphs.
+	for _, tc := range cases()[:4] {
+		path := filepath.Join(f.TempDir(), tc.name+".onnx")
+		if err := onnx.Export(path, tc.g); err != nil {
+			f.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "in.onnx")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		g, err := onnx.ImportGraph(path)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "import onnx "+path+": ") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		out := filepath.Join(dir, "out.onnx")
+		if err := onnx.Export(out, *g); err != nil {
+			t.Fatalf("imported graph does not export: %v", err)
+		}
+		g2, err := onnx.ImportGraph(out)
+		if err != nil {
+			t.Fatalf("re-export does not import: %v", err)
+		}
+		if diff := cmp.Diff(g, g2, cmp.Comparer(func(a, b float32) bool {
+			return a == b || (a != a && b != b)
+		})); diff != "" {
+			t.Fatalf("re-import differs:\n%s", diff)
+		}
+	})
+}
+
+// TestWriteFuzzCorpus writes the fuzz seed corpus under testdata/fuzz/FuzzImportGraph with -update.
+func TestWriteFuzzCorpus(t *testing.T) {
+	if !*update {
+		t.Skip("run with -update to rewrite the fuzz seed corpus")
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzImportGraph")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	seeds := map[string][]byte{"garbage": []byte("not a model"), "empty": {}}
+	for _, tc := range cases() {
+		_, data := exportBytes(t, tc.g)
+		seeds[tc.name] = data
+		seeds[tc.name+"-truncated"] = data[:len(data)*2/3]
+	}
+	for name, data := range seeds {
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
