@@ -52,11 +52,11 @@ func (o *opBase) Type() hm.Type {
 }
 
 func (o *opBase) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) { return o.shape.Clone(), nil }
-func (o *opBase) ReturnsPtr() bool                                       { return false }
-func (o *opBase) CallsExtern() bool                                      { return false }
-func (o *opBase) OverwritesInput() int                                   { return -1 }
-func (o *opBase) WriteHash(h hash.Hash)                                  { fmt.Fprintf(h, "%s#%d", o.name, o.id) }
-func (o *opBase) String() string                                         { return fmt.Sprintf("%s#%d", o.name, o.id) }
+func (o *opBase) ReturnsPtr() bool                                      { return false }
+func (o *opBase) CallsExtern() bool                                     { return false }
+func (o *opBase) OverwritesInput() int                                  { return -1 }
+func (o *opBase) WriteHash(h hash.Hash)                                 { fmt.Fprintf(h, "%s#%d", o.name, o.id) }
+func (o *opBase) String() string                                        { return fmt.Sprintf("%s#%d", o.name, o.id) }
 func (o *opBase) Hashcode() uint32 {
 	h := fnv.New32a()
 	o.WriteHash(h)
