@@ -40,7 +40,7 @@ func FindLibrary(flagPath string, cuda bool) (path string, searched []string, er
 		if st.IsDir() {
 			return "", searched, fmt.Errorf("onnxruntime library from %s: %s is a directory", c.from, c.path)
 		}
-		slog.Info("onnxruntime library", "from", c.from, "path", c.path)
+		slog.Debug("onnxruntime library found", "from", c.from, "path", c.path)
 		return c.path, searched, nil
 	}
 
@@ -67,7 +67,7 @@ func FindLibrary(flagPath string, cuda bool) (path string, searched []string, er
 				searched = append(searched, filepath.Join(cand, "libonnxruntime.so*"))
 				slog.Debug("onnxruntime library: trying", "dir", cand)
 				if p := libraryIn(cand); p != "" {
-					slog.Info("onnxruntime library", "from", "default location", "path", p)
+					slog.Debug("onnxruntime library found", "from", "default location", "path", p)
 					return p, searched, nil
 				}
 			}

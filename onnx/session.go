@@ -1,0 +1,499 @@
+package onnx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Options configures a Session. The zero value runs on CPU with onnxruntime's default thread
+// count, batches of DefaultBatch and output kind "auto".
+type Options struct {
+	Device  string // "cpu" (default when empty), "cuda" (fail if the CUDA provider cannot load) or "auto" (CUDA, else CPU)
+	GPUID   int    // CUDA device ordinal; default 0
+	Threads int    // onnxruntime intra-op threads; 0 lets onnxruntime choose (one per physical core)
+	Batch   int    // samples per run for models with a dynamic batch axis; 0 means DefaultBatch. A fixed batch axis wins.
+	Output  string // what the model outputs: "auto" (default when empty), "logits", "probs" or "logprobs"
+	// InputShape is the per-sample input shape (without the batch axis). It is needed only for
+	// models that leave non-batch axes dynamic, and must agree with the model's fixed axes.
+	InputShape []int
+}
+
+// DefaultBatch is the batch size used when Options.Batch is 0: large enough for onnxruntime's
+// GEMMs to reach full speed on a 784-1200-1200-10 MLP, small enough to stay in cache-sized memory.
+const DefaultBatch = 256
+
+// Output kinds reported by Session.OutputKind.
+const (
+	OutputLogits   = "logits"
+	OutputProbs    = "probs"
+	OutputLogProbs = "logprobs"
+	OutputAuto     = "auto"
+)
+
+// probSumTol is how far a row's sum may be from 1 (or its log-sum-exp from 0) for "auto" to take
+// the row as probabilities (log-probabilities): float32 softmax sums are within ~1e-6 of 1, so
+// 1e-3 leaves room for fp16 teachers while no plausible logit vector lands there by chance.
+const probSumTol = 1e-3
+
+// minProb is the floor put under probabilities before taking logs, so that a probability of
+// exactly 0 becomes a large negative (finite) logit: log(1e-30) ≈ -69.
+const minProb = 1e-30
+
+// ErrCUDAUnavailable is returned (wrapped) by Open with device "cuda" when the CUDA execution
+// provider cannot be loaded or run.
+var ErrCUDAUnavailable = errors.New("CUDA execution provider unavailable")
+
+// ErrClosed is returned by Logits after Close.
+var ErrClosed = errors.New("session closed")
+
+// Session runs one ONNX classifier under onnxruntime. It is safe for use by one goroutine at a
+// time; calls are serialised by a mutex.
+type Session struct {
+	path       string
+	opts       Options
+	info       *ModelInfo
+	inShape    []int64 // the model's input shape, -1 for dynamic axes
+	sample     []int64 // per-sample shape used
+	sampleSize int
+	fixed      int // the model's fixed batch size, 0 when dynamic
+	rows       int // rows per run
+	classes    int
+	device     string
+	kind       string // output kind in use; "auto" until the first batch is seen
+
+	mu         sync.Mutex
+	sess       *ort.DynamicAdvancedSession
+	full, tail *batchTensors
+}
+
+// batchTensors are the input and output tensors for runs of a given number of rows.
+type batchTensors struct {
+	rows int
+	in   *ort.Tensor[float32]
+	out  *ort.Tensor[float32]
+}
+
+func (b *batchTensors) destroy() {
+	if b == nil {
+		return
+	}
+	b.in.Destroy()
+	b.out.Destroy()
+}
+
+// Open loads the classifier at modelPath. It checks that the model has exactly one float32
+// input (batch axis first) and one float32 output [N, classes], opens an onnxruntime session on
+// the requested device and runs one batch of zeros to learn the class count and to make sure the
+// device works. If Init has not been called, Open finds and loads the library itself.
+func Open(modelPath string, opts Options) (*Session, error) {
+	if opts.Device == "" {
+		opts.Device = "cpu"
+	}
+	if opts.Output == "" {
+		opts.Output = OutputAuto
+	}
+	if opts.Batch == 0 {
+		opts.Batch = DefaultBatch
+	}
+	switch {
+	case opts.Device != "cpu" && opts.Device != "cuda" && opts.Device != "auto":
+		return nil, fmt.Errorf("open teacher %s: device %q: want cpu, cuda or auto", modelPath, opts.Device)
+	case opts.Output != OutputAuto && opts.Output != OutputLogits && opts.Output != OutputProbs && opts.Output != OutputLogProbs:
+		return nil, fmt.Errorf("open teacher %s: output %q: want auto, logits, probs or logprobs", modelPath, opts.Output)
+	case opts.Batch < 0:
+		return nil, fmt.Errorf("open teacher %s: batch %d: must be positive", modelPath, opts.Batch)
+	case opts.Threads < 0:
+		return nil, fmt.Errorf("open teacher %s: threads %d: must be >= 0", modelPath, opts.Threads)
+	case opts.GPUID < 0:
+		return nil, fmt.Errorf("open teacher %s: gpu id %d: must be >= 0", modelPath, opts.GPUID)
+	}
+	info, err := ReadModelInfo(modelPath)
+	if err != nil {
+		return nil, fmt.Errorf("open teacher: %w", err)
+	}
+	s := &Session{path: modelPath, opts: opts, info: info, kind: opts.Output}
+	if err := s.checkModel(); err != nil {
+		return nil, fmt.Errorf("open teacher %s: %w", modelPath, err)
+	}
+	if err := ensureInit(opts.Device); err != nil {
+		return nil, fmt.Errorf("open teacher %s: %w", modelPath, err)
+	}
+
+	switch opts.Device {
+	case "cpu":
+		err = s.start(false)
+	case "cuda":
+		err = s.start(true)
+	case "auto":
+		if err = s.start(true); err != nil {
+			slog.Warn("CUDA unavailable, running the teacher on CPU", "model", modelPath, "reason", err)
+			err = s.start(false)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open teacher %s: %w", modelPath, err)
+	}
+	slog.Info("teacher session", "model", modelPath, "device", s.device, "input", info.Inputs[0].Name,
+		"shape", s.inShape, "classes", s.classes, "rows_per_run", s.rows, "threads", opts.Threads, "output", opts.Output)
+	return s, nil
+}
+
+// ensureInit loads the library if Init has not been called, preferring the CUDA build for
+// devices cuda and auto.
+func ensureInit(device string) error {
+	if _, ok := Initialized(); ok {
+		return nil
+	}
+	path, _, err := FindLibrary("", device != "cpu")
+	if err != nil && device == "auto" {
+		path, _, err = FindLibrary("", false)
+	}
+	if err != nil {
+		return err
+	}
+	return Init(path)
+}
+
+// checkModel validates the model's signature and fixes the per-sample shape and run size.
+func (s *Session) checkModel() error {
+	in, out := s.info.Inputs, s.info.Outputs
+	if len(in) != 1 {
+		names := make([]string, len(in))
+		for i, v := range in {
+			names[i] = v.Name
+		}
+		return fmt.Errorf("model has %d inputs [%s]; a teacher needs exactly one float32 input", len(in), strings.Join(names, ", "))
+	}
+	if len(out) != 1 {
+		return fmt.Errorf("model has %d outputs; a teacher needs exactly one float32 output [N, classes]", len(out))
+	}
+	if in[0].ElemType != "float32" {
+		return fmt.Errorf("input %q is %s; a teacher needs a float32 input", in[0].Name, orUnknown(in[0].ElemType))
+	}
+	if out[0].ElemType != "float32" {
+		return fmt.Errorf("output %q is %s; a teacher needs a float32 output", out[0].Name, orUnknown(out[0].ElemType))
+	}
+	if sh := out[0].Shape; sh != nil && len(sh) != 2 {
+		return fmt.Errorf("output %q has shape %v; a teacher needs [N, classes]", out[0].Name, sh)
+	}
+	shape := in[0].Shape
+	if len(shape) < 2 {
+		if len(shape) == 0 && len(s.opts.InputShape) > 0 {
+			shape = append([]int64{-1}, toInt64(s.opts.InputShape)...)
+		} else {
+			return fmt.Errorf("input %q has shape %v; a teacher needs a batch axis and at least one more", in[0].Name, shape)
+		}
+	}
+	s.inShape = append([]int64(nil), shape...)
+	s.sample = append([]int64(nil), shape[1:]...)
+	if want := s.opts.InputShape; len(want) > 0 {
+		if len(want) != len(s.sample) {
+			return fmt.Errorf("input shape %v given for input %q of shape %v: want %d per-sample axes", want, in[0].Name, shape, len(s.sample))
+		}
+		for i, d := range want {
+			if d <= 0 || (s.sample[i] > 0 && s.sample[i] != int64(d)) {
+				return fmt.Errorf("input shape %v given does not fit input %q of shape %v", want, in[0].Name, shape)
+			}
+			s.sample[i] = int64(d)
+		}
+	}
+	s.sampleSize = 1
+	for _, d := range s.sample {
+		if d <= 0 {
+			return fmt.Errorf("input %q has shape %v with a dynamic non-batch axis; give the per-sample input shape", in[0].Name, shape)
+		}
+		s.sampleSize *= int(d)
+	}
+	if shape[0] > 0 {
+		s.fixed = int(shape[0])
+		s.rows = s.fixed
+	} else {
+		s.rows = s.opts.Batch
+	}
+	return nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "of unknown type"
+	}
+	return s
+}
+
+func toInt64(v []int) []int64 {
+	out := make([]int64, len(v))
+	for i, d := range v {
+		out[i] = int64(d)
+	}
+	return out
+}
+
+// start creates the onnxruntime session on CPU or CUDA and probes it with one run of zeros.
+func (s *Session) start(cuda bool) error {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return fmt.Errorf("session options: %w", err)
+	}
+	defer so.Destroy()
+	if s.opts.Threads > 0 {
+		if err := so.SetIntraOpNumThreads(s.opts.Threads); err != nil {
+			return fmt.Errorf("set threads %d: %w", s.opts.Threads, err)
+		}
+	}
+	device := "cpu"
+	if cuda {
+		device = "cuda:" + strconv.Itoa(s.opts.GPUID)
+		if err := appendCUDA(so, s.opts.GPUID); err != nil {
+			return err
+		}
+	}
+	sess, err := ort.NewDynamicAdvancedSession(s.path, []string{s.info.Inputs[0].Name}, []string{s.info.Outputs[0].Name}, so)
+	if err != nil {
+		if cuda {
+			return fmt.Errorf("%w: create session on %s (needs the CUDA build of onnxruntime from scripts/setup.sh --cuda, CUDA 13 and cuDNN 9): %v", ErrCUDAUnavailable, device, err)
+		}
+		return fmt.Errorf("create session: %w", err)
+	}
+	classes, err := probe(sess, s.probeShape())
+	if err != nil {
+		sess.Destroy()
+		if cuda {
+			return fmt.Errorf("%w: run one batch on %s: %v", ErrCUDAUnavailable, device, err)
+		}
+		return fmt.Errorf("run one batch on %s: %w", device, err)
+	}
+	if o := s.info.Outputs[0].Shape; len(o) == 2 && o[1] > 0 && o[1] != int64(classes) {
+		sess.Destroy()
+		return fmt.Errorf("output %q declares %d classes but produced %d", s.info.Outputs[0].Name, o[1], classes)
+	}
+	s.sess, s.device, s.classes = sess, device, classes
+	return nil
+}
+
+// appendCUDA adds the CUDA execution provider for GPU gpuID to so.
+func appendCUDA(so *ort.SessionOptions, gpuID int) error {
+	co, err := ort.NewCUDAProviderOptions()
+	if err == nil {
+		defer co.Destroy()
+		err = co.Update(map[string]string{"device_id": strconv.Itoa(gpuID)})
+	}
+	if err == nil {
+		err = so.AppendExecutionProviderCUDA(co)
+	}
+	if err != nil {
+		return fmt.Errorf("%w on cuda:%d (needs the CUDA build of onnxruntime from scripts/setup.sh --cuda, CUDA 13 and cuDNN 9): %v", ErrCUDAUnavailable, gpuID, err)
+	}
+	return nil
+}
+
+// probeShape is the input shape of the probing run: one sample, or the fixed batch.
+func (s *Session) probeShape() ort.Shape {
+	n := int64(1)
+	if s.fixed > 0 {
+		n = int64(s.fixed)
+	}
+	return append(ort.Shape{n}, s.sample...)
+}
+
+// probe runs a batch of zeros shaped shape through sess and returns the class count.
+func probe(sess *ort.DynamicAdvancedSession, shape ort.Shape) (int, error) {
+	in, err := ort.NewTensor(shape, make([]float32, shape.FlattenedSize()))
+	if err != nil {
+		return 0, err
+	}
+	defer in.Destroy()
+	outs := []ort.Value{nil}
+	if err := sess.Run([]ort.Value{in}, outs); err != nil {
+		return 0, err
+	}
+	defer outs[0].Destroy()
+	t, ok := outs[0].(*ort.Tensor[float32])
+	if !ok {
+		return 0, fmt.Errorf("output is %T, want a float32 tensor", outs[0])
+	}
+	sh := t.GetShape()
+	if len(sh) != 2 || sh[0] != shape[0] || sh[1] <= 0 {
+		return 0, fmt.Errorf("output has shape %v for %d samples, want [%d, classes]", sh, shape[0], shape[0])
+	}
+	return int(sh[1]), nil
+}
+
+// InputShape returns the model's input shape, with -1 for dynamic axes (the batch axis is first).
+func (s *Session) InputShape() []int64 { return append([]int64(nil), s.inShape...) }
+
+// SampleShape returns the per-sample input shape that Logits expects (the input shape without
+// its batch axis, with Options.InputShape filled in).
+func (s *Session) SampleShape() []int64 { return append([]int64(nil), s.sample...) }
+
+// Classes returns the number of classes (the output's second axis).
+func (s *Session) Classes() int { return s.classes }
+
+// Device returns where the session runs: "cpu" or "cuda:<id>".
+func (s *Session) Device() string { return s.device }
+
+// Info returns the model's description as read by ReadModelInfo.
+func (s *Session) Info() *ModelInfo { return s.info }
+
+// Path returns the model file's path.
+func (s *Session) Path() string { return s.path }
+
+// OutputKind returns what the model's output is taken to be: "logits", "probs" or "logprobs",
+// as set in Options.Output or, for "auto", as detected on the first batch (before that, "auto").
+func (s *Session) OutputKind() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kind
+}
+
+// Logits runs n preprocessed samples x (row-major, n × the per-sample input size) through the
+// model in batches and returns their logits [n, Classes()]. Probabilities are returned as
+// log(max(p, 1e-30)); log-probabilities and logits pass through. ctx is checked between batches.
+func (s *Session) Logits(ctx context.Context, x []float32, n int) ([]float32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sess == nil {
+		return nil, fmt.Errorf("teacher %s: %w", s.path, ErrClosed)
+	}
+	if n < 0 || len(x) != n*s.sampleSize {
+		return nil, fmt.Errorf("teacher %s: got %d values for %d samples, but the model's input %q %v takes %v = %d values per sample",
+			s.path, len(x), n, s.info.Inputs[0].Name, s.inShape, s.sample, s.sampleSize)
+	}
+	out := make([]float32, n*s.classes)
+	for start := 0; start < n; start += s.rows {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("teacher %s: %w", s.path, err)
+		}
+		r := min(s.rows, n-start)
+		b, err := s.tensors(r)
+		if err != nil {
+			return nil, fmt.Errorf("teacher %s: %w", s.path, err)
+		}
+		in := b.in.GetData()
+		m := copy(in, x[start*s.sampleSize:(start+r)*s.sampleSize])
+		clear(in[m:]) // a fixed-size batch is padded with zeros
+		if err := s.sess.Run([]ort.Value{b.in}, []ort.Value{b.out}); err != nil {
+			return nil, fmt.Errorf("teacher %s: run samples %d-%d on %s: %w", s.path, start, start+r, s.device, err)
+		}
+		y := b.out.GetData()[:r*s.classes]
+		if s.kind == OutputAuto {
+			s.kind = detectKind(y, s.classes)
+			slog.Info("teacher output kind detected", "model", s.path, "kind", s.kind)
+		}
+		dst := out[start*s.classes:]
+		if s.kind == OutputProbs {
+			for i, p := range y {
+				dst[i] = float32(math.Log(math.Max(float64(p), minProb)))
+			}
+		} else {
+			copy(dst, y)
+		}
+	}
+	return out, nil
+}
+
+// tensors returns tensors for a run of r rows: the full-batch pair (allocated once) or, for the
+// last partial batch of a dynamic-batch model, a tail pair kept until a different size is needed.
+func (s *Session) tensors(r int) (*batchTensors, error) {
+	if s.fixed > 0 || r == s.rows {
+		if s.full == nil {
+			b, err := s.newTensors(s.rows)
+			if err != nil {
+				return nil, err
+			}
+			s.full = b
+		}
+		return s.full, nil
+	}
+	if s.tail == nil || s.tail.rows != r {
+		s.tail.destroy()
+		s.tail = nil
+		b, err := s.newTensors(r)
+		if err != nil {
+			return nil, err
+		}
+		s.tail = b
+	}
+	return s.tail, nil
+}
+
+func (s *Session) newTensors(rows int) (*batchTensors, error) {
+	in, err := ort.NewEmptyTensor[float32](append(ort.Shape{int64(rows)}, s.sample...))
+	if err != nil {
+		return nil, fmt.Errorf("allocate input tensor for %d samples: %w", rows, err)
+	}
+	out, err := ort.NewEmptyTensor[float32](ort.Shape{int64(rows), int64(s.classes)})
+	if err != nil {
+		in.Destroy()
+		return nil, fmt.Errorf("allocate output tensor for %d samples: %w", rows, err)
+	}
+	return &batchTensors{rows: rows, in: in, out: out}, nil
+}
+
+// detectKind classifies a batch of outputs y [rows, c]: "probs" if every row is non-negative and
+// sums to 1, "logprobs" if every row is non-positive with log-sum-exp 0, else "logits"
+// (both within probSumTol).
+func detectKind(y []float32, c int) string {
+	probs, logprobs := true, true
+	for r := 0; r+c <= len(y); r += c {
+		row := y[r : r+c]
+		var sum, mx float64 = 0, math.Inf(-1)
+		for _, v := range row {
+			if !(v >= 0) {
+				probs = false
+			}
+			if !(v <= 0) {
+				logprobs = false
+			}
+			sum += float64(v)
+			mx = math.Max(mx, float64(v))
+		}
+		if math.Abs(sum-1) > probSumTol {
+			probs = false
+		}
+		if logprobs {
+			var se float64
+			for _, v := range row {
+				se += math.Exp(float64(v) - mx)
+			}
+			if math.Abs(mx+math.Log(se)) > probSumTol {
+				logprobs = false
+			}
+		}
+		if !probs && !logprobs {
+			return OutputLogits
+		}
+	}
+	switch {
+	case probs:
+		return OutputProbs
+	case logprobs:
+		return OutputLogProbs
+	}
+	return OutputLogits
+}
+
+// Close releases the session and its tensors. It is safe to call more than once.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.full.destroy()
+	s.tail.destroy()
+	s.full, s.tail = nil, nil
+	if s.sess == nil {
+		return nil
+	}
+	err := s.sess.Destroy()
+	s.sess = nil
+	if err != nil {
+		return fmt.Errorf("close teacher %s: %w", s.path, err)
+	}
+	return nil
+}
