@@ -1,0 +1,281 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/distillgo/distill/onnx"
+)
+
+// Exit codes returned by Main.
+const (
+	ExitOK      = 0 // success
+	ExitRuntime = 1 // the command ran and failed: bad input file, teacher error, I/O error, interrupted
+	ExitUsage   = 2 // the command line was wrong: unknown flag, missing argument, bad flag value
+)
+
+// commands lists the constructors of every subcommand, in the order `distill --help` shows them.
+// A new subcommand adds one line here.
+var commands = []func() *cli.Command{
+	inspectCommand,
+	// targetsCommand,
+}
+
+// Global flag names. They are accepted both before the subcommand (`distill --log-level debug
+// inspect m.onnx`) and among its own flags (`distill inspect --log-level debug m.onnx`).
+const (
+	flagORTLib    = "ort-lib"
+	flagLogLevel  = "log-level"
+	flagLogFormat = "log-format"
+)
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{
+			Name:      flagORTLib,
+			Usage:     "load onnxruntime from `<file>` (default: $" + onnx.LibraryEnv + ", else the copy scripts/setup.sh fetched into third_party/onnxruntime/)",
+			TakesFile: true,
+		},
+		&cli.StringFlag{Name: flagLogLevel, Value: "info", Usage: "log level: debug, info, warn or error"},
+		&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log format on stderr: text or json"},
+	}
+}
+
+// usageError marks an error as the user's command-line mistake: Main prints it with the usage of
+// the command it happened in and exits with ExitUsage.
+type usageError struct {
+	err error
+	ctx *cli.Context // the command whose usage to print; nil for the application's
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// usageErrorf returns a usage error for the command running in cCtx.
+func usageErrorf(cCtx *cli.Context, format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...), ctx: cCtx}
+}
+
+// wantArgs checks that the command got exactly n positional arguments, described by what (e.g.
+// "<model.onnx>"), and returns them.
+func wantArgs(cCtx *cli.Context, n int, what string) ([]string, error) {
+	args := cCtx.Args().Slice()
+	if len(args) != n {
+		return nil, usageErrorf(cCtx, "%s: want %d argument%s %s, got %d", cCtx.Command.Name, n, plural(n), what, len(args))
+	}
+	return args, nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// Version is the version recorded in artefacts and printed by `distill --version`: the module
+// version when built from a tagged module, else "devel" with the VCS revision when known.
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += "+" + s.Value[:12]
+			}
+		}
+	}
+	return v
+}
+
+// newApp builds the application writing people's output to stdout and help for errors to stderr.
+func newApp(stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:  "distill",
+		Usage: "distil an ONNX teacher into a small student network",
+		Description: "distill runs an ONNX teacher under onnxruntime to make soft targets, trains a small student\n" +
+			"on them (Hinton et al. 2015, \"Distilling the Knowledge in a Neural Network\"), evaluates it\n" +
+			"and exports it to ONNX. Run `distill <command> --help` for each command.",
+		Version:         Version(),
+		Flags:           globalFlags(),
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		// Never let urfave/cli call os.Exit: Main decides exit codes.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(cCtx *cli.Context, err error, _ bool) error {
+			return &usageError{err: err, ctx: cCtx}
+		},
+		Before: setupLogging,
+		Action: func(cCtx *cli.Context) error {
+			if cCtx.Args().Present() {
+				return usageErrorf(cCtx, "unknown command %q", cCtx.Args().First())
+			}
+			return usageErrorf(cCtx, "no command given")
+		},
+	}
+	for _, mk := range commands {
+		c := mk()
+		prepareCommand(c)
+		app.Commands = append(app.Commands, c)
+	}
+	return app
+}
+
+// prepareCommand gives c and its subcommands the global flags (unless a command already defines
+// a flag of that name), logging set-up before the action, and usage errors for bad flags.
+func prepareCommand(c *cli.Command) {
+	have := map[string]bool{}
+	for _, f := range c.Flags {
+		for _, n := range f.Names() {
+			have[n] = true
+		}
+	}
+	for _, f := range globalFlags() {
+		if !have[f.Names()[0]] {
+			c.Flags = append(c.Flags, f)
+		}
+	}
+	before := c.Before
+	c.Before = func(cCtx *cli.Context) error {
+		if err := setupLogging(cCtx); err != nil {
+			return err
+		}
+		if before != nil {
+			return before(cCtx)
+		}
+		return nil
+	}
+	c.HideHelpCommand = true
+	c.OnUsageError = func(cCtx *cli.Context, err error, _ bool) error {
+		return &usageError{err: err, ctx: cCtx}
+	}
+	for _, s := range c.Subcommands {
+		prepareCommand(s)
+	}
+}
+
+// globalString returns the value of a global flag, preferring the innermost command where it was
+// set explicitly, then the application default.
+func globalString(cCtx *cli.Context, name string) string {
+	for _, c := range cCtx.Lineage() {
+		if c.Command != nil && c.IsSet(name) {
+			return c.String(name)
+		}
+	}
+	return cCtx.String(name)
+}
+
+// setupLogging installs the slog default logger on the application's error writer according to
+// --log-level and --log-format.
+func setupLogging(cCtx *cli.Context) error {
+	var level slog.Level
+	switch l := strings.ToLower(globalString(cCtx, flagLogLevel)); l {
+	case "debug":
+		level = slog.LevelDebug
+	case "info", "":
+		level = slog.LevelInfo
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		return usageErrorf(cCtx, "--%s %q: want debug, info, warn or error", flagLogLevel, l)
+	}
+	w := cCtx.App.ErrWriter
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch f := strings.ToLower(globalString(cCtx, flagLogFormat)); f {
+	case "text", "":
+		h = slog.NewTextHandler(w, opts)
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return usageErrorf(cCtx, "--%s %q: want text or json", flagLogFormat, f)
+	}
+	slog.SetDefault(slog.New(h))
+	return nil
+}
+
+// initRuntime finds and loads the onnxruntime library once per process. libFlag is --ort-lib;
+// device is cpu, cuda or auto: cuda wants the CUDA build, auto tries it and falls back to the CPU
+// build, logging why. Commands that run a model call it before opening sessions; commands that
+// only read files never load native code.
+func initRuntime(libFlag, device string) error {
+	if p, ok := onnx.Initialized(); ok {
+		slog.Debug("onnxruntime already loaded", "path", p)
+		return nil
+	}
+	path, searched, err := onnx.FindLibrary(libFlag, device == "cuda" || device == "auto")
+	if err != nil && device == "auto" && errors.Is(err, onnx.ErrLibraryNotFound) {
+		slog.Info("device auto: no CUDA build of onnxruntime found, using the CPU build")
+		path, searched, err = onnx.FindLibrary(libFlag, false)
+	}
+	slog.Debug("onnxruntime library search", "searched", searched)
+	if err != nil {
+		return err
+	}
+	return onnx.Init(path)
+}
+
+// Main runs the distill command line with args (args[0] is the program name) and returns the
+// process exit code. It is the only place that decides exit codes.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// Until a command sets up logging, log plainly to stderr.
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return ExitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "distill: %v\n\n", ue.err)
+		printUsage(app, ue.ctx, stderr)
+		return ExitUsage
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "distill: interrupted: %v\n", err)
+		return ExitRuntime
+	}
+	fmt.Fprintf(stderr, "distill: %v\n", err)
+	return ExitRuntime
+}
+
+// printUsage writes the help of the command running in cCtx (the application's when cCtx is nil or
+// the root) to w.
+func printUsage(app *cli.App, cCtx *cli.Context, w io.Writer) {
+	app.Writer = w
+	if cCtx == nil || cCtx.Command == nil || cCtx.Command.Name == "" || cCtx.Command.Name == app.Name {
+		if cCtx == nil {
+			cCtx = cli.NewContext(app, nil, nil)
+		}
+		_ = cli.ShowAppHelp(cCtx)
+		return
+	}
+	tmpl := cli.CommandHelpTemplate
+	if len(cCtx.Command.Subcommands) > 0 {
+		tmpl = cli.SubcommandHelpTemplate
+	}
+	if cCtx.Command.CustomHelpTemplate != "" {
+		tmpl = cCtx.Command.CustomHelpTemplate
+	}
+	cli.HelpPrinter(w, tmpl, cCtx.Command)
+}
