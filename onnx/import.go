@@ -465,16 +465,17 @@ func decodeTensor(t *pb.TensorProto) (*initializer, error) {
 		}
 	case pb.TensorProto_FLOAT16:
 		in.fp16 = true
-		in.values = make([]float32, n)
 		switch {
 		case raw != nil:
 			if len(raw) != 2*n {
 				return nil, fmt.Errorf("raw_data has %d bytes, shape %v needs %d", len(raw), in.dims, 2*n)
 			}
+			in.values = make([]float32, n)
 			for i := range in.values {
 				in.values[i] = float16.Frombits(binary.LittleEndian.Uint16(raw[2*i:])).Float32()
 			}
 		case len(t.GetInt32Data()) == n:
+			in.values = make([]float32, n)
 			for i, v := range t.GetInt32Data() {
 				in.values[i] = float16.Frombits(uint16(v)).Float32()
 			}
