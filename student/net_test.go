@@ -4,6 +4,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // mseLoss returns a LossFunc of 1/(2n) * sum (z - t)^2 against fixed targets t, accumulated in
@@ -102,6 +105,160 @@ func TestGradients(t *testing.T) {
 			}
 			if checked == 0 {
 				t.Fatal("no parameters checked")
+			}
+		})
+	}
+}
+
+func newTestRNG() *rand.Rand { return rand.New(rand.NewPCG(11, 12)) }
+
+// trainRun builds a net from seed and runs steps SGD steps on fixed data with dropout drawn from a
+// seeded rng; it returns the losses and final weights.
+func trainRun(t *testing.T, spec *Spec, seed uint64, batches []int) ([]float32, map[string][]float32) {
+	t.Helper()
+	net, err := NewNet(spec, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	data := newTestRNG()
+	in := layerShape(spec.Input).size()
+	rng := rand.New(rand.NewPCG(seed, 99))
+	opt := NewSGD(0.05, 0.9)
+	var losses []float32
+	var last float64
+	for _, b := range batches {
+		x := randSlice(data, b*in, 1)
+		target := randSlice(data, b*spec.Classes, 1)
+		l, err := net.TrainStep(x, b, rng, mseLoss(target, &last))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt.Step(net.Params())
+		losses = append(losses, l)
+	}
+	w := map[string][]float32{}
+	for _, p := range net.Params() {
+		w[p.Name] = append([]float32(nil), p.Value...)
+	}
+	return losses, w
+}
+
+// TestDeterministic checks that the same seed gives the same weights and the same losses, with
+// dropout and a smaller last batch, and that another seed gives other weights.
+func TestDeterministic(t *testing.T) {
+	spec := mustSpec(t, mlpSpec)
+	batches := []int{8, 8, 8, 3}
+	l1, w1 := trainRun(t, spec, 5, batches)
+	l2, w2 := trainRun(t, spec, 5, batches)
+	if diff := cmp.Diff(l1, l2); diff != "" {
+		t.Errorf("losses differ between runs (-first +second):\n%s", diff)
+	}
+	if diff := cmp.Diff(w1, w2); diff != "" {
+		t.Errorf("weights differ between runs (-first +second):\n%s", diff)
+	}
+	if l1[0] == l1[1] && l1[1] == l1[2] {
+		t.Errorf("losses do not change: %v", l1)
+	}
+	_, w3 := trainRun(t, spec, 6, batches)
+	if cmp.Equal(w1, w3) {
+		t.Error("seeds 5 and 6 gave the same weights")
+	}
+	a, _ := NewNet(spec, 5)
+	b, _ := NewNet(spec, 5)
+	for i, p := range a.Params() {
+		if !cmp.Equal(p.Value, b.Params()[i].Value) {
+			t.Errorf("%s: initial weights differ for the same seed", p.Name)
+		}
+	}
+}
+
+// TestForwardBatches checks that logits do not depend on the batch size or on the graph cache, that
+// an in-place change of Param.Value is seen, and that gradients do not accumulate across steps.
+func TestForwardBatches(t *testing.T) {
+	for _, tc := range []struct{ name, spec string }{{"mlp", mlpSpec}, {"cnn", cnnSpec}} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := mustSpec(t, tc.spec)
+			net, err := NewNet(spec, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Close()
+			in, c := layerShape(spec.Input).size(), spec.Classes
+			const n = 7
+			x := randSlice(newTestRNG(), n*in, 1)
+			all, err := net.Forward(x, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range []int{1, 2, 3, 5, 6, 4} { // more sizes than the cache holds
+				for i := 0; i+b <= n; i += b {
+					z, err := net.Forward(x[i*in:(i+b)*in], b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if diff := cmp.Diff(all[i*c:(i+b)*c], z, cmpopts.EquateApprox(0, 1e-5)); diff != "" {
+						t.Fatalf("batch %d at %d (-all +part):\n%s", b, i, diff)
+					}
+				}
+			}
+			// An optimiser's in-place update must be seen by the next run.
+			p := net.Params()[len(net.Params())-1] // last bias
+			for i := range p.Value {
+				p.Value[i] += 1
+			}
+			z, err := net.Forward(x, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range z {
+				if math.Abs(float64(z[i]-all[i]-1)) > 1e-4 {
+					t.Fatalf("logit %d: %v before, %v after adding 1 to the bias", i, all[i], z[i])
+				}
+			}
+			// Two steps on the same data give the same gradients (no accumulation).
+			var last float64
+			loss := mseLoss(randSlice(newTestRNG(), n*c, 1), &last)
+			if _, err := net.TrainStep(x, n, newTestRNG(), loss); err != nil {
+				t.Fatal(err)
+			}
+			g1 := map[string][]float32{}
+			for _, p := range net.Params() {
+				g1[p.Name] = append([]float32(nil), p.Grad...)
+			}
+			if _, err := net.TrainStep(x, n, newTestRNG(), loss); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range net.Params() {
+				if diff := cmp.Diff(g1[p.Name], p.Grad); diff != "" {
+					t.Errorf("%s: gradient changed between identical steps (-first +second):\n%s", p.Name, diff)
+				}
+			}
+		})
+	}
+}
+
+func TestNetErrors(t *testing.T) {
+	net, err := NewNet(mustSpec(t, mlpSpec), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last float64
+	loss := mseLoss(make([]float32, 6), &last)
+	for _, tc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"short input", func() error { _, err := net.Forward(make([]float32, 5), 1); return err }},
+		{"zero batch", func() error { _, err := net.Forward(nil, 0); return err }},
+		{"nil loss", func() error { _, err := net.TrainStep(make([]float32, 12), 2, newTestRNG(), nil); return err }},
+		{"nil rng with dropout", func() error { _, err := net.TrainStep(make([]float32, 12), 2, nil, loss); return err }},
+		{"nil spec", func() error { _, err := NewNet(nil, 1); return err }},
+		{"invalid spec", func() error { _, err := NewNet(&Spec{Input: []int{3}, Classes: 2}, 1); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.run(); err == nil {
+				t.Error("no error")
 			}
 		})
 	}
