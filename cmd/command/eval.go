@@ -1,0 +1,137 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/pipeline"
+	"github.com/distillgo/distill/student"
+)
+
+// EvalCLIOptions are the settings of `distill eval`.
+type EvalCLIOptions struct {
+	pipeline.EvalOptions
+	TeacherModel string // --teacher: ONNX teacher to compare with (empty: none)
+	JSON         bool   // --json: print one JSON object instead of text (default false)
+	ORTLib       string // --ort-lib
+	Device       string // --device: cpu (default), cuda or auto, for ONNX models
+	Threads      int    // --threads: onnxruntime intra-op threads (0: its default)
+	BLAS         string // --blas: auto (default), openblas or go, for checkpoints
+}
+
+func evalCommand() *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "model", Usage: "student checkpoint or ONNX `<model>`", Required: true, TakesFile: true},
+		&cli.StringFlag{Name: "data", Usage: "evaluation data `<file>` (IDX, gzip IDX or NPY)", Required: true, TakesFile: true},
+		&cli.StringFlag{Name: "labels", Usage: "labels `<file>` of --data", Required: true, TakesFile: true},
+		&cli.StringFlag{Name: "teacher", Usage: "also evaluate teacher `<model.onnx>` and report top-1 agreement", TakesFile: true},
+		&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"},
+		&cli.IntFlag{Name: "batch", Value: 256, Usage: "inference batch size"},
+		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS backend for checkpoints: auto, openblas or go"},
+		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "onnxruntime device: cpu, cuda or auto"},
+		&cli.IntFlag{Name: "threads", Usage: "onnxruntime threads (0: onnxruntime's default)"},
+	}
+	flags = append(flags, preprocessFlags("")...)
+	flags = append(flags, preprocessFlags("teacher-")...)
+	return &cli.Command{
+		Name:      "eval",
+		Usage:     "Evaluate a student checkpoint or an ONNX model on labelled data",
+		UsageText: "distill eval --model <checkpoint|model.onnx> --data <file> --labels <file> [--teacher <model.onnx>] [--json]",
+		Description: "Prints accuracy, error count, mean negative log-likelihood, expected calibration error\n" +
+			"(15 equal-width confidence bins) and the confusion matrix; with --teacher also the teacher's\n" +
+			"figures and the top-1 agreement between model and teacher.\n\n" +
+			"A checkpoint carries its preprocessing; an ONNX student exported by distill records it in its\n" +
+			"metadata. Other ONNX models need --scale/--mean/--std/--input-shape; flags given explicitly win\n" +
+			"over stored values. The teacher's preprocessing flags default to the student's.\n\n" +
+			"Example:\n" +
+			"  distill eval --model out/student.ckpt --data data/mnist/t10k-images-idx3-ubyte.gz \\\n" +
+			"      --labels data/mnist/t10k-labels-idx1-ubyte.gz --teacher out/teacher.onnx",
+		Flags: flags,
+		Action: func(cCtx *cli.Context) error {
+			opts, err := evalOptionsFromFlags(cCtx)
+			if err != nil {
+				return err
+			}
+			return runEval(cCtx.Context, opts, cCtx.App.Writer)
+		},
+	}
+}
+
+// evalOptionsFromFlags reads and checks the flags of `distill eval`.
+func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
+	o := EvalCLIOptions{
+		EvalOptions: pipeline.EvalOptions{Model: cCtx.String("model"), Data: cCtx.String("data"),
+			Labels: cCtx.String("labels"), Batch: cCtx.Int("batch")},
+		TeacherModel: cCtx.String("teacher"), JSON: cCtx.Bool("json"),
+		ORTLib: globalString(cCtx, flagORTLib), Device: cCtx.String("device"), Threads: cCtx.Int("threads"),
+		BLAS: cCtx.String("blas"),
+	}
+	o.TeacherPath = o.TeacherModel
+	if o.Batch < 1 {
+		return o, usageErrorf(cCtx, "--batch %d: must be at least 1", o.Batch)
+	}
+	if !oneOf(o.BLAS, []string{"auto", "openblas", "go"}) {
+		return o, usageErrorf(cCtx, "--blas %q: want auto, openblas or go", o.BLAS)
+	}
+	if !oneOf(o.Device, []string{"cpu", "cuda", "auto"}) {
+		return o, usageErrorf(cCtx, "--device %q: want cpu, cuda or auto", o.Device)
+	}
+	p, set, err := preprocessFromFlags(cCtx, "", pipeline.Preprocess{})
+	if err != nil {
+		return o, err
+	}
+	if set {
+		o.Preprocess = &p
+	}
+	if o.TeacherPreprocess, _, err = preprocessFromFlags(cCtx, "teacher-", p); err != nil {
+		return o, err
+	}
+	o.ORT = onnx.Options{Device: o.Device, Threads: o.Threads, Batch: o.Batch}
+	if o.Preprocess != nil {
+		o.ORT.InputShape = o.Preprocess.InputShape
+	}
+	return o, nil
+}
+
+// runEval evaluates and prints the result to w as text or JSON.
+func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
+	if _, err := student.UseBLAS(o.BLAS); err != nil {
+		return err
+	}
+	needORT := o.TeacherModel != ""
+	if !needORT {
+		kind, err := pipeline.ModelKind(o.Model)
+		if err != nil {
+			return err
+		}
+		needORT = kind == pipeline.KindONNX
+	}
+	if needORT {
+		if err := initRuntime(o.ORTLib, o.Device); err != nil {
+			return err
+		}
+	}
+	if o.TeacherModel != "" {
+		s, err := onnx.Open(o.TeacherModel, onnx.Options{Device: o.Device, Threads: o.Threads, Batch: o.Batch,
+			InputShape: o.TeacherPreprocess.InputShape})
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		o.Teacher = s
+	}
+	res, err := pipeline.Eval(ctx, o.EvalOptions)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	return res.WriteText(w)
+}
