@@ -1,0 +1,412 @@
+package student
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/distillgo/distill/internal/safetensors"
+)
+
+// CheckpointFormat is the value of the "format" metadata key of every checkpoint.
+const CheckpointFormat = "distill.checkpoint/v1"
+
+// Metadata keys of a checkpoint file, besides the safetensors checksums.
+const (
+	ckFormat    = "format"          // CheckpointFormat
+	ckSpec      = "spec"            // the Spec as JSON
+	ckEpoch     = "epoch"           // decimal
+	ckRNG       = "rng"             // standard base64
+	ckOptimizer = "optimizer"       // optimiser name
+	ckHyper     = "optimizer_hyper" // JSON object of hyper-parameters
+	ckMetaPre   = "meta."           // prefix of Checkpoint.Meta entries
+	ckOptimPre  = "optim."          // prefix of optimiser state tensor names
+)
+
+// ErrSpecMismatch is wrapped by errors that report a checkpoint or parameter set made for another
+// spec than the one at hand.
+var ErrSpecMismatch = errors.New("spec mismatch")
+
+// Checkpoint is everything needed to evaluate a student or resume its training exactly. On disk it
+// is a safetensors file (see internal/safetensors: atomic writes, sha256 of header and data):
+//
+//   - each parameter as an F32 tensor under its Param name ("layers.<i>.weight", shaped as the
+//     Param);
+//   - each optimiser state entry as an F32 tensor named "optim.<key>" (shaped as its parameter
+//     where it has one value per parameter element, e.g. "optim.layers.0.weight.exp_avg");
+//   - in "__metadata__": "format" = CheckpointFormat, "spec" (JSON), "epoch", "rng" (base64),
+//     "optimizer" and "optimizer_hyper" (JSON), and each Meta entry under "meta.<key>".
+type Checkpoint struct {
+	// Spec is the student's architecture; required.
+	Spec *Spec
+	// Params holds every parameter of Spec by name, flattened row-major; required.
+	Params map[string][]float32
+	// Optimizer is the optimiser's State (nil or empty when there is none, e.g. a final model).
+	Optimizer map[string][]float32
+	// OptimizerName and OptimizerHyper identify the optimiser (Optimizer.Name and Hyper), so a
+	// resumed run can rebuild it with NewOptimizer.
+	OptimizerName  string
+	OptimizerHyper map[string]float64
+	// Epoch is the number of epochs completed.
+	Epoch int
+	// RNG is the serialised state of the training random generator (opaque here).
+	RNG []byte
+	// Meta holds the caller's string entries (preprocessing, provenance, ...), opaque to student.
+	Meta map[string]string
+	// Path is the file a checkpoint was loaded from; it is not saved.
+	Path string
+}
+
+// ParamShape names one trainable tensor of a spec and its shape.
+type ParamShape struct {
+	Name  string
+	Shape []int
+}
+
+// Size is the number of elements, the product of Shape.
+func (p ParamShape) Size() int {
+	n := 1
+	for _, d := range p.Shape {
+		n *= d
+	}
+	return n
+}
+
+// SpecParams lists the parameters a Net built from spec has, in the order of Net.Params: for
+// each dense layer i "layers.<i>.weight" [in, units] and "layers.<i>.bias" [units]; for each conv2d
+// layer [filters, inChannels, kernel, kernel] and [filters].
+func SpecParams(spec *Spec) ([]ParamShape, error) {
+	shapes, err := spec.shapes()
+	if err != nil {
+		return nil, err
+	}
+	var out []ParamShape
+	in := layerShape(spec.Input)
+	for i, l := range spec.Layers {
+		switch l.Type {
+		case "dense":
+			out = append(out,
+				ParamShape{fmt.Sprintf("layers.%d.weight", i), []int{in[0], l.Units}},
+				ParamShape{fmt.Sprintf("layers.%d.bias", i), []int{l.Units}})
+		case "conv2d":
+			out = append(out,
+				ParamShape{fmt.Sprintf("layers.%d.weight", i), []int{l.Filters, in[0], l.Kernel, l.Kernel}},
+				ParamShape{fmt.Sprintf("layers.%d.bias", i), []int{l.Filters}})
+		}
+		in = shapes[i]
+	}
+	return out, nil
+}
+
+// DescribeSpec renders a spec in one line for messages, e.g.
+// "mnist-student (input [784]: dense 800, relu, dense 800, relu, dense 10)".
+func DescribeSpec(s *Spec) string {
+	if s == nil {
+		return "no spec"
+	}
+	var b strings.Builder
+	if s.Name != "" {
+		b.WriteString(s.Name + " ")
+	}
+	fmt.Fprintf(&b, "(input %v:", s.Input)
+	for i, l := range s.Layers {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(" " + l.Type)
+		switch l.Type {
+		case "dense":
+			fmt.Fprintf(&b, " %d", l.Units)
+		case "dropout":
+			fmt.Fprintf(&b, " %g", l.P)
+		case "conv2d":
+			fmt.Fprintf(&b, " %d×%dx%d/%d pad %d", l.Filters, l.Kernel, l.Kernel, l.stride(1), l.Pad)
+		case "maxpool":
+			fmt.Fprintf(&b, " %dx%d/%d", l.Kernel, l.Kernel, l.stride(l.Kernel))
+		}
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// SameArchitecture reports whether a and b describe the same network: equal input shape, classes
+// and layers (with unset strides read as their defaults). The Name is not compared.
+func SameArchitecture(a, b *Spec) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if !slices.Equal(a.Input, b.Input) || a.Classes != b.Classes || len(a.Layers) != len(b.Layers) {
+		return false
+	}
+	for i := range a.Layers {
+		x, y := a.Layers[i], b.Layers[i]
+		def := 1
+		if x.Type == "maxpool" {
+			def = x.Kernel
+		}
+		x.Stride, y.Stride = x.stride(def), y.stride(def)
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// SaveCheckpoint writes c to path atomically (a temporary file in the same directory, fsynced and
+// renamed), so path always holds either the previous checkpoint or this one. It first checks that
+// c.Params holds exactly the parameters of c.Spec with the right sizes.
+func SaveCheckpoint(path string, c *Checkpoint) error {
+	wrap := func(err error) error { return fmt.Errorf("save checkpoint %s: %w", path, err) }
+	if c == nil || c.Spec == nil {
+		return wrap(errors.New("no spec"))
+	}
+	params, err := SpecParams(c.Spec)
+	if err != nil {
+		return wrap(fmt.Errorf("spec: %w", err))
+	}
+	if err := checkParamSet(c.Params, params); err != nil {
+		return wrap(err)
+	}
+	if c.Epoch < 0 {
+		return wrap(fmt.Errorf("negative epoch %d", c.Epoch))
+	}
+	specJSON, err := json.Marshal(c.Spec)
+	if err != nil {
+		return wrap(err)
+	}
+	meta := map[string]string{
+		ckFormat: CheckpointFormat,
+		ckSpec:   string(specJSON),
+		ckEpoch:  strconv.Itoa(c.Epoch),
+		ckRNG:    base64.StdEncoding.EncodeToString(c.RNG),
+	}
+	if c.OptimizerName != "" {
+		meta[ckOptimizer] = c.OptimizerName
+	}
+	if c.OptimizerHyper != nil {
+		h, err := json.Marshal(c.OptimizerHyper)
+		if err != nil {
+			return wrap(fmt.Errorf("optimizer hyper-parameters: %w", err))
+		}
+		meta[ckHyper] = string(h)
+	}
+	for k, v := range c.Meta {
+		meta[ckMetaPre+k] = v
+	}
+
+	shapeOf := make(map[string][]int, len(params))
+	var infos []safetensors.TensorInfo
+	var data [][]float32
+	for _, p := range params {
+		shapeOf[p.Name] = p.Shape
+		infos = append(infos, safetensors.TensorInfo{Name: p.Name, DType: "F32", Shape: p.Shape})
+		data = append(data, c.Params[p.Name])
+	}
+	for _, key := range slices.Sorted(maps.Keys(c.Optimizer)) {
+		v := c.Optimizer[key]
+		shape := []int{len(v)}
+		if dot := strings.LastIndexByte(key, '.'); dot > 0 {
+			if s, ok := shapeOf[key[:dot]]; ok && (ParamShape{Shape: s}).Size() == len(v) {
+				shape = s
+			}
+		}
+		infos = append(infos, safetensors.TensorInfo{Name: ckOptimPre + key, DType: "F32", Shape: shape})
+		data = append(data, v)
+	}
+
+	w, err := safetensors.Create(path, infos, meta)
+	if err != nil {
+		return wrap(err)
+	}
+	defer w.Abort()
+	for i, info := range infos {
+		raw, err := safetensors.EncodeFloat32(data[i], "F32")
+		if err != nil {
+			return wrap(err)
+		}
+		if err := w.WriteAt(info.Name, 0, raw); err != nil {
+			return wrap(err)
+		}
+	}
+	if err := w.Commit(); err != nil {
+		return wrap(err)
+	}
+	return nil
+}
+
+// checkParamSet checks that got holds exactly the parameters want, each with its size.
+func checkParamSet(got map[string][]float32, want []ParamShape) error {
+	names := make(map[string]bool, len(want))
+	for _, p := range want {
+		names[p.Name] = true
+		v, ok := got[p.Name]
+		if !ok {
+			return fmt.Errorf("no values for parameter %s %v: %w", p.Name, p.Shape, ErrSpecMismatch)
+		}
+		if len(v) != p.Size() {
+			return fmt.Errorf("parameter %s has %d values, want %d for shape %v: %w", p.Name, len(v), p.Size(), p.Shape, ErrSpecMismatch)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(got)) {
+		if !names[name] {
+			return fmt.Errorf("parameter %s is not in the spec: %w", name, ErrSpecMismatch)
+		}
+	}
+	return nil
+}
+
+// LoadCheckpoint reads and validates a checkpoint: the safetensors checksums, the "format" key,
+// that the spec parses and validates, that every parameter of the spec is there as an F32 tensor
+// of the right shape and nothing else is, that each optimiser tensor belonging to a parameter has
+// its size, and the epoch, RNG and hyper-parameter entries. Errors name the file and, for
+// tensors, the tensor and both shapes.
+func LoadCheckpoint(path string) (*Checkpoint, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load checkpoint: %w", err)
+	}
+	defer f.Close()
+	wrap := func(format string, args ...any) error {
+		return fmt.Errorf("load checkpoint %s: %w", path, fmt.Errorf(format, args...))
+	}
+	// Checkpoints are always written with both checksums; a file without them was not made by
+	// SaveCheckpoint, or had a checksum key damaged.
+	for _, k := range []string{safetensors.ChecksumKey, safetensors.HeaderChecksumKey} {
+		if _, ok := f.Meta[k]; !ok {
+			return nil, wrap("%w: no %q metadata key", safetensors.ErrCorrupt, k)
+		}
+	}
+	if got := f.Meta[ckFormat]; got != CheckpointFormat {
+		if got == "" {
+			return nil, wrap("not a distill checkpoint (no %q metadata key)", ckFormat)
+		}
+		return nil, wrap("format %q, want %q", got, CheckpointFormat)
+	}
+	spec, err := ParseSpec([]byte(f.Meta[ckSpec]), "in checkpoint")
+	if err != nil {
+		return nil, wrap("%w", err)
+	}
+	params, err := SpecParams(spec)
+	if err != nil {
+		return nil, wrap("spec: %w", err)
+	}
+	c := &Checkpoint{Spec: spec, Params: make(map[string][]float32, len(params)), Path: path}
+
+	size := make(map[string]int, len(params))
+	for _, p := range params {
+		size[p.Name] = p.Size()
+		t, ok := f.Tensor(p.Name)
+		if !ok {
+			return nil, wrap("missing tensor %q (shape %v) of spec %s: %w", p.Name, p.Shape, DescribeSpec(spec), ErrSpecMismatch)
+		}
+		if t.DType != "F32" {
+			return nil, wrap("tensor %q has dtype %s, want F32", p.Name, t.DType)
+		}
+		if !slices.Equal(t.Shape, p.Shape) {
+			return nil, wrap("tensor %q has shape %v, spec wants %v: %w", p.Name, t.Shape, p.Shape, ErrSpecMismatch)
+		}
+		if c.Params[p.Name], err = f.Float32(p.Name); err != nil {
+			return nil, fmt.Errorf("load checkpoint: %w", err)
+		}
+	}
+	for _, t := range f.Tensors {
+		if _, ok := size[t.Name]; ok {
+			continue
+		}
+		key, ok := strings.CutPrefix(t.Name, ckOptimPre)
+		if !ok {
+			return nil, wrap("unexpected tensor %q: not a parameter of spec %s: %w", t.Name, DescribeSpec(spec), ErrSpecMismatch)
+		}
+		if t.DType != "F32" {
+			return nil, wrap("tensor %q has dtype %s, want F32", t.Name, t.DType)
+		}
+		if key != StepKey {
+			dot := strings.LastIndexByte(key, '.')
+			n, ok := 0, false
+			if dot > 0 {
+				n, ok = size[key[:dot]]
+			}
+			if !ok {
+				return nil, wrap("optimizer tensor %q belongs to no parameter of spec %s: %w", t.Name, DescribeSpec(spec), ErrSpecMismatch)
+			}
+			if t.Elems() != int64(n) {
+				return nil, wrap("optimizer tensor %q has shape %v, its parameter %d values: %w", t.Name, t.Shape, n, ErrSpecMismatch)
+			}
+		}
+		if c.Optimizer == nil {
+			c.Optimizer = map[string][]float32{}
+		}
+		if c.Optimizer[key], err = f.Float32(t.Name); err != nil {
+			return nil, fmt.Errorf("load checkpoint: %w", err)
+		}
+	}
+
+	if c.Epoch, err = strconv.Atoi(f.Meta[ckEpoch]); err != nil || c.Epoch < 0 {
+		return nil, wrap("bad %q metadata %q", ckEpoch, f.Meta[ckEpoch])
+	}
+	if c.RNG, err = base64.StdEncoding.DecodeString(f.Meta[ckRNG]); err != nil {
+		return nil, wrap("bad %q metadata: %w", ckRNG, err)
+	}
+	if len(c.RNG) == 0 {
+		c.RNG = nil
+	}
+	c.OptimizerName = f.Meta[ckOptimizer]
+	if h, ok := f.Meta[ckHyper]; ok {
+		if err := json.Unmarshal([]byte(h), &c.OptimizerHyper); err != nil {
+			return nil, wrap("bad %q metadata: %w", ckHyper, err)
+		}
+	}
+	for k, v := range f.Meta {
+		if mk, ok := strings.CutPrefix(k, ckMetaPre); ok {
+			if c.Meta == nil {
+				c.Meta = map[string]string{}
+			}
+			c.Meta[mk] = v
+		}
+	}
+	return c, nil
+}
+
+// Apply copies the checkpoint's weights into net after checking that net was built from the same
+// architecture (SameArchitecture); otherwise the error, wrapping ErrSpecMismatch, names both specs.
+func (c *Checkpoint) Apply(net *Net) error {
+	if !SameArchitecture(c.Spec, net.Spec()) {
+		where := ""
+		if c.Path != "" {
+			where = " " + c.Path
+		}
+		return fmt.Errorf("checkpoint%s was made for spec %s, not %s: %w", where, DescribeSpec(c.Spec), DescribeSpec(net.Spec()), ErrSpecMismatch)
+	}
+	return net.LoadParams(c.Params)
+}
+
+// LoadParams copies values into the network's parameters. params must hold exactly the
+// network's parameters, by name, each with its number of values; otherwise nothing is copied and
+// the error wraps ErrSpecMismatch.
+func (n *Net) LoadParams(params map[string][]float32) error {
+	want := make([]ParamShape, 0, len(n.Params()))
+	for _, p := range n.Params() {
+		want = append(want, ParamShape{p.Name, p.Shape})
+	}
+	if err := checkParamSet(params, want); err != nil {
+		return fmt.Errorf("load params into %s: %w", DescribeSpec(n.Spec()), err)
+	}
+	for _, p := range n.Params() {
+		copy(p.Value, params[p.Name])
+	}
+	return nil
+}
+
+// ParamValues returns a copy of the network's parameter values by name, for a Checkpoint.
+func (n *Net) ParamValues() map[string][]float32 {
+	out := make(map[string][]float32, len(n.Params()))
+	for _, p := range n.Params() {
+		out[p.Name] = append([]float32(nil), p.Value...)
+	}
+	return out
+}
