@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/distillgo/distill/onnx"
@@ -206,7 +207,7 @@ func ImportStudent(path string) (*student.Net, error) {
 	if err != nil {
 		return nil, fmt.Errorf("import student %s: %w", path, err)
 	}
-	if !equalInts(spec.Input, g.InputShape) || spec.Classes != g.Classes {
+	if !slices.Equal(spec.Input, g.InputShape) || spec.Classes != g.Classes {
 		return nil, fmt.Errorf("import student %s: spec input %v with %d classes, graph input %v with %d classes",
 			path, spec.Input, spec.Classes, g.InputShape, g.Classes)
 	}
@@ -232,7 +233,7 @@ func ImportStudent(path string) (*student.Net, error) {
 		case w.Op == "MaxPool":
 			wantStride = w.Kernel
 		}
-		if l.Op != w.Op || l.Kernel != w.Kernel || l.Stride != wantStride || l.Pad != w.Pad || !equalInts(l.WeightShape, w.WeightShape) ||
+		if l.Op != w.Op || l.Kernel != w.Kernel || l.Stride != wantStride || l.Pad != w.Pad || !slices.Equal(l.WeightShape, w.WeightShape) ||
 			len(l.Bias) != len(w.Bias) {
 			return nil, fmt.Errorf("import student %s: graph layer %d (%s k%d s%d p%d weight %v) does not match the spec's (%s k%d s%d p%d weight %v)",
 				path, j, l.Op, l.Kernel, l.Stride, l.Pad, l.WeightShape, w.Op, w.Kernel, wantStride, w.Pad, w.WeightShape)
@@ -242,18 +243,6 @@ func ImportStudent(path string) (*student.Net, error) {
 		copy(w.Bias, l.Bias)
 	}
 	return net, nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // ImportStudentParams reads the weights of a model ExportStudent wrote, for a network built from
@@ -277,7 +266,7 @@ func ImportStudentParams(path string, spec *student.Spec) (map[string][]float32,
 	out := make(map[string][]float32, len(dst.Params()))
 	for _, p := range dst.Params() {
 		q, ok := have[p.Name]
-		if !ok || !equalInts(p.Shape, q.Shape) {
+		if !ok || !slices.Equal(p.Shape, q.Shape) {
 			var got any = "nothing"
 			if ok {
 				got = q.Shape

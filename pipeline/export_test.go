@@ -30,8 +30,8 @@ var exportSpecs = map[string]string{
 		{"type": "flatten"}, {"type": "dropout", "p": 0.25}, {"type": "dense", "units": 5}]}`,
 }
 
-// testNet builds the named spec with seeded weights and random (non-zero) biases.
-func testNet(t *testing.T, name string, seed uint64) *student.Net {
+// exportTestNet builds the named spec with seeded weights and random (non-zero) biases.
+func exportTestNet(t *testing.T, name string, seed uint64) *student.Net {
 	t.Helper()
 	spec, err := student.ParseSpec([]byte(exportSpecs[name]), name)
 	if err != nil {
@@ -53,7 +53,7 @@ func testNet(t *testing.T, name string, seed uint64) *student.Net {
 	return net
 }
 
-func sampleInputs(net *student.Net, n int, seed uint64) []float32 {
+func exportInputs(net *student.Net, n int, seed uint64) []float32 {
 	size := 1
 	for _, d := range net.Spec().Input {
 		size *= d
@@ -66,7 +66,7 @@ func sampleInputs(net *student.Net, n int, seed uint64) []float32 {
 	return x
 }
 
-var testMeta = map[string]string{"distill.preprocess": `{"scale":0.00392156862745098}`, "distill.teacher_sha256": "abc"}
+var exportMeta = map[string]string{"distill.preprocess": `{"scale":0.00392156862745098}`, "distill.teacher_sha256": "abc"}
 
 // TestExportStudentParity exports MLP and CNN students and checks onnxruntime agrees with the
 // Gorgonia forward pass (VerifyExport: 1e-4 for float32, the relative fp16 bound otherwise).
@@ -81,13 +81,13 @@ func TestExportStudentParity(t *testing.T) {
 			label += "-fp16"
 		}
 		t.Run(label, func(t *testing.T) {
-			net := testNet(t, tc.name, 11)
+			net := exportTestNet(t, tc.name, 11)
 			path := filepath.Join(t.TempDir(), "student.onnx")
-			if err := ExportStudent(net, path, ExportOptions{FP16: tc.fp16, Metadata: testMeta}); err != nil {
+			if err := ExportStudent(net, path, ExportOptions{FP16: tc.fp16, Metadata: exportMeta}); err != nil {
 				t.Fatalf("ExportStudent: %v", err)
 			}
 			const n = 9
-			rep, err := VerifyExport(context.Background(), net, path, sampleInputs(net, n, 5), n)
+			rep, err := VerifyExport(context.Background(), net, path, exportInputs(net, n, 5), n)
 			if err != nil {
 				t.Fatalf("VerifyExport: %v (report %+v)", err, rep)
 			}
@@ -102,7 +102,7 @@ func TestExportStudentParity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for k, v := range testMeta {
+			for k, v := range exportMeta {
 				if info.Metadata[k] != v {
 					t.Errorf("metadata %q = %q, want %q", k, info.Metadata[k], v)
 				}
@@ -117,12 +117,12 @@ func TestExportStudentParity(t *testing.T) {
 // TestVerifyExportMismatch checks that VerifyExport fails when the file is another student's.
 func TestVerifyExportMismatch(t *testing.T) {
 	onnxtest.RequireLibrary(t)
-	a, b := testNet(t, "mlp", 1), testNet(t, "mlp", 2)
+	a, b := exportTestNet(t, "mlp", 1), exportTestNet(t, "mlp", 2)
 	path := filepath.Join(t.TempDir(), "a.onnx")
 	if err := ExportStudent(a, path, ExportOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := VerifyExport(context.Background(), b, path, sampleInputs(b, 4, 1), 4)
+	rep, err := VerifyExport(context.Background(), b, path, exportInputs(b, 4, 1), 4)
 	if !errors.Is(err, ErrVerify) {
 		t.Fatalf("VerifyExport with another net: err = %v, want ErrVerify", err)
 	}
@@ -139,13 +139,13 @@ func TestStudentRoundTrip(t *testing.T) {
 		fp16  bool
 		model string
 	}{
-		{"mlp", ExportOptions{Metadata: testMeta}, false, "mlp"},
+		{"mlp", ExportOptions{Metadata: exportMeta}, false, "mlp"},
 		{"cnn", ExportOptions{Opset: 11}, false, "cnn"},
-		{"cnn-fp16", ExportOptions{FP16: true, Metadata: testMeta}, true, "cnn"},
+		{"cnn-fp16", ExportOptions{FP16: true, Metadata: exportMeta}, true, "cnn"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			net := testNet(t, tc.model, 3)
+			net := exportTestNet(t, tc.model, 3)
 			first := filepath.Join(dir, "a.onnx")
 			if err := ExportStudent(net, first, tc.opts); err != nil {
 				t.Fatal(err)
@@ -187,7 +187,7 @@ func TestStudentRoundTrip(t *testing.T) {
 
 func TestImportStudentErrors(t *testing.T) {
 	dir := t.TempDir()
-	net := testNet(t, "mlp", 1)
+	net := exportTestNet(t, "mlp", 1)
 	good := filepath.Join(dir, "good.onnx")
 	if err := ExportStudent(net, good, ExportOptions{}); err != nil {
 		t.Fatal(err)
