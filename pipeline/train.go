@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -482,18 +483,37 @@ func (t *trainer) fresh() error {
 	}
 	t.net = net
 	if o.InitFrom != "" {
-		params, err := ImportStudentParams(o.InitFrom, t.spec)
-		if err != nil {
-			return fmt.Errorf("train: init from %s: %w", o.InitFrom, err)
-		}
-		if err := net.LoadParams(params); err != nil {
-			return fmt.Errorf("train: init from %s: %w", o.InitFrom, err)
+		if err := initFrom(net, o.InitFrom); err != nil {
+			return fmt.Errorf("train: %w", err)
 		}
 	}
 	t.optim = t.newOptimizer()
 	// The training stream is seeded apart from the weight initialisation, which uses Seed itself.
 	t.pcg = rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15)
 	t.rng = rand.New(t.pcg)
+	return nil
+}
+
+// initFrom copies the weights of a student ONNX model exported by this tool into net; every
+// parameter must be there with the same shape (dropout rates and names may differ).
+func initFrom(net *student.Net, path string) error {
+	src, err := ImportStudent(path)
+	if err != nil {
+		return fmt.Errorf("init from %s: %w", path, err)
+	}
+	defer src.Close()
+	shapes := map[string][]int{}
+	for _, p := range src.Params() {
+		shapes[p.Name] = p.Shape
+	}
+	for _, p := range net.Params() {
+		if got, ok := shapes[p.Name]; !ok || !slices.Equal(got, p.Shape) {
+			return fmt.Errorf("init from %s: the spec needs %s shaped %v, the model has %v (%s)", path, p.Name, p.Shape, got, student.DescribeSpec(src.Spec()))
+		}
+	}
+	if err := net.LoadParams(src.ParamValues()); err != nil {
+		return fmt.Errorf("init from %s: %w", path, err)
+	}
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/distillgo/distill/student"
 )
@@ -581,5 +582,51 @@ func TestTrainOfflineMismatch(t *testing.T) {
 	o.SoftTargets, o.Epochs = sameFile, 1
 	if _, err := Train(context.Background(), o, nil); err != nil {
 		t.Errorf("matching soft targets refused: %v", err)
+	}
+}
+
+// TestTrainInitFrom starts training from a student exported to ONNX: with a negligible learning
+// rate the weights stay those of the exported model.
+func TestTrainInitFrom(t *testing.T) {
+	f := newFixture(t, 100, 0)
+	o := f.opts("a.ckpt")
+	o.Epochs = 2
+	if _, err := Train(context.Background(), o, nil); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := student.LoadCheckpoint(o.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := student.NewNet(ck.Spec, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	if err := net.LoadParams(ck.Params); err != nil {
+		t.Fatal(err)
+	}
+	exported := filepath.Join(f.dir, "a.onnx")
+	if err := ExportStudent(net, exported, ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	b := f.opts("b.ckpt")
+	b.Epochs, b.LR, b.InitFrom = 1, 1e-12, exported
+	if _, err := Train(context.Background(), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := student.LoadCheckpoint(b.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(ck.Params, got.Params, cmpopts.EquateApprox(0, 1e-6)); d != "" {
+		t.Errorf("weights after --init-from differ from the exported model's:\n%s", d)
+	}
+
+	c := f.opts("c.ckpt")
+	c.ModelSpec, c.InitFrom = writeSpec(t, f.dir, "wide", 32, 0), exported
+	if _, err := Train(context.Background(), c, nil); err == nil || !strings.Contains(err.Error(), "layers.0.weight shaped [16 32]") {
+		t.Errorf("--init-from with another spec: error %v, want one naming layers.0.weight", err)
 	}
 }

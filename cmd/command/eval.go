@@ -25,9 +25,9 @@ type EvalCLIOptions struct {
 
 func evalCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "model", Usage: "student checkpoint or ONNX `<model>`", Required: true, TakesFile: true},
-		&cli.StringFlag{Name: "data", Usage: "evaluation data `<file>` (IDX, gzip IDX or NPY)", Required: true, TakesFile: true},
-		&cli.StringFlag{Name: "labels", Usage: "labels `<file>` of --data", Required: true, TakesFile: true},
+		&cli.StringFlag{Name: "model", Usage: "student checkpoint or ONNX `<model>` (required)", TakesFile: true},
+		&cli.StringFlag{Name: "data", Usage: "evaluation data `<file>` (IDX, gzip IDX or NPY; required)", TakesFile: true},
+		&cli.StringFlag{Name: "labels", Usage: "labels `<file>` of --data (required)", TakesFile: true},
 		&cli.StringFlag{Name: "teacher", Usage: "also evaluate teacher `<model.onnx>` and report top-1 agreement", TakesFile: true},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"},
 		&cli.IntFlag{Name: "batch", Value: 256, Usage: "inference batch size"},
@@ -71,6 +71,9 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 		BLAS: cCtx.String("blas"),
 	}
 	o.TeacherPath = o.TeacherModel
+	if err := requireFlags(cCtx, "model", "data", "labels"); err != nil {
+		return o, err
+	}
 	if o.Batch < 1 {
 		return o, usageErrorf(cCtx, "--batch %d: must be at least 1", o.Batch)
 	}

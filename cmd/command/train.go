@@ -59,8 +59,8 @@ Example:
 func trainCommand() *cli.Command {
 	def := pipeline.DefaultTrainOptions()
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "model", Usage: "student spec `<file.json>`", Required: true, TakesFile: true},
-		&cli.StringFlag{Name: "data", Usage: "training data `<file>` (IDX, gzip IDX or NPY)", Required: true, TakesFile: true},
+		&cli.StringFlag{Name: "model", Usage: "student spec `<file.json>` (required)", TakesFile: true},
+		&cli.StringFlag{Name: "data", Usage: "training data `<file>` (IDX, gzip IDX or NPY; required)", TakesFile: true},
 		&cli.StringFlag{Name: "labels", Usage: "training labels `<file>` (needed unless training on soft targets alone)", TakesFile: true},
 		&cli.StringFlag{Name: "soft-targets", Usage: "offline soft targets `<file.safetensors>` made from --data", TakesFile: true},
 		&cli.StringFlag{Name: "teacher", Usage: "online teacher `<model.onnx>`, run on every batch", TakesFile: true},
@@ -77,7 +77,7 @@ func trainCommand() *cli.Command {
 		&cli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "seed of initialisation, shuffling, jitter and dropout"},
 		&cli.StringFlag{Name: "eval-data", Usage: "evaluate on `<file>` after every epoch", TakesFile: true},
 		&cli.StringFlag{Name: "eval-labels", Usage: "labels `<file>` of --eval-data", TakesFile: true},
-		&cli.StringFlag{Name: "out", Usage: "checkpoint `<file>` written at the end of every epoch", Required: true, TakesFile: true},
+		&cli.StringFlag{Name: "out", Usage: "checkpoint `<file>` written at the end of every epoch (required)", TakesFile: true},
 		&cli.BoolFlag{Name: "resume", Usage: "continue the checkpoint at --out up to --epochs"},
 		&cli.BoolFlag{Name: "overwrite", Usage: "start afresh even if --out exists (it is replaced at the first epoch's end)"},
 		&cli.StringFlag{Name: "metrics", Usage: "write per-epoch metrics as JSON lines to `<file>`", TakesFile: true},
@@ -125,6 +125,9 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	o.ORTLib = globalString(cCtx, flagORTLib)
 	o.Device, o.Threads, o.BLAS = cCtx.String("device"), cCtx.Int("threads"), cCtx.String("blas")
 
+	if err := requireFlags(cCtx, "model", "data", "out"); err != nil {
+		return o, err
+	}
 	if t.SoftTargets != "" && o.TeacherModel != "" {
 		return o, usageErrorf(cCtx, "--soft-targets and --teacher: choose one (offline or online distillation)")
 	}
@@ -176,6 +179,17 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+// requireFlags returns a usage error naming the first of the flags that was not given. (urfave/cli's
+// own Required check is not a usage error, so the commands check here.)
+func requireFlags(cCtx *cli.Context, names ...string) error {
+	for _, n := range names {
+		if cCtx.String(n) == "" {
+			return usageErrorf(cCtx, "--%s is required", n)
+		}
+	}
+	return nil
 }
 
 func oneOf(v string, ok []string) bool {
