@@ -28,7 +28,7 @@ const (
 // A new subcommand adds one line here.
 var commands = []func() *cli.Command{
 	inspectCommand,
-	// targetsCommand,
+	targetsCommand,
 }
 
 // Global flag names. They are accepted both before the subcommand (`distill --log-level debug

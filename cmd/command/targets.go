@@ -1,0 +1,264 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/pipeline"
+)
+
+// TargetsOptions are the settings of `distill targets`.
+type TargetsOptions struct {
+	Teachers []string // --teacher arguments: PATH[:OPTION,...] (see pipeline.ParseTeacherSpec)
+	Data     string   // --data: transfer set (IDX, gzip IDX or NPY)
+	Labels   string   // --labels: optional; with them the teachers' accuracy is reported
+	Out      string   // --out: the soft-target file to write
+
+	Shard, Shards int  // --shard i/n: the i-th (from 0) of n contiguous sample ranges; 0/1 is all
+	FP16          bool // --fp16: store the logits as float16 (half the size)
+
+	Batch   int    // --batch: samples per step (default 1024)
+	Threads int    // --threads: onnxruntime intra-op threads (default 0: onnxruntime's choice)
+	Device  string // --device: cpu (default), cuda or auto
+	GPUID   int    // --gpu-id: CUDA device (default 0)
+	Output  string // --output: what the teachers output: auto (default), logits, probs or logprobs
+
+	// Preprocess is the preprocessing of the plain flags (--scale, --mean, --std,
+	// --input-shape); each teacher starts from it and its spec options override it.
+	Preprocess pipeline.Preprocess
+	ORTLib     string    // --ort-lib
+	Progress   io.Writer // where the progress bar goes (a terminal), or nil for periodic log lines
+}
+
+// TargetsMergeOptions are the settings of `distill targets merge`.
+type TargetsMergeOptions struct {
+	Out   string   // --out: the merged file
+	Parts []string // the shard files, in any order
+}
+
+const targetsDescription = `Runs each teacher over the transfer set (or one shard of it) and writes its logits to a
+safetensors file: [N,C] for one teacher, [K,N,C] for an ensemble of K. Logits, not
+probabilities, are stored: the temperature is applied at training time, so one file serves
+any T. A teacher that outputs probabilities is stored as log p (valid logits); --output auto
+takes rows that are non-negative and sum to 1 as probabilities. The header records each
+teacher's sha256, tensor names, preprocessing and output kind, the data file's sha256 and
+sample count, the sample range and the tool version.
+
+Preprocessing is y = (x/scale - mean)/std, then the sample is reshaped to the model's input
+(taken from the ONNX input unless --input-shape). In an ensemble each teacher may have its own:
+  --teacher PATH:scale=255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225,shape=3x32x32,output=probs
+Options not given in a spec come from the plain flags (--scale, --mean, --std, --input-shape,
+--output), so a teacher given alone just uses them.
+
+--shard i/n takes the i-th (from 0) of n contiguous ranges of the samples; 'distill targets
+merge' joins the shard files into a file byte-identical to a single run. Writing streams to
+a temporary file that is renamed at the end; on an error or an interrupt nothing is left.
+
+Example:
+  distill targets --teacher models/teacher.onnx \
+      --data data/mnist/train-images-idx3-ubyte.gz --labels data/mnist/train-labels-idx1-ubyte.gz \
+      --out out/teacher-train.safetensors
+  distill targets --teacher a.onnx --teacher b.onnx:mean=0.1307,std=0.3081,shape=1x28x28 \
+      --data train.npy --out ensemble.safetensors --shard 0/4`
+
+func targetsCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "targets",
+		Usage:       "Run ONNX teachers over a transfer set and write their logits (soft targets)",
+		UsageText:   "distill targets --teacher <model.onnx>[:<options>] [--teacher ...] --data <file> [--labels <file>] --out <file.safetensors> [--shard <i>/<n>] [options]\n   distill targets merge --out <file.safetensors> <part>...",
+		Description: targetsDescription,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "teacher", Usage: "teacher `<model.onnx>[:opt=v,...]`; repeat for an ensemble"},
+			&cli.StringFlag{Name: "data", Usage: "transfer set `<file>` (IDX, gzip IDX or NPY)", TakesFile: true},
+			&cli.StringFlag{Name: "labels", Usage: "labels `<file>`, to report the teachers' accuracy", TakesFile: true},
+			&cli.StringFlag{Name: "out", Usage: "soft-target `<file.safetensors>` to write", TakesFile: true},
+			&cli.StringFlag{Name: "shard", Value: "0/1", Usage: "compute shard `<i>/<n>` (i from 0) of n contiguous ranges"},
+			&cli.BoolFlag{Name: "fp16", Usage: "store logits as float16"},
+			&cli.IntFlag{Name: "batch", Value: pipeline.DefaultTargetsBatch, Usage: "samples per teacher run"},
+			&cli.IntFlag{Name: "threads", Usage: "onnxruntime intra-op threads (0: onnxruntime's default, one per core)"},
+			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda or auto (CUDA if it loads, else CPU)"},
+			&cli.IntFlag{Name: "gpu-id", Usage: "CUDA device ordinal"},
+			&cli.StringFlag{Name: "output", Value: "auto", Usage: "teacher output kind: auto, logits, probs or logprobs"},
+			&cli.Float64Flag{Name: "scale", Value: 255, Usage: "divide raw values by `<s>`"},
+			&cli.StringFlag{Name: "mean", Value: "0", Usage: "subtract `<m>` after scaling; one value or one per channel (0.485/0.456/0.406)"},
+			&cli.StringFlag{Name: "std", Value: "1", Usage: "then divide by `<s>`; one value or one per channel"},
+			&cli.StringFlag{Name: "input-shape", Usage: "per-sample model input shape `<d>x<d>...` (default: the model's)"},
+		},
+		Subcommands: []*cli.Command{targetsMergeCommand()},
+		Action: func(cCtx *cli.Context) error {
+			opts, err := targetsOptionsFromFlags(cCtx)
+			if err != nil {
+				return err
+			}
+			if f, ok := cCtx.App.ErrWriter.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				opts.Progress = f
+			}
+			return runTargets(cCtx.Context, opts, cCtx.App.Writer)
+		},
+	}
+}
+
+func targetsMergeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "merge",
+		Usage:     "Join soft-target shards into one file",
+		ArgsUsage: "<part>...",
+		UsageText: "distill targets merge --out <file.safetensors> <part>...",
+		Description: "Joins the shard files written by 'distill targets --shard i/n' in sample order. It refuses\n" +
+			"gaps, overlaps, and parts made by other teachers, from other data or with other settings.\n" +
+			"The result is byte-identical to a single run over all samples.\n\n" +
+			"Example:\n" +
+			"  distill targets merge --out out/targets.safetensors out/part-*.safetensors",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Usage: "merged `<file.safetensors>`", TakesFile: true},
+		},
+		Action: func(cCtx *cli.Context) error {
+			opts := TargetsMergeOptions{Out: cCtx.String("out"), Parts: cCtx.Args().Slice()}
+			if opts.Out == "" {
+				return usageErrorf(cCtx, "targets merge: --out is required")
+			}
+			if len(opts.Parts) == 0 {
+				return usageErrorf(cCtx, "targets merge: give the shard files to merge")
+			}
+			return runTargetsMerge(cCtx.Context, opts, cCtx.App.Writer)
+		},
+	}
+}
+
+// targetsOptionsFromFlags reads and checks the flags of `distill targets`.
+func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
+	o := TargetsOptions{
+		Teachers: cCtx.StringSlice("teacher"), Data: cCtx.String("data"), Labels: cCtx.String("labels"),
+		Out: cCtx.String("out"), FP16: cCtx.Bool("fp16"), Batch: cCtx.Int("batch"), Threads: cCtx.Int("threads"),
+		Device: cCtx.String("device"), GPUID: cCtx.Int("gpu-id"), Output: cCtx.String("output"),
+		ORTLib: globalString(cCtx, flagORTLib),
+	}
+	if cCtx.Args().Present() {
+		return o, usageErrorf(cCtx, "targets: unexpected argument %q (did you mean 'distill targets merge'?)", cCtx.Args().First())
+	}
+	switch {
+	case len(o.Teachers) == 0:
+		return o, usageErrorf(cCtx, "targets: --teacher is required")
+	case o.Data == "":
+		return o, usageErrorf(cCtx, "targets: --data is required")
+	case o.Out == "":
+		return o, usageErrorf(cCtx, "targets: --out is required")
+	case o.Batch < 1:
+		return o, usageErrorf(cCtx, "targets: --batch %d: must be at least 1", o.Batch)
+	case o.Threads < 0:
+		return o, usageErrorf(cCtx, "targets: --threads %d: must not be negative", o.Threads)
+	case o.GPUID < 0:
+		return o, usageErrorf(cCtx, "targets: --gpu-id %d: must not be negative", o.GPUID)
+	case !oneOfStr(o.Device, "cpu", "cuda", "auto"):
+		return o, usageErrorf(cCtx, "targets: --device %q: want cpu, cuda or auto", o.Device)
+	case !oneOfStr(o.Output, "auto", "logits", "probs", "logprobs"):
+		return o, usageErrorf(cCtx, "targets: --output %q: want auto, logits, probs or logprobs", o.Output)
+	}
+	var err error
+	if o.Shard, o.Shards, err = pipeline.ParseShard(cCtx.String("shard")); err != nil {
+		return o, usageErrorf(cCtx, "targets: --shard: %v", err)
+	}
+	p := pipeline.Preprocess{Scale: cCtx.Float64("scale")}
+	if p.Mean, err = pipeline.ParseFloatList(cCtx.String("mean")); err != nil {
+		return o, usageErrorf(cCtx, "targets: --mean: %v", err)
+	}
+	if p.Std, err = pipeline.ParseFloatList(cCtx.String("std")); err != nil {
+		return o, usageErrorf(cCtx, "targets: --std: %v", err)
+	}
+	if s := cCtx.String("input-shape"); s != "" {
+		if p.InputShape, err = pipeline.ParseShape(s); err != nil {
+			return o, usageErrorf(cCtx, "targets: --input-shape: %v", err)
+		}
+	}
+	if err := p.Validate(); err != nil {
+		return o, usageErrorf(cCtx, "targets: %v", err)
+	}
+	o.Preprocess = p
+	for _, t := range o.Teachers {
+		if _, err := pipeline.ParseTeacherSpec(t, p); err != nil {
+			return o, usageErrorf(cCtx, "targets: --teacher: %v", err)
+		}
+	}
+	return o, nil
+}
+
+func oneOfStr(v string, ok ...string) bool {
+	for _, s := range ok {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// runTargets loads the data, opens every teacher and writes the soft-target file, then prints a
+// summary (throughput, and with labels each teacher's accuracy) to stdout.
+func runTargets(ctx context.Context, o TargetsOptions, stdout io.Writer) error {
+	specs := make([]pipeline.TeacherSpec, len(o.Teachers))
+	for i, t := range o.Teachers {
+		ts, err := pipeline.ParseTeacherSpec(t, o.Preprocess)
+		if err != nil {
+			return fmt.Errorf("targets: --teacher: %w", err)
+		}
+		if ts.Output == "" {
+			ts.Output = o.Output
+		}
+		specs[i] = ts
+	}
+	ds, err := pipeline.LoadDataset(o.Data, o.Labels)
+	if err != nil {
+		return err
+	}
+	if err := initRuntime(o.ORTLib, o.Device); err != nil {
+		return err
+	}
+	teachers := make([]pipeline.TargetTeacher, 0, len(specs))
+	defer func() {
+		for _, t := range teachers {
+			t.Teacher.Close()
+		}
+	}()
+	for _, ts := range specs {
+		s, err := onnx.Open(ts.Path, onnx.Options{Device: o.Device, GPUID: o.GPUID, Threads: o.Threads,
+			Batch: o.Batch, Output: ts.Output, InputShape: ts.Preprocess.InputShape})
+		if err != nil {
+			return err
+		}
+		pre := ts.Preprocess
+		if len(pre.InputShape) == 0 {
+			for _, d := range s.SampleShape() {
+				pre.InputShape = append(pre.InputShape, int(d))
+			}
+		}
+		info := s.Info()
+		slog.Info("teacher", "model", ts.Path, "device", s.Device(), "input", info.Inputs[0].Name,
+			"shape", s.InputShape(), "classes", s.Classes(), "preprocess", pre.String())
+		teachers = append(teachers, pipeline.TargetTeacher{Teacher: s, TeacherInfo: pipeline.TeacherInfo{
+			Path: ts.Path, SHA256: info.SHA256, Input: info.Inputs[0].Name,
+			Output: info.Outputs[0].Name, Preprocess: pre, OutputKind: ts.Output,
+		}})
+	}
+	rep, err := pipeline.GenerateTargets(ctx, pipeline.TargetsOptions{
+		Out: o.Out, Shard: o.Shard, Shards: o.Shards, FP16: o.FP16, Batch: o.Batch,
+	}, teachers, ds, o.Progress)
+	if err != nil {
+		return err
+	}
+	return rep.WriteText(stdout)
+}
+
+// runTargetsMerge joins shard files and prints what it wrote.
+func runTargetsMerge(_ context.Context, o TargetsMergeOptions, stdout io.Writer) error {
+	if err := pipeline.MergeTargets(o.Out, o.Parts); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "merged %d parts into %s\n", len(o.Parts), o.Out)
+	return nil
+}
