@@ -29,6 +29,8 @@ const (
 var commands = []func() *cli.Command{
 	inspectCommand,
 	targetsCommand,
+	trainCommand,
+	evalCommand,
 }
 
 // Global flag names. They are accepted both before the subcommand (`distill --log-level debug
