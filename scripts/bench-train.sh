@@ -8,7 +8,8 @@
 # (student package, Gorgonia) and in PyTorch (/usr/bin/python3 with Debian python3-torch,
 # torch.set_num_threads(2)), same network, same optimiser, same machine, same run. The two run
 # alternately ROUNDS times (default 3) and the best samples/s of each is kept, which evens out
-# noise from other work on the machine. Prints samples/s, the Go/PyTorch ratio and peak RSS.
+# noise from other work on the machine. Prints samples/s, the Go/PyTorch ratio, CPU time per step
+# (all threads, least of the rounds: less sensitive to other load than samples/s) and peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,23 +36,26 @@ go build -o "$bin" ./scripts/benchtrain
 
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
 
-printf "%-6s %12s %12s %7s %10s %10s\n" batch "go samp/s" "torch samp/s" ratio "go MiB" "torch MiB"
+printf "%-6s %10s %12s %6s %13s %13s %7s %9s\n" batch "go samp/s" "torch samp/s" ratio "go cpu ms/st" "torch cpu ms" "go MiB" "torch MiB"
+minf() { awk -v a="$1" -v b="$2" 'BEGIN{print (a==0||b<a)?b:a}'; }
 for batch in 256 8192; do
 	steps=$steps_small
 	[ "$batch" -ge 8192 ] && steps=$steps_large
-	best_go=0 best_py=0 mem_go=0 mem_py=0 backend=
+	best_go=0 best_py=0 mem_go=0 mem_py=0 cpu_go=0 cpu_py=0 backend=
 	for ((r = 0; r < rounds; r++)); do
 		out=$("$bin" -batch "$batch" -steps "$steps" -blas "$blas" 2>/dev/null)
 		v=$(echo "$out" | field samples_per_s)
 		mem_go=$(echo "$out" | field peak_rss_mib)
 		backend=$(echo "$out" | field blas)
+		cpu_go=$(minf "$cpu_go" "$(echo "$out" | field cpu_ms_per_step)")
 		best_go=$(awk -v a="$best_go" -v b="$v" 'BEGIN{print (b>a)?b:a}')
 		out=$("$py" scripts/bench_train_torch.py --batch "$batch" --steps "$steps" --threads 2)
 		v=$(echo "$out" | field samples_per_s)
 		mem_py=$(echo "$out" | field peak_rss_mib)
+		cpu_py=$(minf "$cpu_py" "$(echo "$out" | field cpu_ms_per_step)")
 		best_py=$(awk -v a="$best_py" -v b="$v" 'BEGIN{print (b>a)?b:a}')
 	done
 	ratio=$(awk -v a="$best_go" -v b="$best_py" 'BEGIN{printf "%.2f", a/b}')
-	printf "%-6s %12s %12s %7s %10s %10s\n" "$batch" "$best_go" "$best_py" "$ratio" "$mem_go" "$mem_py"
+	printf "%-6s %10s %12s %6s %13s %13s %7s %9s\n" "$batch" "$best_go" "$best_py" "$ratio" "$cpu_go" "$cpu_py" "$mem_go" "$mem_py"
 done
 echo "go blas: $backend; cores: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg)"

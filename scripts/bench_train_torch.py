@@ -2,7 +2,7 @@
 """Time PyTorch training steps of the 784-800-800-10 student (forward, backward, Adam) for
 scripts/bench-train.sh. Prints one line:
 
-    torch batch=<B> steps=<N> samples_per_s=<S> peak_rss_mib=<M> threads=<T>
+    torch batch=<B> steps=<N> samples_per_s=<S> cpu_ms_per_step=<C> peak_rss_mib=<M> threads=<T>
 """
 import argparse
 import resource
@@ -37,13 +37,15 @@ def main():
 
     for _ in range(a.warmup):
         step()
+    c0 = time.process_time()
     t0 = time.perf_counter()
     for _ in range(a.steps):
         step()
     el = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"torch batch={a.batch} steps={a.steps} samples_per_s={a.batch * a.steps / el:.1f} "
-          f"peak_rss_mib={rss:.1f} threads={torch.get_num_threads()}")
+          f"cpu_ms_per_step={1000 * cpu / a.steps:.1f} peak_rss_mib={rss:.1f} threads={torch.get_num_threads()}")
 
 
 if __name__ == "__main__":

@@ -13,12 +13,15 @@ enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
 typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
 typedef void (*dgemm_fn)(int, int, int, int, int, int, double, const double*, int, const double*, int, double, double*, int);
 typedef void (*sgemv_fn)(int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
+typedef void (*set_threads_fn)(int);
 typedef void (*dgemv_fn)(int, int, int, int, double, const double*, int, const double*, int, double, double*, int);
 
 static void call_sgemm(void *f, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
 		const float *b, int ldb, float beta, float *c, int ldc) {
 	((sgemm_fn)f)(RowMajor, ta ? Trans : NoTrans, tb ? Trans : NoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
+static void call_set_threads(void *f, int n) { ((set_threads_fn)f)(n); }
+
 static void call_dgemm(void *f, int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
 		const double *b, int ldb, double beta, double *c, int ldc) {
 	((dgemm_fn)f)(RowMajor, ta ? Trans : NoTrans, tb ? Trans : NoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -38,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"unsafe"
 
@@ -48,10 +52,21 @@ import (
 // openBLAS is gonum's pure Go BLAS with the hot routines (sgemm, dgemm, sgemv, dgemv) replaced by
 // OpenBLAS's CBLAS functions, called through pointers from dlopen so that the binary has no link
 // time dependency on the library.
+//
+// OpenBLAS runs single-threaded (openblas_set_num_threads(1)); a large sgemm is instead split into
+// GOMAXPROCS row (or column) blocks of C computed by goroutines, one cgo call each. Go then owns
+// all parallelism: no OpenBLAS worker threads spin between calls and compete with the Go code of the
+// element-wise ops, which matters most on a small, busy machine. Each element of C is computed by
+// the same single-threaded kernel whatever the split, so results do not depend on the split.
 type openBLAS struct {
 	gonum.Implementation
 	sgemm, dgemm, sgemv, dgemv unsafe.Pointer
+	split                      bool // OpenBLAS is single-threaded; split large sgemms across goroutines
 }
+
+// splitMinFlops is the smallest m*n*k for which an sgemm is split across goroutines (about 8
+// MFLOP: a goroutine hand-off costs microseconds, such a product a millisecond).
+const splitMinFlops = 1 << 22
 
 var (
 	openBLASOnce     sync.Once
@@ -98,6 +113,12 @@ func loadOpenBLAS() (BLASImpl, string, []string, error) {
 				C.dlclose(h)
 				continue
 			}
+			cs := C.CString("openblas_set_num_threads")
+			if f := C.dlsym(h, cs); f != nil {
+				C.call_set_threads(f, 1)
+				ob.split = true
+			}
+			C.free(unsafe.Pointer(cs))
 			openBLASImpl, openBLASPath = ob, path
 			return
 		}
@@ -140,6 +161,49 @@ func (o *openBLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []
 		o.Implementation.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
+	p := 1
+	if o.split && m*n*k >= splitMinFlops {
+		p = runtime.GOMAXPROCS(0)
+	}
+	if p < 2 {
+		o.sgemm1(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	var wg sync.WaitGroup
+	if m >= n {
+		// Rows [lo,hi) of C need rows [lo,hi) of op(A): row lo of A, or column lo of A^T.
+		chunk := (m + p - 1) / p
+		chunk = (chunk + 15) &^ 15 // whole micro-kernel panels
+		for lo := 0; lo < m; lo += chunk {
+			hi := min(lo+chunk, m)
+			off := lo * lda
+			if tA != blas.NoTrans {
+				off = lo
+			}
+			wg.Go(func() {
+				o.sgemm1(tA, tB, hi-lo, n, k, alpha, a[off:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+			})
+		}
+	} else {
+		// Columns [lo,hi) of C need columns [lo,hi) of op(B).
+		chunk := (n + p - 1) / p
+		chunk = (chunk + 15) &^ 15
+		for lo := 0; lo < n; lo += chunk {
+			hi := min(lo+chunk, n)
+			off := lo
+			if tB != blas.NoTrans {
+				off = lo * ldb
+			}
+			wg.Go(func() {
+				o.sgemm1(tA, tB, m, hi-lo, k, alpha, a, lda, b[off:], ldb, beta, c[lo:], ldc)
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// sgemm1 is one cgo call of cblas_sgemm on a well-formed, non-empty problem.
+func (o *openBLAS) sgemm1(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	C.call_sgemm(o.sgemm, transFlag(tA), transFlag(tB), C.int(m), C.int(n), C.int(k), C.float(alpha),
 		(*C.float)(unsafe.Pointer(&a[0])), C.int(lda), (*C.float)(unsafe.Pointer(&b[0])), C.int(ldb),
 		C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), C.int(ldc))

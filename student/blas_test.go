@@ -36,7 +36,7 @@ func TestOpenBLASGemm(t *testing.T) {
 	rng := newTestRNG()
 	for _, tA := range []blas.Transpose{blas.NoTrans, blas.Trans} {
 		for _, tB := range []blas.Transpose{blas.NoTrans, blas.Trans} {
-			for _, d := range []struct{ m, n, k, pad int }{{1, 1, 1, 0}, {7, 5, 3, 2}, {64, 33, 129, 0}, {100, 80, 60, 5}} {
+			for _, d := range []struct{ m, n, k, pad int }{{1, 1, 1, 0}, {7, 5, 3, 2}, {64, 33, 129, 0}, {100, 80, 60, 5}, {300, 200, 100, 3}, {100, 300, 200, 1}} {
 				t.Run(fmt.Sprintf("%c%c/%dx%dx%d+%d", tA, tB, d.m, d.n, d.k, d.pad), func(t *testing.T) {
 					ar, ac := d.m, d.k
 					if tA == blas.Trans {

@@ -1,7 +1,7 @@
 // Command benchtrain times training steps of a student network (forward, backward, Adam) on random
 // data for scripts/bench-train.sh. It prints one line:
 //
-//	go batch=<B> steps=<N> samples_per_s=<S> peak_rss_mib=<M> blas=<backend>
+//	go batch=<B> steps=<N> samples_per_s=<S> cpu_ms_per_step=<C> peak_rss_mib=<M> blas=<backend>
 package main
 
 import (
@@ -70,6 +70,10 @@ func run() error {
 			return err
 		}
 	}
+	cpu0, err := cpuSeconds()
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	for range *steps {
 		if err := step(); err != nil {
@@ -77,11 +81,24 @@ func run() error {
 		}
 	}
 	el := time.Since(start).Seconds()
+	cpu1, err := cpuSeconds()
+	if err != nil {
+		return err
+	}
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return err
 	}
-	fmt.Printf("go batch=%d steps=%d samples_per_s=%.1f peak_rss_mib=%.1f blas=%s\n",
-		*batch, *steps, float64(*batch**steps)/el, float64(ru.Maxrss)/1024, backend)
+	fmt.Printf("go batch=%d steps=%d samples_per_s=%.1f cpu_ms_per_step=%.1f peak_rss_mib=%.1f blas=%s\n",
+		*batch, *steps, float64(*batch**steps)/el, 1000*(cpu1-cpu0)/float64(*steps), float64(ru.Maxrss)/1024, backend)
 	return nil
+}
+
+// cpuSeconds returns the user+system CPU time of the process so far (all threads, OpenBLAS's too).
+func cpuSeconds() (float64, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, err
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9, nil
 }
