@@ -278,18 +278,27 @@ func (s *Session) start(cuda bool) error {
 	return nil
 }
 
-// appendCUDA adds the CUDA execution provider for GPU gpuID to so.
+// appendCUDA adds the CUDA execution provider for GPU gpuID to so: through the version-2 options
+// where the library supports them (onnxruntime's own GPU builds), else through the version-1 call
+// (CPU builds that load the CUDA provider from their directory).
 func appendCUDA(so *ort.SessionOptions, gpuID int) error {
 	co, err := ort.NewCUDAProviderOptions()
 	if err == nil {
 		defer co.Destroy()
-		err = co.Update(map[string]string{"device_id": strconv.Itoa(gpuID)})
-	}
-	if err == nil {
-		err = so.AppendExecutionProviderCUDA(co)
+		if err = co.Update(map[string]string{"device_id": strconv.Itoa(gpuID)}); err == nil {
+			err = so.AppendExecutionProviderCUDA(co)
+		}
+	} else {
+		slog.Debug("CUDA provider options v2 unavailable, trying v1", "reason", err)
+		lib, _ := Initialized()
+		if err = appendCUDAv1(lib, so, gpuID); err != nil {
+			if why := cudaProviderLoadError(lib); why != "" {
+				err = fmt.Errorf("%v: %s", err, why)
+			}
+		}
 	}
 	if err != nil {
-		return fmt.Errorf("%w on cuda:%d (needs the CUDA build of onnxruntime from scripts/setup.sh --cuda, CUDA 13 and cuDNN 9): %v", ErrCUDAUnavailable, gpuID, err)
+		return fmt.Errorf("%w on cuda:%d (needs the CUDA build of onnxruntime from scripts/setup.sh --cuda, CUDA 13 and cuDNN 9 on the library path): %v", ErrCUDAUnavailable, gpuID, err)
 	}
 	return nil
 }
