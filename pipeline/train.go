@@ -450,6 +450,9 @@ func (t *trainer) run(ctx context.Context) (*TrainResult, error) {
 		m, ev, err := t.epoch(ctx, epoch)
 		if err != nil {
 			if ctx.Err() != nil {
+				if epoch-1 == 0 {
+					return res, fmt.Errorf("train: interrupted in epoch 1; no checkpoint written: %w", ctx.Err())
+				}
 				return res, fmt.Errorf("train: interrupted in epoch %d; %s holds epoch %d: %w", epoch, o.Out, epoch-1, ctx.Err())
 			}
 			return res, err
@@ -615,6 +618,7 @@ func (t *trainer) teacherEval(ctx context.Context) error {
 // batch is one prepared mini-batch.
 type batch struct {
 	idx     []int
+	gather  []float32 // gathered raw samples, before jitter
 	raw     []float32 // gathered, jittered raw samples
 	x       []float32 // student inputs
 	tx      []float32 // online teacher inputs
@@ -753,6 +757,9 @@ func (t *trainer) epoch(ctx context.Context, epoch int) (*EpochMetrics, *Classif
 func (t *trainer) newBatch() *batch {
 	B, C := t.opts.Batch, t.spec.Classes
 	b := &batch{idx: make([]int, B), raw: make([]float32, B*t.inDim), x: make([]float32, B*t.stDim)}
+	if t.opts.Jitter > 0 {
+		b.gather = make([]float32, B*t.inDim)
+	}
 	if t.k > 0 {
 		b.teacher = make([]float32, t.k*B*C)
 	}
@@ -772,16 +779,18 @@ func (t *trainer) fill(ctx context.Context, b *batch, idx []int, jit *rand.Rand)
 	b.n = n
 	copy(b.idx, idx)
 	raw := b.raw[:n*D]
+	gather := raw
+	if t.opts.Jitter > 0 {
+		gather = b.gather[:n*D]
+	}
 	for j, i := range idx {
-		copy(raw[j*D:(j+1)*D], t.data.X[i*D:(i+1)*D])
+		copy(gather[j*D:(j+1)*D], t.data.X[i*D:(i+1)*D])
 		if t.labels != nil {
 			b.labels[j] = t.labels[i]
 		}
 	}
 	if t.opts.Jitter > 0 {
-		src := make([]float32, len(raw))
-		copy(src, raw)
-		Jitter(raw, src, n, t.h, t.w, t.ch, t.opts.Jitter, jit)
+		Jitter(raw, gather, n, t.h, t.w, t.ch, t.opts.Jitter, jit)
 	}
 	if err := t.opts.Preprocess.Apply(raw, n, t.data.Shape, b.x[:n*t.stDim]); err != nil {
 		b.err = fmt.Errorf("train: preprocess %s: %w", t.opts.Data, err)
@@ -962,12 +971,16 @@ func prod(s []int) int {
 	return p
 }
 
-// normPre makes nil and empty slices compare equal.
+// normPre writes the defaults the same way: scale 0 as 1, a mean of [0] or [] as nil, a std of
+// [1] or [] as nil, an empty input shape as nil.
 func normPre(p Preprocess) Preprocess {
-	if len(p.Mean) == 0 {
+	if p.Scale == 0 {
+		p.Scale = 1
+	}
+	if len(p.Mean) == 0 || (len(p.Mean) == 1 && p.Mean[0] == 0) {
 		p.Mean = nil
 	}
-	if len(p.Std) == 0 {
+	if len(p.Std) == 0 || (len(p.Std) == 1 && p.Std[0] == 1) {
 		p.Std = nil
 	}
 	if len(p.InputShape) == 0 {

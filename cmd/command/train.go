@@ -64,17 +64,17 @@ func trainCommand() *cli.Command {
 		&cli.StringFlag{Name: "labels", Usage: "training labels `<file>` (needed unless training on soft targets alone)", TakesFile: true},
 		&cli.StringFlag{Name: "soft-targets", Usage: "offline soft targets `<file.safetensors>` made from --data", TakesFile: true},
 		&cli.StringFlag{Name: "teacher", Usage: "online teacher `<model.onnx>`, run on every batch", TakesFile: true},
-		&cli.Float64Flag{Name: "temperature", Aliases: []string{"T"}, Value: def.Temperature, Usage: "softmax temperature T of the soft targets"},
-		&cli.Float64Flag{Name: "alpha", Value: def.Alpha, Usage: "weight of the soft loss; 1 - alpha weights the hard loss"},
-		&cli.StringFlag{Name: "loss", Value: def.Loss, Usage: "soft loss: kl (T^2-scaled batchmean KL) or mse (logit matching)"},
-		&cli.StringFlag{Name: "ensemble", Value: def.Ensemble, Usage: "combine several teachers by their tempered probs or their logits"},
-		&cli.IntFlag{Name: "epochs", Value: def.Epochs, Usage: "total number of epochs"},
-		&cli.IntFlag{Name: "batch", Value: def.Batch, Usage: "mini-batch size"},
-		&cli.Float64Flag{Name: "lr", Value: def.LR, Usage: "learning rate"},
-		&cli.StringFlag{Name: "optimizer", Value: def.Optimizer, Usage: "adam (beta1 0.9, beta2 0.999, eps 1e-8) or sgd"},
-		&cli.Float64Flag{Name: "momentum", Value: def.Momentum, Usage: "momentum of sgd"},
+		&cli.Float64Flag{Name: "temperature", Aliases: []string{"T"}, Value: def.Temperature, Usage: "softmax temperature `<T>` of the soft targets"},
+		&cli.Float64Flag{Name: "alpha", Value: def.Alpha, Usage: "weight `<a>` of the soft loss; 1 - a weights the hard loss"},
+		&cli.StringFlag{Name: "loss", Value: def.Loss, Usage: "soft loss `<kind>`: kl (T^2-scaled batchmean KL) or mse (logit matching)"},
+		&cli.StringFlag{Name: "ensemble", Value: def.Ensemble, Usage: "combine an ensemble's teachers by `<what>`: probs (mean tempered probabilities) or logits"},
+		&cli.IntFlag{Name: "epochs", Value: def.Epochs, Usage: "total number of epochs `<n>`"},
+		&cli.IntFlag{Name: "batch", Value: def.Batch, Usage: "mini-batch size `<n>`"},
+		&cli.Float64Flag{Name: "lr", Value: def.LR, Usage: "learning rate `<lr>`"},
+		&cli.StringFlag{Name: "optimizer", Value: def.Optimizer, Usage: "`<name>`: adam (beta1 0.9, beta2 0.999, eps 1e-8) or sgd"},
+		&cli.Float64Flag{Name: "momentum", Value: def.Momentum, Usage: "momentum `<m>` of sgd"},
 		&cli.IntFlag{Name: "jitter", Value: def.Jitter, Usage: "shift each training image by up to `<k>` pixels (online or hard-label training)"},
-		&cli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "seed of initialisation, shuffling, jitter and dropout"},
+		&cli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "`<seed>` of initialisation, shuffling, jitter and dropout"},
 		&cli.StringFlag{Name: "eval-data", Usage: "evaluate on `<file>` after every epoch", TakesFile: true},
 		&cli.StringFlag{Name: "eval-labels", Usage: "labels `<file>` of --eval-data", TakesFile: true},
 		&cli.StringFlag{Name: "out", Usage: "checkpoint `<file>` written at the end of every epoch (required)", TakesFile: true},
@@ -83,9 +83,9 @@ func trainCommand() *cli.Command {
 		&cli.StringFlag{Name: "metrics", Usage: "write per-epoch metrics as JSON lines to `<file>`", TakesFile: true},
 		&cli.StringFlag{Name: "plot", Usage: "draw loss and accuracy curves as a PNG to `<file>`", TakesFile: true},
 		&cli.StringFlag{Name: "init-from", Usage: "initialise the weights from a student `<model.onnx>` exported by distill", TakesFile: true},
-		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS backend: auto, openblas or go"},
-		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "online teacher device: cpu, cuda or auto"},
-		&cli.IntFlag{Name: "threads", Usage: "onnxruntime threads for the online teacher (0: onnxruntime's default)"},
+		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>`: auto, openblas or go"},
+		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "online teacher `<device>`: cpu, cuda or auto"},
+		&cli.IntFlag{Name: "threads", Usage: "onnxruntime `<threads>` for the online teacher (0: onnxruntime's default)"},
 	}
 	flags = append(flags, preprocessFlags("")...)
 	flags = append(flags, preprocessFlags("teacher-")...)
@@ -204,11 +204,9 @@ func oneOf(v string, ok []string) bool {
 // runTrain chooses the BLAS backend, opens the online teacher if any, and trains. People's output
 // goes to stdout; the progress bar to stderr when it is a terminal.
 func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) error {
-	backend, err := student.UseBLAS(o.BLAS)
-	if err != nil {
+	if _, err := student.UseBLAS(o.BLAS); err != nil {
 		return err
 	}
-	slog.Info("student BLAS", "backend", backend)
 	if o.TeacherModel != "" {
 		if err := initRuntime(o.ORTLib, o.Device); err != nil {
 			return err
@@ -236,63 +234,60 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 }
 
 // preprocessFlags returns the student's preprocessing flags --scale, --mean, --std and
-// --input-shape, or with prefix "teacher-" the teacher's, whose scale, mean and std default to the
-// student's.
+// --input-shape, written as for `distill targets`, or with prefix "teacher-" the teacher's, whose
+// scale, mean and std default to the student's.
 func preprocessFlags(prefix string) []cli.Flag {
-	whose, mean, std := "student", "; default 0", "; default 1"
-	if prefix != "" {
-		whose, mean, std = "teacher", "; default: the student's", "; default: the student's"
-	}
-	scale := &cli.Float64Flag{Name: prefix + "scale", Value: 255, Usage: "divide raw values by `<s>` (" + whose + ")"}
-	if prefix != "" {
-		scale.Usage = "divide raw values by `<s>` (teacher; default: the student's)"
-		scale.DefaultText = "--scale"
+	if prefix == "" {
+		return []cli.Flag{
+			&cli.Float64Flag{Name: "scale", Value: 255, Usage: "divide raw values by `<s>`"},
+			&cli.StringFlag{Name: "mean", Value: "0", Usage: "subtract `<m>` after scaling; one value or one per channel (0.485/0.456/0.406)"},
+			&cli.StringFlag{Name: "std", Value: "1", Usage: "then divide by `<s>`; one value or one per channel"},
+			&cli.StringFlag{Name: "input-shape", Usage: "per-sample model input shape `<d>x<d>...` (default: the model's)"},
+		}
 	}
 	return []cli.Flag{
-		scale,
-		&cli.Float64SliceFlag{Name: prefix + "mean", Usage: "subtract `<m>` after scaling, one value or one per channel (" + whose + mean + ")"},
-		&cli.Float64SliceFlag{Name: prefix + "std", Usage: "then divide by `<s>`, one value or one per channel (" + whose + std + ")"},
-		&cli.IntSliceFlag{Name: prefix + "input-shape", Usage: "per-sample model input shape `<d,d,...>` (" + whose + "; default: the model's)"},
+		&cli.Float64Flag{Name: prefix + "scale", Usage: "teacher's --scale `<s>`", DefaultText: "the student's"},
+		&cli.StringFlag{Name: prefix + "mean", Usage: "teacher's --mean `<m>`", DefaultText: "the student's"},
+		&cli.StringFlag{Name: prefix + "std", Usage: "teacher's --std `<s>`", DefaultText: "the student's"},
+		&cli.StringFlag{Name: prefix + "input-shape", Usage: "teacher's input shape `<d>x<d>...` (default: the teacher model's)"},
 	}
 }
 
-// preprocessFromFlags reads the preprocessing flags with the given prefix; the ones not set take
-// their value from def when def is not the zero value (the teacher's scale, mean and std default
-// to the student's; its input shape to the model's own), else the flag defaults. set reports
-// whether any flag was given.
+// preprocessFromFlags reads the preprocessing flags with the given prefix. For the teacher
+// ("teacher-") the scale, mean and std not given are def's (the student's). set reports whether
+// any of the flags was given.
 func preprocessFromFlags(cCtx *cli.Context, prefix string, def pipeline.Preprocess) (p pipeline.Preprocess, set bool, err error) {
-	inherit := def.Scale != 0
-	p = pipeline.Preprocess{Scale: cCtx.Float64(prefix + "scale"), Mean: cCtx.Float64Slice(prefix + "mean"),
-		Std: cCtx.Float64Slice(prefix + "std"), InputShape: cCtx.IntSlice(prefix + "input-shape")}
+	if prefix != "" {
+		p.Scale, p.Mean, p.Std = def.Scale, def.Mean, def.Std
+	}
 	for _, name := range []string{"scale", "mean", "std", "input-shape"} {
 		if cCtx.IsSet(prefix + name) {
 			set = true
-			continue
 		}
-		if !inherit {
-			continue
+	}
+	if prefix == "" || cCtx.IsSet(prefix+"scale") {
+		p.Scale = cCtx.Float64(prefix + "scale")
+	}
+	if prefix == "" || cCtx.IsSet(prefix+"mean") {
+		if p.Mean, err = pipeline.ParseFloatList(cCtx.String(prefix + "mean")); err != nil {
+			return p, set, usageErrorf(cCtx, "--%smean: %v", prefix, err)
 		}
-		switch name {
-		case "scale":
-			p.Scale = def.Scale
-		case "mean":
-			p.Mean = def.Mean
-		case "std":
-			p.Std = def.Std
+	}
+	if prefix == "" || cCtx.IsSet(prefix+"std") {
+		if p.Std, err = pipeline.ParseFloatList(cCtx.String(prefix + "std")); err != nil {
+			return p, set, usageErrorf(cCtx, "--%sstd: %v", prefix, err)
+		}
+	}
+	if s := cCtx.String(prefix + "input-shape"); s != "" {
+		if p.InputShape, err = pipeline.ParseShape(s); err != nil {
+			return p, set, usageErrorf(cCtx, "--%sinput-shape: %v", prefix, err)
 		}
 	}
 	if !(p.Scale > 0) {
 		return p, set, usageErrorf(cCtx, "--%sscale %v: must be positive", prefix, p.Scale)
 	}
-	for _, s := range p.Std {
-		if !(s > 0) {
-			return p, set, usageErrorf(cCtx, "--%sstd %v: every value must be positive", prefix, p.Std)
-		}
-	}
-	for _, d := range p.InputShape {
-		if d <= 0 {
-			return p, set, usageErrorf(cCtx, "--%sinput-shape %v: every dimension must be positive", prefix, p.InputShape)
-		}
+	if err := p.Validate(); err != nil {
+		return p, set, usageErrorf(cCtx, "--%s...: %v", prefix, err)
 	}
 	return p, set, nil
 }
