@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -75,7 +76,7 @@ func targetsCommand() *cli.Command {
 		UsageText:   "distill targets --teacher <model.onnx>[:<options>] [--teacher ...] --data <file> [--labels <file>] --out <file.safetensors> [--shard <i>/<n>] [options]\n   distill targets merge --out <file.safetensors> <part>...",
 		Description: targetsDescription,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "teacher", Usage: "teacher `<model.onnx>[:opt=v,...]`; repeat for an ensemble"},
+			&cli.GenericFlag{Name: "teacher", Value: &repeatedString{}, Usage: "teacher `<model.onnx>[:opt=v,...]`; repeat for an ensemble"},
 			&cli.StringFlag{Name: "data", Usage: "transfer set `<file>` (IDX, gzip IDX or NPY)", TakesFile: true},
 			&cli.StringFlag{Name: "labels", Usage: "labels `<file>`, to report the teachers' accuracy", TakesFile: true},
 			&cli.StringFlag{Name: "out", Usage: "soft-target `<file.safetensors>` to write", TakesFile: true},
@@ -135,7 +136,7 @@ func targetsMergeCommand() *cli.Command {
 // targetsOptionsFromFlags reads and checks the flags of `distill targets`.
 func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	o := TargetsOptions{
-		Teachers: cCtx.StringSlice("teacher"), Data: cCtx.String("data"), Labels: cCtx.String("labels"),
+		Teachers: cCtx.Generic("teacher").(*repeatedString).values, Data: cCtx.String("data"), Labels: cCtx.String("labels"),
 		Out: cCtx.String("out"), FP16: cCtx.Bool("fp16"), Batch: cCtx.Int("batch"), Threads: cCtx.Int("threads"),
 		Device: cCtx.String("device"), GPUID: cCtx.Int("gpu-id"), Output: cCtx.String("output"),
 		ORTLib: globalString(cCtx, flagORTLib),
@@ -188,6 +189,13 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	}
 	return o, nil
 }
+
+// repeatedString is a flag value that collects every occurrence of a repeated flag as is.
+// (cli.StringSliceFlag would split "a.onnx:mean=0.5,std=0.2" at the comma.)
+type repeatedString struct{ values []string }
+
+func (r *repeatedString) Set(v string) error { r.values = append(r.values, v); return nil }
+func (r *repeatedString) String() string     { return strings.Join(r.values, " ") }
 
 func oneOfStr(v string, ok ...string) bool {
 	for _, s := range ok {

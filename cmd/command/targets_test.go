@@ -1,0 +1,271 @@
+package command
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/distillgo/distill/onnx/onnxtest"
+	"github.com/distillgo/distill/pipeline"
+)
+
+// writeIDX writes a uint8 IDX file with the given dimensions.
+func writeIDX(t *testing.T, path string, dims []int, data []byte) {
+	t.Helper()
+	var b bytes.Buffer
+	b.Write([]byte{0, 0, 0x08, byte(len(dims))})
+	for _, d := range dims {
+		binary.Write(&b, binary.BigEndian, uint32(d))
+	}
+	b.Write(data)
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// targetsSetup is a directory with a Gemm teacher (4 inputs, 3 classes), n images [2,2] and labels.
+type targetsSetup struct {
+	dir, model, data, labels string
+	W                        [][]float32
+	b                        []float32
+	pix                      []byte
+	lab                      []int32
+}
+
+func newTargetsSetup(t *testing.T, n int) *targetsSetup {
+	t.Helper()
+	onnxtest.RequireLibrary(t)
+	s := &targetsSetup{dir: t.TempDir(),
+		W: [][]float32{{1, -2, 0.5}, {0.25, 3, -1}, {-1.5, 0.75, 2}, {2, -0.5, -0.25}}, b: []float32{0.1, -0.2, 0.3}}
+	s.model = filepath.Join(s.dir, "teacher.onnx")
+	s.data = filepath.Join(s.dir, "images.idx")
+	s.labels = filepath.Join(s.dir, "labels.idx")
+	onnxtest.GemmClassifier(t, s.model, s.W, s.b)
+	rng := rand.New(rand.NewPCG(42, 1))
+	s.pix = make([]byte, n*4)
+	for i := range s.pix {
+		s.pix[i] = byte(rng.IntN(256))
+	}
+	lb := make([]byte, n)
+	for i := range lb {
+		lb[i] = byte(rng.IntN(3))
+		s.lab = append(s.lab, int32(lb[i]))
+	}
+	writeIDX(t, s.data, []int{n, 2, 2}, s.pix)
+	writeIDX(t, s.labels, []int{n}, lb)
+	return s
+}
+
+// want computes the teacher's logits by hand for (x/255 - mean).
+func (s *targetsSetup) want(mean float32) []float32 {
+	x := make([]float32, len(s.pix))
+	for i, p := range s.pix {
+		x[i] = float32(p)/255 - mean
+	}
+	return onnxtest.GemmRef(x, len(s.pix)/4, s.W, s.b)
+}
+
+func fileLogits(t *testing.T, path string) (*pipeline.Targets, []float32) {
+	t.Helper()
+	st, err := pipeline.OpenTargets(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	z, err := st.Logits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, z
+}
+
+func within(t *testing.T, what string, got, want []float32, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if math.Abs(float64(got[i]-want[i])) > tol {
+			t.Fatalf("%s[%d] = %v, want %v (tolerance %g)", what, i, got[i], want[i], tol)
+		}
+	}
+}
+
+func TestTargetsCommand(t *testing.T) {
+	s := newTargetsSetup(t, 12)
+	out := filepath.Join(s.dir, "st.safetensors")
+	code, stdout, stderr := runMain(t, "targets", "--teacher", s.model, "--data", s.data, "--labels", s.labels,
+		"--out", out, "--batch", "5")
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr)
+	}
+	st, z := fileLogits(t, out)
+	want := s.want(0)
+	within(t, "logits", z, want, 1e-5)
+	correct := 0
+	for i, y := range s.lab {
+		if pipeline.Argmax(want[i*3:(i+1)*3]) == int(y) {
+			correct++
+		}
+	}
+	if w := fmt.Sprintf("accuracy %.2f%% (%d/12", 100*float64(correct)/12, correct); !strings.Contains(stdout, w) {
+		t.Errorf("stdout lacks %q:\n%s", w, stdout)
+	}
+	ti := st.Meta.Teachers[0]
+	if ti.Path != "teacher.onnx" || ti.Input != "input" || ti.Output != "output" || ti.OutputKind != "logits" ||
+		len(ti.SHA256) != 64 || ti.Preprocess.Scale != 255 || fmt.Sprint(ti.Preprocess.InputShape) != "[4]" {
+		t.Errorf("teacher metadata %+v", ti)
+	}
+	if st.Meta.DataN != 12 || st.Meta.Start != 0 || st.Meta.End != 12 {
+		t.Errorf("range metadata %+v", st.Meta)
+	}
+}
+
+func TestTargetsShardsMergeCommand(t *testing.T) {
+	s := newTargetsSetup(t, 10)
+	full := filepath.Join(s.dir, "full.safetensors")
+	base := []string{"targets", "--teacher", s.model, "--data", s.data, "--batch", "3", "--fp16"}
+	if code, _, stderr := runMain(t, append(base, "--out", full)...); code != ExitOK {
+		t.Fatalf("single run: exit %d\n%s", code, stderr)
+	}
+	merge := []string{"targets", "merge", "--out", filepath.Join(s.dir, "merged.safetensors")}
+	for i := 0; i < 3; i++ {
+		p := filepath.Join(s.dir, fmt.Sprintf("part-%d.safetensors", i))
+		if code, _, stderr := runMain(t, append(base, "--out", p, "--shard", fmt.Sprintf("%d/3", i))...); code != ExitOK {
+			t.Fatalf("shard %d: exit %d\n%s", i, code, stderr)
+		}
+		merge = append(merge, p)
+	}
+	if code, stdout, stderr := runMain(t, merge...); code != ExitOK || !strings.Contains(stdout, "merged 3 parts") {
+		t.Fatalf("merge: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	a, _ := os.ReadFile(full)
+	b, _ := os.ReadFile(filepath.Join(s.dir, "merged.safetensors"))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("merged shards (%d bytes) differ from one run (%d bytes)", len(b), len(a))
+	}
+	// A gap (shard 1 missing) is refused.
+	code, _, stderr := runMain(t, "targets", "merge", "--out", filepath.Join(s.dir, "gap.safetensors"), merge[4], merge[6])
+	if code != ExitRuntime || !strings.Contains(stderr, "part-") {
+		t.Errorf("merge with a gap: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+func TestTargetsEnsembleCommand(t *testing.T) {
+	s := newTargetsSetup(t, 8)
+	out := filepath.Join(s.dir, "ens.safetensors")
+	code, stdout, stderr := runMain(t, "targets", "--teacher", s.model, "--teacher", s.model+":mean=0.5,shape=4",
+		"--data", s.data, "--labels", s.labels, "--out", out)
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	st, z := fileLogits(t, out)
+	if st.K != 2 || st.N != 8 || st.Classes != 3 {
+		t.Fatalf("K=%d N=%d C=%d, want 2, 8, 3", st.K, st.N, st.Classes)
+	}
+	within(t, "teacher 0", z[:24], s.want(0), 1e-5)
+	within(t, "teacher 1", z[24:], s.want(0.5), 1e-5)
+	if !strings.Contains(stdout, "ensemble (mean probabilities): accuracy") {
+		t.Errorf("no ensemble accuracy in:\n%s", stdout)
+	}
+}
+
+func TestTargetsBadInput(t *testing.T) {
+	s := newTargetsSetup(t, 6)
+	notONNX := filepath.Join(s.dir, "not.onnx")
+	os.WriteFile(notONNX, []byte("this is not a model"), 0o644)
+	two := filepath.Join(s.dir, "two.onnx")
+	onnxtest.TwoInputs(t, two)
+	intIn := filepath.Join(s.dir, "int.onnx")
+	onnxtest.IntInput(t, intIn)
+	img := filepath.Join(s.dir, "image.onnx")
+	W := make([][]float32, 784)
+	for i := range W {
+		W[i] = make([]float32, 10)
+	}
+	onnxtest.GemmClassifier(t, img, W, make([]float32, 10), onnxtest.ImageInput())
+	fewLabels := filepath.Join(s.dir, "few-labels.idx")
+	writeIDX(t, fewLabels, []int{4}, []byte{0, 1, 2, 0})
+	out := filepath.Join(s.dir, "st.safetensors")
+
+	tests := []struct {
+		name    string
+		teacher string
+		labels  string
+		extra   []string
+		code    int
+		want    []string
+	}{
+		{name: "not onnx", teacher: notONNX, code: ExitRuntime, want: []string{notONNX, "not an ONNX model"}},
+		{name: "two inputs", teacher: two, code: ExitRuntime, want: []string{two, "2 inputs"}},
+		{name: "int input", teacher: intIn, code: ExitRuntime, want: []string{intIn, "int64"}},
+		{name: "shape mismatch", teacher: img, code: ExitRuntime, want: []string{s.data, "[2 2]", img, "[1 28 28]"}},
+		{name: "labels count", teacher: s.model, labels: fewLabels, code: ExitRuntime, want: []string{"few-labels.idx", "4"}},
+		{name: "missing data", teacher: s.model, extra: []string{"--data", filepath.Join(s.dir, "absent.idx")}, code: ExitRuntime, want: []string{"absent.idx"}},
+		{name: "bad shard", teacher: s.model, extra: []string{"--shard", "3/3"}, code: ExitUsage, want: []string{"--shard", "3/3"}},
+		{name: "bad teacher option", teacher: s.model + ":gamma=2", code: ExitUsage, want: []string{"gamma"}},
+		{name: "bad device", teacher: s.model, extra: []string{"--device", "tpu"}, code: ExitUsage, want: []string{"tpu"}},
+		{name: "stray argument", teacher: s.model, extra: []string{"extra"}, code: ExitUsage, want: []string{"extra"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"targets", "--teacher", tc.teacher, "--out", out}
+			if tc.labels != "" {
+				args = append(args, "--labels", tc.labels)
+			}
+			hasData := false
+			for _, a := range tc.extra {
+				hasData = hasData || a == "--data"
+			}
+			if !hasData {
+				args = append(args, "--data", s.data)
+			}
+			args = append(args, tc.extra...)
+			code, _, stderr := runMain(t, args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstderr:\n%s", code, tc.code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("%s was written", out)
+			}
+		})
+	}
+	if code, _, stderr := runMain(t, "targets", "--data", s.data, "--out", out); code != ExitUsage || !strings.Contains(stderr, "--teacher is required") {
+		t.Errorf("no --teacher: exit %d\n%s", code, stderr)
+	}
+	left, _ := filepath.Glob(filepath.Join(s.dir, "*.tmp*"))
+	if len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+func TestTargetsJSONLogs(t *testing.T) {
+	s := newTargetsSetup(t, 4)
+	out := filepath.Join(s.dir, "st.safetensors")
+	code, _, stderr := runMain(t, "targets", "--log-format", "json", "--teacher", s.model, "--data", s.data, "--out", out)
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) == 0 || lines[0] == "" {
+		t.Fatal("no log lines")
+	}
+	for _, line := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("log line is not JSON: %q", line)
+		}
+	}
+}
