@@ -35,8 +35,9 @@ type EvalOptions struct {
 	// caller closes it. TeacherPath names it in the output.
 	Teacher     Teacher
 	TeacherPath string
-	// TeacherPreprocess is the teacher's input preprocessing.
-	TeacherPreprocess Preprocess
+	// TeacherPreprocess is the teacher's input preprocessing; nil means the model's scale, mean
+	// and std (and the teacher's own input shape).
+	TeacherPreprocess *Preprocess
 	// Batch is the inference batch size (default 256 when 0).
 	Batch int
 	// ORT configures onnxruntime for an ONNX model (onnx.Init must have run).
@@ -109,7 +110,11 @@ func Eval(ctx context.Context, opts EvalOptions) (*EvalResult, error) {
 		if c := opts.Teacher.Classes(); c != classes {
 			return nil, fmt.Errorf("eval: teacher %s has %d classes, but model %s has %d", opts.TeacherPath, c, opts.Model, classes)
 		}
-		tl, err := runTeacher(ctx, opts.Teacher, opts.TeacherPreprocess, data, batch)
+		tp := Preprocess{Scale: res.Preprocess.Scale, Mean: res.Preprocess.Mean, Std: res.Preprocess.Std}
+		if opts.TeacherPreprocess != nil {
+			tp = *opts.TeacherPreprocess
+		}
+		tl, err := runTeacher(ctx, opts.Teacher, tp, data, batch)
 		if err != nil {
 			return nil, fmt.Errorf("eval: teacher %s: %w", opts.TeacherPath, err)
 		}

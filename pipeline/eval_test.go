@@ -49,14 +49,16 @@ func TestEvalCheckpoint(t *testing.T) {
 	tests := []struct {
 		name    string
 		teacher Teacher
+		tpre    *Preprocess
 	}{
-		{"alone", nil},
-		{"with teacher", &rowTeacher{classes: synthClasses, gain: 8}},
+		{"alone", nil, nil},
+		{"with teacher", &rowTeacher{classes: synthClasses, gain: 8}, &Preprocess{Scale: 255}},
+		{"with teacher, preprocessing from the checkpoint", &rowTeacher{classes: synthClasses, gain: 8}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Eval(context.Background(), EvalOptions{Model: ckpt, Data: f.evalData, Labels: f.evalLabels,
-				Teacher: tt.teacher, TeacherPath: "row", TeacherPreprocess: Preprocess{Scale: 255}, Batch: 7})
+				Teacher: tt.teacher, TeacherPath: "row", TeacherPreprocess: tt.tpre, Batch: 7})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +111,7 @@ func TestEvalBadInput(t *testing.T) {
 		{"teacher classes", EvalOptions{Model: ckpt, Data: f.evalData, Labels: f.evalLabels, TeacherPath: "t5",
 			Teacher: &rowTeacher{classes: 5}}, "teacher t5 has 5 classes, but model"},
 		{"teacher NaN", EvalOptions{Model: ckpt, Data: f.evalData, Labels: f.evalLabels, TeacherPath: "nan",
-			Teacher: &rowTeacher{classes: 3, nanAbove: 1e-9}, TeacherPreprocess: Preprocess{Scale: 255}}, "teacher nan output: sample 0: logit 1 is NaN"},
+			Teacher: &rowTeacher{classes: 3, nanAbove: 1e-9}, TeacherPreprocess: &Preprocess{Scale: 255}}, "teacher nan output: sample 0: logit 1 is NaN"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,7 +147,7 @@ func TestEvalONNX(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := Eval(context.Background(), EvalOptions{Model: tt.model, Data: f.evalData, Labels: f.evalLabels,
-				Preprocess: tt.pre, Teacher: &rowTeacher{classes: synthClasses, gain: 8}, TeacherPreprocess: Preprocess{Scale: 255}})
+				Preprocess: tt.pre, Teacher: &rowTeacher{classes: synthClasses, gain: 8}, TeacherPreprocess: &Preprocess{Scale: 255}})
 			if tt.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.want) {
 					t.Fatalf("Eval error = %v, want it to contain %q", err, tt.want)

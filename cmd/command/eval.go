@@ -46,7 +46,7 @@ func evalCommand() *cli.Command {
 			"figures and the top-1 agreement between model and teacher.\n\n" +
 			"A checkpoint carries its preprocessing; an ONNX student exported by distill records it in its\n" +
 			"metadata. Other ONNX models need --scale/--mean/--std/--input-shape; flags given explicitly win\n" +
-			"over stored values. The teacher's preprocessing flags default to the student's.\n\n" +
+			"over stored values. The teacher's scale, mean and std default to the model's.\n\n" +
 			"Example:\n" +
 			"  distill eval --model out/student.ckpt --data data/mnist/t10k-images-idx3-ubyte.gz \\\n" +
 			"      --labels data/mnist/t10k-labels-idx1-ubyte.gz --teacher out/teacher.onnx",
@@ -90,14 +90,26 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 	if set {
 		o.Preprocess = &p
 	}
-	if o.TeacherPreprocess, _, err = preprocessFromFlags(cCtx, "teacher-", p); err != nil {
+	tp, tset, err := preprocessFromFlags(cCtx, "teacher-", p)
+	if err != nil {
 		return o, err
+	}
+	if set || tset {
+		// Otherwise the teacher takes the model's stored scale, mean and std.
+		o.TeacherPreprocess = &tp
 	}
 	o.ORT = onnx.Options{Device: o.Device, Threads: o.Threads, Batch: o.Batch}
 	if o.Preprocess != nil {
 		o.ORT.InputShape = o.Preprocess.InputShape
 	}
 	return o, nil
+}
+
+func teacherShape(p *pipeline.Preprocess) []int {
+	if p == nil {
+		return nil
+	}
+	return p.InputShape
 }
 
 // runEval evaluates and prints the result to w as text or JSON.
@@ -120,7 +132,7 @@ func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
 	}
 	if o.TeacherModel != "" {
 		s, err := onnx.Open(o.TeacherModel, onnx.Options{Device: o.Device, Threads: o.Threads, Batch: o.Batch,
-			InputShape: o.TeacherPreprocess.InputShape})
+			InputShape: teacherShape(o.TeacherPreprocess)})
 		if err != nil {
 			return err
 		}
