@@ -28,6 +28,7 @@ const (
 // A new subcommand adds one line here.
 var commands = []func() *cli.Command{
 	inspectCommand,
+	exportCommand,
 	targetsCommand,
 	trainCommand,
 	evalCommand,

@@ -1,0 +1,149 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/pipeline"
+	"github.com/distillgo/distill/student"
+)
+
+// ExportOptions are the settings of `distill export`.
+type ExportOptions struct {
+	pipeline.ExportCheckpointOptions
+	SpecPath string // --spec: the checkpoint must be for this spec (optional)
+	ORTLib   string // --ort-lib, for the verification run
+}
+
+const exportDescription = `Writes a trained student as an ONNX model that onnxruntime (or any ONNX consumer) runs: a
+dynamic batch axis, input "input" and output "logits"; dense layers become Gemm, conv2d Conv,
+maxpool MaxPool, flatten Flatten, relu Relu; dropout is left out (it is the identity at
+inference); the weights are initializers (float16 with --fp16, computed in float32).
+
+metadata_props record how to feed the model and where it came from, as 'distill inspect' shows:
+distill.preprocess (the scale/mean/std/input shape the student was trained with),
+distill.classes, distill.spec, distill.provenance (the training run as JSON) and, flattened,
+distill.teacher_sha256, distill.temperature, distill.alpha, distill.epochs and
+distill.eval_accuracy.
+
+--verify K (default 64) runs the exported file under onnxruntime on K samples and compares it
+with the student's own forward pass: it prints the largest absolute logit difference and the
+argmax agreement, and fails above 1e-4 (float32) or 1e-2 x (1 + largest |logit|) with --fp16.
+The samples are the first K of --verify-data, preprocessed as the checkpoint records, or else
+random raw values in [0, scale]. --verify 0 skips the check (onnxruntime is then not loaded).
+The file at --out appears only once written and verified.
+
+Example:
+  distill export --model out/student.ckpt --out out/student.onnx
+  distill export --model out/student.ckpt --out out/student-fp16.onnx --fp16 \
+      --verify 256 --verify-data data/mnist/t10k-images-idx3-ubyte.gz`
+
+func exportCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "export",
+		Usage:       "Export a student checkpoint to ONNX and verify it under onnxruntime",
+		UsageText:   "distill export --model <student.ckpt> --out <model.onnx> [--opset <n>] [--fp16] [--verify <k>] [--verify-data <file>]",
+		Description: exportDescription,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Usage: "student checkpoint `<file>` written by 'distill train' (required)", TakesFile: true},
+			&cli.StringFlag{Name: "out", Usage: "ONNX `<file>` to write (required)", TakesFile: true},
+			&cli.IntFlag{Name: "opset", Value: onnx.DefaultOpset, Usage: "ai.onnx opset `<n>` to target"},
+			&cli.BoolFlag{Name: "fp16", Usage: "store the weights as float16 (inputs, outputs and arithmetic stay float32)"},
+			&cli.IntFlag{Name: "verify", Value: pipeline.DefaultVerifySamples, Usage: "compare onnxruntime with the student on `<k>` samples (0: skip)"},
+			&cli.StringFlag{Name: "verify-data", Usage: "take the verification samples from `<file>` (IDX, gzip IDX or NPY) instead of random inputs", TakesFile: true},
+			&cli.StringFlag{Name: "spec", Usage: "refuse a checkpoint not trained for the student spec `<file.json>`", TakesFile: true},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random verification inputs"},
+		},
+		Action: func(cCtx *cli.Context) error {
+			if cCtx.Args().Present() {
+				return usageErrorf(cCtx, "export: unexpected argument %q (the checkpoint goes in --model)", cCtx.Args().First())
+			}
+			if err := requireFlags(cCtx, "model", "out"); err != nil {
+				return err
+			}
+			o := ExportOptions{
+				ExportCheckpointOptions: pipeline.ExportCheckpointOptions{
+					Checkpoint: cCtx.String("model"), Out: cCtx.String("out"), Opset: cCtx.Int("opset"),
+					FP16: cCtx.Bool("fp16"), Verify: cCtx.Int("verify"), VerifyData: cCtx.String("verify-data"),
+					Seed: cCtx.Uint64("seed"),
+				},
+				SpecPath: cCtx.String("spec"),
+				ORTLib:   globalString(cCtx, flagORTLib),
+			}
+			if o.Verify < 0 {
+				return usageErrorf(cCtx, "--verify %d: must not be negative", o.Verify)
+			}
+			if o.Opset < 1 {
+				return usageErrorf(cCtx, "--opset %d: must be positive", o.Opset)
+			}
+			if o.VerifyData != "" && o.Verify == 0 {
+				return usageErrorf(cCtx, "--verify-data with --verify 0: nothing would be verified")
+			}
+			return runExport(cCtx.Context, o, cCtx.App.Writer)
+		},
+	}
+}
+
+// runExport exports the checkpoint and prints what was written and the verification figures to w.
+func runExport(ctx context.Context, o ExportOptions, w io.Writer) error {
+	if o.SpecPath != "" {
+		spec, err := student.LoadSpec(o.SpecPath)
+		if err != nil {
+			return err
+		}
+		o.Spec = spec
+	}
+	if o.Verify > 0 {
+		// Export and verification use the CPU: the check is about the file, not the device.
+		if err := initRuntime(o.ORTLib, "cpu"); err != nil {
+			return fmt.Errorf("export: --verify needs onnxruntime (or give --verify 0): %w", err)
+		}
+	}
+	res, err := pipeline.ExportCheckpoint(ctx, o.ExportCheckpointOptions)
+	if res != nil && res.Verify != nil {
+		printVerify(w, res)
+	}
+	if err != nil {
+		return err
+	}
+	dtype := "float32"
+	if o.FP16 {
+		dtype = "float16"
+	}
+	fmt.Fprintf(w, "wrote %s: %s, epoch %d, %s weights, opset %d\n", res.Out, student.DescribeSpec(res.Spec), res.Epoch, dtype, o.Opset)
+	keys := make([]string, 0, len(res.Metadata))
+	for k := range res.Metadata {
+		if k != pipeline.MetaSpec && k != pipeline.MetaProvenance {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %s = %s\n", k, res.Metadata[k])
+	}
+	if res.Verify == nil {
+		fmt.Fprintln(w, "not verified (--verify 0)")
+	}
+	return nil
+}
+
+func printVerify(w io.Writer, res *pipeline.ExportResult) {
+	v := res.Verify
+	verdict := "ok"
+	if !(v.MaxAbsDiff <= v.Tolerance) {
+		verdict = "FAILED"
+	}
+	inputs := res.VerifyInputs
+	if inputs != "random" {
+		inputs = "samples of " + inputs
+	} else {
+		inputs = "random inputs"
+	}
+	fmt.Fprintf(w, "verify: onnxruntime vs student on %d %s: max abs logit difference %.3g (bound %.3g), argmax agreement %.2f%%: %s\n",
+		v.N, inputs, v.MaxAbsDiff, v.Tolerance, 100*v.Agreement, verdict)
+}
