@@ -24,7 +24,9 @@ type File struct {
 	// Tensors lists the tensors sorted by data offset.
 	Tensors []TensorInfo
 
-	f         *os.File
+	r         io.ReaderAt
+	closer    io.Closer // nil for OpenReader
+	closed    bool
 	dataStart int64
 	index     map[string]int
 }
@@ -43,20 +45,24 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read safetensors %s: %w", path, err)
 	}
-	sf, err := open(path, f)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("read safetensors %s: %w", path, err)
+	}
+	sf, err := OpenReader(f, st.Size(), path)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
+	sf.closer = f
 	return sf, nil
 }
 
-func open(path string, f *os.File) (*File, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read safetensors %s: %w", path, err)
-	}
-	size := st.Size()
+// OpenReader validates a safetensors file of size bytes read from f (e.g. a
+// *bytes.Reader), as Open does; name is used in errors. Close does not close f.
+func OpenReader(f io.ReaderAt, size int64, name string) (*File, error) {
+	path := name
 	if size < 8 {
 		return nil, corrupt(path, "file of %d bytes is shorter than the 8-byte header length", size)
 	}
@@ -79,7 +85,7 @@ func open(path string, f *os.File) (*File, error) {
 	if err != nil {
 		return nil, corrupt(path, "header: %v", err)
 	}
-	sf := &File{Path: path, Meta: meta, Tensors: tensors, f: f, dataStart: 8 + int64(n), index: make(map[string]int, len(tensors))}
+	sf := &File{Path: path, Meta: meta, Tensors: tensors, r: f, dataStart: 8 + int64(n), index: make(map[string]int, len(tensors))}
 	dataLen := size - sf.dataStart
 	var pos int64
 	for i, t := range tensors {
@@ -231,12 +237,14 @@ func parseTensor(name string, raw json.RawMessage) (TensorInfo, error) {
 
 // Close closes the underlying file.
 func (f *File) Close() error {
-	if f.f == nil {
+	if f.closed {
 		return nil
 	}
-	err := f.f.Close()
-	f.f = nil
-	if err != nil {
+	f.closed = true
+	if f.closer == nil {
+		return nil
+	}
+	if err := f.closer.Close(); err != nil {
 		return fmt.Errorf("close safetensors %s: %w", f.Path, err)
 	}
 	return nil
@@ -258,7 +266,7 @@ func (f *File) ReadAt(name string, elemOffset int64, dst []byte) error {
 	if !ok {
 		return fmt.Errorf("read safetensors %s: no tensor %q", f.Path, name)
 	}
-	if f.f == nil {
+	if f.closed {
 		return fmt.Errorf("read safetensors %s: file closed", f.Path)
 	}
 	size := dtypeSizes[t.DType]
@@ -266,7 +274,10 @@ func (f *File) ReadAt(name string, elemOffset int64, dst []byte) error {
 	if elemOffset < 0 || int64(len(dst))%size != 0 || begin+int64(len(dst)) > t.End {
 		return fmt.Errorf("read safetensors %s: tensor %q: %d bytes at element %d out of range for %s%v", f.Path, name, len(dst), elemOffset, t.DType, t.Shape)
 	}
-	if _, err := f.f.ReadAt(dst, f.dataStart+begin); err != nil {
+	if len(dst) == 0 {
+		return nil // some readers (bytes.Reader) give io.EOF for an empty read at the end
+	}
+	if _, err := f.r.ReadAt(dst, f.dataStart+begin); err != nil {
 		return fmt.Errorf("read safetensors %s: tensor %q: %w", f.Path, name, err)
 	}
 	return nil
