@@ -1,0 +1,299 @@
+package command
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/onnx/onnxtest"
+	"github.com/distillgo/distill/pipeline"
+	"github.com/distillgo/distill/student"
+)
+
+// trainedCheckpoint trains the tiny fixture student for two epochs with hard labels through the
+// CLI and returns the checkpoint path.
+func trainedCheckpoint(t *testing.T, f *trainFixture) string {
+	t.Helper()
+	ckpt := filepath.Join(f.dir, "student.ckpt")
+	code, out, stderr := runMain(t, "train", "--model", f.spec, "--data", f.data, "--labels", f.labels,
+		"--eval-data", f.evalData, "--eval-labels", f.evalLabels, "--epochs", "2", "--batch", "32",
+		"--lr", "0.01", "--scale", "255", "--blas", "go", "--out", ckpt)
+	if code != ExitOK {
+		t.Fatalf("train: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	return ckpt
+}
+
+func TestExportHelpAndUsage(t *testing.T) {
+	code, out, _ := runMain(t, "export", "--help")
+	if code != ExitOK || !strings.Contains(out, "--verify") || !strings.Contains(out, "distill.teacher_sha256") {
+		t.Errorf("export --help: exit %d\n%s", code, out)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no model", []string{"--out", "x.onnx"}, "--model is required"},
+		{"no out", []string{"--model", "x.ckpt"}, "--out is required"},
+		{"negative verify", []string{"--model", "x.ckpt", "--out", "x.onnx", "--verify", "-1"}, "--verify -1"},
+		{"verify data without verify", []string{"--model", "x.ckpt", "--out", "x.onnx", "--verify", "0", "--verify-data", "d"}, "nothing would be verified"},
+		{"positional", []string{"--model", "x.ckpt", "--out", "x.onnx", "extra"}, "unexpected argument"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runMain(t, append([]string{"export"}, tc.args...)...)
+			if code != ExitUsage || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, ExitUsage, tc.want)
+			}
+		})
+	}
+}
+
+func TestExportCLI(t *testing.T) {
+	f := newTrainFixture(t)
+	ckpt := trainedCheckpoint(t, f)
+
+	// --verify 0 needs no onnxruntime.
+	plain := filepath.Join(f.dir, "noverify.onnx")
+	code, out, stderr := runMain(t, "export", "--model", ckpt, "--out", plain, "--verify", "0")
+	if code != ExitOK || !strings.Contains(out, "not verified") {
+		t.Fatalf("export --verify 0: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	info, err := onnx.ReadModelInfo(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := student.LoadCheckpoint(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prov pipeline.Provenance
+	if err := json.Unmarshal([]byte(ck.Meta[pipeline.MetaProvenance]), &prov); err != nil || prov.EvalAccuracy == nil {
+		t.Fatalf("checkpoint provenance %q: %v", ck.Meta[pipeline.MetaProvenance], err)
+	}
+	for k, want := range map[string]string{
+		pipeline.MetaPreprocess:   ck.Meta[pipeline.MetaPreprocess],
+		pipeline.MetaProvenance:   ck.Meta[pipeline.MetaProvenance],
+		pipeline.MetaClasses:      "3",
+		pipeline.MetaEpochs:       "2",
+		pipeline.MetaEvalAccuracy: jsonFloat(*prov.EvalAccuracy),
+		pipeline.MetaTool:         pipeline.ToolVersion,
+	} {
+		if got := info.Metadata[k]; got != want {
+			t.Errorf("metadata %s = %q, want %q", k, got, want)
+		}
+	}
+	if _, ok := info.Metadata[pipeline.MetaTemperature]; ok {
+		t.Errorf("a hard-label student records a temperature: %v", info.Metadata)
+	}
+	if len(info.Metadata[pipeline.MetaCheckpointSHA256]) != 64 {
+		t.Errorf("no checkpoint sha256 in %v", info.Metadata)
+	}
+	// distill inspect shows them.
+	code, out, _ = runMain(t, "inspect", plain)
+	for _, want := range []string{pipeline.MetaPreprocess, pipeline.MetaEvalAccuracy, `"scale":255`} {
+		if code != ExitOK || !strings.Contains(out, want) {
+			t.Errorf("inspect: exit %d, lacks %q:\n%s", code, want, out)
+		}
+	}
+
+	onnxtest.RequireLibrary(t)
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		want  string
+	}{
+		{"random", nil, "on 64 random inputs"},
+		{"data", []string{"--verify", "20", "--verify-data", f.evalData}, "on 20 samples of"},
+		{"more than the data", []string{"--verify", "1000", "--verify-data", f.evalData}, "on 150 samples of"},
+		{"fp16", []string{"--fp16"}, "bound"},
+		{"opset 17", []string{"--opset", "17"}, "agreement 100.00%"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			outPath := filepath.Join(t.TempDir(), "student.onnx")
+			code, out, stderr := runMain(t, append([]string{"export", "--model", ckpt, "--out", outPath}, tc.extra...)...)
+			if code != ExitOK {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+			}
+			if !strings.Contains(out, "max abs logit difference") || !strings.Contains(out, tc.want) || !strings.Contains(out, ": ok") {
+				t.Errorf("output lacks the verification figures (%q):\n%s", tc.want, out)
+			}
+			// No temporary file is left beside the model.
+			if ents, _ := os.ReadDir(filepath.Dir(outPath)); len(ents) != 1 {
+				t.Errorf("directory holds %d entries, want only the model", len(ents))
+			}
+			// The exported model reads back into the same weights.
+			net, err := pipeline.ImportStudent(outPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Close()
+			tol := 0.0
+			if strings.Contains(tc.name, "fp16") {
+				tol = 1e-3
+			}
+			for name, v := range net.ParamValues() {
+				for i := range v {
+					if d := math.Abs(float64(v[i] - ck.Params[name][i])); d > tol*(1+math.Abs(float64(ck.Params[name][i]))) {
+						t.Fatalf("%s[%d] = %v after the round trip, want %v", name, i, v[i], ck.Params[name][i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// jsonFloat formats v as ExportCheckpoint does.
+func jsonFloat(v float64) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestExportBadInput(t *testing.T) {
+	f := newTrainFixture(t)
+	ckpt := trainedCheckpoint(t, f)
+	data, err := os.ReadFile(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	flipped := append([]byte(nil), data...)
+	flipped[len(flipped)-5] ^= 0x10
+	flippedHeader := append([]byte(nil), data...)
+	flippedHeader[20] ^= 0x01
+	otherSpec := write("other.json", []byte(`{"name":"other","input":[16],"classes":3,"layers":[{"type":"dense","units":8},{"type":"relu"},{"type":"dense","units":3}]}`))
+
+	for _, tc := range []struct {
+		name  string
+		model string
+		extra []string
+		want  []string
+	}{
+		{"missing", filepath.Join(dir, "nope.ckpt"), nil, []string{"nope.ckpt", "no such file"}},
+		{"truncated", write("short.ckpt", data[:len(data)/2]), nil, []string{"short.ckpt"}},
+		{"empty", write("empty.ckpt", nil), nil, []string{"empty.ckpt"}},
+		{"flipped data byte", write("flip.ckpt", flipped), nil, []string{"flip.ckpt", "sha256"}},
+		{"flipped header byte", write("fliph.ckpt", flippedHeader), nil, []string{"fliph.ckpt"}},
+		{"not a checkpoint", write("model.onnx", []byte("\x08\x07\x12\x04onnx")), nil, []string{"model.onnx"}},
+		{"other spec", ckpt, []string{"--spec", otherSpec}, []string{"was made for spec", "other"}},
+		{"bad verify data", ckpt, []string{"--verify-data", filepath.Join(dir, "nodata.idx")}, []string{"nodata.idx"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.onnx")
+			verify := "0" // loading fails before onnxruntime would be needed
+			if tc.name == "bad verify data" {
+				onnxtest.RequireLibrary(t)
+				verify = "4"
+			}
+			args := append([]string{"export", "--model", tc.model, "--out", out, "--verify", verify}, tc.extra...)
+			code, stdout, stderr := runMain(t, args...)
+			if code != ExitRuntime {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitRuntime, stdout, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if strings.Contains(stderr, "Usage") || strings.Contains(stderr, "USAGE") {
+				t.Errorf("a runtime error printed the usage:\n%s", stderr)
+			}
+			if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 0 {
+				t.Errorf("a failed export left %d files behind", len(ents))
+			}
+		})
+	}
+}
+
+// TestExportChain uses an exported student as the teacher of `distill targets` (teacher ->
+// student -> student of the student): the soft targets equal the student's own forward pass, and
+// the exported model initialises a student of the same spec, but not of another one.
+func TestExportChain(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	f := newTrainFixture(t)
+	ckpt := trainedCheckpoint(t, f)
+	model := filepath.Join(f.dir, "student.onnx")
+	if code, out, stderr := runMain(t, "export", "--model", ckpt, "--out", model); code != ExitOK {
+		t.Fatalf("export: exit %d\n%s\n%s", code, out, stderr)
+	}
+	targets := filepath.Join(f.dir, "student-targets.safetensors")
+	if code, out, stderr := runMain(t, "targets", "--teacher", model, "--data", f.data, "--labels", f.labels,
+		"--out", targets, "--scale", "255", "--output", "logits", "--threads", "1"); code != ExitOK {
+		t.Fatalf("targets: exit %d\n%s\n%s", code, out, stderr)
+	}
+	st, err := pipeline.OpenTargets(targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got, err := st.Logits()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ck, err := student.LoadCheckpoint(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := student.NewNet(ck.Spec, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	if err := ck.Apply(net); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := pipeline.LoadDataset(f.data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, len(ds.X))
+	if err := (pipeline.Preprocess{Scale: 255}).Apply(ds.X, ds.N, ds.Shape, x); err != nil {
+		t.Fatal(err)
+	}
+	want, err := net.Forward(x, ds.N)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("soft targets hold %d logits, the student gives %d", len(got), len(want))
+	}
+	const tol = 1e-5 // float32 onnxruntime vs Gorgonia: summation order only
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); !(d <= tol) {
+			t.Fatalf("logit %d: soft target %v, student %v", i, got[i], want[i])
+		}
+	}
+
+	// The student's soft targets train a student of the student.
+	grand := filepath.Join(f.dir, "grand.ckpt")
+	common := []string{"train", "--model", f.spec, "--data", f.data, "--labels", f.labels, "--epochs", "1",
+		"--batch", "32", "--scale", "255", "--blas", "go"}
+	if code, out, stderr := runMain(t, append(common, "--soft-targets", targets, "--out", grand)...); code != ExitOK {
+		t.Fatalf("train on the student's targets: exit %d\n%s\n%s", code, out, stderr)
+	}
+	// --init-from the exported student: the same spec works, another spec is refused.
+	if code, out, stderr := runMain(t, append(common, "--init-from", model, "--out", filepath.Join(f.dir, "init.ckpt"))...); code != ExitOK {
+		t.Fatalf("train --init-from: exit %d\n%s\n%s", code, out, stderr)
+	}
+	other := filepath.Join(f.dir, "other.json")
+	if err := os.WriteFile(other, []byte(`{"name":"other","input":[16],"classes":3,"layers":[{"type":"dense","units":8},{"type":"relu"},{"type":"dense","units":3}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"train", "--model", other, "--data", f.data, "--labels", f.labels, "--epochs", "1", "--scale", "255",
+		"--blas", "go", "--init-from", model, "--out", filepath.Join(f.dir, "other.ckpt")}
+	if code, _, stderr := runMain(t, args...); code != ExitRuntime || !strings.Contains(stderr, "layers.0.weight") {
+		t.Errorf("train --init-from with another spec: exit %d, stderr %q", code, stderr)
+	}
+}
