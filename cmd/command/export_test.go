@@ -283,6 +283,30 @@ func TestExportChain(t *testing.T) {
 	if code, out, stderr := runMain(t, append(common, "--soft-targets", targets, "--out", grand)...); code != ExitOK {
 		t.Fatalf("train on the student's targets: exit %d\n%s\n%s", code, out, stderr)
 	}
+	// Its export records the teacher (the exported student), T and alpha.
+	grandModel := filepath.Join(f.dir, "grand.onnx")
+	if code, out, stderr := runMain(t, "export", "--model", grand, "--out", grandModel, "--verify", "8"); code != ExitOK {
+		t.Fatalf("export grand: exit %d\n%s\n%s", code, out, stderr)
+	}
+	teacherInfo, err := onnx.ReadModelInfo(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := onnx.ReadModelInfo(grandModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := pipeline.DefaultTrainOptions()
+	for k, want := range map[string]string{
+		pipeline.MetaTeacherSHA256: teacherInfo.SHA256,
+		pipeline.MetaTemperature:   jsonFloat(def.Temperature),
+		pipeline.MetaAlpha:         jsonFloat(def.Alpha),
+		pipeline.MetaEpochs:        "1",
+	} {
+		if got := info.Metadata[k]; got != want {
+			t.Errorf("grand-student metadata %s = %q, want %q", k, got, want)
+		}
+	}
 	// --init-from the exported student: the same spec works, another spec is refused.
 	if code, out, stderr := runMain(t, append(common, "--init-from", model, "--out", filepath.Join(f.dir, "init.ckpt"))...); code != ExitOK {
 		t.Fatalf("train --init-from: exit %d\n%s\n%s", code, out, stderr)
