@@ -80,7 +80,8 @@ func (l Loss) Validate() error {
 // Func returns the LossFunc for one batch. teacher holds the logits of k teachers for the same n
 // examples as the student batch, laid out [k][n][c] and flattened, or is nil (then k is ignored);
 // labels holds the n hard labels or is nil. At least one of them must be given. The returned
-// function writes dL/dz into dz (overwriting it) and returns the Total of Parts as float32.
+// function writes dL/dz into dz (overwriting it) and returns the Total of Parts as float32. It
+// reuses scratch buffers between calls, so it must not be called concurrently with itself.
 //
 // The configuration must pass Validate, labels must pass CheckLabels and teacher must pass
 // CheckTeacher: Func and the function it returns panic on a misconfiguration or on a batch whose
