@@ -28,10 +28,10 @@ const (
 // A new subcommand adds one line here.
 var commands = []func() *cli.Command{
 	inspectCommand,
-	exportCommand,
 	targetsCommand,
 	trainCommand,
 	evalCommand,
+	exportCommand,
 }
 
 // Global flag names. They are accepted both before the subcommand (`distill --log-level debug
