@@ -84,6 +84,10 @@ func Create(path string, tensors []TensorInfo, meta map[string]string) (*Writer,
 		w.Abort()
 		return nil, fmt.Errorf("write safetensors %s: %w", path, err)
 	}
+	if err := preallocate(f, w.hdrLen+w.dataLen); err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("write safetensors %s: reserve %d bytes: %w", path, w.hdrLen+w.dataLen, err)
+	}
 	if err := f.Truncate(w.hdrLen + w.dataLen); err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("write safetensors %s: %w", path, err)
