@@ -10,6 +10,12 @@
 // reusing its input and output tensors, and returns logits: a model that outputs probabilities has
 // them converted to log-probabilities, which are valid logits (softmax(log p) = p).
 //
+// Device "cuda" appends onnxruntime's CUDA execution provider: through the version-2 provider
+// options where the library supports them, else through the version-1 call, which lets a CPU
+// build of onnxruntime load libonnxruntime_providers_cuda.so from its own directory (the pair that
+// scripts/setup.sh --cuda fetches). A provider that cannot load is an error wrapping
+// ErrCUDAUnavailable; device "auto" then logs why and runs on CPU.
+//
 // ReadModelInfo parses a model's protobuf directly, without onnxruntime, for `distill inspect` and
 // for checks made before a session is opened. Export and ImportGraph write and read back the
 // students that this tool trains.

@@ -120,6 +120,9 @@ func Init(libPath string) error {
 	initMu.Lock()
 	defer initMu.Unlock()
 	if initPath != "" && initPath != libPath {
+		if initErr != nil {
+			return fmt.Errorf("init onnxruntime %s: an earlier attempt with %s failed and onnxruntime loads once per process: %w", libPath, initPath, initErr)
+		}
 		return fmt.Errorf("init onnxruntime %s: already initialised with %s", libPath, initPath)
 	}
 	initPath = libPath
