@@ -240,56 +240,58 @@ func (op *reluGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	return op.t, nil
 }
 
-// biasGradOp sums the gradient [batch,out] over the batch into the bias gradient [out].
+// biasGradOp sums the gradient [batch,out] over the batch into the bias gradient [out]. Rows are
+// summed in fixed blocks of biasBlockRows whose partial sums are then added in block order, so the
+// result does not depend on how many goroutines ran (a resumed run on another machine matches).
 type biasGradOp struct {
 	opBase
 	batch, out int
 	t          *tensor.Dense
 	buf        []float32
-	part       []float32 // per-goroutine partial sums
+	part       []float32 // per-block partial sums
 }
+
+// biasBlockRows is the number of rows summed per block by biasGradOp.
+const biasBlockRows = 256
 
 func newBiasGradOp(batch, out int, db []float32) *biasGradOp {
 	op := &biasGradOp{opBase: newOpBase("biasGrad", tensor.Shape{out}, 2), batch: batch, out: out}
 	op.t, op.buf = newBuf(op.shape, db)
+	op.part = make([]float32, (batch+biasBlockRows-1)/biasBlockRows*out)
 	return op
 }
 
 func (op *biasGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	g, out := f32s(vs[0]), op.out
-	sumRows := func(dst []float32, lo, hi int) {
+	blocks := (op.batch + biasBlockRows - 1) / biasBlockRows
+	sumBlock := func(b int) {
+		dst := op.part[b*out : (b+1)*out]
 		clear(dst)
-		for r := lo; r < hi; r++ {
-			row := g[r*out : r*out+out]
-			for j, v := range row {
+		for r := b * biasBlockRows; r < min((b+1)*biasBlockRows, op.batch); r++ {
+			for j, v := range g[r*out : r*out+out] {
 				dst[j] += v
 			}
 		}
 	}
-	p := runtime.GOMAXPROCS(0)
-	if p < 2 || op.batch*out < elemParallelMin || op.batch < 2 {
-		sumRows(op.buf, 0, op.batch)
-		return op.t, nil
+	if p := runtime.GOMAXPROCS(0); p > 1 && blocks > 1 && op.batch*out >= elemParallelMin {
+		// Worker w sums blocks w, w+p, w+2p, ...
+		var wg sync.WaitGroup
+		for w := range min(p, blocks) {
+			wg.Go(func() {
+				for b := w; b < blocks; b += p {
+					sumBlock(b)
+				}
+			})
+		}
+		wg.Wait()
+	} else {
+		for b := range blocks {
+			sumBlock(b)
+		}
 	}
-	p = min(p, op.batch)
-	if len(op.part) < (p-1)*out {
-		op.part = make([]float32, (p-1)*out)
-	}
-	chunk := (op.batch + p - 1) / p
-	var wg sync.WaitGroup
-	for i := 1; i < p; i++ {
-		lo, hi := i*chunk, min((i+1)*chunk, op.batch)
-		wg.Add(1)
-		go func(dst []float32) {
-			defer wg.Done()
-			sumRows(dst, lo, max(lo, hi))
-		}(op.part[(i-1)*out : i*out])
-	}
-	sumRows(op.buf, 0, min(chunk, op.batch))
-	wg.Wait()
-	for i := 1; i < p; i++ {
-		part := op.part[(i-1)*out : i*out]
-		for j, v := range part {
+	copy(op.buf, op.part[:out])
+	for b := 1; b < blocks; b++ {
+		for j, v := range op.part[b*out : (b+1)*out] {
 			op.buf[j] += v
 		}
 	}
