@@ -2,8 +2,26 @@
 // as a Gorgonia expression graph with automatic differentiation, and the losses, optimisers and
 // checkpoints that train it.
 //
-// Rules: float32 throughout; weights come from a seed (math/rand/v2 PCG) and dropout masks from the
-// rng passed to TrainStep, so runs are exactly reproducible and resumable. Parameters are named
-// "layers.<i>.weight" and "layers.<i>.bias". The BLAS backend (OpenBLAS loaded at run time, or pure
-// Go) is chosen in one place, UseBLAS.
+// # Networks
+//
+// A Net compiles one Gorgonia graph per batch size and mode (training: forward, loss and
+// gorgonia.Grad for every parameter; inference: forward only) to a TapeMachine and reuses it, so a
+// step builds nothing. Dense layers (fused with a following relu), relu, dropout, the per-channel
+// conv bias and the loss are custom Gorgonia ops (ops.go) with hand-written forward and backward
+// passes that call sgemm directly and write into buffers allocated once; conv2d, maxpool and flatten
+// are Gorgonia's own ops. The loss is a LossFunc from outside, wrapped in an op whose Do computes
+// the loss and dL/dz and whose gradient op returns dL/dz, so one tape run does forward and backward.
+//
+// Rules: float32 throughout; weights come from a seed (math/rand/v2 PCG; He for layers followed by
+// relu, Glorot otherwise) and dropout masks from the rng passed to TrainStep (they are input nodes
+// of the graph, Gorgonia's global RNG is never used), so runs are exactly reproducible and
+// resumable. Results do not depend on GOMAXPROCS. Parameters are named "layers.<i>.weight" and
+// "layers.<i>.bias"; Param.Value and Param.Grad alias the tensors the graphs use.
+//
+// # BLAS
+//
+// The BLAS backend is chosen in one place, UseBLAS: OpenBLAS loaded at run time with dlopen (cgo,
+// no link-time dependency, so a plain go build gives the fast binary) or gonum's pure Go BLAS. It is
+// installed with gorgonia.Use, which also calls tensor.Use for gorgonia.org/tensor. OpenBLAS is
+// set to one thread and large products are split across goroutines instead (see openBLAS).
 package student
