@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sync"
@@ -246,6 +247,15 @@ func (t *trainer) setup() error {
 			return fmt.Errorf("train: resume: %w", err)
 		}
 	}
+	// Fail now, not after the first epoch, when an output cannot be written.
+	for _, p := range []string{o.Out, o.Metrics, o.Plot} {
+		if p == "" {
+			continue
+		}
+		if st, err := os.Stat(filepath.Dir(p)); err != nil || !st.IsDir() {
+			return fmt.Errorf("train: output %s: directory %s does not exist", p, filepath.Dir(p))
+		}
+	}
 
 	spec, err := student.LoadSpec(o.ModelSpec)
 	if err != nil {
@@ -269,6 +279,10 @@ func (t *trainer) setup() error {
 	t.stDim = prod(spec.Input)
 	if err := checkInput(o.Preprocess, data.Shape, spec.Input); err != nil {
 		return fmt.Errorf("train: student input: %w", err)
+	}
+	// Try the preprocessing on the first sample, so that a bad one fails before training starts.
+	if err := o.Preprocess.Apply(data.X[:t.inDim], 1, data.Shape, make([]float32, t.inDim)); err != nil {
+		return fmt.Errorf("train: student preprocessing of %s: %w", o.Data, err)
 	}
 
 	t.prov = Provenance{
@@ -405,6 +419,9 @@ func (t *trainer) setupTeacher() error {
 	if err := checkInput(tp, t.data.Shape, nil); err != nil {
 		return fmt.Errorf("train: teacher input: %w", err)
 	}
+	if err := tp.Apply(t.data.X[:t.inDim], 1, t.data.Shape, make([]float32, t.inDim)); err != nil {
+		return fmt.Errorf("train: teacher preprocessing of %s: %w", o.Data, err)
+	}
 	t.k = 1
 	t.prov.Mode = ModeOnline
 	t.prov.Teacher = o.TeacherPath
@@ -537,6 +554,12 @@ func (t *trainer) resume() (int, error) {
 	}
 	if !student.SameArchitecture(ck.Spec, t.spec) {
 		return 0, fmt.Errorf("train: resume: checkpoint %s was trained with another spec than %s: checkpoint %s, --model %s", o.Out, o.ModelSpec, student.DescribeSpec(ck.Spec), student.DescribeSpec(t.spec))
+	}
+	if raw, ok := ck.Meta[MetaProvenance]; ok {
+		var p Provenance
+		if err := json.Unmarshal([]byte(raw), &p); err == nil && p.DataSHA256 != "" && p.DataSHA256 != t.data.SHA256 {
+			slog.Warn("resume: the checkpoint was trained on other data", "checkpoint", o.Out, "was", p.Data, "was_sha256", p.DataSHA256, "now", o.Data, "now_sha256", t.data.SHA256)
+		}
 	}
 	if raw, ok := ck.Meta[MetaPreprocess]; ok {
 		var p Preprocess

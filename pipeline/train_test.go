@@ -410,6 +410,14 @@ func TestTrainBadInput(t *testing.T) {
 			o.Out = filepath.Join(dir, "base.ckpt")
 		}, "another spec"},
 		{"existing checkpoint", func(o *TrainOptions) { o.Out = filepath.Join(dir, "base.ckpt") }, "checkpoint exists"},
+		{"no output directory", func(o *TrainOptions) { o.Out = filepath.Join(dir, "none", "x.ckpt") }, "does not exist"},
+		{"bad preprocessing", func(o *TrainOptions) { o.Preprocess.Mean = []float64{0.1, 0.2} }, "2 mean values"},
+		{"resume with sgd", func(o *TrainOptions) { o.Resume = true; o.Optimizer = "sgd"; o.Out = filepath.Join(dir, "base.ckpt") }, "trained with optimizer adam, not --optimizer sgd"},
+		{"resume with other preprocessing", func(o *TrainOptions) {
+			o.Resume = true
+			o.Preprocess.Scale = 1
+			o.Out = filepath.Join(dir, "base.ckpt")
+		}, "trained with preprocessing"},
 	}
 	// A finished checkpoint to protect.
 	base := f.opts("base.ckpt")
