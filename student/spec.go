@@ -219,6 +219,13 @@ func (s *Spec) shapes() ([]layerShape, error) {
 		}
 		out[i] = append(layerShape(nil), cur...)
 	}
+	trainable := false
+	for _, l := range s.Layers {
+		trainable = trainable || l.Type == "dense" || l.Type == "conv2d"
+	}
+	if !trainable {
+		return nil, fmt.Errorf("field \"layers\": no trainable layer (dense or conv2d)")
+	}
 	if len(cur) != 1 || cur[0] != s.Classes {
 		last := len(s.Layers) - 1
 		return nil, fmt.Errorf("layer %d (%s): output shape %v does not match field \"classes\" = %d", last, s.Layers[last].Type, []int(cur), s.Classes)
