@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -74,6 +75,10 @@ type ExportGraph struct {
 	FP16 bool
 	// Metadata becomes the model's metadata_props, written in sorted key order.
 	Metadata map[string]string
+	// Checksum records a sha256 of the whole file under the metadata key ChecksumKey, which
+	// ReadModelInfo, Open and ImportGraph verify (default false: the file has no such entry, and
+	// a ChecksumKey entry in Metadata is dropped). ImportGraph sets it for a model that has one.
+	Checksum bool
 }
 
 // ErrOpsetTooOld is returned (wrapped) when the requested opset lacks an op, or an op's form, the
@@ -304,6 +309,11 @@ func Export(path string, g ExportGraph) error {
 	if err != nil {
 		return fmt.Errorf("export onnx %s: marshal: %w", path, err)
 	}
+	if g.Checksum {
+		if err := sealChecksum(data); err != nil {
+			return fmt.Errorf("export onnx %s: %w", path, err)
+		}
+	}
 	if err := writeAtomic(path, data); err != nil {
 		return fmt.Errorf("export onnx %s: %w", path, err)
 	}
@@ -401,13 +411,20 @@ func buildModel(in ExportGraph) (*pb.ModelProto, error) {
 		ProducerVersion: ProducerVersion,
 		Graph:           graph,
 	}
-	keys := make([]string, 0, len(g.Metadata))
-	for k := range g.Metadata {
+	meta := maps.Clone(g.Metadata)
+	delete(meta, ChecksumKey)
+	if g.Checksum {
+		// The checksum entry comes first, so that a file cut short anywhere after it fails the
+		// check; Export seals it once the model is marshalled.
+		m.MetadataProps = append(m.MetadataProps, &pb.StringStringEntryProto{Key: ChecksumKey, Value: string(checksumPlaceholder)})
+	}
+	keys := make([]string, 0, len(meta))
+	for k := range meta {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		m.MetadataProps = append(m.MetadataProps, &pb.StringStringEntryProto{Key: k, Value: g.Metadata[k]})
+		m.MetadataProps = append(m.MetadataProps, &pb.StringStringEntryProto{Key: k, Value: meta[k]})
 	}
 	return m, nil
 }

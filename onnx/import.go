@@ -77,6 +77,13 @@ func importModel(data []byte) (*ExportGraph, error) {
 			g.Metadata[p.GetKey()] = p.GetValue()
 		}
 	}
+	if err := checkModelChecksum(data, g.Metadata); err != nil {
+		return nil, err
+	}
+	if _, ok := g.Metadata[ChecksumKey]; ok {
+		delete(g.Metadata, ChecksumKey)
+		g.Checksum = true
+	}
 
 	inits := make(map[string]*initializer, len(graph.GetInitializer()))
 	nfp16 := 0

@@ -78,6 +78,9 @@ func parseModelInfo(data []byte) (*ModelInfo, error) {
 	for _, kv := range m.MetadataProps {
 		info.Metadata[kv.GetKey()] = kv.GetValue()
 	}
+	if err := checkModelChecksum(data, info.Metadata); err != nil {
+		return nil, err
+	}
 	inits := map[string]bool{}
 	for _, t := range m.Graph.Initializer {
 		inits[t.GetName()] = true

@@ -16,7 +16,7 @@ import (
 // Metadata keys that ExportStudent writes into every exported model, besides ExportOptions.Metadata.
 const (
 	// MetaSpec holds the student's Spec as JSON; ImportStudent rebuilds the network from it.
-	MetaSpec = "distill.spec"
+	MetaSpec = onnx.SpecKey // "distill.spec"
 	// MetaClasses holds the number of classes (logits per sample) in decimal.
 	MetaClasses = "distill.classes"
 )
@@ -80,6 +80,8 @@ func StudentGraph(net *student.Net, opts ExportOptions) (*onnx.ExportGraph, erro
 		Opset:      opts.Opset,
 		FP16:       opts.FP16,
 		Metadata:   map[string]string{},
+		// ONNX has no checksum of its own: record one, so that a damaged file is refused on load.
+		Checksum: true,
 	}
 	for k, v := range opts.Metadata {
 		g.Metadata[k] = v
