@@ -3,6 +3,8 @@ package onnx_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -317,6 +319,10 @@ func TestSessionDevices(t *testing.T) {
 // comparison; b.N counts batches.
 func BenchmarkSessionLogits(b *testing.B) {
 	onnxtest.RequireLibrary(b)
+	// Keep the session's log lines out of the benchmark's result lines.
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b.Cleanup(func() { slog.SetDefault(prev) })
 	path := filepath.Join(b.TempDir(), "mlp.onnx")
 	onnxtest.MLP(b, path, []int{784, 1200, 1200, 10}, 1)
 	const batch = 1024
