@@ -167,6 +167,7 @@ func lastAccuracy(tb testing.TB, res *TrainResult) float64 {
 
 func TestTrainModes(t *testing.T) {
 	f := newFixture(t, 300, 0)
+	var progress strings.Builder
 	tests := []struct {
 		name    string
 		mode    string
@@ -174,7 +175,7 @@ func TestTrainModes(t *testing.T) {
 		minAcc  float64
 		checkFn func(t *testing.T, res *TrainResult)
 	}{
-		{name: "hard labels", mode: ModeHard, setup: func(o *TrainOptions) {}, minAcc: 0.95},
+		{name: "hard labels", mode: ModeHard, setup: func(o *TrainOptions) { o.Progress = &progress }, minAcc: 0.95},
 		{name: "online teacher with jitter", mode: ModeOnline, setup: func(o *TrainOptions) {
 			o.Teacher = &rowTeacher{classes: synthClasses, gain: 8}
 			o.Temperature, o.Alpha, o.Jitter = 2, 0.7, 1
@@ -239,6 +240,9 @@ func TestTrainModes(t *testing.T) {
 			var pre Preprocess
 			if err := json.Unmarshal([]byte(ck.Meta[MetaPreprocess]), &pre); err != nil || pre.Scale != 255 {
 				t.Errorf("preprocess %q (%v): want scale 255", ck.Meta[MetaPreprocess], err)
+			}
+			if o.Progress != nil && !strings.Contains(progress.String(), "epoch 1/") {
+				t.Errorf("progress output %q lacks the epoch", progress.String())
 			}
 			if tt.mode == ModeOnline && res.Epochs[0].Agreement == nil {
 				t.Error("online training with eval data records no agreement")
@@ -636,5 +640,26 @@ func TestTrainInitFrom(t *testing.T) {
 	c.ModelSpec, c.InitFrom = writeSpec(t, f.dir, "wide", 32, 0), exported
 	if _, err := Train(context.Background(), c, nil); err == nil || !strings.Contains(err.Error(), "layers.0.weight shaped [16 32]") {
 		t.Errorf("--init-from with another spec: error %v, want one naming layers.0.weight", err)
+	}
+}
+
+func TestImageDims(t *testing.T) {
+	tests := []struct {
+		shape, model []int
+		h, w, c      int
+		ok           bool
+	}{
+		{[]int{28, 28}, nil, 28, 28, 1, true},
+		{[]int{3, 32, 32}, nil, 32, 32, 3, true},
+		{[]int{784}, []int{784}, 28, 28, 1, true},
+		{[]int{3072}, []int{3, 32, 32}, 32, 32, 3, true},
+		{[]int{10}, []int{10}, 0, 0, 0, false},
+		{[]int{2, 3, 4, 5}, nil, 0, 0, 0, false},
+	}
+	for _, tt := range tests {
+		h, w, c, ok := imageDims(tt.shape, tt.model)
+		if h != tt.h || w != tt.w || c != tt.c || ok != tt.ok {
+			t.Errorf("imageDims(%v, %v) = %d, %d, %d, %v; want %d, %d, %d, %v", tt.shape, tt.model, h, w, c, ok, tt.h, tt.w, tt.c, tt.ok)
+		}
 	}
 }

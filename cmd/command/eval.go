@@ -35,8 +35,8 @@ func evalCommand() *cli.Command {
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "onnxruntime `<device>`: cpu, cuda or auto"},
 		&cli.IntFlag{Name: "threads", Usage: "onnxruntime `<threads>` (0: onnxruntime's default)"},
 	}
-	flags = append(flags, preprocessFlags("")...)
-	flags = append(flags, preprocessFlags("teacher-")...)
+	flags = append(flags, preprocessFlags("", "")...)
+	flags = append(flags, preprocessFlags("teacher-", "the model's")...)
 	return &cli.Command{
 		Name:      "eval",
 		Usage:     "Evaluate a student checkpoint or an ONNX model on labelled data",

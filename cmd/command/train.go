@@ -87,8 +87,8 @@ func trainCommand() *cli.Command {
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "online teacher `<device>`: cpu, cuda or auto"},
 		&cli.IntFlag{Name: "threads", Usage: "onnxruntime `<threads>` for the online teacher (0: onnxruntime's default)"},
 	}
-	flags = append(flags, preprocessFlags("")...)
-	flags = append(flags, preprocessFlags("teacher-")...)
+	flags = append(flags, preprocessFlags("", "")...)
+	flags = append(flags, preprocessFlags("teacher-", "the student's")...)
 	return &cli.Command{
 		Name:        "train",
 		Usage:       "Train a student on hard labels, soft targets, or an online teacher",
@@ -233,10 +233,10 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 	return nil
 }
 
-// preprocessFlags returns the student's preprocessing flags --scale, --mean, --std and
+// preprocessFlags returns the model's preprocessing flags --scale, --mean, --std and
 // --input-shape, written as for `distill targets`, or with prefix "teacher-" the teacher's, whose
-// scale, mean and std default to the student's.
-func preprocessFlags(prefix string) []cli.Flag {
+// scale, mean and std default to those of `whose` ("the student's", "the model's").
+func preprocessFlags(prefix, whose string) []cli.Flag {
 	if prefix == "" {
 		return []cli.Flag{
 			&cli.Float64Flag{Name: "scale", Value: 255, Usage: "divide raw values by `<s>`"},
@@ -246,9 +246,9 @@ func preprocessFlags(prefix string) []cli.Flag {
 		}
 	}
 	return []cli.Flag{
-		&cli.Float64Flag{Name: prefix + "scale", Usage: "teacher's --scale `<s>`", DefaultText: "the student's"},
-		&cli.StringFlag{Name: prefix + "mean", Usage: "teacher's --mean `<m>`", DefaultText: "the student's"},
-		&cli.StringFlag{Name: prefix + "std", Usage: "teacher's --std `<s>`", DefaultText: "the student's"},
+		&cli.Float64Flag{Name: prefix + "scale", Usage: "teacher's --scale `<s>`", DefaultText: whose},
+		&cli.StringFlag{Name: prefix + "mean", Usage: "teacher's --mean `<m>`", DefaultText: whose},
+		&cli.StringFlag{Name: prefix + "std", Usage: "teacher's --std `<s>`", DefaultText: whose},
 		&cli.StringFlag{Name: prefix + "input-shape", Usage: "teacher's input shape `<d>x<d>...` (default: the teacher model's)"},
 	}
 }
