@@ -269,3 +269,58 @@ func TestTargetsJSONLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetsImageFixedBatch runs a teacher with a [1,1,28,28] input (batch fixed at 1) over
+// images stored as [28,28]: the input shape comes from the model and samples run one at a time.
+func TestTargetsImageFixedBatch(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(9, 9))
+	W := make([][]float32, 784)
+	for i := range W {
+		W[i] = make([]float32, 10)
+		for j := range W[i] {
+			W[i][j] = float32(rng.NormFloat64() * 0.05)
+		}
+	}
+	b := make([]float32, 10)
+	model := filepath.Join(dir, "image.onnx")
+	onnxtest.GemmClassifier(t, model, W, b, onnxtest.ImageInput(), onnxtest.FixedBatch(1), onnxtest.Softmax())
+	const n = 5
+	pix := make([]byte, n*784)
+	for i := range pix {
+		pix[i] = byte(rng.IntN(256))
+	}
+	data := filepath.Join(dir, "images.idx")
+	writeIDX(t, data, []int{n, 28, 28}, pix)
+	out := filepath.Join(dir, "st.safetensors")
+	code, _, stderr := runMain(t, "targets", "--teacher", model, "--data", data, "--out", out, "--batch", "2")
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	st, z := fileLogits(t, out)
+	x := make([]float32, len(pix))
+	for i, p := range pix {
+		x[i] = float32(p) / 255
+	}
+	want := onnxtest.GemmRef(x, n, W, b)
+	// The model outputs softmax probabilities, stored as log p = z - logsumexp(z).
+	for i := 0; i < n; i++ {
+		row := want[i*10 : (i+1)*10]
+		var m, s float64 = math.Inf(-1), 0
+		for _, v := range row {
+			m = math.Max(m, float64(v))
+		}
+		for _, v := range row {
+			s += math.Exp(float64(v) - m)
+		}
+		for j := range row {
+			row[j] = float32(float64(row[j]) - m - math.Log(s))
+		}
+	}
+	within(t, "log-probabilities", z, want, 1e-4)
+	ti := st.Meta.Teachers[0]
+	if ti.OutputKind != "probs" || fmt.Sprint(ti.Preprocess.InputShape) != "[1 28 28]" {
+		t.Errorf("teacher metadata: output kind %q, input shape %v", ti.OutputKind, ti.Preprocess.InputShape)
+	}
+}
