@@ -18,8 +18,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/distillgo/distill/student"
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/distillgo/distill/student"
 )
 
 // Checkpoint metadata keys written by Train and read by Eval. Their values are JSON. They share
