@@ -456,3 +456,75 @@ func TestKillTrainResume(t *testing.T) {
 		}
 	}
 }
+
+// TestKillTargets kills `distill targets` with SIGKILL while it streams logits into the output:
+// the previous output stays byte-identical (or, without one, none appears), a leftover temporary
+// file is refused by `distill train`, and a rerun completes with the same bytes as before.
+func TestKillTargets(t *testing.T) {
+	e := newEnv(t, true)
+	// About 2 s of teacher work at one thread: 20000 samples through 64-1536-1536-3.
+	data, labels := e.images("transfer", 20000, 3)
+	teacher := e.path("teacher.onnx")
+	onnxtest.MLP(t, teacher, []int{64, 1536, 1536, 3}, 5)
+	out := e.path("targets.safetensors")
+	args := []string{"targets", "--teacher", teacher, "--data", data, "--out", out, "--scale", "255", "--batch", "64", "--threads", "1"}
+
+	begin := time.Now()
+	e.mustRun(args...)
+	t.Logf("uninterrupted run: %v", time.Since(begin))
+	first := readFile(t, out)
+
+	killMidWrite := func() []string {
+		t.Helper()
+		before := e.entries()
+		p := e.start(args...)
+		var tmp string
+		if !waitFor(p.done, cmdTimeout, func() bool {
+			for _, n := range e.newEntries(before) {
+				if st, err := os.Stat(e.path(n)); err == nil && st.Size() > 0 {
+					tmp = n
+					return true
+				}
+			}
+			return false
+		}) {
+			t.Fatalf("no temporary output appeared: %s", p.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond) // let it write some logits
+		if !p.kill() {
+			t.Fatalf("targets finished before it could be killed (make it longer): %s", p.stderr.String())
+		}
+		t.Logf("killed while writing %s", tmp)
+		return e.newEntries(before)
+	}
+
+	// Killed while replacing an existing output: the old one is intact.
+	left := killMidWrite()
+	if got := readFile(t, out); !bytes.Equal(got, first) {
+		t.Errorf("%s changed by the killed run", out)
+	}
+	// Killed with no previous output: none appears.
+	if err := os.Remove(out); err != nil {
+		t.Fatal(err)
+	}
+	left = append(left, killMidWrite()...)
+	if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a killed run left %s: %v", out, err)
+	}
+	// Whatever the killed runs left behind is no soft-target file anyone trusts.
+	spec := e.spec("student", 16)
+	for _, n := range left {
+		if n == filepath.Base(out) {
+			continue
+		}
+		r := e.run("train", "--model", spec, "--data", data, "--labels", labels, "--soft-targets", n, "--epochs", "1",
+			"--out", e.path("from-leftover.ckpt"))
+		wantRefused(t, r, n, "corrupt", "checksum", "sha256", "damaged", "incomplete", "cut short")
+		t.Logf("leftover %s: %s", n, lastLine(r.stderr))
+	}
+	// A rerun completes and writes the same bytes.
+	e.mustRun(args...)
+	if got := readFile(t, out); !bytes.Equal(got, first) {
+		t.Errorf("the rerun wrote other bytes than the first run")
+	}
+}
