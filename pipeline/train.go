@@ -397,10 +397,13 @@ func (t *trainer) loadSoftTargets() error {
 		t.prov.Teachers = json.RawMessage(st.TeachersJSON)
 	}
 	slog.Info("offline soft targets", "path", o.SoftTargets, "teachers", k, "n", st.N, "classes", st.Classes)
-	if t.labels != nil && k == 1 {
-		m, err := Classify(logits, st.N, st.Classes, t.labels)
-		if err == nil {
-			fmt.Fprintf(t.out, "teacher on the transfer set: accuracy %.2f%% (%d errors)\n", 100*m.Accuracy, m.Errors)
+	if t.labels != nil {
+		// The teachers' accuracy on the transfer set, a first diagnostic when distillation disappoints.
+		size := st.N * st.Classes
+		for j := range k {
+			if m, err := Classify(logits[j*size:(j+1)*size], st.N, st.Classes, t.labels); err == nil {
+				fmt.Fprintf(t.out, "teacher %d of %d on the transfer set: accuracy %.2f%% (%d errors)\n", j+1, k, 100*m.Accuracy, m.Errors)
+			}
 		}
 	}
 	return nil

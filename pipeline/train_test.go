@@ -529,6 +529,9 @@ func TestTrainOffline(t *testing.T) {
 			if acc := lastAccuracy(t, res); acc < 0.9 {
 				t.Errorf("eval accuracy %.3f, want >= 0.9\n%s", acc, out.String())
 			}
+			if o.Labels != "" && !strings.Contains(out.String(), "teacher 1 of ") {
+				t.Errorf("output lacks the teacher's transfer-set accuracy:\n%s", out.String())
+			}
 			ck, err := student.LoadCheckpoint(o.Out)
 			if err != nil {
 				t.Fatal(err)
