@@ -528,3 +528,57 @@ func TestKillTargets(t *testing.T) {
 		t.Errorf("the rerun wrote other bytes than the first run")
 	}
 }
+
+// TestFullDisk runs each writing command under a file-size limit (RLIMIT_FSIZE with SIGXFSZ
+// ignored, so a write past it fails with EFBIG as on a full disk): each fails with exit code 1
+// and an error naming its output, and leaves no partial file; an existing checkpoint that a
+// resumed run fails to replace stays as it was.
+func TestFullDisk(t *testing.T) {
+	e := newEnv(t, true)
+	data, labels := e.images("train", 2000, 1)
+	teacher := e.teacher("teacher", 64, 5)
+	spec := e.spec("student", 128, 128) // about 300 KB of checkpoint with Adam's state
+	full := []string{"file too large", "no space"}
+
+	small := e.path("small.ckpt")
+	e.mustRun("train", "--model", e.spec("small", 8), "--data", data, "--labels", labels, "--epochs", "1", "--blas", "go", "--out", small)
+
+	for _, tc := range []struct {
+		name     string
+		limitKiB int
+		out      string
+		args     []string
+	}{
+		{"targets", 8, "t.safetensors", []string{"targets", "--teacher", teacher, "--data", data, "--out", "t.safetensors", "--scale", "255"}},
+		{"train", 64, "s.ckpt", []string{"train", "--model", spec, "--data", data, "--labels", labels, "--epochs", "1", "--blas", "go", "--out", "s.ckpt"}},
+		{"export", 1, "s.onnx", []string{"export", "--model", small, "--out", "s.onnx"}},
+		{"export unverified", 1, "s.onnx", []string{"export", "--model", small, "--out", "s.onnx", "--verify", "0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.entries()
+			r := e.runLimited(tc.limitKiB, tc.args...)
+			wantRefused(t, r, tc.out, full...)
+			t.Logf("%s", lastLine(r.stderr))
+			if left := e.newEntries(before); len(left) > 0 {
+				t.Errorf("left behind after the failed write: %v", left)
+			}
+		})
+	}
+
+	// A resumed run that cannot write its next checkpoint keeps the previous one.
+	t.Run("resume", func(t *testing.T) {
+		out := e.path("resume.ckpt")
+		args := []string{"train", "--model", spec, "--data", data, "--labels", labels, "--blas", "go", "--out", out}
+		e.mustRun(append(args, "--epochs", "1")...)
+		prev := readFile(t, out)
+		before := e.entries()
+		r := e.runLimited(64, append(args, "--epochs", "2", "--resume")...)
+		wantRefused(t, r, "resume.ckpt", full...)
+		if got := readFile(t, out); !bytes.Equal(got, prev) {
+			t.Errorf("the failed resume changed %s", out)
+		}
+		if left := e.newEntries(before); len(left) > 0 {
+			t.Errorf("left behind after the failed write: %v", left)
+		}
+	})
+}
