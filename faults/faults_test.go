@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -581,4 +582,133 @@ func TestFullDisk(t *testing.T) {
 			t.Errorf("left behind after the failed write: %v", left)
 		}
 	})
+}
+
+// damage is one way of spoiling a file's bytes.
+type damage struct {
+	name string
+	fn   func([]byte) []byte
+}
+
+// flipAt flips the low bit of the byte at i (negative: from the end).
+func flipAt(i int) func([]byte) []byte {
+	return func(b []byte) []byte {
+		b = bytes.Clone(b)
+		if i < 0 {
+			i += len(b)
+		}
+		b[i] ^= 0x01
+		return b
+	}
+}
+
+func cutTo(frac float64) func([]byte) []byte {
+	return func(b []byte) []byte { return bytes.Clone(b[:int(float64(len(b))*frac)]) }
+}
+
+// weightOffset returns the offset in file of the bytes of the first weight of the checkpoint's
+// first layer (float32 little-endian), so that a flip there damages a weight, not a header.
+func weightOffset(t *testing.T, ckpt string, file []byte) int {
+	t.Helper()
+	ck, err := student.LoadCheckpoint(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ck.Params["layers.0.weight"]
+	for j := range w {
+		b := binary.LittleEndian.AppendUint32(nil, math.Float32bits(w[j]))
+		if i := bytes.Index(file, b); i >= 0 && bytes.LastIndex(file, b) == i {
+			return i + 2
+		}
+	}
+	t.Fatalf("no weight of %s found in the file", ckpt)
+	return 0
+}
+
+// damageWords are what an error about a damaged file says (lower case).
+var damageWords = []string{"corrupt", "checksum", "sha256", "damaged", "cut short", "truncated", "not an onnx", "unexpected eof", "empty"}
+
+// TestDamagedArtefacts spoils every artefact distill writes (soft targets, checkpoint, exported
+// model) by flipping a byte in its header and in its data or by cutting it short, and runs each
+// command that reads it: every one refuses the file with exit code 1 and an error naming it, and
+// writes nothing.
+func TestDamagedArtefacts(t *testing.T) {
+	e := newEnv(t, true)
+	data, labels := e.images("train", 600, 1)
+	teacher := e.teacher("teacher", 32, 5)
+	spec := e.spec("student", 16)
+	targets := e.path("targets.safetensors")
+	e.mustRun("targets", "--teacher", teacher, "--data", data, "--out", targets, "--scale", "255")
+	ckpt := e.path("student.ckpt")
+	e.mustRun("train", "--model", spec, "--data", data, "--labels", labels, "--soft-targets", targets, "--epochs", "1", "--blas", "go", "--out", ckpt)
+	model := e.path("student.onnx")
+	e.mustRun("export", "--model", ckpt, "--out", model)
+
+	ckBytes, modelBytes := readFile(t, ckpt), readFile(t, model)
+	common := []damage{
+		{"cut to half", cutTo(0.5)},
+		{"last byte cut", cutTo(1 - 1e-9)},
+		{"empty", cutTo(0)},
+	}
+	artefacts := []struct {
+		name    string
+		file    string
+		damages []damage
+		readers [][]string // commands reading the damaged file, which is named BAD
+	}{
+		{"soft targets", targets, append([]damage{
+			{"length byte", flipAt(2)},
+			{"header byte", flipAt(40)},
+			{"data byte", flipAt(-7)},
+		}, common...), [][]string{
+			{"train", "--model", spec, "--data", data, "--labels", labels, "--soft-targets", "BAD", "--epochs", "1", "--out", "out.ckpt"},
+		}},
+		{"checkpoint", ckpt, append([]damage{
+			{"length byte", flipAt(1)},
+			{"header byte", flipAt(60)},
+			{"weight byte", flipAt(weightOffset(t, ckpt, ckBytes))},
+			{"data byte", flipAt(-3)},
+		}, common...), [][]string{
+			{"eval", "--model", "BAD", "--data", data, "--labels", labels},
+			{"export", "--model", "BAD", "--out", "out.onnx"},
+			{"train", "--model", spec, "--data", data, "--labels", labels, "--soft-targets", targets, "--epochs", "2", "--resume", "--out", "BAD"},
+		}},
+		{"exported model", model, append([]damage{
+			{"header byte", flipAt(3)},
+			{"weight byte", flipAt(weightOffset(t, ckpt, modelBytes))},
+			{"metadata byte", flipAt(-20)},
+		}, common...), [][]string{
+			{"eval", "--model", "BAD", "--data", data, "--labels", labels},
+			{"targets", "--teacher", "BAD", "--data", data, "--out", "out.safetensors", "--scale", "255"},
+			{"train", "--model", spec, "--data", data, "--labels", labels, "--init-from", "BAD", "--epochs", "1", "--out", "out.ckpt"},
+		}},
+	}
+	for _, a := range artefacts {
+		orig := readFile(t, a.file)
+		for _, d := range a.damages {
+			bad := d.fn(orig)
+			for _, reader := range a.readers {
+				t.Run(a.name+"/"+d.name+"/"+reader[0], func(t *testing.T) {
+					name := "bad" + filepath.Ext(a.file)
+					if err := os.WriteFile(e.path(name), bad, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					args := make([]string, len(reader))
+					for i, s := range reader {
+						args[i] = strings.ReplaceAll(s, "BAD", name)
+					}
+					before := e.entries()
+					r := e.run(args...)
+					wantRefused(t, r, name, damageWords...)
+					t.Logf("%s", lastLine(r.stderr))
+					if left := e.newEntries(before); len(left) > 0 {
+						t.Errorf("wrote %v", left)
+					}
+					if got := readFile(t, e.path(name)); !bytes.Equal(got, bad) {
+						t.Errorf("the damaged file was changed")
+					}
+				})
+			}
+		}
+	}
 }
