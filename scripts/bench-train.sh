@@ -20,7 +20,7 @@ while getopts "r:s:S:b:h" opt; do
 	s) steps_small=$OPTARG ;;
 	S) steps_large=$OPTARG ;;
 	b) blas=$OPTARG ;;
-	*) sed -n '2,13p' "$0"; exit 2 ;;
+	*) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 

@@ -80,13 +80,17 @@ func newBuf(s tensor.Shape, data []float32) (*tensor.Dense, []float32) {
 const elemParallelMin = 1 << 15
 
 // parallelFor runs fn over [0,n) split into GOMAXPROCS contiguous chunks when n is large.
-func parallelFor(n int, fn func(lo, hi int)) {
+func parallelFor(n int, fn func(lo, hi int)) { parallelRows(n, 1, fn) }
+
+// parallelRows runs fn over rows [0,n) of rowLen elements each, split into GOMAXPROCS contiguous
+// chunks when there are enough elements to be worth it.
+func parallelRows(n, rowLen int, fn func(lo, hi int)) {
 	p := runtime.GOMAXPROCS(0)
-	if p < 2 || n < elemParallelMin {
+	if p < 2 || n < 2 || n*rowLen < elemParallelMin {
 		fn(0, n)
 		return
 	}
-	p = min(p, n/(elemParallelMin/2))
+	p = min(p, n, n*rowLen/(elemParallelMin/2))
 	var wg sync.WaitGroup
 	chunk := (n + p - 1) / p
 	for lo := chunk; lo < n; lo += chunk {
@@ -125,7 +129,7 @@ func (op *denseOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	y, out := op.y, op.out
 	currentBLAS().Sgemm('N', 'N', op.batch, out, op.in, 1, x, op.in, w, out, 0, y, out)
 	relu := op.relu
-	parallelFor(op.batch, func(lo, hi int) {
+	parallelRows(op.batch, out, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row := y[r*out : r*out+out]
 			if relu {
