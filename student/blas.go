@@ -10,9 +10,9 @@ import (
 	"gorgonia.org/gorgonia"
 )
 
-// BLASImpl is what the student needs from a BLAS: gonum's interfaces for all four types, as
+// blasImpl is what the student needs from a BLAS: gonum's interfaces for all four types, as
 // gorgonia.Use wants them. Only the level-3 and level-2 routines on the hot path are native.
-type BLASImpl interface {
+type blasImpl interface {
 	gorgonia.BLAS
 }
 
@@ -20,7 +20,7 @@ var (
 	blasMu    sync.Mutex
 	blasName  string       // backend in use; "" until chosen
 	sgemmImpl blas.Float32 // what the dense ops call
-	goBLAS    BLASImpl     = gonum.Implementation{}
+	goBLAS    blasImpl     = gonum.Implementation{}
 )
 
 // UseBLAS selects the BLAS backend for every network in the process and returns the one chosen:
@@ -36,7 +36,7 @@ func UseBLAS(name string) (string, error) {
 	blasMu.Lock()
 	defer blasMu.Unlock()
 	var (
-		impl BLASImpl
+		impl blasImpl
 		got  string
 	)
 	switch name {

@@ -77,7 +77,7 @@ var (
 )
 
 // loadOpenBLAS dlopens OpenBLAS once per process.
-func loadOpenBLAS() (BLASImpl, string, []string, error) {
+func loadOpenBLAS() (blasImpl, string, []string, error) {
 	openBLASOnce.Do(func() {
 		var cands []string
 		if p := os.Getenv("DISTILL_OPENBLAS"); p != "" {

@@ -10,7 +10,7 @@ import (
 )
 
 // requireOpenBLAS returns the OpenBLAS implementation or skips the test when it cannot be loaded.
-func requireOpenBLAS(t *testing.T) BLASImpl {
+func requireOpenBLAS(t *testing.T) blasImpl {
 	t.Helper()
 	ob, _, searched, err := loadOpenBLAS()
 	if err != nil {
