@@ -626,7 +626,7 @@ func weightOffset(t *testing.T, ckpt string, file []byte) int {
 }
 
 // damageWords are what an error about a damaged file says (lower case).
-var damageWords = []string{"corrupt", "checksum", "sha256", "damaged", "cut short", "truncated", "not an onnx", "unexpected eof", "empty"}
+var damageWords = []string{"corrupt", "checksum", "sha256", "damaged", "cut short", "truncated", "not an onnx", "unexpected eof", "empty", "no graph"}
 
 // TestDamagedArtefacts spoils every artefact distill writes (soft targets, checkpoint, exported
 // model) by flipping a byte in its header and in its data or by cutting it short, and runs each

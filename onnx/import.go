@@ -45,9 +45,6 @@ type initializer struct {
 }
 
 func importModel(data []byte) (*ExportGraph, error) {
-	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: empty file", ErrNotONNX)
-	}
 	var m pb.ModelProto
 	if err := proto.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("not an ONNX model: %w", err)
