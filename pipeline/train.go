@@ -564,6 +564,17 @@ func (t *trainer) resume() (int, error) {
 		if err := json.Unmarshal([]byte(raw), &p); err == nil && p.DataSHA256 != "" && p.DataSHA256 != t.data.SHA256 {
 			slog.Warn("resume: the checkpoint was trained on other data", "checkpoint", o.Out, "was", p.Data, "was_sha256", p.DataSHA256, "now", o.Data, "now_sha256", t.data.SHA256)
 		}
+		// Continuing with another teacher would not be the run the checkpoint belongs to.
+		if was, now := teacherSHAs(p), teacherSHAs(t.prov); p.Mode != "" && !slices.Equal(was, now) {
+			source := "no teacher (hard labels)"
+			switch {
+			case o.SoftTargets != "":
+				source = fmt.Sprintf("--soft-targets %s comes from teacher(s) %v", o.SoftTargets, now)
+			case o.TeacherPath != "":
+				source = fmt.Sprintf("--teacher %s has sha256 %v", o.TeacherPath, now)
+			}
+			return 0, fmt.Errorf("train: resume: checkpoint %s was trained (%s) with teacher(s) %v, but %s", o.Out, p.Mode, was, source)
+		}
 	}
 	if raw, ok := ck.Meta[MetaPreprocess]; ok {
 		var p Preprocess
@@ -1036,4 +1047,24 @@ func fileSHA256(path string) (string, error) {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// teacherSHAs lists the sha256 of the teachers a run learnt from: the online teacher's, or those
+// recorded in the offline soft-target file; nil for hard labels.
+func teacherSHAs(p Provenance) []string {
+	var out []string
+	if p.TeacherSHA256 != "" {
+		out = append(out, p.TeacherSHA256)
+	}
+	if len(p.Teachers) > 0 {
+		var list []struct {
+			SHA256 string `json:"sha256"`
+		}
+		if err := json.Unmarshal(p.Teachers, &list); err == nil {
+			for _, t := range list {
+				out = append(out, t.SHA256)
+			}
+		}
+	}
+	return out
 }
