@@ -712,3 +712,38 @@ func TestDamagedArtefacts(t *testing.T) {
 		}
 	}
 }
+
+// TestForeignSoftTargets gives `distill train` soft targets that do not belong to the run: made
+// from another data file, or, when resuming, from another teacher than the checkpoint was trained
+// on. Both are refused before any training, and the checkpoint is left as it was.
+func TestForeignSoftTargets(t *testing.T) {
+	e := newEnv(t, true)
+	data, labels := e.images("train", 600, 1)
+	other, otherLabels := e.images("other", 600, 2)
+	teacherA, teacherB := e.teacher("teacher-a", 32, 5), e.teacher("teacher-b", 32, 6)
+	spec := e.spec("student", 16)
+	targetsA, targetsB := e.path("a.safetensors"), e.path("b.safetensors")
+	e.mustRun("targets", "--teacher", teacherA, "--data", data, "--out", targetsA, "--scale", "255")
+	e.mustRun("targets", "--teacher", teacherB, "--data", data, "--out", targetsB, "--scale", "255")
+
+	r := e.run("train", "--model", spec, "--data", other, "--labels", otherLabels, "--soft-targets", targetsA, "--epochs", "1",
+		"--blas", "go", "--out", e.path("other.ckpt"))
+	wantRefused(t, r, "a.safetensors", "data", "sha256")
+	t.Logf("other data: %s", lastLine(r.stderr))
+	if _, err := os.Stat(e.path("other.ckpt")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused run wrote a checkpoint: %v", err)
+	}
+
+	ckpt := e.path("student.ckpt")
+	args := []string{"train", "--model", spec, "--data", data, "--labels", labels, "--blas", "go", "--out", ckpt}
+	e.mustRun(append(args, "--soft-targets", targetsA, "--epochs", "1")...)
+	prev := readFile(t, ckpt)
+	r = e.run(append(args, "--soft-targets", targetsB, "--epochs", "2", "--resume")...)
+	wantRefused(t, r, "b.safetensors", "teacher")
+	t.Logf("other teacher: %s", lastLine(r.stderr))
+	if got := readFile(t, ckpt); !bytes.Equal(got, prev) {
+		t.Errorf("the refused resume changed the checkpoint")
+	}
+	// The same teacher's file resumes.
+	e.mustRun(append(args, "--soft-targets", targetsA, "--epochs", "2", "--resume")...)
+}
