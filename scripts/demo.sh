@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The reference MNIST experiment (issue 5; Hinton et al. 2015, section 3), end to end:
+#
+#   1. the teacher models/mnist-teacher.onnx (784-1200-1200-10, dropout 0.5, jitter 2); trained
+#      afresh with models/mnist-teacher.json and exported when the file is absent;
+#   2. its soft targets (logits) for the 60,000 training images;
+#   3. a baseline student (784-800-800-10) on hard labels and a distilled student (online teacher,
+#      jitter 2, T = 20, alpha = 0.7, Adam), with the same epochs, batch size and schedule;
+#   4. eval of the three on the 10,000 test images (accuracy, errors, agreement with the teacher);
+#   5. export of the distilled student to ONNX, verified under onnxruntime;
+#   6. a results table here and out/demo/report.md with PNG plots.
+#
+# Run it with `make demo` (set-up and build first). It is idempotent: a finished step is skipped,
+# an interrupted training run is resumed; a step whose settings changed is redone.
+#
+# The learning-rate schedule is a step: epochs 1..E-F at LR, the last F at LR_FINE, done as
+# `distill train --epochs E-F` then `distill train --resume --epochs E --lr LR_FINE` (resume is
+# exact, so this equals one run with a step schedule).
+#
+# Environment (defaults in brackets):
+#   EPOCHS [20]          epochs of both students (BASELINE_EPOCHS, DISTILL_EPOCHS override each)
+#   FINE_EPOCHS [4]      how many of the last epochs run at LR_FINE (students)
+#   BATCH [128]          mini-batch size of both students
+#   LR [1e-3] LR_FINE [1e-4]
+#   T [20] ALPHA [0.7] JITTER [2]
+#   TEACHER_EPOCHS [32] TEACHER_FINE_EPOCHS [7] TEACHER_BATCH [128]   (only when training the teacher)
+#   TEACHER [models/mnist-teacher.onnx]   OUT [out/demo]   SEED [1]
+#   DISTILL [bin/distill]
+# The reference runs (Hinton et al.'s epochs) are e.g.
+#   TEACHER=out/demo/teacher-600.onnx TEACHER_EPOCHS=600 TEACHER_FINE_EPOCHS=100 EPOCHS=300 FINE_EPOCHS=50 make demo
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${DISTILL:-bin/distill}
+OUT=${OUT:-out/demo}
+D=${MNIST_DIR:-data/mnist}
+TEACHER=${TEACHER:-models/mnist-teacher.onnx}
+EPOCHS=${EPOCHS:-20}
+BASELINE_EPOCHS=${BASELINE_EPOCHS:-$EPOCHS}
+DISTILL_EPOCHS=${DISTILL_EPOCHS:-$EPOCHS}
+FINE_EPOCHS=${FINE_EPOCHS:-4}
+BATCH=${BATCH:-128}
+LR=${LR:-1e-3}
+LR_FINE=${LR_FINE:-1e-4}
+T=${T:-20}
+ALPHA=${ALPHA:-0.7}
+JITTER=${JITTER:-2}
+SEED=${SEED:-1}
+TEACHER_EPOCHS=${TEACHER_EPOCHS:-32}
+TEACHER_FINE_EPOCHS=${TEACHER_FINE_EPOCHS:-7}
+TEACHER_BATCH=${TEACHER_BATCH:-128}
+
+TRAIN_IMG=$D/train-images-idx3-ubyte.gz
+TRAIN_LBL=$D/train-labels-idx1-ubyte.gz
+TEST_IMG=$D/t10k-images-idx3-ubyte.gz
+TEST_LBL=$D/t10k-labels-idx1-ubyte.gz
+PRE=(--scale 255 --mean 0.5 --std 0.5)
+
+for f in "$BIN" "$TRAIN_IMG" "$TRAIN_LBL" "$TEST_IMG" "$TEST_LBL"; do
+	[[ -e $f ]] || { echo "demo: $f is missing: run 'make demo' (it runs scripts/setup.sh and builds bin/distill)" >&2; exit 1; }
+done
+mkdir -p "$OUT"
+
+say() { printf '\n== %s\n' "$*"; }
+
+# metrics_lines FILE: number of epochs recorded in a --metrics file (0 if absent).
+metrics_lines() { if [[ -f $1 ]]; then grep -c . "$1" || true; else echo 0; fi; }
+
+# train_stepped NAME EPOCHS FINE_EPOCHS ARGS...: trains $OUT/NAME.ckpt in two stages (LR, then
+# LR_FINE for the last FINE_EPOCHS), resuming whatever an earlier run left, and redoing it when
+# the settings (recorded in $OUT/NAME.settings) changed.
+train_stepped() {
+	local name=$1 epochs=$2 fine=$3
+	shift 3
+	local ckpt=$OUT/$name.ckpt metrics=$OUT/$name.jsonl settings="epochs=$epochs fine=$fine lr=$LR lr_fine=$LR_FINE $*"
+	if [[ -f $ckpt && "$(cat "$OUT/$name.settings" 2>/dev/null)" != "$settings" ]]; then
+		echo "$name: settings changed; training afresh"
+		rm -f "$ckpt" "$metrics" "$OUT/$name.png"
+	fi
+	echo "$settings" > "$OUT/$name.settings"
+	local first=$((epochs - fine)) done
+	((first >= 1)) || { echo "demo: $name: FINE_EPOCHS $fine must be below the epochs $epochs" >&2; exit 1; }
+	done=$(metrics_lines "$metrics")
+	[[ -f $ckpt ]] || done=0
+	local common=("$@" --eval-data "$TEST_IMG" --eval-labels "$TEST_LBL" --seed "$SEED"
+		--out "$ckpt" --metrics "$metrics" --plot "$OUT/$name.png")
+	if ((done < first)); then
+		local how=(--overwrite)
+		((done > 0)) && how=(--resume)
+		"$BIN" train "${common[@]}" "${how[@]}" --epochs "$first" --lr "$LR"
+	fi
+	if (($(metrics_lines "$metrics") < epochs)); then
+		"$BIN" train "${common[@]}" --resume --epochs "$epochs" --lr "$LR_FINE"
+	else
+		echo "$name: already trained to $epochs epochs ($ckpt)"
+	fi
+}
+
+start=$(date +%s)
+
+say "1. teacher $TEACHER"
+if [[ -f $TEACHER ]]; then
+	echo "using $TEACHER (sha256 $(sha256sum "$TEACHER" | cut -c1-16)...)"
+else
+	echo "$TEACHER is absent: training it ($TEACHER_EPOCHS epochs; see models/README.md)"
+	(
+		LR=${TEACHER_LR:-$LR} LR_FINE=${TEACHER_LR_FINE:-$LR_FINE}
+		train_stepped teacher "$TEACHER_EPOCHS" "$TEACHER_FINE_EPOCHS" --model models/mnist-teacher.json \
+			--data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --jitter "$JITTER" --batch "$TEACHER_BATCH"
+	)
+	mkdir -p "$(dirname "$TEACHER")"
+	"$BIN" export --model "$OUT/teacher.ckpt" --out "$TEACHER" --spec models/mnist-teacher.json \
+		--verify 256 --verify-data "$TEST_IMG"
+fi
+
+say "2. soft targets for the 60,000 training images"
+TARGETS=$OUT/teacher-train.safetensors
+if [[ -f $TARGETS && $TARGETS -nt $TEACHER ]]; then
+	echo "$TARGETS is there"
+else
+	"$BIN" targets --teacher "$TEACHER" --data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --out "$TARGETS"
+fi
+"$BIN" inspect "$TARGETS" | head -n 20
+
+say "3a. baseline student on hard labels ($BASELINE_EPOCHS epochs)"
+train_stepped baseline "$BASELINE_EPOCHS" "$FINE_EPOCHS" --model models/mnist-student.json \
+	--data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --jitter "$JITTER" --batch "$BATCH"
+
+say "3b. distilled student, online teacher, T=$T alpha=$ALPHA ($DISTILL_EPOCHS epochs)"
+train_stepped distilled "$DISTILL_EPOCHS" "$FINE_EPOCHS" --model models/mnist-student.json \
+	--data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --jitter "$JITTER" --batch "$BATCH" \
+	--teacher "$TEACHER" --temperature "$T" --alpha "$ALPHA"
+
+say "4. eval on the 10,000 test images"
+"$BIN" eval --model "$TEACHER" --data "$TEST_IMG" --labels "$TEST_LBL" --json > "$OUT/eval-teacher.json"
+for s in baseline distilled; do
+	"$BIN" eval --model "$OUT/$s.ckpt" --data "$TEST_IMG" --labels "$TEST_LBL" --teacher "$TEACHER" --json > "$OUT/eval-$s.json"
+done
+
+say "5. export of the distilled student"
+"$BIN" export --model "$OUT/distilled.ckpt" --out "$OUT/distilled.onnx" --spec models/mnist-student.json \
+	--verify 256 --verify-data "$TEST_IMG"
+"$BIN" eval --model "$OUT/distilled.onnx" --data "$TEST_IMG" --labels "$TEST_LBL" --json > "$OUT/eval-distilled-onnx.json"
+
+say "6. results"
+go run ./scripts/demoreport --dir "$OUT" --teacher "$TEACHER" \
+	--command "$(printf 'EPOCHS=%s FINE_EPOCHS=%s BATCH=%s LR=%s LR_FINE=%s T=%s ALPHA=%s JITTER=%s make demo' \
+		"$EPOCHS" "$FINE_EPOCHS" "$BATCH" "$LR" "$LR_FINE" "$T" "$ALPHA" "$JITTER")"
+echo
+echo "report: $OUT/report.md (this run took $(($(date +%s) - start)) s of wall time)"

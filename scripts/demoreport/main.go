@@ -1,0 +1,301 @@
+// Command demoreport writes the results of scripts/demo.sh: a table on stdout and, in the demo's
+// output folder, report.md with two PNG plots (both students' test errors per epoch, and the test
+// errors of each model beside the paper's). It reads what the demo left there: the students'
+// per-epoch metrics (baseline.jsonl, distilled.jsonl, optionally teacher.jsonl) and the eval JSON
+// of each model (eval-teacher.json, eval-baseline.json, eval-distilled.json,
+// eval-distilled-onnx.json).
+//
+//	go run ./scripts/demoreport --dir out/demo --teacher models/mnist-teacher.onnx --command "make demo"
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"image/color"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/distillgo/distill/pipeline"
+)
+
+// Paper figures: Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network", §3:
+// test errors of the big net, the small net trained alone and the distilled small net on MNIST.
+const (
+	paperTeacher   = 67
+	paperBaseline  = 146
+	paperDistilled = 74
+)
+
+// row is one model's line of the results table.
+type row struct {
+	Name      string
+	Eval      *pipeline.EvalResult
+	Epochs    []pipeline.EpochMetrics // nil when the training run is not in the folder
+	PaperErrs int
+}
+
+func main() {
+	dir := flag.String("dir", "out/demo", "the demo's output `folder`")
+	teacher := flag.String("teacher", "models/mnist-teacher.onnx", "the teacher `model` (for its sha256)")
+	teacherMetrics := flag.String("teacher-metrics", "", "the teacher's training metrics `file` (default: <dir>/teacher.jsonl, else models/mnist-teacher.jsonl)")
+	command := flag.String("command", "make demo", "the `command` that produced the run, quoted in the report")
+	flag.Parse()
+	if err := run(*dir, *teacher, *teacherMetrics, *command, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "demoreport:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir, teacher, teacherMetrics, command string, stdout io.Writer) error {
+	rows := []*row{
+		{Name: "teacher 784-1200-1200-10", PaperErrs: paperTeacher},
+		{Name: "baseline student 784-800-800-10 (hard labels)", PaperErrs: paperBaseline},
+		{Name: "distilled student 784-800-800-10 (T=20, alpha=0.7)", PaperErrs: paperDistilled},
+	}
+	var err error
+	for i, name := range []string{"teacher", "baseline", "distilled"} {
+		if rows[i].Eval, err = readEval(filepath.Join(dir, "eval-"+name+".json")); err != nil {
+			return err
+		}
+	}
+	if teacherMetrics == "" {
+		teacherMetrics = filepath.Join(dir, "teacher.jsonl")
+		if _, err := os.Stat(teacherMetrics); err != nil {
+			teacherMetrics = filepath.Join(filepath.Dir(teacher), "mnist-teacher.jsonl")
+		}
+	}
+	if rows[0].Epochs, err = readMetrics(teacherMetrics); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for i, name := range []string{"baseline", "distilled"} {
+		if rows[i+1].Epochs, err = readMetrics(filepath.Join(dir, name+".jsonl")); err != nil {
+			return err
+		}
+	}
+	onnxEval, err := readEval(filepath.Join(dir, "eval-distilled-onnx.json"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	sum, err := fileSHA256(teacher)
+	if err != nil {
+		return err
+	}
+
+	if err := plotCurves(filepath.Join(dir, "curves.png"), rows[1], rows[2], rows[0].Eval.Metrics.Errors); err != nil {
+		return err
+	}
+	if err := plotErrors(filepath.Join(dir, "errors.png"), rows); err != nil {
+		return err
+	}
+
+	table := formatTable(rows)
+	fmt.Fprint(stdout, table)
+
+	var md strings.Builder
+	fmt.Fprintf(&md, "# MNIST distillation: results\n\n")
+	fmt.Fprintf(&md, "Produced by `%s` (scripts/demo.sh). Test set: the 10,000 MNIST test images. Preprocessing\n", command)
+	fmt.Fprintf(&md, "x/255, mean 0.5, std 0.5; training images jittered by up to 2 pixels. Teacher: %s (sha256 %s).\n\n", teacher, sum)
+	md.WriteString(table)
+	md.WriteString("\nTraining time is the sum of the epochs' wall times on this machine (the distilled student's\n")
+	md.WriteString("includes running the online teacher on every batch). Agreement is top-1 agreement with the teacher\n")
+	md.WriteString("on the test set. Paper: Hinton, Vinyals & Dean (2015), section 3 (their runs were far longer).\n\n")
+	if onnxEval != nil {
+		d := rows[2].Eval.Metrics
+		o := onnxEval.Metrics
+		fmt.Fprintf(&md, "The exported distilled student (distilled.onnx, run by onnxruntime) makes %d errors (%.2f%%);\n", o.Errors, 100*o.Accuracy)
+		fmt.Fprintf(&md, "its checkpoint under the Go student makes %d.\n\n", d.Errors)
+	}
+	md.WriteString("## Test errors per epoch\n\n![test errors of both students per epoch](curves.png)\n\n")
+	md.WriteString("## Test errors per model\n\n![test errors per model, this run and the paper](errors.png)\n\n")
+	md.WriteString("## Per-epoch curves of each run\n\n")
+	for _, name := range []string{"baseline", "distilled", "teacher"} {
+		if _, err := os.Stat(filepath.Join(dir, name+".png")); err == nil {
+			fmt.Fprintf(&md, "![%s](%s.png)\n\n", name, name)
+		}
+	}
+	path := filepath.Join(dir, "report.md")
+	if err := os.WriteFile(path, []byte(md.String()), 0o644); err != nil {
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	return nil
+}
+
+// formatTable returns the results as a Markdown table (readable in a terminal too).
+func formatTable(rows []*row) string {
+	var b strings.Builder
+	b.WriteString("| model | test accuracy | test errors | paper's errors | agreement with teacher | mean NLL | ECE | epochs | training time |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		m := r.Eval.Metrics
+		agree := "—"
+		if r.Eval.Agreement != nil {
+			agree = fmt.Sprintf("%.2f%%", 100**r.Eval.Agreement)
+		}
+		epochs, secs := "—", "—"
+		if len(r.Epochs) > 0 {
+			var s float64
+			for _, e := range r.Epochs {
+				s += e.Seconds
+			}
+			epochs = fmt.Sprint(len(r.Epochs))
+			secs = fmt.Sprintf("%.0f s", s)
+		}
+		fmt.Fprintf(&b, "| %s | %.2f%% | %d | %d | %s | %.4f | %.4f | %s | %s |\n",
+			r.Name, 100*m.Accuracy, m.Errors, r.PaperErrs, agree, m.MeanNLL, m.ECE, epochs, secs)
+	}
+	return b.String()
+}
+
+func readEval(path string) (*pipeline.EvalResult, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read eval %s: %w", path, err)
+	}
+	var r pipeline.EvalResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("read eval %s: %w", path, err)
+	}
+	if r.Metrics == nil {
+		return nil, fmt.Errorf("read eval %s: no metrics", path)
+	}
+	return &r, nil
+}
+
+func readMetrics(path string) ([]pipeline.EpochMetrics, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read metrics %s: %w", path, err)
+	}
+	defer f.Close()
+	recs, err := pipeline.ReadMetrics(f)
+	if err != nil {
+		return nil, fmt.Errorf("read metrics %s: %w", path, err)
+	}
+	return recs, nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// plotCurves draws both students' test errors per epoch, with the teacher's as a line.
+func plotCurves(path string, baseline, distilled *row, teacherErrs int) error {
+	p := plot.New()
+	p.Title.Text = "MNIST test errors per epoch (10,000 images)"
+	p.X.Label.Text = "epoch"
+	p.Y.Label.Text = "test errors"
+	p.Legend.Top = true
+	maxEpoch := 1
+	for i, r := range []*row{baseline, distilled} {
+		var xys plotter.XYs
+		for _, e := range r.Epochs {
+			if e.EvalErrors != nil {
+				xys = append(xys, plotter.XY{X: float64(e.Epoch), Y: float64(*e.EvalErrors)})
+				maxEpoch = max(maxEpoch, e.Epoch)
+			}
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		l, s, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", path, err)
+		}
+		l.Color, s.Color = plotutil.Color(i), plotutil.Color(i)
+		s.Shape = plotutil.Shape(i)
+		p.Add(l, s)
+		p.Legend.Add(strings.SplitN(r.Name, " 784", 2)[0], l, s)
+	}
+	t, err := plotter.NewLine(plotter.XYs{{X: 1, Y: float64(teacherErrs)}, {X: float64(maxEpoch), Y: float64(teacherErrs)}})
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	t.Color = color.Gray{Y: 96}
+	t.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(t)
+	p.Legend.Add("teacher", t)
+	p.Y.Min = 0
+	// The first epochs' errors dwarf the last ones; clip the axis so the end stays readable.
+	var last float64
+	for _, r := range []*row{baseline, distilled} {
+		if n := len(r.Epochs); n > 0 && r.Epochs[n-1].EvalErrors != nil {
+			last = max(last, float64(*r.Epochs[n-1].EvalErrors))
+		}
+	}
+	if last > 0 {
+		p.Y.Max = 3 * last
+	}
+	p.Add(plotter.NewGrid())
+	if err := p.Save(8*vg.Inch, 5*vg.Inch, path); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return nil
+}
+
+// plotErrors draws each model's test errors beside the paper's as grouped bars.
+func plotErrors(path string, rows []*row) error {
+	p := plot.New()
+	p.Title.Text = "MNIST test errors per model"
+	p.Y.Label.Text = "test errors (of 10,000)"
+	ours := make(plotter.Values, len(rows))
+	paper := make(plotter.Values, len(rows))
+	names := make([]string, len(rows))
+	for i, r := range rows {
+		ours[i] = float64(r.Eval.Metrics.Errors)
+		paper[i] = float64(r.PaperErrs)
+		names[i] = strings.SplitN(r.Name, " 784", 2)[0]
+	}
+	w := vg.Points(28)
+	a, err := plotter.NewBarChart(ours, w)
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	a.Color = plotutil.Color(0)
+	a.Offset = -w / 2
+	b, err := plotter.NewBarChart(paper, w)
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	b.Color = color.Gray{Y: 170}
+	b.Offset = w / 2
+	p.Add(a, b)
+	p.Legend.Add("this run", a)
+	p.Legend.Add("Hinton et al. 2015", b)
+	p.Legend.Top = true
+	p.NominalX(names...)
+	p.Y.Min = 0
+	p.Y.Max = 1.3 * max(plotutilMax(ours), plotutilMax(paper)) // room for the legend
+	if err := p.Save(7*vg.Inch, 4.5*vg.Inch, path); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return nil
+}
+
+// plotutilMax returns the largest of vs (0 when empty).
+func plotutilMax(vs plotter.Values) float64 {
+	var m float64
+	for _, v := range vs {
+		m = max(m, v)
+	}
+	return m
+}
