@@ -188,12 +188,14 @@ type TeacherSpec struct {
 // where each OPTION is one of
 //
 //	scale=<s>              divide raw values by s
-//	mean=<m>[/<m>...]      one mean, or one per channel separated by '/'
-//	std=<s>[/<s>...]       one std, or one per channel separated by '/'
-//	shape=<d>x<d>[x<d>...] per-sample input shape, e.g. 1x28x28 or 784
+//	mean=<m>[/<m>...]      one mean, or one per channel separated by '/' or ','
+//	std=<s>[/<s>...]       one std, or one per channel separated by '/' or ','
+//	shape=<d>x<d>[x<d>...] per-sample input shape, e.g. 1x28x28, 1,28,28 or 784
 //	output=<kind>          auto, logits, probs or logprobs
 //
-// for example "mnist.onnx:scale=255,mean=0.1307,std=0.3081,shape=1x28x28". The options
+// for example "mnist.onnx:scale=255,mean=0.1307,std=0.3081,shape=1x28x28". The values are
+// written as for the plain flags ([ParseFloatList], [ParseShape]); a ',' inside a list
+// value is told from the ',' between options because what follows it has no '='. The options
 // start after the last ':' of the argument, and only when that part contains '='; so a
 // spec without options is a plain path (even one with ':' in it). Rules: every field the
 // spec does not set is taken from plain, the preprocessing of the plain flags (--scale,
@@ -215,8 +217,18 @@ func ParseTeacherSpec(spec string, plain Preprocess) (TeacherSpec, error) {
 	if ts.Path == "" {
 		return TeacherSpec{}, fmt.Errorf("teacher spec %q: empty path", spec)
 	}
-	seen := map[string]bool{}
+	// Split the options at ',', then join back onto a list option (mean, std, shape) the
+	// plain numbers that follow it, so "mean=0.485,0.456,0.406" reads like "mean=0.485/0.456/0.406".
+	var opts []string
 	for opt := range strings.SplitSeq(spec[i+1:], ",") {
+		if n := len(opts); n > 0 && !strings.Contains(opt, "=") && isNumber(opt) && isListOption(opts[n-1]) {
+			opts[n-1] += "," + opt
+			continue
+		}
+		opts = append(opts, opt)
+	}
+	seen := map[string]bool{}
+	for _, opt := range opts {
 		key, val, ok := strings.Cut(strings.TrimSpace(opt), "=")
 		if !ok || val == "" {
 			return TeacherSpec{}, fmt.Errorf("teacher spec %q: option %q is not key=value", spec, opt)
@@ -253,6 +265,18 @@ func ParseTeacherSpec(spec string, plain Preprocess) (TeacherSpec, error) {
 		return TeacherSpec{}, fmt.Errorf("teacher spec %q: %w", spec, err)
 	}
 	return ts, nil
+}
+
+// isListOption reports whether the teacher-spec option opt ("mean=0.5") takes a list of values.
+func isListOption(opt string) bool {
+	key, _, _ := strings.Cut(strings.TrimSpace(opt), "=")
+	return key == "mean" || key == "std" || key == "shape"
+}
+
+// isNumber reports whether s is a plain number, as a list option's continuation is.
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return err == nil
 }
 
 // ParseFloatList parses one or more numbers separated by '/' or ',' ("0.5", "0.485/0.456/0.406").

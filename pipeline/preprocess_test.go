@@ -111,6 +111,8 @@ func TestParseTeacherSpec(t *testing.T) {
 		{"a.onnx:mean=0.1307,std=0.3081", TeacherSpec{Path: "a.onnx", Preprocess: Preprocess{Scale: 255, Mean: []float64{0.1307}, Std: []float64{0.3081}}}},
 		{"m/b.onnx:scale=1,mean=0.485/0.456/0.406,std=0.229/0.224/0.225,shape=3x32x32,output=probs",
 			TeacherSpec{Path: "m/b.onnx", Output: "probs", Preprocess: Preprocess{Scale: 1, Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}, InputShape: []int{3, 32, 32}}}},
+		{"m/b.onnx:scale=1,mean=0.485,0.456,0.406,std=0.229/0.224,0.225,shape=3,32,32,output=probs",
+			TeacherSpec{Path: "m/b.onnx", Output: "probs", Preprocess: Preprocess{Scale: 1, Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}, InputShape: []int{3, 32, 32}}}},
 		{"c.onnx:shape=784", TeacherSpec{Path: "c.onnx", Preprocess: Preprocess{Scale: 255, Mean: []float64{0.5}, Std: []float64{0.5}, InputShape: []int{784}}}},
 	}
 	for _, tt := range tests {
@@ -124,7 +126,7 @@ func TestParseTeacherSpec(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"", ":mean=1", "a.onnx:mean=x", "a.onnx:std=0", "a.onnx:shape=1x0", "a.onnx:colour=1", "a.onnx:mean=1,mean=2", "a.onnx:output=soft", "a.onnx:scale=1,=2"} {
+	for _, bad := range []string{"", ":mean=1", "a.onnx:mean=x", "a.onnx:std=0", "a.onnx:shape=1x0", "a.onnx:colour=1", "a.onnx:mean=1,mean=2", "a.onnx:output=soft", "a.onnx:scale=1,=2", "a.onnx:scale=1,2", "a.onnx:mean=1,x", "a.onnx:shape=1,2.5"} {
 		t.Run("bad "+bad, func(t *testing.T) {
 			if _, err := ParseTeacherSpec(bad, plain); err == nil {
 				t.Error("no error")
@@ -136,5 +138,65 @@ func TestParseTeacherSpec(t *testing.T) {
 	got.Preprocess.Mean[0] = 9
 	if plain.Mean[0] != 0.5 {
 		t.Error("ParseTeacherSpec aliases the plain flags' slices")
+	}
+}
+
+func TestParseShapeAndFloatList(t *testing.T) {
+	shapes := []struct {
+		in   string
+		want []int
+	}{
+		{"784", []int{784}},
+		{"1x28x28", []int{1, 28, 28}},
+		{"1,28,28", []int{1, 28, 28}},
+		{"3 x 32 x 32", []int{3, 32, 32}},
+	}
+	for _, tt := range shapes {
+		t.Run("shape "+tt.in, func(t *testing.T) {
+			got, err := ParseShape(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if back, err := ParseShape(FormatShape(got)); err != nil || !cmp.Equal(back, got) {
+				t.Errorf("FormatShape round trip: %v, %v", back, err)
+			}
+		})
+	}
+	lists := []struct {
+		in   string
+		want []float64
+	}{
+		{"0.5", []float64{0.5}},
+		{"0.485/0.456/0.406", []float64{0.485, 0.456, 0.406}},
+		{"0.485,0.456,0.406", []float64{0.485, 0.456, 0.406}},
+		{"-1/2e-3", []float64{-1, 0.002}},
+	}
+	for _, tt := range lists {
+		t.Run("list "+tt.in, func(t *testing.T) {
+			got, err := ParseFloatList(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	for _, bad := range []string{"", "x", "1x0", "1x-2", "2.5"} {
+		t.Run("bad shape "+bad, func(t *testing.T) {
+			if got, err := ParseShape(bad); err == nil {
+				t.Errorf("ParseShape(%q) = %v, no error", bad, got)
+			}
+		})
+	}
+	for _, bad := range []string{"", "/", "a", "0.5/b"} {
+		t.Run("bad list "+bad, func(t *testing.T) {
+			if got, err := ParseFloatList(bad); err == nil {
+				t.Errorf("ParseFloatList(%q) = %v, no error", bad, got)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -77,10 +78,10 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 	if o.Batch < 1 {
 		return o, usageErrorf(cCtx, "--batch %d: must be at least 1", o.Batch)
 	}
-	if !oneOf(o.BLAS, []string{"auto", "openblas", "go"}) {
+	if !slices.Contains([]string{"auto", "openblas", "go"}, o.BLAS) {
 		return o, usageErrorf(cCtx, "--blas %q: want auto, openblas or go", o.BLAS)
 	}
-	if !oneOf(o.Device, []string{"cpu", "cuda", "auto"}) {
+	if !slices.Contains([]string{"cpu", "cuda", "auto"}, o.Device) {
 		return o, usageErrorf(cCtx, "--device %q: want cpu, cuda or auto", o.Device)
 	}
 	p, set, err := preprocessFromFlags(cCtx, "", pipeline.Preprocess{})

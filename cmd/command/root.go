@@ -32,6 +32,7 @@ var commands = []func() *cli.Command{
 	trainCommand,
 	evalCommand,
 	exportCommand,
+	sweepCommand,
 }
 
 // Global flag names. They are accepted both before the subcommand (`distill --log-level debug
@@ -77,6 +78,17 @@ func wantArgs(cCtx *cli.Context, n int, what string) ([]string, error) {
 		return nil, usageErrorf(cCtx, "%s: want %d argument%s %s, got %d", cCtx.Command.Name, n, plural(n), what, len(args))
 	}
 	return args, nil
+}
+
+// requireFlags returns a usage error naming the first of the flags that was not given. (urfave/cli's
+// own Required check is not a usage error, so the commands check here.)
+func requireFlags(cCtx *cli.Context, names ...string) error {
+	for _, n := range names {
+		if cCtx.String(n) == "" {
+			return usageErrorf(cCtx, "--%s is required", n)
+		}
+	}
+	return nil
 }
 
 func plural(n int) string {

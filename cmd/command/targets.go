@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -75,7 +76,7 @@ func targetsCommand() *cli.Command {
 		Usage:       "Run ONNX teachers over a transfer set and write their logits (soft targets)",
 		UsageText:   "distill targets --teacher <model.onnx>[:<options>] [--teacher ...] --data <file> [--labels <file>] --out <file.safetensors> [--shard <i>/<n>] [options]\n   distill targets merge --out <file.safetensors> <part>...",
 		Description: targetsDescription,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.GenericFlag{Name: "teacher", Value: &repeatedString{}, Usage: "teacher `<model.onnx>[:opt=v,...]`; repeat for an ensemble"},
 			&cli.StringFlag{Name: "data", Usage: "transfer set `<file>` (IDX, gzip IDX or NPY)", TakesFile: true},
 			&cli.StringFlag{Name: "labels", Usage: "labels `<file>`, to report the teachers' accuracy", TakesFile: true},
@@ -87,11 +88,7 @@ func targetsCommand() *cli.Command {
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda or auto (CUDA if it loads, else CPU)"},
 			&cli.IntFlag{Name: "gpu-id", Usage: "CUDA device ordinal"},
 			&cli.StringFlag{Name: "output", Value: "auto", Usage: "teacher output kind: auto, logits, probs or logprobs"},
-			&cli.Float64Flag{Name: "scale", Value: 255, Usage: "divide raw values by `<s>`"},
-			&cli.StringFlag{Name: "mean", Value: "0", Usage: "subtract `<m>` after scaling; one value or one per channel (0.485/0.456/0.406)"},
-			&cli.StringFlag{Name: "std", Value: "1", Usage: "then divide by `<s>`; one value or one per channel"},
-			&cli.StringFlag{Name: "input-shape", Usage: "per-sample model input shape `<d>x<d>...` (default: the model's)"},
-		},
+		}, preprocessFlags("", "")...),
 		Subcommands: []*cli.Command{targetsMergeCommand()},
 		Action: func(cCtx *cli.Context) error {
 			opts, err := targetsOptionsFromFlags(cCtx)
@@ -157,29 +154,18 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 		return o, usageErrorf(cCtx, "targets: --threads %d: must not be negative", o.Threads)
 	case o.GPUID < 0:
 		return o, usageErrorf(cCtx, "targets: --gpu-id %d: must not be negative", o.GPUID)
-	case !oneOfStr(o.Device, "cpu", "cuda", "auto"):
+	case !slices.Contains([]string{"cpu", "cuda", "auto"}, o.Device):
 		return o, usageErrorf(cCtx, "targets: --device %q: want cpu, cuda or auto", o.Device)
-	case !oneOfStr(o.Output, "auto", "logits", "probs", "logprobs"):
+	case !slices.Contains([]string{"auto", "logits", "probs", "logprobs"}, o.Output):
 		return o, usageErrorf(cCtx, "targets: --output %q: want auto, logits, probs or logprobs", o.Output)
 	}
 	var err error
 	if o.Shard, o.Shards, err = pipeline.ParseShard(cCtx.String("shard")); err != nil {
 		return o, usageErrorf(cCtx, "targets: --shard: %v", err)
 	}
-	p := pipeline.Preprocess{Scale: cCtx.Float64("scale")}
-	if p.Mean, err = pipeline.ParseFloatList(cCtx.String("mean")); err != nil {
-		return o, usageErrorf(cCtx, "targets: --mean: %v", err)
-	}
-	if p.Std, err = pipeline.ParseFloatList(cCtx.String("std")); err != nil {
-		return o, usageErrorf(cCtx, "targets: --std: %v", err)
-	}
-	if s := cCtx.String("input-shape"); s != "" {
-		if p.InputShape, err = pipeline.ParseShape(s); err != nil {
-			return o, usageErrorf(cCtx, "targets: --input-shape: %v", err)
-		}
-	}
-	if err := p.Validate(); err != nil {
-		return o, usageErrorf(cCtx, "targets: %v", err)
+	p, _, err := preprocessFromFlags(cCtx, "", pipeline.Preprocess{})
+	if err != nil {
+		return o, err
 	}
 	o.Preprocess = p
 	for _, t := range o.Teachers {
@@ -196,15 +182,6 @@ type repeatedString struct{ values []string }
 
 func (r *repeatedString) Set(v string) error { r.values = append(r.values, v); return nil }
 func (r *repeatedString) String() string     { return strings.Join(r.values, " ") }
-
-func oneOfStr(v string, ok ...string) bool {
-	for _, s := range ok {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
 
 // runTargets loads the data, opens every teacher and writes the soft-target file, then prints a
 // summary (throughput, and with labels each teacher's accuracy) to stdout.

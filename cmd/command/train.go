@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -151,7 +152,7 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 		{"device", o.Device, []string{"cpu", "cuda", "auto"}},
 	}
 	for _, c := range checks {
-		if !oneOf(c.val, c.ok) {
+		if !slices.Contains(c.ok, c.val) {
 			return o, usageErrorf(cCtx, "--%s %q: want one of %v", c.flag, c.val, c.ok)
 		}
 	}
@@ -179,26 +180,6 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 		return o, err
 	}
 	return o, nil
-}
-
-// requireFlags returns a usage error naming the first of the flags that was not given. (urfave/cli's
-// own Required check is not a usage error, so the commands check here.)
-func requireFlags(cCtx *cli.Context, names ...string) error {
-	for _, n := range names {
-		if cCtx.String(n) == "" {
-			return usageErrorf(cCtx, "--%s is required", n)
-		}
-	}
-	return nil
-}
-
-func oneOf(v string, ok []string) bool {
-	for _, s := range ok {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // runTrain chooses the BLAS backend, opens the online teacher if any, and trains. People's output
@@ -231,63 +212,4 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "checkpoint %s at epoch %d\n", res.Checkpoint, res.Epochs[n-1].Epoch)
 	}
 	return nil
-}
-
-// preprocessFlags returns the model's preprocessing flags --scale, --mean, --std and
-// --input-shape, written as for `distill targets`, or with prefix "teacher-" the teacher's, whose
-// scale, mean and std default to those of `whose` ("the student's", "the model's").
-func preprocessFlags(prefix, whose string) []cli.Flag {
-	if prefix == "" {
-		return []cli.Flag{
-			&cli.Float64Flag{Name: "scale", Value: 255, Usage: "divide raw values by `<s>`"},
-			&cli.StringFlag{Name: "mean", Value: "0", Usage: "subtract `<m>` after scaling; one value or one per channel (0.485/0.456/0.406)"},
-			&cli.StringFlag{Name: "std", Value: "1", Usage: "then divide by `<s>`; one value or one per channel"},
-			&cli.StringFlag{Name: "input-shape", Usage: "per-sample model input shape `<d>x<d>...` (default: the model's)"},
-		}
-	}
-	return []cli.Flag{
-		&cli.Float64Flag{Name: prefix + "scale", Usage: "teacher's --scale `<s>`", DefaultText: whose},
-		&cli.StringFlag{Name: prefix + "mean", Usage: "teacher's --mean `<m>`", DefaultText: whose},
-		&cli.StringFlag{Name: prefix + "std", Usage: "teacher's --std `<s>`", DefaultText: whose},
-		&cli.StringFlag{Name: prefix + "input-shape", Usage: "teacher's input shape `<d>x<d>...` (default: the teacher model's)"},
-	}
-}
-
-// preprocessFromFlags reads the preprocessing flags with the given prefix. For the teacher
-// ("teacher-") the scale, mean and std not given are def's (the student's). set reports whether
-// any of the flags was given.
-func preprocessFromFlags(cCtx *cli.Context, prefix string, def pipeline.Preprocess) (p pipeline.Preprocess, set bool, err error) {
-	if prefix != "" {
-		p.Scale, p.Mean, p.Std = def.Scale, def.Mean, def.Std
-	}
-	for _, name := range []string{"scale", "mean", "std", "input-shape"} {
-		if cCtx.IsSet(prefix + name) {
-			set = true
-		}
-	}
-	if prefix == "" || cCtx.IsSet(prefix+"scale") {
-		p.Scale = cCtx.Float64(prefix + "scale")
-	}
-	if prefix == "" || cCtx.IsSet(prefix+"mean") {
-		if p.Mean, err = pipeline.ParseFloatList(cCtx.String(prefix + "mean")); err != nil {
-			return p, set, usageErrorf(cCtx, "--%smean: %v", prefix, err)
-		}
-	}
-	if prefix == "" || cCtx.IsSet(prefix+"std") {
-		if p.Std, err = pipeline.ParseFloatList(cCtx.String(prefix + "std")); err != nil {
-			return p, set, usageErrorf(cCtx, "--%sstd: %v", prefix, err)
-		}
-	}
-	if s := cCtx.String(prefix + "input-shape"); s != "" {
-		if p.InputShape, err = pipeline.ParseShape(s); err != nil {
-			return p, set, usageErrorf(cCtx, "--%sinput-shape: %v", prefix, err)
-		}
-	}
-	if !(p.Scale > 0) {
-		return p, set, usageErrorf(cCtx, "--%sscale %v: must be positive", prefix, p.Scale)
-	}
-	if err := p.Validate(); err != nil {
-		return p, set, usageErrorf(cCtx, "--%s...: %v", prefix, err)
-	}
-	return p, set, nil
 }

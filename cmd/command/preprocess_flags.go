@@ -1,0 +1,91 @@
+package command
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/distillgo/distill/pipeline"
+)
+
+// The preprocessing flags, y = (x/scale - mean)/std per channel then a reshape to the model's
+// input, are defined here once and shared by `distill targets`, `train` and `eval`, so that they
+// read and parse the same everywhere. Shapes are written 1x28x28 or 1,28,28; per-channel values
+// 0.485/0.456/0.406 or 0.485,0.456,0.406 (pipeline.ParseShape and pipeline.ParseFloatList).
+const (
+	usageScale      = "divide raw values by `<s>`"
+	usageMean       = "subtract `<m>` after scaling: one value, or one per channel as 0.485/0.456/0.406 or 0.485,0.456,0.406"
+	usageStd        = "then divide by `<s>`: one value, or one per channel as for --mean"
+	usageInputShape = "`<shape>` of one sample as the model takes it, e.g. 1x28x28 or 1,28,28"
+)
+
+// preprocessFlags returns the preprocessing flags --scale, --mean, --std and --input-shape of the
+// model (prefix "") or, with prefix "teacher-", of the teacher, whose scale, mean and std default
+// to those of whose ("the student's", "the model's") and whose input shape defaults to the
+// teacher model's.
+func preprocessFlags(prefix, whose string) []cli.Flag {
+	if prefix == "" {
+		return []cli.Flag{
+			&cli.Float64Flag{Name: "scale", Value: 255, Usage: usageScale},
+			&cli.StringFlag{Name: "mean", Value: "0", Usage: usageMean},
+			&cli.StringFlag{Name: "std", Value: "1", Usage: usageStd},
+			&cli.StringFlag{Name: "input-shape", Usage: usageInputShape, DefaultText: "the model's"},
+		}
+	}
+	return []cli.Flag{
+		&cli.Float64Flag{Name: prefix + "scale", Usage: "the teacher's --scale: " + usageScale, DefaultText: whose},
+		&cli.StringFlag{Name: prefix + "mean", Usage: "the teacher's --mean: " + usageMean, DefaultText: whose},
+		&cli.StringFlag{Name: prefix + "std", Usage: "the teacher's --std: " + usageStd, DefaultText: whose},
+		&cli.StringFlag{Name: prefix + "input-shape", Usage: "the teacher's --input-shape: " + usageInputShape, DefaultText: "the teacher model's"},
+	}
+}
+
+// preprocessFromFlags reads and validates the preprocessing flags with the given prefix ("" or
+// "teacher-"). For the teacher, the scale, mean and std not given are def's. set reports whether
+// any of the four flags was given on the command line. Errors are usage errors naming the flag.
+func preprocessFromFlags(cCtx *cli.Context, prefix string, def pipeline.Preprocess) (p pipeline.Preprocess, set bool, err error) {
+	if prefix != "" {
+		p.Scale, p.Mean, p.Std = def.Scale, def.Mean, def.Std
+	}
+	for _, name := range []string{"scale", "mean", "std", "input-shape"} {
+		if cCtx.IsSet(prefix + name) {
+			set = true
+		}
+	}
+	// check validates one field on its own, so that the error names its flag.
+	check := func(flag string, q pipeline.Preprocess) error {
+		if err := q.Validate(); err != nil {
+			return usageErrorf(cCtx, "--%s%s: %v", prefix, flag, err)
+		}
+		return nil
+	}
+	if prefix == "" || cCtx.IsSet(prefix+"scale") {
+		p.Scale = cCtx.Float64(prefix + "scale")
+		if !(p.Scale > 0) {
+			return p, set, usageErrorf(cCtx, "--%sscale %v: must be positive", prefix, p.Scale)
+		}
+		if err := check("scale", pipeline.Preprocess{Scale: p.Scale}); err != nil {
+			return p, set, err
+		}
+	}
+	if prefix == "" || cCtx.IsSet(prefix+"mean") {
+		if p.Mean, err = pipeline.ParseFloatList(cCtx.String(prefix + "mean")); err != nil {
+			return p, set, usageErrorf(cCtx, "--%smean: %v", prefix, err)
+		}
+		if err := check("mean", pipeline.Preprocess{Mean: p.Mean}); err != nil {
+			return p, set, err
+		}
+	}
+	if prefix == "" || cCtx.IsSet(prefix+"std") {
+		if p.Std, err = pipeline.ParseFloatList(cCtx.String(prefix + "std")); err != nil {
+			return p, set, usageErrorf(cCtx, "--%sstd: %v", prefix, err)
+		}
+		if err := check("std", pipeline.Preprocess{Std: p.Std}); err != nil {
+			return p, set, err
+		}
+	}
+	if s := cCtx.String(prefix + "input-shape"); s != "" {
+		if p.InputShape, err = pipeline.ParseShape(s); err != nil {
+			return p, set, usageErrorf(cCtx, "--%sinput-shape: %v", prefix, err)
+		}
+	}
+	return p, set, nil
+}
