@@ -317,6 +317,24 @@ func (s *started) kill() bool {
 	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
+// interrupt sends sig (SIGINT or SIGTERM) and waits for the process to exit; it reports whether
+// the process was still running when the signal was sent, and the exit code.
+func (s *started) interrupt(sig syscall.Signal) (bool, int) {
+	select {
+	case <-s.done:
+		return false, s.cmd.ProcessState.ExitCode()
+	default:
+	}
+	s.cmd.Process.Signal(sig)
+	select {
+	case <-s.done:
+	case <-time.After(cmdTimeout):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+	return true, s.cmd.ProcessState.ExitCode()
+}
+
 // checkpointPoller loads the checkpoint at path in a loop until stopped and records every
 // failure other than the file not existing yet: the checkpoint on disk must be loadable at every
 // moment.
@@ -746,4 +764,70 @@ func TestForeignSoftTargets(t *testing.T) {
 	}
 	// The same teacher's file resumes.
 	e.mustRun(append(args, "--soft-targets", targetsA, "--epochs", "2", "--resume")...)
+}
+
+// TestInterrupt stops `distill targets` with SIGINT while it writes and `distill train` with
+// SIGTERM mid-epoch: both exit with status 1 saying they were interrupted; targets leaves no file
+// at all, train leaves the checkpoint of its last completed epoch and no temporary file, and a
+// resumed run still ends with the weights of an uninterrupted one.
+func TestInterrupt(t *testing.T) {
+	e := newEnv(t, true)
+	data, _ := e.images("transfer", 20000, 3)
+	teacher := e.path("teacher.onnx")
+	onnxtest.MLP(t, teacher, []int{64, 1536, 1536, 3}, 5)
+
+	before := e.entries()
+	p := e.start("targets", "--teacher", teacher, "--data", data, "--out", e.path("t.safetensors"), "--scale", "255", "--batch", "64", "--threads", "1")
+	if !waitFor(p.done, cmdTimeout, func() bool { return len(e.newEntries(before)) > 0 }) {
+		t.Fatalf("no temporary output appeared: %s", p.stderr.String())
+	}
+	time.Sleep(100 * time.Millisecond)
+	running, code := p.interrupt(syscall.SIGINT)
+	if !running {
+		t.Fatalf("targets finished before the signal (make it longer)")
+	}
+	if code != 1 || !strings.Contains(p.stderr.String(), "interrupted") {
+		t.Errorf("targets after SIGINT: exit %d, stderr:\n%s", code, p.stderr.String())
+	}
+	t.Logf("targets: %s", lastLine(p.stderr.String()))
+	if left := e.newEntries(before); len(left) > 0 {
+		t.Errorf("an interrupted targets run left %v", left)
+	}
+
+	spec := e.spec("student", 128, 128)
+	trainData, labels := e.images("train", 4000, 1)
+	train := func(out string, extra ...string) []string {
+		return append([]string{"train", "--model", spec, "--data", trainData, "--labels", labels, "--epochs", "4",
+			"--batch", "16", "--lr", "0.001", "--seed", "3", "--blas", "go", "--out", out}, extra...)
+	}
+	ref := e.path("ref.ckpt")
+	e.mustRun(train(ref)...)
+	out := e.path("stopped.ckpt")
+	p = e.start(train(out)...)
+	if !waitFor(p.done, cmdTimeout, func() bool { _, err := os.Stat(out); return err == nil }) {
+		t.Fatalf("no checkpoint appeared: %s", p.stderr.String())
+	}
+	time.Sleep(50 * time.Millisecond)
+	running, code = p.interrupt(syscall.SIGTERM)
+	if !running {
+		t.Fatalf("training finished before the signal (make it longer)")
+	}
+	if code != 1 || !strings.Contains(p.stderr.String(), "interrupted") {
+		t.Errorf("train after SIGTERM: exit %d, stderr:\n%s", code, p.stderr.String())
+	}
+	t.Logf("train: %s", lastLine(p.stderr.String()))
+	ck, err := student.LoadCheckpoint(out)
+	if err != nil {
+		t.Fatalf("checkpoint after SIGTERM: %v", err)
+	}
+	if ck.Epoch < 1 || ck.Epoch >= 4 {
+		t.Fatalf("checkpoint after SIGTERM holds epoch %d of 4", ck.Epoch)
+	}
+	for _, n := range e.entries() {
+		if strings.Contains(n, ".tmp") {
+			t.Errorf("left behind: %s", n)
+		}
+	}
+	e.mustRun(train(out, "--resume")...)
+	sameCheckpoints(t, ref, out)
 }
