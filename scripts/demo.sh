@@ -23,7 +23,7 @@
 #   BATCH [128]          mini-batch size of both students
 #   LR [1e-3] LR_FINE [1e-4]
 #   T [20] ALPHA [0.7] JITTER [2]
-#   TEACHER_EPOCHS [32] TEACHER_FINE_EPOCHS [7] TEACHER_BATCH [128]   (only when training the teacher)
+#   TEACHER_EPOCHS [20] TEACHER_FINE_EPOCHS [4] TEACHER_BATCH [128]   (only when training the teacher)
 #   TEACHER [models/mnist-teacher.onnx]   OUT [out/demo]   SEED [1]
 #   DISTILL [bin/distill]
 # The reference runs (Hinton et al.'s epochs) are e.g.
@@ -46,8 +46,8 @@ T=${T:-20}
 ALPHA=${ALPHA:-0.7}
 JITTER=${JITTER:-2}
 SEED=${SEED:-1}
-TEACHER_EPOCHS=${TEACHER_EPOCHS:-32}
-TEACHER_FINE_EPOCHS=${TEACHER_FINE_EPOCHS:-7}
+TEACHER_EPOCHS=${TEACHER_EPOCHS:-20}
+TEACHER_FINE_EPOCHS=${TEACHER_FINE_EPOCHS:-4}
 TEACHER_BATCH=${TEACHER_BATCH:-128}
 
 TRAIN_IMG=$D/train-images-idx3-ubyte.gz
