@@ -187,6 +187,7 @@ func TestExportBadInput(t *testing.T) {
 		{"flipped header byte", write("fliph.ckpt", flippedHeader), nil, []string{"fliph.ckpt"}},
 		{"not a checkpoint", write("model.onnx", []byte("\x08\x07\x12\x04onnx")), nil, []string{"model.onnx"}},
 		{"other spec", ckpt, []string{"--spec", otherSpec}, []string{"was made for spec", "other"}},
+		{"opset too old", ckpt, []string{"--opset", "6"}, []string{"opset too old", "Gemm"}},
 		{"bad verify data", ckpt, []string{"--verify-data", filepath.Join(dir, "nodata.idx")}, []string{"nodata.idx"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
