@@ -31,7 +31,7 @@ for pkg in $($GO list $FUZZPKGS); do
 		if ! $GO test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" \
 			-fuzzminimizetime "$FUZZMINIMIZETIME" "$pkg"; then
 			dir=$($GO list -f '{{.Dir}}' "$pkg")
-			failed+=("$pkg $target (crasher under ${dir#"$PWD"/}/testdata/fuzz/$target/)")
+			failed+=("$pkg $target (see its output above; a crasher is saved under ${dir#"$PWD"/}/testdata/fuzz/$target/)")
 		fi
 	done
 done
