@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/x448/float16"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/distillgo/distill/internal/atomicfile"
 )
 
 // ProducerName and ProducerVersion are written into every exported model's producer fields.
@@ -314,7 +314,7 @@ func Export(path string, g ExportGraph) error {
 			return fmt.Errorf("export onnx %s: %w", path, err)
 		}
 	}
-	if err := writeAtomic(path, data); err != nil {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("export onnx %s: %w", path, err)
 	}
 	return nil
@@ -451,31 +451,4 @@ func intAttr(name string, v int64) *pb.AttributeProto {
 
 func intsAttr(name string, v ...int64) *pb.AttributeProto {
 	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_INTS, Ints: v}
-}
-
-// writeAtomic writes data to a temporary file beside path, syncs it and renames it over path.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }

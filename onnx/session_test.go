@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,7 +136,7 @@ func TestSessionGemm(t *testing.T) {
 			if s.Device() != "cpu" {
 				t.Errorf("Device() = %q, want cpu", s.Device())
 			}
-			if got := s.InputShape(); !equalInt64(got, tc.wantShape) {
+			if got := s.InputShape(); !slices.Equal(got, tc.wantShape) {
 				t.Errorf("InputShape() = %v, want %v", got, tc.wantShape)
 			}
 			// Twice, with different n, to exercise tensor reuse across calls.
@@ -178,7 +179,7 @@ func TestSessionImageInput(t *testing.T) {
 	W, b := sessRandGemm(rng, 784, 10)
 	onnxtest.GemmClassifier(t, path, W, b, onnxtest.ImageInput())
 	s := sessOpen(t, path, onnx.Options{Batch: 2})
-	if got, want := s.InputShape(), []int64{-1, 1, 28, 28}; !equalInt64(got, want) {
+	if got, want := s.InputShape(), []int64{-1, 1, 28, 28}; !slices.Equal(got, want) {
 		t.Errorf("InputShape() = %v, want %v", got, want)
 	}
 	x := sessRandVec(rng, 3*784)
@@ -383,16 +384,4 @@ func sessRandVec(rng *rand.Rand, n int) []float32 {
 		v[i] = float32(rng.Float64()*2 - 1)
 	}
 	return v
-}
-
-func equalInt64(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

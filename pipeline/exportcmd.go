@@ -140,7 +140,8 @@ func ExportCheckpoint(ctx context.Context, opts ExportCheckpointOptions) (*Expor
 		if err != nil {
 			if errors.Is(err, ErrVerify) {
 				res.Verify = &rep
-				return res, fmt.Errorf("export %s: %w (nothing written)", opts.Out, err)
+				return res, fmt.Errorf("export %s: %w: max abs logit difference %.3g > %.3g (argmax agreement %.2f%% on %d samples); nothing written",
+					opts.Out, ErrVerify, rep.MaxAbsDiff, rep.Tolerance, 100*rep.Agreement, rep.N)
 			}
 			return nil, fmt.Errorf("export %s: %w", opts.Out, err)
 		}
@@ -188,22 +189,7 @@ func exportMetadata(ck *student.Checkpoint) (Preprocess, map[string]string, erro
 		return pre, nil, fmt.Errorf("provenance metadata %q: %w", raw, err)
 	}
 	meta[MetaProvenance] = raw
-	var teachers []string
-	if prov.TeacherSHA256 != "" {
-		teachers = append(teachers, prov.TeacherSHA256)
-	}
-	if len(prov.Teachers) > 0 {
-		var list []struct {
-			SHA256 string `json:"sha256"`
-		}
-		if err := json.Unmarshal(prov.Teachers, &list); err == nil {
-			for _, t := range list {
-				if t.SHA256 != "" {
-					teachers = append(teachers, t.SHA256)
-				}
-			}
-		}
-	}
+	teachers := teacherSHAs(prov)
 	if len(teachers) > 0 {
 		meta[MetaTeacherSHA256] = strings.Join(teachers, ",")
 	}

@@ -9,14 +9,14 @@ import (
 	"image/color"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/distillgo/distill/internal/atomicfile"
 )
 
 // ECEBins is the number of equal-width confidence bins used for the expected calibration error.
@@ -193,28 +193,8 @@ func WriteMetricsFile(path string, records []EpochMetrics) error {
 	return nil
 }
 
-// writeFileAtomic writes data to a temp file beside path, syncs it and renames it over path.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}
+// writeFileAtomic writes a file built in memory whole or not at all (see internal/atomicfile).
+var writeFileAtomic = atomicfile.WriteFile
 
 // PlotCurves draws training curves as a PNG at path: losses (training total, soft, hard, eval) on
 // top and eval accuracy (and teacher agreement) below, against the epoch. Written atomically.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -309,22 +310,10 @@ func targetsFromFile(path string, f *safetensors.File) (*Targets, error) {
 	if err := m.validate(); err != nil {
 		return nil, fmt.Errorf("%w: metadata: %v", safetensors.ErrCorrupt, err)
 	}
-	if want := m.shape(); !equalInts(ti.Shape, want) {
+	if want := m.shape(); !slices.Equal(ti.Shape, want) {
 		return nil, fmt.Errorf("%w: logits of shape %v, but the metadata (%d teachers, range %d:%d, %d classes) needs %v", safetensors.ErrCorrupt, ti.Shape, m.K(), m.Start, m.End, m.Classes, want)
 	}
 	return &Targets{Path: path, Meta: m, K: m.K(), N: m.End - m.Start, Classes: m.Classes, DataSHA256: m.DataSHA256, TeachersJSON: md[metaTeachers], f: f}, nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Close closes the file.

@@ -1050,7 +1050,8 @@ func fileSHA256(path string) (string, error) {
 }
 
 // teacherSHAs lists the sha256 of the teachers a run learnt from: the online teacher's, or those
-// recorded in the offline soft-target file; nil for hard labels.
+// recorded in the offline soft-target file (empty entries left out); nil for hard labels. Export
+// records them as MetaTeacherSHA256; --resume refuses a run whose teachers differ.
 func teacherSHAs(p Provenance) []string {
 	var out []string
 	if p.TeacherSHA256 != "" {
@@ -1062,7 +1063,9 @@ func teacherSHAs(p Provenance) []string {
 		}
 		if err := json.Unmarshal(p.Teachers, &list); err == nil {
 			for _, t := range list {
-				out = append(out, t.SHA256)
+				if t.SHA256 != "" {
+					out = append(out, t.SHA256)
+				}
 			}
 		}
 	}
