@@ -322,3 +322,50 @@ func TestExportChain(t *testing.T) {
 		t.Errorf("train --init-from with another spec: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestExportVerifyFails exports a checkpoint whose logits overflow float32 (weights of 1e38), so
+// that onnxruntime and the student cannot agree: export prints the figures, fails with exit code
+// 1 and writes nothing.
+func TestExportVerifyFails(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	dir := t.TempDir()
+	spec, err := student.ParseSpec([]byte(`{"name":"huge","input":[16],"classes":3,"layers":[{"type":"dense","units":3}]}`), "huge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := student.NewNet(spec, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := net.ParamValues()
+	net.Close()
+	for _, v := range params {
+		for i := range v {
+			v[i] = 1e38
+		}
+	}
+	ckpt := filepath.Join(dir, "huge.ckpt")
+	if err := student.SaveCheckpoint(ckpt, &student.Checkpoint{Spec: spec, Params: params}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "huge.onnx")
+	code, stdout, stderr := runMain(t, "export", "--model", ckpt, "--out", out, "--verify", "8")
+	if code != ExitRuntime {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitRuntime, stdout, stderr)
+	}
+	t.Logf("stdout: %sstderr: %s", stdout, lastLine(stderr))
+	if !strings.Contains(stdout, "max abs logit difference") || !strings.Contains(stdout, "FAILED") {
+		t.Errorf("stdout lacks the failed figures:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "does not match the student") || !strings.Contains(stderr, "nothing written") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("directory holds %d entries after a failed verification, want only the checkpoint", len(ents))
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
