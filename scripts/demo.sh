@@ -18,16 +18,16 @@
 # exact, so this equals one run with a step schedule).
 #
 # Environment (defaults in brackets):
-#   EPOCHS [20]          epochs of both students (BASELINE_EPOCHS, DISTILL_EPOCHS override each)
-#   FINE_EPOCHS [4]      how many of the last epochs run at LR_FINE (students)
+#   EPOCHS [10]          epochs of both students (BASELINE_EPOCHS, DISTILL_EPOCHS override each)
+#   FINE_EPOCHS [2]      how many of the last epochs run at LR_FINE (students)
 #   BATCH [128]          mini-batch size of both students
 #   LR [1e-3] LR_FINE [1e-4]
 #   T [20] ALPHA [0.7] JITTER [2]
-#   TEACHER_EPOCHS [20] TEACHER_FINE_EPOCHS [4] TEACHER_BATCH [128]   (only when training the teacher)
+#   TEACHER_EPOCHS [15] TEACHER_FINE_EPOCHS [3] TEACHER_BATCH [128]   (only when training the teacher)
 #   TEACHER [models/mnist-teacher.onnx]   OUT [out/demo]   SEED [1]
 #   DISTILL [bin/distill]
-# The reference runs (Hinton et al.'s epochs) are e.g.
-#   TEACHER=out/demo/teacher-600.onnx TEACHER_EPOCHS=600 TEACHER_FINE_EPOCHS=100 EPOCHS=300 FINE_EPOCHS=50 make demo
+# Longer runs only change these, e.g. a fresh teacher and students at the reference's scale:
+#   TEACHER=out/demo/teacher-300.onnx TEACHER_EPOCHS=300 TEACHER_FINE_EPOCHS=50 EPOCHS=200 FINE_EPOCHS=30 make demo
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,10 +35,10 @@ BIN=${DISTILL:-bin/distill}
 OUT=${OUT:-out/demo}
 D=${MNIST_DIR:-data/mnist}
 TEACHER=${TEACHER:-models/mnist-teacher.onnx}
-EPOCHS=${EPOCHS:-20}
+EPOCHS=${EPOCHS:-10}
 BASELINE_EPOCHS=${BASELINE_EPOCHS:-$EPOCHS}
 DISTILL_EPOCHS=${DISTILL_EPOCHS:-$EPOCHS}
-FINE_EPOCHS=${FINE_EPOCHS:-4}
+FINE_EPOCHS=${FINE_EPOCHS:-2}
 BATCH=${BATCH:-128}
 LR=${LR:-1e-3}
 LR_FINE=${LR_FINE:-1e-4}
@@ -46,8 +46,8 @@ T=${T:-20}
 ALPHA=${ALPHA:-0.7}
 JITTER=${JITTER:-2}
 SEED=${SEED:-1}
-TEACHER_EPOCHS=${TEACHER_EPOCHS:-20}
-TEACHER_FINE_EPOCHS=${TEACHER_FINE_EPOCHS:-4}
+TEACHER_EPOCHS=${TEACHER_EPOCHS:-15}
+TEACHER_FINE_EPOCHS=${TEACHER_FINE_EPOCHS:-3}
 TEACHER_BATCH=${TEACHER_BATCH:-128}
 
 TRAIN_IMG=$D/train-images-idx3-ubyte.gz
