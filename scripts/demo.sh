@@ -120,7 +120,6 @@ if [[ -f $TARGETS && $TARGETS -nt $TEACHER ]]; then
 else
 	"$BIN" targets --teacher "$TEACHER" --data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --out "$TARGETS"
 fi
-"$BIN" inspect "$TARGETS" | head -n 20
 
 say "3a. baseline student on hard labels ($BASELINE_EPOCHS epochs)"
 train_stepped baseline "$BASELINE_EPOCHS" "$FINE_EPOCHS" --model models/mnist-student.json \
