@@ -14,18 +14,18 @@ import (
 
 // ModelInfo describes an ONNX model as read from its protobuf, without onnxruntime.
 type ModelInfo struct {
-	Inputs, Outputs []ValueInfo // graph inputs (initializers excluded) and outputs, in order
-	Opset           int64       // opset of the default ("" or "ai.onnx") domain, 0 if not imported
-	Producer        string      // producer_name
-	ProducerVersion string      // producer_version
-	IRVersion       int64       // ir_version
-	Metadata        map[string]string
-	SHA256          string // hex sha256 of the file's bytes
+	Inputs, Outputs []ValueInfo       // graph inputs (initializers excluded) and outputs, in order
+	Opset           int64             // opset of the default ("" or "ai.onnx") domain, 0 if not imported
+	Producer        string            // producer_name
+	ProducerVersion string            // producer_version
+	IRVersion       int64             // ir_version
+	Metadata        map[string]string // metadata_props by key (empty, not nil, when the model has none)
+	SHA256          string            // hex sha256 of the file's bytes
 }
 
 // ValueInfo describes one graph input or output.
 type ValueInfo struct {
-	Name     string
+	Name     string   // the input or output name, as onnxruntime is given it
 	ElemType string   // "float32", "float16", "int64", ...; "sequence", "map", ... for non-tensors; "" if unknown
 	Shape    []int64  // -1 for dynamic or unknown axes; nil when the model gives no shape
 	DimNames []string // the dim_param of each axis ("" for fixed axes), same length as Shape

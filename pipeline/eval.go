@@ -46,9 +46,9 @@ type EvalOptions struct {
 
 // EvalResult is the outcome of Eval; it is what `distill eval --json` prints.
 type EvalResult struct {
-	Model string `json:"model"`
-	Kind  string `json:"kind"` // KindCheckpoint or KindONNX
-	Data  string `json:"data"`
+	Model string `json:"model"` // the model file evaluated
+	Kind  string `json:"kind"`  // KindCheckpoint or KindONNX
+	Data  string `json:"data"`  // the evaluation data file
 	// Preprocess is the model's input preprocessing that was applied.
 	Preprocess Preprocess `json:"preprocess"`
 	// Metrics are the model's.

@@ -25,15 +25,14 @@ const ECEBins = 15
 
 // Classification holds the metrics of a classifier's logits against true labels.
 type Classification struct {
-	N         int     `json:"n"`        // number of samples
-	Classes   int     `json:"classes"`  // number of classes
-	Correct   int     `json:"correct"`  // samples whose arg-max logit is the label
-	Errors    int     `json:"errors"`   // N - Correct
-	Accuracy  float64 `json:"accuracy"` // Correct / N
-	MeanNLL   float64 `json:"mean_nll"` // mean of -log softmax(z)[label], natural log
-	ECE       float64 `json:"ece"`      // expected calibration error over ECEBins confidence bins
-	Confusion [][]int `json:"confusion"`
-	// Confusion[t][p] counts samples of true class t predicted as p.
+	N         int     `json:"n"`         // number of samples
+	Classes   int     `json:"classes"`   // number of classes
+	Correct   int     `json:"correct"`   // samples whose arg-max logit is the label
+	Errors    int     `json:"errors"`    // N - Correct
+	Accuracy  float64 `json:"accuracy"`  // Correct / N
+	MeanNLL   float64 `json:"mean_nll"`  // mean of -log softmax(z)[label], natural log
+	ECE       float64 `json:"ece"`       // expected calibration error over ECEBins confidence bins
+	Confusion [][]int `json:"confusion"` // Confusion[t][p] counts samples of true class t predicted as p
 }
 
 // Argmax returns the index of the largest value in row; the first one on ties. NaN is never the

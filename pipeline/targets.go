@@ -54,23 +54,23 @@ type outputKinder interface{ OutputKind() string }
 
 // Accuracy is a teacher's (or the ensemble's) top-1 accuracy on labelled samples.
 type Accuracy struct {
-	Name     string  `json:"name"` // the teacher's path, or "ensemble"
-	Correct  int     `json:"correct"`
-	N        int     `json:"n"`
+	Name     string  `json:"name"`     // the teacher's path, or "ensemble"
+	Correct  int     `json:"correct"`  // samples whose arg-max logit is the label
+	N        int     `json:"n"`        // labelled samples
 	Accuracy float64 `json:"accuracy"` // Correct / N
 }
 
 // TargetsReport describes a finished GenerateTargets run.
 type TargetsReport struct {
-	Out        string  `json:"out"`
-	Start, End int     `json:"-"` // the sample range [Start, End) of the data set that was written
-	Range      string  `json:"range"`
-	Teachers   int     `json:"teachers"`
-	Classes    int     `json:"classes"`
-	Samples    int     `json:"samples"` // End - Start
-	Seconds    float64 `json:"seconds"` // wall time from the first teacher run to the rename
-	PerSecond  float64 `json:"samples_per_second"`
-	DType      string  `json:"dtype"` // "F32" or "F16"
+	Out        string  `json:"out"`                // the soft-target file written
+	Start, End int     `json:"-"`                  // the sample range [Start, End) of the data set that was written
+	Range      string  `json:"range"`              // "Start:End", as the file's "range" metadata
+	Teachers   int     `json:"teachers"`           // K
+	Classes    int     `json:"classes"`            // C
+	Samples    int     `json:"samples"`            // End - Start
+	Seconds    float64 `json:"seconds"`            // wall time from the first teacher run to the rename
+	PerSecond  float64 `json:"samples_per_second"` // Samples / Seconds
+	DType      string  `json:"dtype"`              // "F32" or "F16"
 	// Accuracy holds each teacher's accuracy on the samples written, when the data had labels;
 	// Ensemble the accuracy of the mean of the teachers' probabilities (more than one teacher).
 	Accuracy []Accuracy `json:"accuracy,omitempty"`

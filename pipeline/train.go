@@ -116,32 +116,32 @@ func DefaultTrainOptions() TrainOptions {
 
 // Provenance records how a checkpoint was trained; it is stored as JSON under MetaProvenance.
 type Provenance struct {
-	Mode              string          `json:"mode"` // ModeHard, ModeOffline or ModeOnline
-	Data              string          `json:"data"`
-	DataSHA256        string          `json:"data_sha256"`
-	DataN             int             `json:"data_n"`
-	Labels            string          `json:"labels,omitempty"`
-	LabelsSHA256      string          `json:"labels_sha256,omitempty"`
-	Teacher           string          `json:"teacher,omitempty"`
-	TeacherSHA256     string          `json:"teacher_sha256,omitempty"`
-	TeacherPreprocess *Preprocess     `json:"teacher_preprocess,omitempty"`
-	SoftTargets       string          `json:"soft_targets,omitempty"`
-	SoftTargetsSHA256 string          `json:"soft_targets_sha256,omitempty"`
-	Teachers          json.RawMessage `json:"teachers,omitempty"` // the soft-target file's teacher list
-	Temperature       float64         `json:"temperature"`
-	Alpha             float64         `json:"alpha"`
-	Loss              string          `json:"loss"`
-	Ensemble          string          `json:"ensemble,omitempty"`
-	Optimizer         string          `json:"optimizer"`
-	LR                float64         `json:"lr"`
-	Momentum          float64         `json:"momentum,omitempty"`
-	Batch             int             `json:"batch"`
-	Jitter            int             `json:"jitter"`
-	Seed              uint64          `json:"seed"`
-	Epochs            int             `json:"epochs"` // epochs completed
-	EvalData          string          `json:"eval_data,omitempty"`
-	EvalAccuracy      *float64        `json:"eval_accuracy,omitempty"`
-	InitFrom          string          `json:"init_from,omitempty"`
+	Mode              string          `json:"mode"`                          // ModeHard, ModeOffline or ModeOnline
+	Data              string          `json:"data"`                          // training data file, as given
+	DataSHA256        string          `json:"data_sha256"`                   // its sha256 as stored
+	DataN             int             `json:"data_n"`                        // its number of samples
+	Labels            string          `json:"labels,omitempty"`              // labels file, if any
+	LabelsSHA256      string          `json:"labels_sha256,omitempty"`       // its sha256
+	Teacher           string          `json:"teacher,omitempty"`             // online teacher model, if any
+	TeacherSHA256     string          `json:"teacher_sha256,omitempty"`      // its sha256
+	TeacherPreprocess *Preprocess     `json:"teacher_preprocess,omitempty"`  // its preprocessing
+	SoftTargets       string          `json:"soft_targets,omitempty"`        // offline soft-target file, if any
+	SoftTargetsSHA256 string          `json:"soft_targets_sha256,omitempty"` // its sha256
+	Teachers          json.RawMessage `json:"teachers,omitempty"`            // the soft-target file's teacher list
+	Temperature       float64         `json:"temperature"`                   // TrainOptions.Temperature
+	Alpha             float64         `json:"alpha"`                         // TrainOptions.Alpha
+	Loss              string          `json:"loss"`                          // TrainOptions.Loss
+	Ensemble          string          `json:"ensemble,omitempty"`            // TrainOptions.Ensemble
+	Optimizer         string          `json:"optimizer"`                     // TrainOptions.Optimizer
+	LR                float64         `json:"lr"`                            // TrainOptions.LR
+	Momentum          float64         `json:"momentum,omitempty"`            // TrainOptions.Momentum (sgd)
+	Batch             int             `json:"batch"`                         // TrainOptions.Batch
+	Jitter            int             `json:"jitter"`                        // TrainOptions.Jitter
+	Seed              uint64          `json:"seed"`                          // TrainOptions.Seed
+	Epochs            int             `json:"epochs"`                        // epochs completed
+	EvalData          string          `json:"eval_data,omitempty"`           // evaluation data file, if any
+	EvalAccuracy      *float64        `json:"eval_accuracy,omitempty"`       // accuracy on it after the last epoch
+	InitFrom          string          `json:"init_from,omitempty"`           // ONNX student the weights started from
 }
 
 // TrainResult is what Train did.

@@ -64,8 +64,8 @@ type Checkpoint struct {
 
 // ParamShape names one trainable tensor of a spec and its shape.
 type ParamShape struct {
-	Name  string
-	Shape []int
+	Name  string // "layers.<i>.weight" or "layers.<i>.bias", as Param.Name
+	Shape []int  // as Param.Shape
 }
 
 // Size is the number of elements, the product of Shape.

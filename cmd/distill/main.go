@@ -1,4 +1,3 @@
-// Command distill distils a large ONNX teacher into a small Gorgonia student.
 package main
 
 import (

@@ -1,9 +1,3 @@
-// Package onnxtest holds test helpers for code that runs ONNX models: it finds and loads the
-// onnxruntime library (skipping the test when it is missing) and writes tiny ONNX models with
-// known weights, so that tests can compute the expected outputs by hand.
-//
-// Every model has one float32 input named "input" and one output named "output". Unless an option
-// says otherwise the batch axis is dynamic (dim_param "N"). Models use IR version 8 and opset 13.
 package onnxtest
 
 import (

@@ -1,0 +1,2 @@
+// Command distill distils a large ONNX teacher into a small Gorgonia student.
+package main
