@@ -49,15 +49,21 @@ func Argmax(row []float32) int {
 
 // logSoftmaxAt returns log softmax(row)[k] in float64, computed stably with log-sum-exp.
 func logSoftmaxAt(row []float32, k int) float64 {
-	m := math.Inf(-1)
+	m, s := softmaxParts(row)
+	return float64(row[k]) - m - math.Log(s)
+}
+
+// softmaxParts returns m = max(row) and s = Σ_j exp(row[j] - m) in float64, from which
+// softmax(row)[j] = exp(row[j] - m)/s and its log are computed without overflow.
+func softmaxParts(row []float32) (m, s float64) {
+	m = math.Inf(-1)
 	for _, v := range row {
 		m = math.Max(m, float64(v))
 	}
-	var s float64
 	for _, v := range row {
 		s += math.Exp(float64(v) - m)
 	}
-	return float64(row[k]) - m - math.Log(s)
+	return m, s
 }
 
 // Classify computes accuracy, error count, mean negative log-likelihood, expected calibration error

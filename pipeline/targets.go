@@ -316,14 +316,7 @@ func (g *generator) run(ctx context.Context, s, e int) ([][]float32, error) {
 
 // addSoftmax adds softmax(row) to dst, computed stably in float64.
 func addSoftmax(dst []float64, row []float32) {
-	m := math.Inf(-1)
-	for _, v := range row {
-		m = math.Max(m, float64(v))
-	}
-	var sum float64
-	for _, v := range row {
-		sum += math.Exp(float64(v) - m)
-	}
+	m, sum := softmaxParts(row)
 	for j, v := range row {
 		dst[j] += math.Exp(float64(v)-m) / sum
 	}
