@@ -22,4 +22,14 @@
 // or classes other than its own. Shards of contiguous sample ranges ([ShardRange]) merge
 // into a file byte-identical to a single run. Files are written by streaming (memory does
 // not grow with N) and atomically, and carry sha256 checksums of header and data.
+//
+// Training. [Train] trains a student on hard labels, offline soft targets or an online
+// [Teacher] (see [TrainOptions]; the loss is student.Loss). The checkpoint, saved atomically
+// after every epoch, records the student's preprocessing ([MetaPreprocess]) and a
+// [Provenance] ([MetaProvenance]); a resumed run continues it exactly.
+//
+// Evaluation and export. [Eval] scores a checkpoint or any ONNX classifier ([ModelKind]) with
+// the metrics of [Classify] and, given a teacher, top-1 [Agreement]. [ExportCheckpoint] writes
+// a student as ONNX with its preprocessing, spec and provenance in the metadata, and checks
+// the file under onnxruntime against the student's own forward pass ([VerifyExport]).
 package pipeline

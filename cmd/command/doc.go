@@ -8,6 +8,9 @@
 //     the CLI.
 //   - Help text: Usage is a short imperative line, ArgsUsage names arguments as <file>, optional
 //     parts in [...]; Description says what the command does and ends with an example.
+//   - A flag that several subcommands take is defined once: the preprocessing flags (--scale,
+//     --mean, --std, --input-shape and their --teacher- forms) in preprocess_flags.go, so that
+//     targets, train and eval parse and describe them alike; requireFlags in root.go.
 //   - Exit codes are decided only in Main: 0 success, 1 runtime error, 2 usage error. A flag parse
 //     error or an error made with usageErrorf is a usage error and is the only kind that prints
 //     the command's usage. Nothing below Main calls os.Exit or log.Fatal.
