@@ -38,7 +38,7 @@ type EvalOptions struct {
 	// TeacherPreprocess is the teacher's input preprocessing; nil means the model's scale, mean
 	// and std (and the teacher's own input shape).
 	TeacherPreprocess *Preprocess
-	// Batch is the inference batch size (default 256 when 0).
+	// Batch is the inference batch size (0 means onnx.DefaultBatch, 256).
 	Batch int
 	// ORT configures onnxruntime for an ONNX model (onnx.Init must have run).
 	ORT onnx.Options
@@ -70,7 +70,7 @@ func Eval(ctx context.Context, opts EvalOptions) (*EvalResult, error) {
 	}
 	batch := opts.Batch
 	if batch <= 0 {
-		batch = 256
+		batch = onnx.DefaultBatch
 	}
 	data, err := LoadDataset(opts.Data, opts.Labels)
 	if err != nil {

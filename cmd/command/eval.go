@@ -31,7 +31,7 @@ func evalCommand() *cli.Command {
 		&cli.StringFlag{Name: "labels", Usage: "labels `<file>` of --data (required)", TakesFile: true},
 		&cli.StringFlag{Name: "teacher", Usage: "also evaluate teacher `<model.onnx>` and report top-1 agreement", TakesFile: true},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"},
-		&cli.IntFlag{Name: "batch", Value: 256, Usage: "inference batch size `<n>`"},
+		&cli.IntFlag{Name: "batch", Value: onnx.DefaultBatch, Usage: "inference batch size `<n>`"},
 		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>` for checkpoints: auto, openblas or go"},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "onnxruntime `<device>`: cpu, cuda or auto"},
 		&cli.IntFlag{Name: "threads", Usage: "onnxruntime `<threads>` (0: onnxruntime's default)"},
