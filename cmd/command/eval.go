@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -78,11 +77,11 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 	if o.Batch < 1 {
 		return o, usageErrorf(cCtx, "--batch %d: must be at least 1", o.Batch)
 	}
-	if !slices.Contains([]string{"auto", "openblas", "go"}, o.BLAS) {
-		return o, usageErrorf(cCtx, "--blas %q: want auto, openblas or go", o.BLAS)
+	if err := checkChoice(cCtx, "blas", o.BLAS, choicesBLAS); err != nil {
+		return o, err
 	}
-	if !slices.Contains([]string{"cpu", "cuda", "auto"}, o.Device) {
-		return o, usageErrorf(cCtx, "--device %q: want cpu, cuda or auto", o.Device)
+	if err := checkChoice(cCtx, "device", o.Device, choicesDevice); err != nil {
+		return o, err
 	}
 	p, set, err := preprocessFromFlags(cCtx, "", pipeline.Preprocess{})
 	if err != nil {

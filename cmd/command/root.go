@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -89,6 +90,22 @@ func requireFlags(cCtx *cli.Context, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// Choices of the flags that several commands take.
+var (
+	choicesDevice = []string{"cpu", "cuda", "auto"}
+	choicesBLAS   = []string{"auto", "openblas", "go"}
+	choicesOutput = []string{"auto", "logits", "probs", "logprobs"}
+)
+
+// checkChoice returns a usage error when the value val of --flag is not one of ok, listing them.
+func checkChoice(cCtx *cli.Context, flag, val string, ok []string) error {
+	if slices.Contains(ok, val) {
+		return nil
+	}
+	list := strings.Join(ok[:len(ok)-1], ", ") + " or " + ok[len(ok)-1]
+	return usageErrorf(cCtx, "--%s %q: want %s", flag, val, list)
 }
 
 func plural(n int) string {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -154,10 +153,12 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 		return o, usageErrorf(cCtx, "targets: --threads %d: must not be negative", o.Threads)
 	case o.GPUID < 0:
 		return o, usageErrorf(cCtx, "targets: --gpu-id %d: must not be negative", o.GPUID)
-	case !slices.Contains([]string{"cpu", "cuda", "auto"}, o.Device):
-		return o, usageErrorf(cCtx, "targets: --device %q: want cpu, cuda or auto", o.Device)
-	case !slices.Contains([]string{"auto", "logits", "probs", "logprobs"}, o.Output):
-		return o, usageErrorf(cCtx, "targets: --output %q: want auto, logits, probs or logprobs", o.Output)
+	}
+	if err := checkChoice(cCtx, "device", o.Device, choicesDevice); err != nil {
+		return o, err
+	}
+	if err := checkChoice(cCtx, "output", o.Output, choicesOutput); err != nil {
+		return o, err
 	}
 	var err error
 	if o.Shard, o.Shards, err = pipeline.ParseShard(cCtx.String("shard")); err != nil {

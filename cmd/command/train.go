@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -141,19 +140,18 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	if (t.EvalData == "") != (t.EvalLabels == "") {
 		return o, usageErrorf(cCtx, "--eval-data and --eval-labels go together")
 	}
-	checks := []struct {
+	for _, c := range []struct {
 		flag, val string
 		ok        []string
 	}{
 		{"loss", t.Loss, []string{"kl", "mse"}},
 		{"ensemble", t.Ensemble, []string{"probs", "logits"}},
 		{"optimizer", t.Optimizer, []string{"adam", "sgd"}},
-		{"blas", o.BLAS, []string{"auto", "openblas", "go"}},
-		{"device", o.Device, []string{"cpu", "cuda", "auto"}},
-	}
-	for _, c := range checks {
-		if !slices.Contains(c.ok, c.val) {
-			return o, usageErrorf(cCtx, "--%s %q: want one of %v", c.flag, c.val, c.ok)
+		{"blas", o.BLAS, choicesBLAS},
+		{"device", o.Device, choicesDevice},
+	} {
+		if err := checkChoice(cCtx, c.flag, c.val, c.ok); err != nil {
+			return o, err
 		}
 	}
 	switch {
