@@ -119,7 +119,7 @@ func targetsMergeCommand() *cli.Command {
 		Action: func(cCtx *cli.Context) error {
 			opts := TargetsMergeOptions{Out: cCtx.String("out"), Parts: cCtx.Args().Slice()}
 			if opts.Out == "" {
-				return usageErrorf(cCtx, "targets merge: --out is required")
+				return usageErrorf(cCtx, "--out is required")
 			}
 			if len(opts.Parts) == 0 {
 				return usageErrorf(cCtx, "targets merge: give the shard files to merge")
@@ -140,19 +140,19 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	if cCtx.Args().Present() {
 		return o, usageErrorf(cCtx, "targets: unexpected argument %q (did you mean 'distill targets merge'?)", cCtx.Args().First())
 	}
+	if len(o.Teachers) == 0 {
+		return o, usageErrorf(cCtx, "--teacher is required")
+	}
+	if err := requireFlags(cCtx, "data", "out"); err != nil {
+		return o, err
+	}
 	switch {
-	case len(o.Teachers) == 0:
-		return o, usageErrorf(cCtx, "targets: --teacher is required")
-	case o.Data == "":
-		return o, usageErrorf(cCtx, "targets: --data is required")
-	case o.Out == "":
-		return o, usageErrorf(cCtx, "targets: --out is required")
 	case o.Batch < 1:
-		return o, usageErrorf(cCtx, "targets: --batch %d: must be at least 1", o.Batch)
+		return o, usageErrorf(cCtx, "--batch %d: must be at least 1", o.Batch)
 	case o.Threads < 0:
-		return o, usageErrorf(cCtx, "targets: --threads %d: must not be negative", o.Threads)
+		return o, usageErrorf(cCtx, "--threads %d: must not be negative", o.Threads)
 	case o.GPUID < 0:
-		return o, usageErrorf(cCtx, "targets: --gpu-id %d: must not be negative", o.GPUID)
+		return o, usageErrorf(cCtx, "--gpu-id %d: must not be negative", o.GPUID)
 	}
 	if err := checkChoice(cCtx, "device", o.Device, choicesDevice); err != nil {
 		return o, err
@@ -162,7 +162,7 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	}
 	var err error
 	if o.Shard, o.Shards, err = pipeline.ParseShard(cCtx.String("shard")); err != nil {
-		return o, usageErrorf(cCtx, "targets: --shard: %v", err)
+		return o, usageErrorf(cCtx, "--shard: %v", err)
 	}
 	p, _, err := preprocessFromFlags(cCtx, "", pipeline.Preprocess{})
 	if err != nil {
@@ -171,7 +171,7 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	o.Preprocess = p
 	for _, t := range o.Teachers {
 		if _, err := pipeline.ParseTeacherSpec(t, p); err != nil {
-			return o, usageErrorf(cCtx, "targets: --teacher: %v", err)
+			return o, usageErrorf(cCtx, "--teacher: %v", err)
 		}
 	}
 	return o, nil
