@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -127,7 +128,7 @@ func readNPY(b []byte) (a array, err error) {
 func parseNPYHeader(hdr []byte) (h npyio.Header, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed dictionary")
+			err = errors.New("malformed dictionary")
 		}
 	}()
 	r, err := npyio.NewReader(bytes.NewReader(hdr))

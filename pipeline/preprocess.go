@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -209,7 +210,7 @@ func ParseTeacherSpec(spec string, plain Preprocess) (TeacherSpec, error) {
 	i := strings.LastIndexByte(spec, ':')
 	if i < 0 || !strings.Contains(spec[i+1:], "=") {
 		if spec == "" {
-			return TeacherSpec{}, fmt.Errorf("teacher spec: empty path")
+			return TeacherSpec{}, errors.New("teacher spec: empty path")
 		}
 		return ts, ts.Preprocess.Validate()
 	}
@@ -252,10 +253,10 @@ func ParseTeacherSpec(spec string, plain Preprocess) (TeacherSpec, error) {
 			case "auto", "logits", "probs", "logprobs":
 				ts.Output = val
 			default:
-				err = fmt.Errorf("want auto, logits, probs or logprobs")
+				err = errors.New("want auto, logits, probs or logprobs")
 			}
 		default:
-			err = fmt.Errorf("unknown option (want scale, mean, std, shape or output)")
+			err = errors.New("unknown option (want scale, mean, std, shape or output)")
 		}
 		if err != nil {
 			return TeacherSpec{}, fmt.Errorf("teacher spec %q: option %q: %w", spec, opt, err)
