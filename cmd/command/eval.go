@@ -19,6 +19,7 @@ type EvalCLIOptions struct {
 	JSON         bool   // --json: print one JSON object instead of text (default false)
 	ORTLib       string // --ort-lib
 	Device       string // --device: cpu (default), cuda or auto, for ONNX models
+	GPUID        int    // --gpu-id: CUDA device (default 0)
 	Threads      int    // --threads: onnxruntime intra-op threads (0: its default)
 	BLAS         string // --blas: auto (default), openblas or go, for checkpoints
 }
@@ -32,9 +33,8 @@ func evalCommand() *cli.Command {
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"},
 		&cli.IntFlag{Name: "batch", Value: onnx.DefaultBatch, Usage: "inference batch size `<n>`"},
 		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>` for checkpoints: auto, openblas or go"},
-		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "onnxruntime `<device>`: cpu, cuda or auto"},
-		&cli.IntFlag{Name: "threads", Usage: "onnxruntime `<threads>` (0: onnxruntime's default)"},
 	}
+	flags = append(flags, runtimeFlags("ONNX models")...)
 	flags = append(flags, preprocessFlags("", "")...)
 	flags = append(flags, preprocessFlags("teacher-", "the model's")...)
 	return &cli.Command{
@@ -67,8 +67,7 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 		EvalOptions: pipeline.EvalOptions{Model: cCtx.String("model"), Data: cCtx.String("data"),
 			Labels: cCtx.String("labels"), Batch: cCtx.Int("batch")},
 		TeacherModel: cCtx.String("teacher"), JSON: cCtx.Bool("json"),
-		ORTLib: globalString(cCtx, flagORTLib), Device: cCtx.String("device"), Threads: cCtx.Int("threads"),
-		BLAS: cCtx.String("blas"),
+		ORTLib: globalString(cCtx, flagORTLib), BLAS: cCtx.String("blas"),
 	}
 	o.TeacherPath = o.TeacherModel
 	if err := requireFlags(cCtx, "model", "data", "labels"); err != nil {
@@ -80,7 +79,8 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 	if err := checkChoice(cCtx, "blas", o.BLAS, choicesBLAS); err != nil {
 		return o, err
 	}
-	if err := checkChoice(cCtx, "device", o.Device, choicesDevice); err != nil {
+	var err error
+	if o.Device, o.GPUID, o.Threads, err = runtimeFromFlags(cCtx); err != nil {
 		return o, err
 	}
 	p, set, err := preprocessFromFlags(cCtx, "", pipeline.Preprocess{})
@@ -98,7 +98,7 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 		// Otherwise the teacher takes the model's stored scale, mean and std.
 		o.TeacherPreprocess = &tp
 	}
-	o.ORT = onnx.Options{Device: o.Device, Threads: o.Threads, Batch: o.Batch}
+	o.ORT = onnx.Options{Device: o.Device, GPUID: o.GPUID, Threads: o.Threads, Batch: o.Batch}
 	if o.Preprocess != nil {
 		o.ORT.InputShape = o.Preprocess.InputShape
 	}
@@ -131,7 +131,7 @@ func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
 		}
 	}
 	if o.TeacherModel != "" {
-		s, err := onnx.Open(o.TeacherModel, onnx.Options{Device: o.Device, Threads: o.Threads, Batch: o.Batch,
+		s, err := onnx.Open(o.TeacherModel, onnx.Options{Device: o.Device, GPUID: o.GPUID, Threads: o.Threads, Batch: o.Batch,
 			InputShape: teacherShape(o.TeacherPreprocess)})
 		if err != nil {
 			return err

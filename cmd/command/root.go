@@ -243,6 +243,31 @@ func setupLogging(cCtx *cli.Context) error {
 	return nil
 }
 
+// runtimeFlags returns the onnxruntime flags --device, --gpu-id and --threads that targets, train
+// and eval share; what names the models they apply to ("the teachers", "the online teacher", ...).
+func runtimeFlags(what string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "run " + what + " on `<device>`: cpu, cuda or auto (CUDA if it loads, else CPU)"},
+		&cli.IntFlag{Name: "gpu-id", Usage: "CUDA device ordinal `<n>` for --device cuda or auto"},
+		&cli.IntFlag{Name: "threads", Usage: "onnxruntime intra-op `<threads>` for " + what + " (0: onnxruntime's default, one per core)"},
+	}
+}
+
+// runtimeFromFlags reads and checks the flags of runtimeFlags.
+func runtimeFromFlags(cCtx *cli.Context) (device string, gpuID, threads int, err error) {
+	device, gpuID, threads = cCtx.String("device"), cCtx.Int("gpu-id"), cCtx.Int("threads")
+	if err := checkChoice(cCtx, "device", device, choicesDevice); err != nil {
+		return device, gpuID, threads, err
+	}
+	if gpuID < 0 {
+		return device, gpuID, threads, usageErrorf(cCtx, "--gpu-id %d: must not be negative", gpuID)
+	}
+	if threads < 0 {
+		return device, gpuID, threads, usageErrorf(cCtx, "--threads %d: must not be negative", threads)
+	}
+	return device, gpuID, threads, nil
+}
+
 // initRuntime finds and loads the onnxruntime library once per process. libFlag is --ort-lib;
 // device is cpu, cuda or auto: cuda wants the CUDA build, auto tries it and falls back to the CPU
 // build, logging why. Commands that run a model call it before opening sessions; commands that

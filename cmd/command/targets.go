@@ -83,11 +83,8 @@ func targetsCommand() *cli.Command {
 			&cli.StringFlag{Name: "shard", Value: "0/1", Usage: "compute shard `<i>/<n>` (i from 0) of n contiguous ranges"},
 			&cli.BoolFlag{Name: "fp16", Usage: "store logits as float16"},
 			&cli.IntFlag{Name: "batch", Value: pipeline.DefaultTargetsBatch, Usage: "samples per teacher run"},
-			&cli.IntFlag{Name: "threads", Usage: "onnxruntime intra-op threads (0: onnxruntime's default, one per core)"},
-			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda or auto (CUDA if it loads, else CPU)"},
-			&cli.IntFlag{Name: "gpu-id", Usage: "CUDA device ordinal"},
 			&cli.StringFlag{Name: "output", Value: "auto", Usage: "teacher output kind: auto, logits, probs or logprobs"},
-		}, preprocessFlags("", "")...),
+		}, append(runtimeFlags("the teachers"), preprocessFlags("", "")...)...),
 		Subcommands: []*cli.Command{targetsMergeCommand()},
 		Action: func(cCtx *cli.Context) error {
 			opts, err := targetsOptionsFromFlags(cCtx)
@@ -133,8 +130,8 @@ func targetsMergeCommand() *cli.Command {
 func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	o := TargetsOptions{
 		Teachers: cCtx.Generic("teacher").(*repeatedString).values, Data: cCtx.String("data"), Labels: cCtx.String("labels"),
-		Out: cCtx.String("out"), FP16: cCtx.Bool("fp16"), Batch: cCtx.Int("batch"), Threads: cCtx.Int("threads"),
-		Device: cCtx.String("device"), GPUID: cCtx.Int("gpu-id"), Output: cCtx.String("output"),
+		Out: cCtx.String("out"), FP16: cCtx.Bool("fp16"), Batch: cCtx.Int("batch"),
+		Output: cCtx.String("output"),
 		ORTLib: globalString(cCtx, flagORTLib),
 	}
 	if cCtx.Args().Present() {
@@ -146,21 +143,16 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	if err := requireFlags(cCtx, "data", "out"); err != nil {
 		return o, err
 	}
-	switch {
-	case o.Batch < 1:
+	if o.Batch < 1 {
 		return o, usageErrorf(cCtx, "--batch %d: must be at least 1", o.Batch)
-	case o.Threads < 0:
-		return o, usageErrorf(cCtx, "--threads %d: must not be negative", o.Threads)
-	case o.GPUID < 0:
-		return o, usageErrorf(cCtx, "--gpu-id %d: must not be negative", o.GPUID)
 	}
-	if err := checkChoice(cCtx, "device", o.Device, choicesDevice); err != nil {
+	var err error
+	if o.Device, o.GPUID, o.Threads, err = runtimeFromFlags(cCtx); err != nil {
 		return o, err
 	}
 	if err := checkChoice(cCtx, "output", o.Output, choicesOutput); err != nil {
 		return o, err
 	}
-	var err error
 	if o.Shard, o.Shards, err = pipeline.ParseShard(cCtx.String("shard")); err != nil {
 		return o, usageErrorf(cCtx, "--shard: %v", err)
 	}

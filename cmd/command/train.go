@@ -22,6 +22,7 @@ type TrainCLIOptions struct {
 	TeacherModel string // --teacher: ONNX teacher run online (empty: none)
 	ORTLib       string // --ort-lib
 	Device       string // --device for the online teacher: cpu (default), cuda or auto
+	GPUID        int    // --gpu-id: CUDA device for the online teacher (default 0)
 	Threads      int    // --threads: onnxruntime intra-op threads for the teacher (0: its default)
 	BLAS         string // --blas: auto (default), openblas or go
 }
@@ -84,9 +85,8 @@ func trainCommand() *cli.Command {
 		&cli.StringFlag{Name: "plot", Usage: "draw loss and accuracy curves as a PNG to `<file>`", TakesFile: true},
 		&cli.StringFlag{Name: "init-from", Usage: "initialise the weights from a student `<model.onnx>` exported by distill", TakesFile: true},
 		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>`: auto, openblas or go"},
-		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "online teacher `<device>`: cpu, cuda or auto"},
-		&cli.IntFlag{Name: "threads", Usage: "onnxruntime `<threads>` for the online teacher (0: onnxruntime's default)"},
 	}
+	flags = append(flags, runtimeFlags("the online teacher")...)
 	flags = append(flags, preprocessFlags("", "")...)
 	flags = append(flags, preprocessFlags("teacher-", "the student's")...)
 	return &cli.Command{
@@ -123,7 +123,7 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	t.Out, t.Resume, t.Overwrite = cCtx.String("out"), cCtx.Bool("resume"), cCtx.Bool("overwrite")
 	t.Metrics, t.Plot, t.InitFrom = cCtx.String("metrics"), cCtx.String("plot"), cCtx.String("init-from")
 	o.ORTLib = globalString(cCtx, flagORTLib)
-	o.Device, o.Threads, o.BLAS = cCtx.String("device"), cCtx.Int("threads"), cCtx.String("blas")
+	o.BLAS = cCtx.String("blas")
 
 	if err := requireFlags(cCtx, "model", "data", "out"); err != nil {
 		return o, err
@@ -148,7 +148,6 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 		{"ensemble", t.Ensemble, []string{"probs", "logits"}},
 		{"optimizer", t.Optimizer, []string{"adam", "sgd"}},
 		{"blas", o.BLAS, choicesBLAS},
-		{"device", o.Device, choicesDevice},
 	} {
 		if err := checkChoice(cCtx, c.flag, c.val, c.ok); err != nil {
 			return o, err
@@ -171,6 +170,9 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 		return o, usageErrorf(cCtx, "--jitter with --soft-targets: the file holds the teacher's outputs for the unshifted images; use --teacher to augment")
 	}
 	var err error
+	if o.Device, o.GPUID, o.Threads, err = runtimeFromFlags(cCtx); err != nil {
+		return o, err
+	}
 	if t.Preprocess, _, err = preprocessFromFlags(cCtx, "", pipeline.Preprocess{}); err != nil {
 		return o, err
 	}
@@ -190,7 +192,7 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 		if err := initRuntime(o.ORTLib, o.Device); err != nil {
 			return err
 		}
-		s, err := onnx.Open(o.TeacherModel, onnx.Options{Device: o.Device, Threads: o.Threads, Batch: o.Batch,
+		s, err := onnx.Open(o.TeacherModel, onnx.Options{Device: o.Device, GPUID: o.GPUID, Threads: o.Threads, Batch: o.Batch,
 			InputShape: o.TeacherPreprocess.InputShape})
 		if err != nil {
 			return err
