@@ -74,6 +74,7 @@ func Create(path string, tensors []TensorInfo, meta map[string]string) (*Writer,
 	}
 	w.hdrLen = 8 + int64(len(header))
 
+	removeStaleTemps(path)
 	w.tmp = fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
 	f, err := os.OpenFile(w.tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
