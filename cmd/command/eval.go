@@ -40,7 +40,7 @@ func evalCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "eval",
 		Usage:     "Evaluate a student checkpoint or an ONNX model on labelled data",
-		UsageText: "distill eval --model <checkpoint|model.onnx> --data <file> --labels <file> [--teacher <model.onnx>] [--json]",
+		UsageText: "distill eval --model <checkpoint|model.onnx> --data <file> --labels <file> [--teacher <model.onnx>] [--json] [options]",
 		Description: "Prints accuracy, error count, mean negative log-likelihood, expected calibration error\n" +
 			"(15 equal-width confidence bins) and the confusion matrix; with --teacher also the teacher's\n" +
 			"figures and the top-1 agreement between model and teacher.\n\n" +
