@@ -14,7 +14,6 @@ import (
 
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/onnx/onnxtest"
-	"github.com/distillgo/distill/student"
 )
 
 // rowWeights are the weights of a linear teacher for the synthetic task: logit c = gain * mean of
@@ -191,14 +190,7 @@ func TestTrainOnlineORT(t *testing.T) {
 	if acc := lastAccuracy(t, res); acc < 0.9 {
 		t.Errorf("eval accuracy %.3f, want >= 0.9", acc)
 	}
-	ck, err := student.LoadCheckpoint(o.Out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var prov Provenance
-	if err := json.Unmarshal([]byte(ck.Meta[MetaProvenance]), &prov); err != nil {
-		t.Fatal(err)
-	}
+	_, prov := loadProvenance(t, o.Out)
 	sum, err := fileSHA256(path)
 	if err != nil {
 		t.Fatal(err)

@@ -223,16 +223,9 @@ func TestTrainModes(t *testing.T) {
 			if st, err := os.Stat(o.Plot); err != nil || st.Size() == 0 {
 				t.Errorf("plot %s: %v", o.Plot, err)
 			}
-			ck, err := student.LoadCheckpoint(o.Out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ck, prov := loadProvenance(t, o.Out)
 			if ck.Epoch != o.Epochs {
 				t.Errorf("checkpoint epoch %d, want %d", ck.Epoch, o.Epochs)
-			}
-			var prov Provenance
-			if err := json.Unmarshal([]byte(ck.Meta[MetaProvenance]), &prov); err != nil {
-				t.Fatalf("provenance %q: %v", ck.Meta[MetaProvenance], err)
 			}
 			if prov.Mode != tt.mode || prov.Epochs != o.Epochs || prov.EvalAccuracy == nil {
 				t.Errorf("provenance %+v: want mode %s, %d epochs and an eval accuracy", prov, tt.mode, o.Epochs)
@@ -532,14 +525,7 @@ func TestTrainOffline(t *testing.T) {
 			if o.Labels != "" && !strings.Contains(out.String(), "teacher 1 of ") {
 				t.Errorf("output lacks the teacher's transfer-set accuracy:\n%s", out.String())
 			}
-			ck, err := student.LoadCheckpoint(o.Out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var prov Provenance
-			if err := json.Unmarshal([]byte(ck.Meta[MetaProvenance]), &prov); err != nil {
-				t.Fatal(err)
-			}
+			_, prov := loadProvenance(t, o.Out)
 			sum, err := fileSHA256(o.SoftTargets)
 			if err != nil {
 				t.Fatal(err)
@@ -665,4 +651,18 @@ func TestImageDims(t *testing.T) {
 			t.Errorf("imageDims(%v, %v) = %d, %d, %d, %v; want %d, %d, %d, %v", tt.shape, tt.model, h, w, c, ok, tt.h, tt.w, tt.c, tt.ok)
 		}
 	}
+}
+
+// loadProvenance loads the checkpoint at path and decodes its MetaProvenance.
+func loadProvenance(t *testing.T, path string) (*student.Checkpoint, Provenance) {
+	t.Helper()
+	ck, err := student.LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prov Provenance
+	if err := json.Unmarshal([]byte(ck.Meta[MetaProvenance]), &prov); err != nil {
+		t.Fatalf("provenance of %s %q: %v", path, ck.Meta[MetaProvenance], err)
+	}
+	return ck, prov
 }
