@@ -35,7 +35,7 @@ func evalCommand() *cli.Command {
 		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>` for checkpoints: auto, openblas or go"},
 	}
 	flags = append(flags, runtimeFlags("ONNX models")...)
-	flags = append(flags, preprocessFlags("", "")...)
+	flags = append(flags, preprocessFlags("", "the stored one")...)
 	flags = append(flags, preprocessFlags("teacher-", "the model's")...)
 	return &cli.Command{
 		Name:      "eval",
@@ -45,8 +45,10 @@ func evalCommand() *cli.Command {
 			"(15 equal-width confidence bins) and the confusion matrix; with --teacher also the teacher's\n" +
 			"figures and the top-1 agreement between model and teacher.\n\n" +
 			"A checkpoint carries its preprocessing; an ONNX student exported by distill records it in its\n" +
-			"metadata. Other ONNX models need --scale/--mean/--std/--input-shape; flags given explicitly win\n" +
-			"over stored values. The teacher's scale, mean and std default to the model's.\n\n" +
+			"metadata. Other ONNX models need --scale/--mean/--std/--input-shape. Given any of these four\n" +
+			"flags, the flags replace the stored preprocessing as a whole (those not given take their\n" +
+			"defaults, 255, 0, 1 and the model's input shape). The teacher's scale, mean and std default\n" +
+			"to the model's.\n\n" +
 			"Example:\n" +
 			"  distill eval --model out/student.ckpt --data data/mnist/t10k-images-idx3-ubyte.gz \\\n" +
 			"      --labels data/mnist/t10k-labels-idx1-ubyte.gz --teacher out/teacher.onnx",

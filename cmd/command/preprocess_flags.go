@@ -20,14 +20,26 @@ const (
 // preprocessFlags returns the preprocessing flags --scale, --mean, --std and --input-shape of the
 // model (prefix "") or, with prefix "teacher-", of the teacher, whose scale, mean and std default
 // to those of whose ("the student's", "the model's") and whose input shape defaults to the
-// teacher model's.
+// teacher model's. For the model (prefix ""), a non-empty whose names a preprocessing that applies
+// when none of the four flags is given (eval: "the stored one"); once one is, the others take
+// their defaults 255, 0, 1 and the model's input shape.
 func preprocessFlags(prefix, whose string) []cli.Flag {
 	if prefix == "" {
+		def := func(v string) string {
+			if whose == "" {
+				return ""
+			}
+			return v + " if any of these four is given, else " + whose
+		}
+		shape := "the model's"
+		if whose != "" {
+			shape = def(shape)
+		}
 		return []cli.Flag{
-			&cli.Float64Flag{Name: "scale", Value: 255, Usage: usageScale},
-			&cli.StringFlag{Name: "mean", Value: "0", Usage: usageMean},
-			&cli.StringFlag{Name: "std", Value: "1", Usage: usageStd},
-			&cli.StringFlag{Name: "input-shape", Usage: usageInputShape, DefaultText: "the model's"},
+			&cli.Float64Flag{Name: "scale", Value: 255, Usage: usageScale, DefaultText: def("255")},
+			&cli.StringFlag{Name: "mean", Value: "0", Usage: usageMean, DefaultText: def("0")},
+			&cli.StringFlag{Name: "std", Value: "1", Usage: usageStd, DefaultText: def("1")},
+			&cli.StringFlag{Name: "input-shape", Usage: usageInputShape, DefaultText: shape},
 		}
 	}
 	return []cli.Flag{
