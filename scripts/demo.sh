@@ -23,7 +23,7 @@
 #   BATCH [128]          mini-batch size of both students
 #   LR [1e-3] LR_FINE [1e-4]
 #   T [20] ALPHA [0.7] JITTER [2]
-#   TEACHER_EPOCHS [15] TEACHER_FINE_EPOCHS [3] TEACHER_BATCH [128]   (only when training the teacher)
+#   TEACHER_EPOCHS [22] TEACHER_FINE_EPOCHS [10] TEACHER_BATCH [128]   (only when training the teacher)
 #   TEACHER [models/mnist-teacher.onnx]   OUT [out/demo]   SEED [1]
 #   DISTILL [bin/distill]
 # Longer runs only change these, e.g. a fresh teacher and students at the reference's scale:
@@ -46,8 +46,8 @@ T=${T:-20}
 ALPHA=${ALPHA:-0.7}
 JITTER=${JITTER:-2}
 SEED=${SEED:-1}
-TEACHER_EPOCHS=${TEACHER_EPOCHS:-15}
-TEACHER_FINE_EPOCHS=${TEACHER_FINE_EPOCHS:-3}
+TEACHER_EPOCHS=${TEACHER_EPOCHS:-22}
+TEACHER_FINE_EPOCHS=${TEACHER_FINE_EPOCHS:-10}
 TEACHER_BATCH=${TEACHER_BATCH:-128}
 
 TRAIN_IMG=$D/train-images-idx3-ubyte.gz
