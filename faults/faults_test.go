@@ -536,6 +536,9 @@ func TestKillTargets(t *testing.T) {
 		if n == filepath.Base(out) {
 			continue
 		}
+		if _, err := os.Stat(e.path(n)); errors.Is(err, fs.ErrNotExist) {
+			continue // removed by the next run's write: its writer's pid was dead
+		}
 		r := e.run("train", "--model", spec, "--data", data, "--labels", labels, "--soft-targets", n, "--epochs", "1",
 			"--out", e.path("from-leftover.ckpt"))
 		wantRefused(t, r, n, "corrupt", "checksum", "sha256", "damaged", "incomplete", "cut short")
@@ -545,6 +548,12 @@ func TestKillTargets(t *testing.T) {
 	e.mustRun(args...)
 	if got := readFile(t, out); !bytes.Equal(got, first) {
 		t.Errorf("the rerun wrote other bytes than the first run")
+	}
+	// The rerun removed the temporary files of the killed (now dead) writers.
+	for _, n := range e.entries() {
+		if strings.Contains(n, ".tmp-") {
+			t.Errorf("temporary file of a killed run still there after a rerun: %s", n)
+		}
 	}
 }
 
