@@ -191,7 +191,7 @@ func TestTrainOnlineORT(t *testing.T) {
 		t.Errorf("eval accuracy %.3f, want >= 0.9", acc)
 	}
 	_, prov := loadProvenance(t, o.Out)
-	sum, err := fileSHA256(path)
+	sum, err := FileSHA256(path)
 	if err != nil {
 		t.Fatal(err)
 	}

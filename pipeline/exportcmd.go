@@ -164,7 +164,7 @@ func exportMetadata(ck *student.Checkpoint) (Preprocess, map[string]string, erro
 	var pre Preprocess
 	meta := map[string]string{MetaTool: ToolVersion}
 	if ck.Path != "" {
-		sum, err := fileSHA256(ck.Path)
+		sum, err := FileSHA256(ck.Path)
 		if err != nil {
 			return pre, nil, err
 		}

@@ -386,7 +386,7 @@ func (t *trainer) loadSoftTargets() error {
 			return fmt.Errorf("train: soft targets %s: teacher %d, sample %d: logit %d is %v", o.SoftTargets, j/st.N, j%st.N, i%st.Classes, v)
 		}
 	}
-	sum, err := fileSHA256(o.SoftTargets)
+	sum, err := FileSHA256(o.SoftTargets)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -431,7 +431,7 @@ func (t *trainer) setupTeacher() error {
 	t.prov.Teacher = o.TeacherPath
 	t.prov.TeacherPreprocess = &tp
 	if o.TeacherPath != "" {
-		sum, err := fileSHA256(o.TeacherPath)
+		sum, err := FileSHA256(o.TeacherPath)
 		if err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
@@ -1035,8 +1035,8 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// fileSHA256 returns the hex sha256 of a file's bytes.
-func fileSHA256(path string) (string, error) {
+// FileSHA256 returns the hex sha256 of a file's bytes, as recorded in provenance metadata.
+func FileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)

@@ -526,7 +526,7 @@ func TestTrainOffline(t *testing.T) {
 				t.Errorf("output lacks the teacher's transfer-set accuracy:\n%s", out.String())
 			}
 			_, prov := loadProvenance(t, o.Out)
-			sum, err := fileSHA256(o.SoftTargets)
+			sum, err := FileSHA256(o.SoftTargets)
 			if err != nil {
 				t.Fatal(err)
 			}

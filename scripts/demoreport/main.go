@@ -9,8 +9,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -87,7 +85,7 @@ func run(dir, teacher, teacherMetrics, command string, stdout io.Writer) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	sum, err := fileSHA256(teacher)
+	sum, err := pipeline.FileSHA256(teacher)
 	if err != nil {
 		return err
 	}
@@ -183,19 +181,6 @@ func readMetrics(path string) ([]pipeline.EpochMetrics, error) {
 		return nil, fmt.Errorf("read metrics %s: %w", path, err)
 	}
 	return recs, nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // plotCurves draws both students' test errors per epoch, with the teacher's as a line.
