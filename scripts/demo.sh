@@ -2,11 +2,14 @@
 # The reference MNIST experiment (issue 5; Hinton et al. 2015, section 3), end to end:
 #
 #   1. the teacher models/mnist-teacher.onnx (784-1200-1200-10, dropout 0.5, jitter 2); trained
-#      afresh with models/mnist-teacher.json and exported when the file is absent;
+#      afresh by scripts/train-teacher.sh and exported when the file is absent;
 #   2. its soft targets (logits) for the 60,000 training images;
-#   3. a baseline student (784-800-800-10) on hard labels and a distilled student (online teacher,
-#      jitter 2, T = 20, alpha = 0.7, Adam), with the same epochs, batch size and schedule;
-#   4. eval of the three on the 10,000 test images (accuracy, errors, agreement with the teacher);
+#   3. students 784-800-800-10 with the same epochs, batch size and schedule:
+#      a. the paper's baseline: hard labels, no regularisation (BASELINE_JITTER=0);
+#      b. a baseline on hard labels with the distilled student's jitter (skipped with JITTER_BASELINE=0),
+#         to tell what the soft targets add beyond the augmentation;
+#      c. the distilled student: online teacher on the jittered images, T = 20, alpha = 0.7, Adam;
+#   4. eval of all on the 10,000 test images (accuracy, errors, agreement with the teacher);
 #   5. export of the distilled student to ONNX, verified under onnxruntime;
 #   6. a results table here and out/demo/report.md with PNG plots.
 #
@@ -18,16 +21,18 @@
 # exact, so this equals one run with a step schedule).
 #
 # Environment (defaults in brackets):
-#   EPOCHS [10]          epochs of both students (BASELINE_EPOCHS, DISTILL_EPOCHS override each)
+#   EPOCHS [10]          epochs of the students (BASELINE_EPOCHS, DISTILL_EPOCHS override)
 #   FINE_EPOCHS [2]      how many of the last epochs run at LR_FINE (students)
-#   BATCH [128]          mini-batch size of both students
+#   BATCH [128]          mini-batch size of the students
 #   LR [1e-3] LR_FINE [1e-4]
-#   T [20] ALPHA [0.7] JITTER [2]
-#   TEACHER_EPOCHS [22] TEACHER_FINE_EPOCHS [10] TEACHER_BATCH [128]   (only when training the teacher)
+#   T [20] ALPHA [0.7] JITTER [2]   the distilled student's (and the jittered baseline's jitter)
+#   BASELINE_JITTER [0]  jitter of the baseline student (the paper's is unregularised)
+#   JITTER_BASELINE [1]  also train the baseline with JITTER (0: skip it)
+#   TEACHER_SCHEDULE     the teacher's END:LR stages when it is trained (scripts/train-teacher.sh)
 #   TEACHER [models/mnist-teacher.onnx]   OUT [out/demo]   SEED [1]
 #   DISTILL [bin/distill]
-# Longer runs only change these, e.g. a fresh teacher and students at the reference's scale:
-#   TEACHER=out/demo/teacher-300.onnx TEACHER_EPOCHS=300 TEACHER_FINE_EPOCHS=50 EPOCHS=200 FINE_EPOCHS=30 make demo
+# Longer runs only change these, e.g. students at ten times the default budget:
+#   EPOCHS=100 FINE_EPOCHS=20 OUT=out/demo100 make demo
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,10 +50,9 @@ LR_FINE=${LR_FINE:-1e-4}
 T=${T:-20}
 ALPHA=${ALPHA:-0.7}
 JITTER=${JITTER:-2}
+BASELINE_JITTER=${BASELINE_JITTER:-0}
+JITTER_BASELINE=${JITTER_BASELINE:-1}
 SEED=${SEED:-1}
-TEACHER_EPOCHS=${TEACHER_EPOCHS:-22}
-TEACHER_FINE_EPOCHS=${TEACHER_FINE_EPOCHS:-10}
-TEACHER_BATCH=${TEACHER_BATCH:-128}
 
 TRAIN_IMG=$D/train-images-idx3-ubyte.gz
 TRAIN_LBL=$D/train-labels-idx1-ubyte.gz
@@ -102,15 +106,9 @@ say "1. teacher $TEACHER"
 if [[ -f $TEACHER ]]; then
 	echo "using $TEACHER (sha256 $(sha256sum "$TEACHER" | cut -c1-16)...)"
 else
-	echo "$TEACHER is absent: training it ($TEACHER_EPOCHS epochs; see models/README.md)"
-	(
-		LR=${TEACHER_LR:-$LR} LR_FINE=${TEACHER_LR_FINE:-$LR_FINE}
-		train_stepped teacher "$TEACHER_EPOCHS" "$TEACHER_FINE_EPOCHS" --model models/mnist-teacher.json \
-			--data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --jitter "$JITTER" --batch "$TEACHER_BATCH"
-	)
-	mkdir -p "$(dirname "$TEACHER")"
-	"$BIN" export --model "$OUT/teacher.ckpt" --out "$TEACHER" --spec models/mnist-teacher.json \
-		--verify 256 --verify-data "$TEST_IMG"
+	echo "$TEACHER is absent: training it with scripts/train-teacher.sh (see models/README.md)"
+	OUT=$OUT/teacher TEACHER=$TEACHER DISTILL=$BIN MNIST_DIR=$D SEED=$SEED \
+		${TEACHER_SCHEDULE:+SCHEDULE="$TEACHER_SCHEDULE"} scripts/train-teacher.sh
 fi
 
 say "2. soft targets for the 60,000 training images"
@@ -121,18 +119,28 @@ else
 	"$BIN" targets --teacher "$TEACHER" --data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --out "$TARGETS"
 fi
 
-say "3a. baseline student on hard labels ($BASELINE_EPOCHS epochs)"
+students=(baseline)
+say "3a. baseline student on hard labels, jitter $BASELINE_JITTER ($BASELINE_EPOCHS epochs)"
 train_stepped baseline "$BASELINE_EPOCHS" "$FINE_EPOCHS" --model models/mnist-student.json \
-	--data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --jitter "$JITTER" --batch "$BATCH"
+	--data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --jitter "$BASELINE_JITTER" --batch "$BATCH"
 
-say "3b. distilled student, online teacher, T=$T alpha=$ALPHA ($DISTILL_EPOCHS epochs)"
+rm -f "$OUT/eval-baseline-jitter.json"
+if [[ $JITTER_BASELINE != 0 && $JITTER != "$BASELINE_JITTER" ]]; then
+	students+=(baseline-jitter)
+	say "3b. baseline student on hard labels, jitter $JITTER ($BASELINE_EPOCHS epochs)"
+	train_stepped baseline-jitter "$BASELINE_EPOCHS" "$FINE_EPOCHS" --model models/mnist-student.json \
+		--data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --jitter "$JITTER" --batch "$BATCH"
+fi
+
+students+=(distilled)
+say "3c. distilled student, online teacher, T=$T alpha=$ALPHA jitter $JITTER ($DISTILL_EPOCHS epochs)"
 train_stepped distilled "$DISTILL_EPOCHS" "$FINE_EPOCHS" --model models/mnist-student.json \
 	--data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --jitter "$JITTER" --batch "$BATCH" \
 	--teacher "$TEACHER" --temperature "$T" --alpha "$ALPHA"
 
 say "4. eval on the 10,000 test images"
 "$BIN" eval --model "$TEACHER" --data "$TEST_IMG" --labels "$TEST_LBL" --json > "$OUT/eval-teacher.json"
-for s in baseline distilled; do
+for s in "${students[@]}"; do
 	"$BIN" eval --model "$OUT/$s.ckpt" --data "$TEST_IMG" --labels "$TEST_LBL" --teacher "$TEACHER" --json > "$OUT/eval-$s.json"
 done
 
@@ -142,8 +150,9 @@ say "5. export of the distilled student"
 "$BIN" eval --model "$OUT/distilled.onnx" --data "$TEST_IMG" --labels "$TEST_LBL" --json > "$OUT/eval-distilled-onnx.json"
 
 say "6. results"
-go run ./scripts/demoreport --dir "$OUT" --teacher "$TEACHER" \
-	--command "$(printf 'EPOCHS=%s FINE_EPOCHS=%s BATCH=%s LR=%s LR_FINE=%s T=%s ALPHA=%s JITTER=%s make demo' \
-		"$EPOCHS" "$FINE_EPOCHS" "$BATCH" "$LR" "$LR_FINE" "$T" "$ALPHA" "$JITTER")"
+go run ./scripts/demoreport --dir "$OUT" --teacher "$TEACHER" -T "$T" -alpha "$ALPHA" -jitter "$JITTER" \
+	-baseline-jitter "$BASELINE_JITTER" \
+	--command "$(printf 'EPOCHS=%s FINE_EPOCHS=%s BATCH=%s LR=%s LR_FINE=%s T=%s ALPHA=%s JITTER=%s BASELINE_JITTER=%s make demo' \
+		"$EPOCHS" "$FINE_EPOCHS" "$BATCH" "$LR" "$LR_FINE" "$T" "$ALPHA" "$JITTER" "$BASELINE_JITTER")"
 echo
 echo "report: $OUT/report.md (this run took $(($(date +%s) - start)) s of wall time)"

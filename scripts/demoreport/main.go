@@ -1,9 +1,10 @@
 // Command demoreport writes the results of scripts/demo.sh: a table on stdout and, in the demo's
-// output folder, report.md with two PNG plots (both students' test errors per epoch, and the test
-// errors of each model beside the paper's). It reads what the demo left there: the students'
-// per-epoch metrics (baseline.jsonl, distilled.jsonl, optionally teacher.jsonl) and the eval JSON
-// of each model (eval-teacher.json, eval-baseline.json, eval-distilled.json,
-// eval-distilled-onnx.json).
+// output folder, report.md with two PNG plots (the students' test errors per epoch, and the test
+// errors of each model beside the paper's). It reads what the demo left there: each student's
+// per-epoch metrics (baseline.jsonl, distilled.jsonl and, when the demo trained the jittered
+// baseline, baseline-jitter.jsonl) and the eval JSON of each model (eval-teacher.json,
+// eval-baseline.json, eval-distilled.json, eval-distilled-onnx.json, eval-baseline-jitter.json);
+// and the teacher's metrics beside its model (models/mnist-teacher.jsonl).
 //
 //	go run ./scripts/demoreport --dir out/demo --teacher models/mnist-teacher.onnx --command "make demo"
 package main
@@ -38,6 +39,7 @@ const (
 // row is one model's line of the results table.
 type row struct {
 	Name      string
+	Short     string // the name in plots' legends and axes
 	Eval      *pipeline.EvalResult
 	Epochs    []pipeline.EpochMetrics // nil when the training run is not in the folder
 	PaperErrs int
@@ -46,41 +48,69 @@ type row struct {
 func main() {
 	dir := flag.String("dir", "out/demo", "the demo's output `folder`")
 	teacher := flag.String("teacher", "models/mnist-teacher.onnx", "the teacher `model` (for its sha256)")
-	teacherMetrics := flag.String("teacher-metrics", "", "the teacher's training metrics `file` (default: <dir>/teacher.jsonl, else models/mnist-teacher.jsonl)")
+	teacherMetrics := flag.String("teacher-metrics", "", "the teacher's training metrics `file` (default: the teacher's path with .jsonl for .onnx)")
 	command := flag.String("command", "make demo", "the `command` that produced the run, quoted in the report")
+	var s settings
+	flag.Float64Var(&s.T, "T", 20, "the distilled student's `temperature`")
+	flag.Float64Var(&s.Alpha, "alpha", 0.7, "the distilled student's `alpha`")
+	flag.IntVar(&s.Jitter, "jitter", 2, "the `pixels` of jitter of the distilled student and the jittered baseline")
+	flag.IntVar(&s.BaselineJitter, "baseline-jitter", 0, "the `pixels` of jitter of the baseline student")
 	flag.Parse()
-	if err := run(*dir, *teacher, *teacherMetrics, *command, os.Stdout); err != nil {
+	if err := run(*dir, *teacher, *teacherMetrics, *command, s, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "demoreport:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, teacher, teacherMetrics, command string, stdout io.Writer) error {
-	rows := []*row{
-		{Name: "teacher 784-1200-1200-10", PaperErrs: paperTeacher},
-		{Name: "baseline student 784-800-800-10 (hard labels)", PaperErrs: paperBaseline},
-		{Name: "distilled student 784-800-800-10 (T=20, alpha=0.7)", PaperErrs: paperDistilled},
+// settings are the demo's settings that name the rows of the report.
+type settings struct {
+	T, Alpha               float64
+	Jitter, BaselineJitter int
+}
+
+// jitterName describes k pixels of jitter for a row's name.
+func jitterName(k int) string {
+	if k == 0 {
+		return "no jitter"
 	}
+	return fmt.Sprintf("jitter %d", k)
+}
+
+func run(dir, teacher, teacherMetrics, command string, s settings, stdout io.Writer) error {
+	rows := []*row{
+		{Name: "teacher 784-1200-1200-10", Short: "teacher", PaperErrs: paperTeacher},
+		{Name: fmt.Sprintf("baseline student 784-800-800-10 (hard labels, %s)", jitterName(s.BaselineJitter)),
+			Short: "baseline, " + jitterName(s.BaselineJitter), PaperErrs: paperBaseline},
+		{Name: fmt.Sprintf("baseline student 784-800-800-10 (hard labels, %s)", jitterName(s.Jitter)),
+			Short: "baseline, " + jitterName(s.Jitter)},
+		{Name: fmt.Sprintf("distilled student 784-800-800-10 (T=%g, alpha=%g, %s)", s.T, s.Alpha, jitterName(s.Jitter)),
+			Short: "distilled", PaperErrs: paperDistilled},
+	}
+	files := []string{"teacher", "baseline", "baseline-jitter", "distilled"}
 	var err error
-	for i, name := range []string{"teacher", "baseline", "distilled"} {
+	for i, name := range files {
 		if rows[i].Eval, err = readEval(filepath.Join(dir, "eval-"+name+".json")); err != nil {
+			if name == "baseline-jitter" && errors.Is(err, os.ErrNotExist) {
+				continue // the demo ran without the second baseline
+			}
 			return err
+		}
+		if i > 0 {
+			if rows[i].Epochs, err = readMetrics(filepath.Join(dir, name+".jsonl")); err != nil {
+				return err
+			}
 		}
 	}
 	if teacherMetrics == "" {
-		teacherMetrics = filepath.Join(dir, "teacher.jsonl")
-		if _, err := os.Stat(teacherMetrics); err != nil {
-			teacherMetrics = filepath.Join(filepath.Dir(teacher), "mnist-teacher.jsonl")
-		}
+		teacherMetrics = strings.TrimSuffix(teacher, ".onnx") + ".jsonl"
 	}
 	if rows[0].Epochs, err = readMetrics(teacherMetrics); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	for i, name := range []string{"baseline", "distilled"} {
-		if rows[i+1].Epochs, err = readMetrics(filepath.Join(dir, name+".jsonl")); err != nil {
-			return err
-		}
+	if rows[2].Eval == nil {
+		rows = append(rows[:2], rows[3])
 	}
+	distilled := rows[len(rows)-1]
 	onnxEval, err := readEval(filepath.Join(dir, "eval-distilled-onnx.json"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -90,7 +120,7 @@ func run(dir, teacher, teacherMetrics, command string, stdout io.Writer) error {
 		return err
 	}
 
-	if err := plotCurves(filepath.Join(dir, "curves.png"), rows[1], rows[2], rows[0].Eval.Metrics.Errors); err != nil {
+	if err := plotCurves(filepath.Join(dir, "curves.png"), rows[1:], rows[0].Eval.Metrics.Errors); err != nil {
 		return err
 	}
 	if err := plotErrors(filepath.Join(dir, "errors.png"), rows); err != nil {
@@ -103,21 +133,21 @@ func run(dir, teacher, teacherMetrics, command string, stdout io.Writer) error {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# MNIST distillation: results\n\n")
 	fmt.Fprintf(&md, "Produced by `%s` (scripts/demo.sh). Test set: the 10,000 MNIST test images. Preprocessing\n", command)
-	fmt.Fprintf(&md, "x/255, mean 0.5, std 0.5; training images jittered by up to 2 pixels. Teacher: %s (sha256 %s).\n\n", teacher, sum)
+	fmt.Fprintf(&md, "x/255, mean 0.5, std 0.5; \"jitter k\": training images shifted by up to k pixels. Teacher: %s (sha256 %s).\n\n", teacher, sum)
 	md.WriteString(table)
 	md.WriteString("\nTraining time is the sum of the epochs' wall times on this machine (the distilled student's\n")
 	md.WriteString("includes running the online teacher on every batch). Agreement is top-1 agreement with the teacher\n")
 	md.WriteString("on the test set. Paper: Hinton, Vinyals & Dean (2015), section 3 (their runs were far longer).\n\n")
 	if onnxEval != nil {
-		d := rows[2].Eval.Metrics
+		d := distilled.Eval.Metrics
 		o := onnxEval.Metrics
 		fmt.Fprintf(&md, "The exported distilled student (distilled.onnx, run by onnxruntime) makes %d errors (%.2f%%);\n", o.Errors, 100*o.Accuracy)
 		fmt.Fprintf(&md, "its checkpoint under the Go student makes %d.\n\n", d.Errors)
 	}
-	md.WriteString("## Test errors per epoch\n\n![test errors of both students per epoch](curves.png)\n\n")
+	md.WriteString("## Test errors per epoch\n\n![test errors of the students per epoch](curves.png)\n\n")
 	md.WriteString("## Test errors per model\n\n![test errors per model, this run and the paper](errors.png)\n\n")
 	md.WriteString("## Per-epoch curves of each run\n\n")
-	for _, name := range []string{"baseline", "distilled", "teacher"} {
+	for _, name := range []string{"baseline", "baseline-jitter", "distilled", "teacher"} {
 		if _, err := os.Stat(filepath.Join(dir, name+".png")); err == nil {
 			fmt.Fprintf(&md, "![%s](%s.png)\n\n", name, name)
 		}
@@ -149,8 +179,12 @@ func formatTable(rows []*row) string {
 			epochs = fmt.Sprint(len(r.Epochs))
 			secs = fmt.Sprintf("%.0f s", s)
 		}
-		fmt.Fprintf(&b, "| %s | %.2f%% | %d | %d | %s | %.4f | %.4f | %s | %s |\n",
-			r.Name, 100*m.Accuracy, m.Errors, r.PaperErrs, agree, m.MeanNLL, m.ECE, epochs, secs)
+		paper := "—"
+		if r.PaperErrs > 0 {
+			paper = fmt.Sprint(r.PaperErrs)
+		}
+		fmt.Fprintf(&b, "| %s | %.2f%% | %d | %s | %s | %.4f | %.4f | %s | %s |\n",
+			r.Name, 100*m.Accuracy, m.Errors, paper, agree, m.MeanNLL, m.ECE, epochs, secs)
 	}
 	return b.String()
 }
@@ -183,15 +217,15 @@ func readMetrics(path string) ([]pipeline.EpochMetrics, error) {
 	return recs, nil
 }
 
-// plotCurves draws both students' test errors per epoch, with the teacher's as a line.
-func plotCurves(path string, baseline, distilled *row, teacherErrs int) error {
+// plotCurves draws the students' test errors per epoch, with the teacher's as a line.
+func plotCurves(path string, students []*row, teacherErrs int) error {
 	p := plot.New()
 	p.Title.Text = "MNIST test errors per epoch (10,000 images)"
 	p.X.Label.Text = "epoch"
 	p.Y.Label.Text = "test errors"
 	p.Legend.Top = true
 	maxEpoch := 1
-	for i, r := range []*row{baseline, distilled} {
+	for i, r := range students {
 		var xys plotter.XYs
 		for _, e := range r.Epochs {
 			if e.EvalErrors != nil {
@@ -209,7 +243,7 @@ func plotCurves(path string, baseline, distilled *row, teacherErrs int) error {
 		l.Color, s.Color = plotutil.Color(i), plotutil.Color(i)
 		s.Shape = plotutil.Shape(i)
 		p.Add(l, s)
-		p.Legend.Add(strings.SplitN(r.Name, " 784", 2)[0], l, s)
+		p.Legend.Add(r.Short, l, s)
 	}
 	t, err := plotter.NewLine(plotter.XYs{{X: 1, Y: float64(teacherErrs)}, {X: float64(maxEpoch), Y: float64(teacherErrs)}})
 	if err != nil {
@@ -222,7 +256,7 @@ func plotCurves(path string, baseline, distilled *row, teacherErrs int) error {
 	p.Y.Min = 0
 	// The first epochs' errors dwarf the last ones; clip the axis so the end stays readable.
 	var last float64
-	for _, r := range []*row{baseline, distilled} {
+	for _, r := range students {
 		if n := len(r.Epochs); n > 0 && r.Epochs[n-1].EvalErrors != nil {
 			last = max(last, float64(*r.Epochs[n-1].EvalErrors))
 		}
@@ -248,7 +282,7 @@ func plotErrors(path string, rows []*row) error {
 	for i, r := range rows {
 		ours[i] = float64(r.Eval.Metrics.Errors)
 		paper[i] = float64(r.PaperErrs)
-		names[i] = strings.SplitN(r.Name, " 784", 2)[0]
+		names[i] = r.Short
 	}
 	w := vg.Points(28)
 	a, err := plotter.NewBarChart(ours, w)

@@ -49,10 +49,10 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	if err := run(dir, teacher, "", "EPOCHS=3 make demo", &out); err != nil {
+	if err := run(dir, teacher, "", "EPOCHS=3 make demo", settings{T: 20, Alpha: 0.7, Jitter: 2}, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| 99.10% | 90 | 67 | — |", "| 98.70% | 130 | 146 | 99.50% |", "| 99.00% | 100 | 74 | 99.50% |", "| 3 | 30 s |"} {
+	for _, want := range []string{"| 99.10% | 90 | 67 | — |", "| 98.70% | 130 | 146 | 99.50% |", "| 99.00% | 100 | 74 | 99.50% |", "(hard labels, no jitter)", "(T=20, alpha=0.7, jitter 2)", "| 3 | 30 s |"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
@@ -73,9 +73,26 @@ func TestRun(t *testing.T) {
 		}
 	}
 
+	// With the jittered baseline's files the table has its row, without a paper figure.
+	writeJSON(t, filepath.Join(dir, "eval-baseline-jitter.json"), evalOf(115, &agree))
+	recs := []pipeline.EpochMetrics{{Epoch: 1, Loss: 0.5, Seconds: 7}}
+	if err := pipeline.WriteMetricsFile(filepath.Join(dir, "baseline-jitter.jsonl"), recs); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(dir, teacher, "", "make demo", settings{T: 20, Alpha: 0.7, Jitter: 2}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := "| baseline student 784-800-800-10 (hard labels, jitter 2) | 98.85% | 115 | — | 99.50% |"; !strings.Contains(out.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, out.String())
+	}
+	if n := strings.Count(out.String(), "\n"); n != 6 {
+		t.Errorf("table has %d lines, want 6 (header, rule, four models):\n%s", n, out.String())
+	}
+
 	// A missing eval file is an error naming it.
 	os.Remove(filepath.Join(dir, "eval-baseline.json"))
-	if err := run(dir, teacher, "", "make demo", &out); err == nil || !strings.Contains(err.Error(), "eval-baseline.json") {
+	if err := run(dir, teacher, "", "make demo", settings{T: 20, Alpha: 0.7, Jitter: 2}, &out); err == nil || !strings.Contains(err.Error(), "eval-baseline.json") {
 		t.Errorf("without eval-baseline.json: error %v", err)
 	}
 }

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Trains the reference MNIST teacher (models/mnist-teacher.json: 784-1200-1200-10, relu, dropout 0.5)
+# on the 60,000 training images jittered by up to 2 pixels, with Adam and a step learning-rate
+# schedule, then exports it to ONNX with verification and puts its per-epoch metrics beside it
+# (<name>.jsonl). models/README.md records the run that made
+# the shipped models/mnist-teacher.onnx; scripts/demo.sh calls this script when the file is absent.
+#
+# The schedule is a list of END:LR stages: "50:1e-3 90:3e-4" trains epochs 1-50 at 1e-3 and 51-90
+# at 3e-4. Each stage is one `distill train --resume --epochs END --lr LR` (resume is exact:
+# optimiser state, RNG streams and the epoch are in the checkpoint), so the stages together give the
+# weights of one run with a step schedule. The script is idempotent: finished stages are skipped and
+# an interrupted one resumes from the last completed epoch; changed settings start afresh.
+#
+# Environment (defaults in brackets):
+#   SCHEDULE ["50:1e-3 90:3e-4 130:1e-4 155:3e-5"]   BATCH [128]   JITTER [2]   SEED [1]
+#   OUT [out/teacher]   TEACHER [$OUT/mnist-teacher.onnx]   DISTILL [bin/distill]   MNIST_DIR [data/mnist]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${DISTILL:-bin/distill}
+D=${MNIST_DIR:-data/mnist}
+SCHEDULE=${SCHEDULE:-"50:1e-3 90:3e-4 130:1e-4 155:3e-5"}
+BATCH=${BATCH:-128}
+JITTER=${JITTER:-2}
+SEED=${SEED:-1}
+OUT=${OUT:-out/teacher}
+TEACHER=${TEACHER:-$OUT/mnist-teacher.onnx}
+SPEC=models/mnist-teacher.json
+
+for f in "$BIN" "$D/train-images-idx3-ubyte.gz" "$D/t10k-images-idx3-ubyte.gz"; do
+	[[ -e $f ]] || { echo "train-teacher: $f is missing: run scripts/setup.sh and make build" >&2; exit 1; }
+done
+mkdir -p "$OUT" "$(dirname "$TEACHER")"
+ckpt=$OUT/teacher.ckpt metrics=$OUT/teacher.jsonl
+settings="schedule=$SCHEDULE batch=$BATCH jitter=$JITTER seed=$SEED"
+if [[ -f $ckpt && "$(cat "$OUT/teacher.settings" 2>/dev/null)" != "$settings" ]]; then
+	echo "train-teacher: settings changed; training afresh"
+	rm -f "$ckpt" "$metrics" "$OUT/teacher.png"
+fi
+echo "$settings" > "$OUT/teacher.settings"
+
+done_epochs() { if [[ -f $ckpt && -f $metrics ]]; then grep -c . "$metrics" || true; else echo 0; fi; }
+
+common=(--model "$SPEC" --data "$D/train-images-idx3-ubyte.gz" --labels "$D/train-labels-idx1-ubyte.gz"
+	--eval-data "$D/t10k-images-idx3-ubyte.gz" --eval-labels "$D/t10k-labels-idx1-ubyte.gz"
+	--scale 255 --mean 0.5 --std 0.5 --jitter "$JITTER" --batch "$BATCH" --seed "$SEED"
+	--out "$ckpt" --metrics "$metrics" --plot "$OUT/teacher.png")
+prev=0
+for stage in $SCHEDULE; do
+	end=${stage%%:*} lr=${stage#*:}
+	[[ $end =~ ^[0-9]+$ && $end -gt $prev && $lr != "$stage" ]] ||
+		{ echo "train-teacher: bad SCHEDULE stage '$stage': want END:LR with END above $prev" >&2; exit 1; }
+	if (($(done_epochs) >= end)); then
+		echo "train-teacher: epochs $((prev + 1))-$end at lr $lr already done"
+	else
+		how=(--resume)
+		(($(done_epochs) == 0)) && how=(--overwrite)
+		echo "train-teacher: epochs $((prev + 1))-$end at lr $lr"
+		"$BIN" train "${common[@]}" "${how[@]}" --epochs "$end" --lr "$lr"
+	fi
+	prev=$end
+done
+if [[ ! -f $TEACHER || $TEACHER -ot $ckpt ]]; then
+	"$BIN" export --model "$ckpt" --out "$TEACHER" --spec "$SPEC" --verify 256 --verify-data "$D/t10k-images-idx3-ubyte.gz"
+	# The per-epoch metrics go beside the model (as models/mnist-teacher.jsonl does), for the report.
+	cp "$metrics" "${TEACHER%.onnx}.jsonl.tmp" && mv "${TEACHER%.onnx}.jsonl.tmp" "${TEACHER%.onnx}.jsonl"
+fi
+echo "train-teacher: $TEACHER (sha256 $(sha256sum "$TEACHER" | cut -d' ' -f1))"
