@@ -107,8 +107,8 @@ if [[ -f $TEACHER ]]; then
 	echo "using $TEACHER (sha256 $(sha256sum "$TEACHER" | cut -c1-16)...)"
 else
 	echo "$TEACHER is absent: training it with scripts/train-teacher.sh (see models/README.md)"
-	OUT=$OUT/teacher TEACHER=$TEACHER DISTILL=$BIN MNIST_DIR=$D SEED=$SEED \
-		${TEACHER_SCHEDULE:+SCHEDULE="$TEACHER_SCHEDULE"} scripts/train-teacher.sh
+	env OUT="$OUT/teacher" TEACHER="$TEACHER" DISTILL="$BIN" MNIST_DIR="$D" SEED="$SEED" \
+		${TEACHER_SCHEDULE:+"SCHEDULE=$TEACHER_SCHEDULE"} scripts/train-teacher.sh
 fi
 
 say "2. soft targets for the 60,000 training images"

@@ -302,6 +302,7 @@ func plotErrors(path string, rows []*row) error {
 	p.Legend.Add("Hinton et al. 2015", b)
 	p.Legend.Top = true
 	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.6, float64(len(rows))-0.4 // room for the outer bars
 	p.Y.Min = 0
 	p.Y.Max = 1.3 * max(plotutilMax(ours), plotutilMax(paper)) // room for the legend
 	if err := p.Save(7*vg.Inch, 4.5*vg.Inch, path); err != nil {
