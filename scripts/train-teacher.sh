@@ -12,14 +12,14 @@
 # an interrupted one resumes from the last completed epoch; changed settings start afresh.
 #
 # Environment (defaults in brackets):
-#   SCHEDULE ["50:1e-3 90:3e-4 130:1e-4 155:3e-5"]   BATCH [128]   JITTER [2]   SEED [1]
+#   SCHEDULE ["50:1e-3 90:3e-4 115:1e-4 130:3e-5"]   BATCH [128]   JITTER [2]   SEED [1]
 #   OUT [out/teacher]   TEACHER [$OUT/mnist-teacher.onnx]   DISTILL [bin/distill]   MNIST_DIR [data/mnist]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${DISTILL:-bin/distill}
 D=${MNIST_DIR:-data/mnist}
-SCHEDULE=${SCHEDULE:-"50:1e-3 90:3e-4 130:1e-4 155:3e-5"}
+SCHEDULE=${SCHEDULE:-"50:1e-3 90:3e-4 115:1e-4 130:3e-5"}
 BATCH=${BATCH:-128}
 JITTER=${JITTER:-2}
 SEED=${SEED:-1}
