@@ -72,11 +72,13 @@ metrics_lines() { if [[ -f $1 ]]; then grep -c . "$1" || true; else echo 0; fi; 
 
 # train_stepped NAME EPOCHS FINE_EPOCHS ARGS...: trains $OUT/NAME.ckpt in two stages (LR, then
 # LR_FINE for the last FINE_EPOCHS), resuming whatever an earlier run left, and redoing it when
-# the settings (recorded in $OUT/NAME.settings) changed.
+# the settings (recorded in $OUT/NAME.settings, with $SETTINGS_EXTRA, e.g. the teacher's sha256)
+# changed.
 train_stepped() {
 	local name=$1 epochs=$2 fine=$3
 	shift 3
-	local ckpt=$OUT/$name.ckpt metrics=$OUT/$name.jsonl settings="epochs=$epochs fine=$fine lr=$LR lr_fine=$LR_FINE $*"
+	local ckpt=$OUT/$name.ckpt metrics=$OUT/$name.jsonl
+	local settings="epochs=$epochs fine=$fine lr=$LR lr_fine=$LR_FINE seed=$SEED ${SETTINGS_EXTRA:-}$*"
 	if [[ -f $ckpt && "$(cat "$OUT/$name.settings" 2>/dev/null)" != "$settings" ]]; then
 		echo "$name: settings changed; training afresh"
 		rm -f "$ckpt" "$metrics" "$OUT/$name.png"
@@ -110,13 +112,17 @@ else
 	env OUT="$OUT/teacher" TEACHER="$TEACHER" DISTILL="$BIN" MNIST_DIR="$D" SEED="$SEED" \
 		${TEACHER_SCHEDULE:+"SCHEDULE=$TEACHER_SCHEDULE"} scripts/train-teacher.sh
 fi
+# A distilled student or soft targets made with another teacher are stale: the sha256 is part of
+# their settings.
+TEACHER_SHA=$(sha256sum "$TEACHER" | cut -d' ' -f1)
 
 say "2. soft targets for the 60,000 training images"
 TARGETS=$OUT/teacher-train.safetensors
-if [[ -f $TARGETS && $TARGETS -nt $TEACHER ]]; then
+if [[ -f $TARGETS && "$(cat "$TARGETS.teacher" 2>/dev/null)" == "$TEACHER_SHA" ]]; then
 	echo "$TARGETS is there"
 else
 	"$BIN" targets --teacher "$TEACHER" --data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --out "$TARGETS"
+	echo "$TEACHER_SHA" > "$TARGETS.teacher"
 fi
 
 students=(baseline)
@@ -134,7 +140,7 @@ fi
 
 students+=(distilled)
 say "3c. distilled student, online teacher, T=$T alpha=$ALPHA jitter $JITTER ($DISTILL_EPOCHS epochs)"
-train_stepped distilled "$DISTILL_EPOCHS" "$FINE_EPOCHS" --model models/mnist-student.json \
+SETTINGS_EXTRA="teacher_sha256=$TEACHER_SHA " train_stepped distilled "$DISTILL_EPOCHS" "$FINE_EPOCHS" --model models/mnist-student.json \
 	--data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --jitter "$JITTER" --batch "$BATCH" \
 	--teacher "$TEACHER" --temperature "$T" --alpha "$ALPHA"
 
