@@ -29,15 +29,19 @@ type EvalOptions struct {
 	Data, Labels string
 	// Preprocess, when set, is the model's input preprocessing. When nil it comes from the
 	// checkpoint, or from the ONNX model's metadata (key MetaPreprocess); an ONNX model without
-	// it is an error asking for the preprocessing flags.
+	// it is an error asking for the preprocessing flags, unless PreprocessOverride gives some.
 	Preprocess *Preprocess
+	// PreprocessOverride replaces single fields of the model's preprocessing (Preprocess, else
+	// the stored one, else scale DefaultScale, mean 0, std 1): the flags given on their own.
+	PreprocessOverride PreprocessOverride
 	// Teacher, when set, is evaluated too and compared with the model (top-1 agreement); the
 	// caller closes it. TeacherPath names it in the output.
 	Teacher     Teacher
 	TeacherPath string
 	// TeacherPreprocess is the teacher's input preprocessing; nil means the model's scale, mean
-	// and std (and the teacher's own input shape).
+	// and std (and the teacher's own input shape). TeacherOverride replaces single fields of it.
 	TeacherPreprocess *Preprocess
+	TeacherOverride   PreprocessOverride
 	// Batch is the inference batch size (0 means onnx.DefaultBatch, 256).
 	Batch int
 	// ORT configures onnxruntime for an ONNX model (onnx.Init must have run).
@@ -114,6 +118,7 @@ func Eval(ctx context.Context, opts EvalOptions) (*EvalResult, error) {
 		if opts.TeacherPreprocess != nil {
 			tp = *opts.TeacherPreprocess
 		}
+		tp = opts.TeacherOverride.Over(tp)
 		tl, err := runTeacher(ctx, opts.Teacher, tp, data, batch)
 		if err != nil {
 			return nil, fmt.Errorf("eval: teacher %s: %w", opts.TeacherPath, err)
@@ -192,6 +197,9 @@ func evalONNX(ctx context.Context, opts EvalOptions, data *Dataset, batch int) (
 		return nil, 0, pre, err
 	}
 	ort := opts.ORT
+	if len(ort.InputShape) == 0 {
+		ort.InputShape = pre.InputShape
+	}
 	if ort.Batch == 0 {
 		ort.Batch = batch
 	}
@@ -207,7 +215,9 @@ func evalONNX(ctx context.Context, opts EvalOptions, data *Dataset, batch int) (
 	return logits, s.Classes(), pre, nil
 }
 
-// choosePreprocess picks the flags' preprocessing if given, else the model's stored one.
+// choosePreprocess returns the model's preprocessing: opts.Preprocess if set, else the model's
+// stored one, with opts.PreprocessOverride's fields in place. A model that stores none needs one
+// of the two.
 func choosePreprocess(opts EvalOptions, stored string) (Preprocess, error) {
 	var fromModel *Preprocess
 	if stored != "" {
@@ -217,16 +227,22 @@ func choosePreprocess(opts EvalOptions, stored string) (Preprocess, error) {
 		}
 		fromModel = &p
 	}
+	var pre Preprocess
 	switch {
 	case opts.Preprocess != nil:
-		if fromModel != nil && !reflect.DeepEqual(normPre(*fromModel), normPre(*opts.Preprocess)) {
-			slog.Warn("preprocessing flags override the model's", "model", opts.Model, "stored", stored, "flags", mustJSON(opts.Preprocess))
-		}
-		return *opts.Preprocess, nil
+		pre = *opts.Preprocess
 	case fromModel != nil:
-		return *fromModel, nil
+		pre = *fromModel
+	case !opts.PreprocessOverride.IsZero():
+		pre = Preprocess{Scale: DefaultScale}
+	default:
+		return Preprocess{}, fmt.Errorf("eval: %s records no preprocessing: give --scale/--mean/--std/--input-shape", opts.Model)
 	}
-	return Preprocess{}, fmt.Errorf("eval: %s records no preprocessing: give --scale/--mean/--std/--input-shape", opts.Model)
+	pre = opts.PreprocessOverride.Over(pre)
+	if fromModel != nil && !reflect.DeepEqual(normPre(*fromModel), normPre(pre)) {
+		slog.Warn("preprocessing flags override the model's", "model", opts.Model, "stored", stored, "used", mustJSON(pre))
+	}
+	return pre, nil
 }
 
 // runTeacher preprocesses the data set for a model run under onnxruntime and runs it.

@@ -30,6 +30,41 @@ type Preprocess struct {
 	InputShape []int `json:"input_shape,omitempty"`
 }
 
+// DefaultScale is the scale of a preprocessing built from overrides alone (an ONNX model that
+// records none): 255, as for 8-bit images, with mean 0 and std 1.
+const DefaultScale = 255
+
+// PreprocessOverride replaces single fields of a Preprocess, as flags given on their own do
+// (`distill eval --input-shape 1x28x28` keeps the model's scale, mean and std). A nil field keeps
+// the base's value.
+type PreprocessOverride struct {
+	Scale      *float64
+	Mean, Std  []float64
+	InputShape []int
+}
+
+// IsZero reports whether o overrides nothing.
+func (o PreprocessOverride) IsZero() bool {
+	return o.Scale == nil && o.Mean == nil && o.Std == nil && o.InputShape == nil
+}
+
+// Over returns base with o's fields in place of its own.
+func (o PreprocessOverride) Over(base Preprocess) Preprocess {
+	if o.Scale != nil {
+		base.Scale = *o.Scale
+	}
+	if o.Mean != nil {
+		base.Mean = o.Mean
+	}
+	if o.Std != nil {
+		base.Std = o.Std
+	}
+	if o.InputShape != nil {
+		base.InputShape = o.InputShape
+	}
+	return base
+}
+
 // String formats p as the teacher-spec options it corresponds to, e.g.
 // "scale=255,mean=0.1307,std=0.3081,shape=1x28x28".
 func (p Preprocess) String() string {

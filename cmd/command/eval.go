@@ -45,10 +45,10 @@ func evalCommand() *cli.Command {
 			"(15 equal-width confidence bins) and the confusion matrix; with --teacher also the teacher's\n" +
 			"figures and the top-1 agreement between model and teacher.\n\n" +
 			"A checkpoint carries its preprocessing; an ONNX student exported by distill records it in its\n" +
-			"metadata. Other ONNX models need --scale/--mean/--std/--input-shape. Given any of these four\n" +
-			"flags, the flags replace the stored preprocessing as a whole (those not given take their\n" +
-			"defaults, 255, 0, 1 and the model's input shape). The teacher's scale, mean and std default\n" +
-			"to the model's.\n\n" +
+			"metadata. Other ONNX models need --scale/--mean/--std/--input-shape. Each of these flags given\n" +
+			"replaces that one field of the stored preprocessing (with a warning when the result differs);\n" +
+			"for a model that stores none, the fields not given are 255, 0, 1 and the model's input shape.\n" +
+			"The teacher's scale, mean and std not given are the model's.\n\n" +
 			"Example:\n" +
 			"  distill eval --model out/student.ckpt --data data/mnist/t10k-images-idx3-ubyte.gz \\\n" +
 			"      --labels data/mnist/t10k-labels-idx1-ubyte.gz --teacher out/teacher.onnx",
@@ -85,33 +85,17 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 	if o.Device, o.GPUID, o.Threads, err = runtimeFromFlags(cCtx); err != nil {
 		return o, err
 	}
-	p, set, err := preprocessFromFlags(cCtx, "", pipeline.Preprocess{})
-	if err != nil {
+	// Each flag given replaces one field of the stored preprocessing; the teacher's scale, mean
+	// and std not given are the model's (after its flags).
+	if o.PreprocessOverride, err = overrideFromFlags(cCtx, ""); err != nil {
 		return o, err
 	}
-	if set {
-		o.Preprocess = &p
-	}
-	tp, tset, err := preprocessFromFlags(cCtx, "teacher-", p)
-	if err != nil {
+	if o.TeacherOverride, err = overrideFromFlags(cCtx, "teacher-"); err != nil {
 		return o, err
 	}
-	if set || tset {
-		// Otherwise the teacher takes the model's stored scale, mean and std.
-		o.TeacherPreprocess = &tp
-	}
-	o.ORT = onnx.Options{Device: o.Device, GPUID: o.GPUID, Threads: o.Threads, Batch: o.Batch}
-	if o.Preprocess != nil {
-		o.ORT.InputShape = o.Preprocess.InputShape
-	}
+	o.ORT = onnx.Options{Device: o.Device, GPUID: o.GPUID, Threads: o.Threads, Batch: o.Batch,
+		InputShape: o.PreprocessOverride.InputShape}
 	return o, nil
-}
-
-func teacherShape(p *pipeline.Preprocess) []int {
-	if p == nil {
-		return nil
-	}
-	return p.InputShape
 }
 
 // runEval evaluates and prints the result to w as text or JSON.
@@ -134,7 +118,7 @@ func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
 	}
 	if o.TeacherModel != "" {
 		s, err := onnx.Open(o.TeacherModel, onnx.Options{Device: o.Device, GPUID: o.GPUID, Threads: o.Threads, Batch: o.Batch,
-			InputShape: teacherShape(o.TeacherPreprocess)})
+			InputShape: o.TeacherOverride.InputShape})
 		if err != nil {
 			return err
 		}

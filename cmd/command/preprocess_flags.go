@@ -20,16 +20,16 @@ const (
 // preprocessFlags returns the preprocessing flags --scale, --mean, --std and --input-shape of the
 // model (prefix "") or, with prefix "teacher-", of the teacher, whose scale, mean and std default
 // to those of whose ("the student's", "the model's") and whose input shape defaults to the
-// teacher model's. For the model (prefix ""), a non-empty whose names a preprocessing that applies
-// when none of the four flags is given (eval: "the stored one"); once one is, the others take
-// their defaults 255, 0, 1 and the model's input shape.
+// teacher model's. For the model (prefix ""), a non-empty whose names a preprocessing whose fields
+// apply where the flag is not given (eval: "the stored one"; the defaults 255, 0, 1 and the model's
+// input shape when there is none).
 func preprocessFlags(prefix, whose string) []cli.Flag {
 	if prefix == "" {
 		def := func(v string) string {
 			if whose == "" {
 				return ""
 			}
-			return v + " if any of these four is given, else " + whose
+			return whose + ", else " + v
 		}
 		shape := "the model's"
 		if whose != "" {
@@ -100,4 +100,28 @@ func preprocessFromFlags(cCtx *cli.Context, prefix string, def pipeline.Preproce
 		}
 	}
 	return p, set, nil
+}
+
+// overrideFromFlags reads and validates the preprocessing flags with the given prefix, like
+// preprocessFromFlags, and keeps only those given on the command line: the fields not given keep
+// the model's stored values (eval).
+func overrideFromFlags(cCtx *cli.Context, prefix string) (pipeline.PreprocessOverride, error) {
+	var o pipeline.PreprocessOverride
+	p, _, err := preprocessFromFlags(cCtx, prefix, pipeline.Preprocess{})
+	if err != nil {
+		return o, err
+	}
+	if cCtx.IsSet(prefix + "scale") {
+		o.Scale = &p.Scale
+	}
+	if cCtx.IsSet(prefix + "mean") {
+		o.Mean = p.Mean
+	}
+	if cCtx.IsSet(prefix + "std") {
+		o.Std = p.Std
+	}
+	if cCtx.IsSet(prefix + "input-shape") {
+		o.InputShape = p.InputShape
+	}
+	return o, nil
 }
