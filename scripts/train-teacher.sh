@@ -30,6 +30,15 @@ SPEC=models/mnist-teacher.json
 for f in "$BIN" "$D/train-images-idx3-ubyte.gz" "$D/t10k-images-idx3-ubyte.gz"; do
 	[[ -e $f ]] || { echo "train-teacher: $f is missing: run scripts/setup.sh and make build" >&2; exit 1; }
 done
+# Check the whole schedule before anything trains.
+prev=0
+for stage in $SCHEDULE; do
+	end=${stage%%:*} lr=${stage#*:}
+	[[ $end =~ ^[0-9]+$ && $end -gt $prev && $lr != "$stage" && -n $lr ]] ||
+		{ echo "train-teacher: bad SCHEDULE stage '$stage' in '$SCHEDULE': want END:LR with END above $prev" >&2; exit 1; }
+	prev=$end
+done
+((prev > 0)) || { echo "train-teacher: SCHEDULE is empty" >&2; exit 1; }
 mkdir -p "$OUT" "$(dirname "$TEACHER")"
 ckpt=$OUT/teacher.ckpt metrics=$OUT/teacher.jsonl
 settings="schedule=$SCHEDULE batch=$BATCH jitter=$JITTER seed=$SEED"
@@ -48,8 +57,6 @@ common=(--model "$SPEC" --data "$D/train-images-idx3-ubyte.gz" --labels "$D/trai
 prev=0
 for stage in $SCHEDULE; do
 	end=${stage%%:*} lr=${stage#*:}
-	[[ $end =~ ^[0-9]+$ && $end -gt $prev && $lr != "$stage" ]] ||
-		{ echo "train-teacher: bad SCHEDULE stage '$stage': want END:LR with END above $prev" >&2; exit 1; }
 	if (($(done_epochs) >= end)); then
 		echo "train-teacher: epochs $((prev + 1))-$end at lr $lr already done"
 	else
