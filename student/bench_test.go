@@ -14,7 +14,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, batch := range []int{256, 8192} {
+	for _, batch := range []int{128, 256, 8192} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			net, err := NewNet(spec, 1)
 			if err != nil {

@@ -14,6 +14,7 @@ typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float*, int,
 typedef void (*dgemm_fn)(int, int, int, int, int, int, double, const double*, int, const double*, int, double, double*, int);
 typedef void (*sgemv_fn)(int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
 typedef void (*set_threads_fn)(int);
+typedef char *(*corename_fn)(void);
 typedef void (*dgemv_fn)(int, int, int, int, double, const double*, int, const double*, int, double, double*, int);
 
 static void call_sgemm(void *f, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
@@ -21,6 +22,7 @@ static void call_sgemm(void *f, int ta, int tb, int m, int n, int k, float alpha
 	((sgemm_fn)f)(RowMajor, ta ? Trans : NoTrans, tb ? Trans : NoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 static void call_set_threads(void *f, int n) { ((set_threads_fn)f)(n); }
+static char *call_corename(void *f) { return ((corename_fn)f)(); }
 
 static void call_dgemm(void *f, int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
 		const double *b, int ldb, double beta, double *c, int ldc) {
@@ -42,6 +44,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -79,6 +82,7 @@ var (
 // loadOpenBLAS dlopens OpenBLAS once per process.
 func loadOpenBLAS() (blasImpl, string, []string, error) {
 	openBLASOnce.Do(func() {
+		setCoreType()
 		var cands []string
 		if p := os.Getenv("DISTILL_OPENBLAS"); p != "" {
 			cands = append(cands, p)
@@ -117,6 +121,13 @@ func loadOpenBLAS() (blasImpl, string, []string, error) {
 			if f := C.dlsym(h, cs); f != nil {
 				C.call_set_threads(f, 1)
 				ob.split = true
+			}
+			C.free(unsafe.Pointer(cs))
+			cs = C.CString("openblas_get_corename")
+			if f := C.dlsym(h, cs); f != nil {
+				if name := C.call_corename(f); name != nil {
+					openBLASCore = strings.TrimSpace(C.GoString(name))
+				}
 			}
 			C.free(unsafe.Pointer(cs))
 			openBLASImpl, openBLASPath = ob, path

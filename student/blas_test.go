@@ -3,6 +3,8 @@ package student
 import (
 	"fmt"
 	"math"
+	"os"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -130,5 +132,42 @@ func TestUseBLAS(t *testing.T) {
 	}
 	if got, err := UseBLAS("auto"); err != nil || got != "openblas" {
 		t.Errorf("UseBLAS(auto) = %q, %v with openblas present", got, err)
+	}
+}
+
+// TestCoreTypeFor checks the OpenBLAS kernel set chosen from CPU features.
+func TestCoreTypeFor(t *testing.T) {
+	avx512 := cpuFeatures{AVX2: true, FMA: true, AVX512F: true, AVX512CD: true, AVX512BW: true,
+		AVX512DQ: true, AVX512VL: true}
+	noVL := avx512
+	noVL.AVX512VL = false
+	for _, tc := range []struct {
+		name string
+		x    cpuFeatures
+		want string
+	}{
+		{"avx512", avx512, "SkylakeX"},
+		{"avx512 without VL", noVL, "Haswell"},
+		{"avx2 fma", cpuFeatures{AVX2: true, FMA: true}, "Haswell"},
+		{"avx2 without fma", cpuFeatures{AVX2: true}, ""},
+		{"neither", cpuFeatures{}, ""},
+	} {
+		if got := coreTypeFor(tc.x); got != tc.want {
+			t.Errorf("%s: coreTypeFor = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestOpenBLASCoreType checks that OpenBLAS, once loaded, runs the kernels chosen for this CPU:
+// os.Setenv must reach the C environment its constructor reads.
+func TestOpenBLASCoreType(t *testing.T) {
+	requireOpenBLAS(t)
+	want := coreTypeFor(hostFeatures())
+	if want == "" || os.Getenv(coreTypeEnv) != want || openBLASCore == "" {
+		t.Skipf("no core type to check (for this CPU %q, %s=%q, openblas_get_corename=%q)",
+			want, coreTypeEnv, os.Getenv(coreTypeEnv), openBLASCore)
+	}
+	if !strings.EqualFold(openBLASCore, want) {
+		t.Errorf("OpenBLAS runs %q kernels, want %q (%s)", openBLASCore, want, coreTypeEnv)
 	}
 }

@@ -42,6 +42,7 @@ const (
 	flagORTLib    = "ort-lib"
 	flagLogLevel  = "log-level"
 	flagLogFormat = "log-format"
+	flagCPUProf   = "cpuprofile"
 )
 
 func globalFlags() []cli.Flag {
@@ -53,6 +54,7 @@ func globalFlags() []cli.Flag {
 		},
 		&cli.StringFlag{Name: flagLogLevel, Value: "info", Usage: "log level: debug, info, warn or error"},
 		&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log format on stderr: text or json"},
+		&cli.StringFlag{Name: flagCPUProf, Usage: "write a Go CPU profile of the run to `<file>` (read it with 'go tool pprof')", TakesFile: true},
 	}
 }
 
@@ -187,6 +189,9 @@ func prepareCommand(c *cli.Command) {
 		if err := setupLogging(cCtx); err != nil {
 			return err
 		}
+		if err := startProfile(cCtx); err != nil {
+			return err
+		}
 		if before != nil {
 			return before(cCtx)
 		}
@@ -299,6 +304,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, args)
+	if perr := stopProfile(); perr != nil && err == nil {
+		err = perr
+	}
 	if err == nil {
 		return ExitOK
 	}
