@@ -168,11 +168,10 @@ func (a *Adam) Step(params []*Param) {
 	t := float64(a.step)
 	bc1 := 1 - math.Pow(a.beta1, t)
 	bc2 := 1 - math.Pow(a.beta2, t)
-	b1, b2 := float32(a.beta1), float32(a.beta2)
-	c1, c2 := float32(1-a.beta1), float32(1-a.beta2)
-	stepSize := float32(a.lr / bc1)
-	invBc2Sqrt := float32(1 / math.Sqrt(bc2))
-	eps := float32(a.eps)
+	k := adamCoeffs{
+		b1: float32(a.beta1), b2: float32(a.beta2), c1: float32(1 - a.beta1), c2: float32(1 - a.beta2),
+		stepSize: float32(a.lr / bc1), invBc2Sqrt: float32(1 / math.Sqrt(bc2)), eps: float32(a.eps),
+	}
 	jobs := make([]updateJob, 0, len(params))
 	for _, p := range params {
 		checkParam(p)
@@ -186,14 +185,7 @@ func (a *Adam) Step(params []*Param) {
 			panic(fmt.Sprintf("adam: state of %s has %d values, param has %d", p.Name, len(m), len(p.Value)))
 		}
 		jobs = append(jobs, updateJob{n: len(p.Value), fn: func(lo, hi int) {
-			x, g, m, v := p.Value[lo:hi], p.Grad[lo:hi], m[lo:hi], v[lo:hi]
-			for i := range x {
-				gi := g[i]
-				mi := flushSubnormal(b1*m[i] + c1*gi)
-				vi := flushSubnormal(b2*v[i] + c2*gi*gi)
-				m[i], v[i] = mi, vi
-				x[i] -= stepSize * mi / (float32(math.Sqrt(float64(vi)))*invBc2Sqrt + eps)
-			}
+			adamUpdate(p.Value[lo:hi], p.Grad[lo:hi], m[lo:hi], v[lo:hi], k)
 		}})
 	}
 	runUpdates(jobs)
