@@ -24,6 +24,11 @@ type Options struct {
 	// InputShape is the per-sample input shape (without the batch axis). It is needed only for
 	// models that leave non-batch axes dynamic, and must agree with the model's fixed axes.
 	InputShape []int
+	// NoSpin stops onnxruntime's intra-op threads from spinning while they wait for work. Spinning
+	// shortens each run a little when onnxruntime has the cores to itself (distill targets), but
+	// a teacher that runs between other work (the online teacher of distill train) would burn the
+	// cores that work needs.
+	NoSpin bool
 }
 
 // DefaultBatch is the batch size used when Options.Batch is 0: large enough for onnxruntime's
@@ -246,6 +251,11 @@ func (s *Session) start(cuda bool) error {
 	if s.opts.Threads > 0 {
 		if err := so.SetIntraOpNumThreads(s.opts.Threads); err != nil {
 			return fmt.Errorf("set threads %d: %w", s.opts.Threads, err)
+		}
+	}
+	if s.opts.NoSpin {
+		if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+			return fmt.Errorf("turn off spinning: %w", err)
 		}
 	}
 	device := "cpu"

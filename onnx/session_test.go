@@ -121,6 +121,7 @@ func TestSessionGemm(t *testing.T) {
 		{"dynamic batch 2 (partial last batch)", plain, onnx.Options{Batch: 2}, sessWant, "logits", []int64{-1, 3}},
 		{"dynamic batch larger than n", plain, onnx.Options{Batch: 64, Threads: 1}, sessWant, "logits", []int64{-1, 3}},
 		{"dynamic batch 1", plain, onnx.Options{Batch: 1, Output: "logits"}, sessWant, "logits", []int64{-1, 3}},
+		{"threads that do not spin", plain, onnx.Options{Batch: 2, Threads: 2, NoSpin: true}, sessWant, "logits", []int64{-1, 3}},
 		{"fixed batch 1", fixed, onnx.Options{Batch: 256}, sessWant, "logits", []int64{1, 3}},
 		{"fixed batch 4 padded", fixed4, onnx.Options{}, sessWant, "logits", []int64{4, 3}},
 		{"softmax auto is probs, returned as log p", soft, onnx.Options{Batch: 3}, logp, "probs", []int64{-1, 3}},

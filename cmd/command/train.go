@@ -192,8 +192,9 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 		if err := initRuntime(o.ORTLib, o.Device); err != nil {
 			return err
 		}
+		// The teacher runs between the student's steps: its idle threads must not spin.
 		s, err := onnx.Open(o.TeacherModel, onnx.Options{Device: o.Device, GPUID: o.GPUID, Threads: o.Threads, Batch: o.Batch,
-			InputShape: o.TeacherPreprocess.InputShape})
+			InputShape: o.TeacherPreprocess.InputShape, NoSpin: true})
 		if err != nil {
 			return err
 		}
