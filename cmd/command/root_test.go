@@ -1,6 +1,8 @@
 package command
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -33,4 +35,30 @@ func TestChoiceErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCPUProfile checks that --cpuprofile writes a profile, also when the command fails, and that
+// a profile that cannot be created is an error naming the flag.
+func TestCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "cpu.prof")
+	code, _, stderr := runMain(t, "--cpuprofile", prof, "inspect", filepath.Join(dir, "missing.onnx"))
+	if code != ExitRuntime {
+		t.Fatalf("inspect of a missing model: exit %d, want %d\n%s", code, ExitRuntime, stderr)
+	}
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Errorf("profile %s: %v (size %d), want a non-empty file", prof, err, sizeOf(st))
+	}
+	bad := filepath.Join(dir, "no-such-dir", "cpu.prof")
+	code, _, stderr = runMain(t, "inspect", "--cpuprofile", bad, filepath.Join(dir, "missing.onnx"))
+	if code != ExitRuntime || !strings.Contains(stderr, "--cpuprofile") {
+		t.Errorf("unwritable profile: exit %d, stderr %q; want %d and an error naming --cpuprofile", code, stderr, ExitRuntime)
+	}
+}
+
+func sizeOf(st os.FileInfo) int64 {
+	if st == nil {
+		return 0
+	}
+	return st.Size()
 }
