@@ -12,7 +12,7 @@ import (
 
 // BenchmarkOpenBLASSgemm times the sgemms of one training step of the 784-800-800-10 student at
 // batch 128, as one OpenBLAS call and split across goroutines, in GFLOPS. It shows whether OpenBLAS
-// runs kernels fit for this CPU (see coreTypeFor): on a Sapphire Rapids VM, generic "Prescott"
+// runs kernels fit for this CPU (see coreTypeFor): on an Emerald Rapids Xeon VM, generic "Prescott"
 // kernels gave about 30 GFLOPS a core, SkylakeX ones over 100.
 func BenchmarkOpenBLASSgemm(b *testing.B) {
 	impl, _, _, err := loadOpenBLAS()
