@@ -127,17 +127,12 @@ func coreTypeFor(f cpuFeatures) string {
 }
 
 // setCoreType sets OPENBLAS_CORETYPE from the CPU's features before OpenBLAS is loaded, unless the
-// user set it. It returns the value OpenBLAS will see.
-func setCoreType() string {
-	if v, ok := os.LookupEnv(coreTypeEnv); ok {
-		return v
+// user set it. With cgo, os.Setenv also sets the C environment that OpenBLAS's constructor reads.
+func setCoreType() {
+	if _, ok := os.LookupEnv(coreTypeEnv); ok {
+		return
 	}
-	ct := coreTypeFor(hostFeatures())
-	if ct != "" {
-		// With cgo, os.Setenv also sets the C environment that OpenBLAS's constructor reads.
-		if err := os.Setenv(coreTypeEnv, ct); err != nil {
-			return ""
-		}
+	if ct := coreTypeFor(hostFeatures()); ct != "" {
+		_ = os.Setenv(coreTypeEnv, ct) // on failure OpenBLAS detects the CPU itself, as before
 	}
-	return ct
 }
