@@ -56,9 +56,10 @@ static void adam_avx2(float *x, const float *g, float *m, float *v, long n,
 	}
 }
 
-static void adam_simd(int level, float *x, const float *g, float *m, float *v, long n,
+// adam_simd runs the copy for lanes 16 (AVX-512) or 8 (AVX2).
+static void adam_simd(int lanes, float *x, const float *g, float *m, float *v, long n,
 		float b1, float b2, float c1, float c2, float step, float ibc2, float eps) {
-	if (level == 2) {
+	if (lanes == 16) {
 		adam_avx512(x, g, m, v, n, b1, b2, c1, c2, step, ibc2, eps);
 	} else {
 		adam_avx2(x, g, m, v, n, b1, b2, c1, c2, step, ibc2, eps);
@@ -91,12 +92,8 @@ func adamUpdate(x, g, m, v []float32, k adamCoeffs) {
 		w = n / adamLanes * adamLanes
 	}
 	if w > 0 {
-		level := C.int(1)
-		if adamLanes == 16 {
-			level = 2
-		}
 		g, m, v := g[:w], m[:w], v[:w]
-		C.adam_simd(level, (*C.float)(unsafe.Pointer(&x[0])), (*C.float)(unsafe.Pointer(&g[0])),
+		C.adam_simd(C.int(adamLanes), (*C.float)(unsafe.Pointer(&x[0])), (*C.float)(unsafe.Pointer(&g[0])),
 			(*C.float)(unsafe.Pointer(&m[0])), (*C.float)(unsafe.Pointer(&v[0])), C.long(w),
 			C.float(k.b1), C.float(k.b2), C.float(k.c1), C.float(k.c2), C.float(k.stepSize),
 			C.float(k.invBc2Sqrt), C.float(k.eps))

@@ -104,10 +104,7 @@ func loadOpenBLAS() (blasImpl, string, []string, error) {
 				name string
 				dst  *unsafe.Pointer
 			}{{"cblas_sgemm", &ob.sgemm}, {"cblas_dgemm", &ob.dgemm}, {"cblas_sgemv", &ob.sgemv}, {"cblas_dgemv", &ob.dgemv}} {
-				cs := C.CString(s.name)
-				*s.dst = C.dlsym(h, cs)
-				C.free(unsafe.Pointer(cs))
-				if *s.dst == nil {
+				if *s.dst = dlsym(h, s.name); *s.dst == nil {
 					missing = fmt.Errorf("dlsym %s in %s: not found", s.name, path)
 					break
 				}
@@ -117,19 +114,15 @@ func loadOpenBLAS() (blasImpl, string, []string, error) {
 				C.dlclose(h)
 				continue
 			}
-			cs := C.CString("openblas_set_num_threads")
-			if f := C.dlsym(h, cs); f != nil {
+			if f := dlsym(h, "openblas_set_num_threads"); f != nil {
 				C.call_set_threads(f, 1)
 				ob.split = true
 			}
-			C.free(unsafe.Pointer(cs))
-			cs = C.CString("openblas_get_corename")
-			if f := C.dlsym(h, cs); f != nil {
+			if f := dlsym(h, "openblas_get_corename"); f != nil {
 				if name := C.call_corename(f); name != nil {
 					openBLASCore = strings.TrimSpace(C.GoString(name))
 				}
 			}
-			C.free(unsafe.Pointer(cs))
 			openBLASImpl, openBLASPath = ob, path
 			return
 		}
@@ -139,6 +132,13 @@ func loadOpenBLAS() (blasImpl, string, []string, error) {
 		return nil, "", openBLASSearched, openBLASErr
 	}
 	return openBLASImpl, openBLASPath, openBLASSearched, nil
+}
+
+// dlsym returns the address of symbol name in the library h, or nil when it has none.
+func dlsym(h unsafe.Pointer, name string) unsafe.Pointer {
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	return C.dlsym(h, cs)
 }
 
 func transFlag(t blas.Transpose) C.int {
