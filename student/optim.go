@@ -27,6 +27,10 @@ type Optimizer interface {
 	Name() string
 	// Hyper returns the hyper-parameters by name, as NewOptimizer takes them.
 	Hyper() map[string]float64
+	// SetLR sets the learning rate of the following steps (a schedule's change of rate); the
+	// state is kept, so a run that changes its rate between epochs makes the same updates as
+	// one resumed with the new rate.
+	SetLR(lr float64)
 }
 
 // StepKey is the state entry holding the step counter t as two float32 values [lo, hi] with
@@ -159,6 +163,14 @@ func (a *Adam) Hyper() map[string]float64 {
 	return map[string]float64{"lr": a.lr, "beta1": a.beta1, "beta2": a.beta2, "eps": a.eps}
 }
 
+// SetLR sets the learning rate; it panics on a rate that is not positive and finite.
+func (a *Adam) SetLR(lr float64) {
+	if err := checkLR("adam", lr); err != nil {
+		panic(err)
+	}
+	a.lr = lr
+}
+
 // Steps returns the number of steps taken (restored by SetState).
 func (a *Adam) Steps() int64 { return a.step }
 
@@ -235,6 +247,14 @@ func (s *SGD) Name() string { return "sgd" }
 // Hyper returns lr and momentum.
 func (s *SGD) Hyper() map[string]float64 {
 	return map[string]float64{"lr": s.lr, "momentum": s.momentum}
+}
+
+// SetLR sets the learning rate; it panics on a rate that is not positive and finite.
+func (s *SGD) SetLR(lr float64) {
+	if err := checkLR("sgd", lr); err != nil {
+		panic(err)
+	}
+	s.lr = lr
 }
 
 // Steps returns the number of steps taken (restored by SetState).
