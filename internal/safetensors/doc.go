@@ -12,8 +12,10 @@
 // at 0 and end at the end of the file.
 //
 // Rules kept by this package beyond the format:
-//   - Writes are atomic: [Create] writes to "<path>.tmp-<pid>" in the same directory,
-//     and [Writer.Commit] fsyncs and renames it onto path; [Writer.Abort] removes it.
+//   - Writes are atomic: [Create] writes to "<path>.tmp-<pid>" in the same directory
+//     (through internal/atomicfile, which also removes the temporary files of killed
+//     writers), and [Writer.Commit] fsyncs and renames it onto path; [Writer.Abort]
+//     removes it.
 //   - Writes stream: the header goes first (all offsets are known up front) and
 //     [Writer.WriteAt] puts data at any element offset, so memory does not grow with
 //     the size of the file.

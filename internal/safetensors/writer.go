@@ -3,21 +3,19 @@ package safetensors
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/distillgo/distill/internal/atomicfile"
 )
 
-// Writer streams one safetensors file to a temporary file and renames it into place
-// on [Writer.Commit]. It is not safe for concurrent use.
+// Writer streams one safetensors file to a temporary file (an [atomicfile.File]) and renames it
+// into place on [Writer.Commit]. It is not safe for concurrent use.
 type Writer struct {
 	path    string
-	tmp     string
-	f       *os.File
+	f       *atomicfile.File
 	tensors []TensorInfo
 	index   map[string]int
 	meta    map[string]string
@@ -74,9 +72,7 @@ func Create(path string, tensors []TensorInfo, meta map[string]string) (*Writer,
 	}
 	w.hdrLen = 8 + int64(len(header))
 
-	removeStaleTemps(path)
-	w.tmp = fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
-	f, err := os.OpenFile(w.tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := atomicfile.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("write safetensors %s: %w", path, err)
 	}
@@ -85,7 +81,7 @@ func Create(path string, tensors []TensorInfo, meta map[string]string) (*Writer,
 		w.Abort()
 		return nil, fmt.Errorf("write safetensors %s: %w", path, err)
 	}
-	if err := preallocate(f, w.hdrLen+w.dataLen); err != nil {
+	if err := preallocate(f.File, w.hdrLen+w.dataLen); err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("write safetensors %s: reserve %d bytes: %w", path, w.hdrLen+w.dataLen, err)
 	}
@@ -193,9 +189,9 @@ func (w *Writer) describeGap(pos int64) string {
 	return fmt.Sprintf("byte %d never written", pos)
 }
 
-// Commit checks that every byte of data was written, stores the checksum in the header,
-// fsyncs the file and renames it onto the final path (then fsyncs the directory).
-// After an error the temporary file is removed.
+// Commit checks that every byte of data was written, stores the checksum in the header, and
+// commits the temporary file: fsync, rename onto the final path, fsync of the directory (see
+// [atomicfile.File.Commit]). After an error the temporary file is removed.
 func (w *Writer) Commit() (err error) {
 	if w.done {
 		return fmt.Errorf("write safetensors %s: commit after commit or abort", w.path)
@@ -231,21 +227,9 @@ func (w *Writer) Commit() (err error) {
 	if _, err := w.f.WriteAt(append(headerPrefix(header), header...), 0); err != nil {
 		return fmt.Errorf("write safetensors %s: %w", w.path, err)
 	}
-	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("write safetensors %s: sync: %w", w.path, err)
-	}
-	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("write safetensors %s: %w", w.path, err)
-	}
-	w.f = nil
-	if err := os.Rename(w.tmp, w.path); err != nil {
-		return fmt.Errorf("write safetensors %s: %w", w.path, err)
-	}
 	w.done = true
-	if d, err := os.Open(filepath.Dir(w.path)); err == nil {
-		// Make the rename durable; a failure here leaves a complete file, so it is not an error.
-		_ = d.Sync()
-		d.Close()
+	if err := w.f.Commit(); err != nil {
+		return fmt.Errorf("write safetensors %s: %w", w.path, err)
 	}
 	return nil
 }
@@ -257,15 +241,7 @@ func (w *Writer) Abort() error {
 		return nil
 	}
 	w.done = true
-	var errs []error
-	if w.f != nil {
-		errs = append(errs, w.f.Close())
-		w.f = nil
-	}
-	if err := os.Remove(w.tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := w.f.Abort(); err != nil {
 		return fmt.Errorf("abort safetensors %s: %w", w.path, err)
 	}
 	return nil
