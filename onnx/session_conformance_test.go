@@ -1,0 +1,176 @@
+package onnx_test
+
+import (
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/distillgo/distill/internal/teachertest"
+	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/onnx/onnxtest"
+)
+
+var _ teachertest.Teacher = (*onnx.Session)(nil)
+
+// Tolerances against float64 references: confGemmTol for a Gemm of up to 6 inputs in [-1, 1)
+// (float32 rounding of such sums stays below 1e-6, and log-softmax adds a few ulps);
+// confDeepTol for sums of hundreds of terms and for layers rounded to float32 in between.
+const (
+	confGemmTol = 1e-5
+	confDeepTol = 1e-4
+)
+
+// TestSessionConformance runs the teacher conformance suite on Sessions over each kind of model
+// they open: dynamic batch axes run in batches of 1, 4 and DefaultBatch, fixed batch axes of 1
+// and 4 (padded), a ReLU MLP, an image input that is flattened, and models that output
+// log-probabilities and probabilities (which Logits returns as log-probabilities).
+func TestSessionConformance(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	confQuiet(t)
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(11, 12))
+
+	const in, classes = 6, 4
+	W, b := confRandGemm(rng, in, classes)
+	gemmRef := func(x []float32, n int) []float32 { return onnxtest.GemmRef(x, n, W, b) }
+	logpRef := func(x []float32, n int) []float32 { return confLogSoftmax(gemmRef(x, n), classes) }
+	model := func(name string, opts ...onnxtest.Option) string {
+		path := filepath.Join(dir, name+".onnx")
+		onnxtest.GemmClassifier(t, path, W, b, opts...)
+		return path
+	}
+	gemm := model("gemm")
+	fixed1 := model("fixed1", onnxtest.FixedBatch(1))
+	fixed4 := model("fixed4", onnxtest.FixedBatch(4))
+	logsoft := model("logsoftmax", onnxtest.LogSoftmax())
+	soft := model("softmax", onnxtest.Softmax())
+
+	mlpPath := filepath.Join(dir, "mlp.onnx")
+	mlp := onnxtest.MLP(t, mlpPath, []int{20, 32, 16, 5}, 7)
+
+	imgPath := filepath.Join(dir, "image.onnx")
+	imgW, imgB := confRandGemm(rng, 784, 10)
+	onnxtest.GemmClassifier(t, imgPath, imgW, imgB, onnxtest.ImageInput())
+
+	for _, tc := range []struct {
+		name string
+		path string
+		opts onnx.Options
+		c    teachertest.Case // Open and ErrClosed are filled in below
+	}{
+		{"gemm batch 4", gemm, onnx.Options{Batch: 4},
+			teachertest.Case{Dim: in, Classes: classes, Reference: gemmRef, Tol: confGemmTol, MaxBatch: 4}},
+		{"gemm batch 1", gemm, onnx.Options{Batch: 1, Output: onnx.OutputLogits},
+			teachertest.Case{Dim: in, Classes: classes, Reference: gemmRef, Tol: confGemmTol, MaxBatch: 1}},
+		{"gemm default batch", gemm, onnx.Options{Threads: 1},
+			teachertest.Case{Dim: in, Classes: classes, Reference: gemmRef, Tol: confGemmTol, MaxBatch: onnx.DefaultBatch}},
+		// A fixed batch axis wins over Options.Batch.
+		{"gemm fixed batch 1", fixed1, onnx.Options{Batch: 256},
+			teachertest.Case{Dim: in, Classes: classes, Reference: gemmRef, Tol: confGemmTol, MaxBatch: 1}},
+		{"gemm fixed batch 4", fixed4, onnx.Options{},
+			teachertest.Case{Dim: in, Classes: classes, Reference: gemmRef, Tol: confGemmTol, MaxBatch: 4}},
+		{"logsoftmax output", logsoft, onnx.Options{Batch: 4},
+			teachertest.Case{Dim: in, Classes: classes, Reference: logpRef, Tol: confGemmTol, MaxBatch: 4}},
+		{"softmax output as log-probabilities", soft, onnx.Options{Batch: 4},
+			teachertest.Case{Dim: in, Classes: classes, Reference: logpRef, Tol: confGemmTol, MaxBatch: 4}},
+		{"mlp 20-32-16-5", mlpPath, onnx.Options{Batch: 8, Threads: 2},
+			teachertest.Case{Dim: 20, Classes: 5, Reference: mlp.Forward, Tol: confDeepTol, MaxBatch: 8}},
+		{"image input 1x28x28", imgPath, onnx.Options{Batch: 4},
+			teachertest.Case{Dim: 784, Classes: 10, Reference: func(x []float32, n int) []float32 {
+				return onnxtest.GemmRef(x, n, imgW, imgB)
+			}, Tol: confDeepTol, MaxBatch: 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.c
+			c.Open = confOpen(tc.path, tc.opts)
+			c.ErrClosed = onnx.ErrClosed
+			teachertest.Run(t, c)
+		})
+	}
+}
+
+// BenchmarkSessionTeacher times Session.Logits through teachertest.Bench on the
+// 784-1200-1200-10 MLP teacher of Hinton et al. (2015) on CPU: one sample at a time (latency),
+// and 1024 samples run at once or split into runs of DefaultBatch.
+func BenchmarkSessionTeacher(b *testing.B) {
+	onnxtest.RequireLibrary(b)
+	confQuiet(b)
+	path := filepath.Join(b.TempDir(), "mlp.onnx")
+	m := onnxtest.MLP(b, path, []int{784, 1200, 1200, 10}, 1)
+	for _, bc := range []struct {
+		batch, n int
+	}{{1, 1}, {1024, 1024}, {onnx.DefaultBatch, 1024}} {
+		name := "batch=" + strconv.Itoa(bc.batch) + "/n=" + strconv.Itoa(bc.n)
+		b.Run(name, func(b *testing.B) {
+			teachertest.Bench(b, teachertest.Case{
+				Open:      confOpen(path, onnx.Options{Batch: bc.batch}),
+				Dim:       784,
+				Classes:   10,
+				Reference: m.Forward,
+				Tol:       confDeepTol,
+				MaxBatch:  bc.batch,
+			}, bc.n)
+		})
+	}
+}
+
+// confOpen returns a teachertest.Case.Open that opens the model at path with opts.
+func confOpen(path string, opts onnx.Options) func(testing.TB) teachertest.Teacher {
+	return func(tb testing.TB) teachertest.Teacher {
+		tb.Helper()
+		s, err := onnx.Open(path, opts)
+		if err != nil {
+			tb.Fatalf("Open(%s): %v", path, err)
+		}
+		return s
+	}
+}
+
+// confQuiet drops the log lines that every Open writes (the suite opens hundreds of sessions)
+// until tb ends.
+func confQuiet(tb testing.TB) {
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tb.Cleanup(func() { slog.SetDefault(prev) })
+}
+
+// confRandGemm returns W [in][out] and b [out] with values uniform in [-1, 1).
+func confRandGemm(rng *rand.Rand, in, out int) ([][]float32, []float32) {
+	vec := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.Float64()*2 - 1)
+		}
+		return v
+	}
+	W := make([][]float32, in)
+	for i := range W {
+		W[i] = vec(out)
+	}
+	return W, vec(out)
+}
+
+// confLogSoftmax returns the log-softmax of each row of z [n, c], computed in float64.
+func confLogSoftmax(z []float32, c int) []float32 {
+	out := make([]float32, len(z))
+	for r := 0; r < len(z); r += c {
+		row := z[r : r+c]
+		mx := math.Inf(-1)
+		for _, v := range row {
+			mx = math.Max(mx, float64(v))
+		}
+		var s float64
+		for _, v := range row {
+			s += math.Exp(float64(v) - mx)
+		}
+		lse := mx + math.Log(s)
+		for j, v := range row {
+			out[r+j] = float32(float64(v) - lse)
+		}
+	}
+	return out
+}
