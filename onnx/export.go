@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"sort"
+	"slices"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/x448/float16"
@@ -186,88 +186,113 @@ func (g *ExportGraph) normalized() (*ExportGraph, error) {
 func checkLayer(l Layer, in []int, opset int) (Layer, []int, error) {
 	switch l.Op {
 	case "Gemm":
-		if len(in) != 1 {
-			return l, nil, fmt.Errorf("input has per-sample shape %v; Gemm needs a vector (add a Flatten)", in)
-		}
-		if len(l.WeightShape) != 2 || l.WeightShape[0] != in[0] || l.WeightShape[1] < 1 {
-			return l, nil, fmt.Errorf("weight shape %v, want [%d, out]", l.WeightShape, in[0])
-		}
-		out := l.WeightShape[1]
-		if err := checkData("weight", l.Weight, l.WeightShape); err != nil {
-			return l, nil, err
-		}
-		if l.Bias == nil && opset < 11 {
-			return l, nil, fmt.Errorf("%w: Gemm without a bias needs opset >= 11, got %d", ErrOpsetTooOld, opset)
-		}
-		if l.Bias != nil {
-			if err := checkData("bias", l.Bias, []int{out}); err != nil {
-				return l, nil, err
-			}
-		}
-		if l.Kernel != 0 || l.Stride != 0 || l.Pad != 0 {
-			return l, nil, errors.New("kernel, stride and pad do not apply to Gemm")
-		}
-		return l, []int{out}, nil
+		return checkGemm(l, in, opset)
 	case "Relu", "Flatten":
-		if l.Weight != nil || l.Bias != nil || l.WeightShape != nil || l.Kernel != 0 || l.Stride != 0 || l.Pad != 0 {
-			return l, nil, fmt.Errorf("%s takes no weights or window", l.Op)
-		}
-		if l.Op == "Flatten" {
-			size, _ := numel(in)
-			return l, []int{size}, nil
-		}
-		return l, in, nil
+		return checkNoParams(l, in)
 	case "Conv", "MaxPool":
-		if len(in) != 3 {
-			return l, nil, fmt.Errorf("input has per-sample shape %v; %s needs [channels, height, width]", in, l.Op)
-		}
-		if l.Kernel < 1 || l.Kernel >= maxDim || l.Stride < 0 || l.Stride >= maxDim || l.Pad < 0 || l.Pad >= maxDim {
-			return l, nil, fmt.Errorf("kernel %d, stride %d, pad %d: want kernel > 0, stride >= 0, pad >= 0", l.Kernel, l.Stride, l.Pad)
-		}
-		if l.Stride == 0 {
-			l.Stride = 1
-			if l.Op == "MaxPool" {
-				l.Stride = l.Kernel
-			}
-		}
-		if l.Pad >= l.Kernel {
-			// ONNX requires pads smaller than the kernel (a window of padding only).
-			return l, nil, fmt.Errorf("pad %d must be smaller than kernel %d", l.Pad, l.Kernel)
-		}
-		h, w := in[1]+2*l.Pad-l.Kernel, in[2]+2*l.Pad-l.Kernel
-		if h < 0 || w < 0 {
-			return l, nil, fmt.Errorf("kernel %d larger than padded input %dx%d", l.Kernel, in[1]+2*l.Pad, in[2]+2*l.Pad)
-		}
-		h, w = h/l.Stride+1, w/l.Stride+1
-		c := in[0]
-		if l.Op == "MaxPool" {
-			if l.Weight != nil || l.Bias != nil || l.WeightShape != nil {
-				return l, nil, errors.New("MaxPool takes no weights")
-			}
-			return l, []int{c, h, w}, nil
-		}
-		if len(l.WeightShape) != 4 || l.WeightShape[0] < 1 || l.WeightShape[1] != c || l.WeightShape[2] != l.Kernel || l.WeightShape[3] != l.Kernel {
-			return l, nil, fmt.Errorf("weight shape %v, want [filters, %d, %d, %d]", l.WeightShape, c, l.Kernel, l.Kernel)
-		}
-		if err := checkData("weight", l.Weight, l.WeightShape); err != nil {
-			return l, nil, err
-		}
-		f := l.WeightShape[0]
-		if l.Bias != nil {
-			if err := checkData("bias", l.Bias, []int{f}); err != nil {
-				return l, nil, err
-			}
-		}
-		out := []int{f, h, w}
-		if _, err := numel(out); err != nil {
-			return l, nil, fmt.Errorf("output shape %v: %w", out, err)
-		}
-		return l, out, nil
+		return checkWindow(l, in)
 	case "":
 		return l, nil, errors.New("missing op")
 	default:
 		return l, nil, fmt.Errorf("unsupported op %q (want Gemm, Relu, Conv, MaxPool or Flatten)", l.Op)
 	}
+}
+
+// checkGemm checks a Gemm layer: a weight [in, out] and a bias [out] (optional from opset 11).
+func checkGemm(l Layer, in []int, opset int) (Layer, []int, error) {
+	if len(in) != 1 {
+		return l, nil, fmt.Errorf("input has per-sample shape %v; Gemm needs a vector (add a Flatten)", in)
+	}
+	if len(l.WeightShape) != 2 || l.WeightShape[0] != in[0] || l.WeightShape[1] < 1 {
+		return l, nil, fmt.Errorf("weight shape %v, want [%d, out]", l.WeightShape, in[0])
+	}
+	out := l.WeightShape[1]
+	if err := checkData("weight", l.Weight, l.WeightShape); err != nil {
+		return l, nil, err
+	}
+	if l.Bias == nil && opset < 11 {
+		return l, nil, fmt.Errorf("%w: Gemm without a bias needs opset >= 11, got %d", ErrOpsetTooOld, opset)
+	}
+	if l.Bias != nil {
+		if err := checkData("bias", l.Bias, []int{out}); err != nil {
+			return l, nil, err
+		}
+	}
+	if l.Kernel != 0 || l.Stride != 0 || l.Pad != 0 {
+		return l, nil, errors.New("kernel, stride and pad do not apply to Gemm")
+	}
+	return l, []int{out}, nil
+}
+
+// checkNoParams checks a Relu or Flatten layer, which has neither weights nor a window.
+func checkNoParams(l Layer, in []int) (Layer, []int, error) {
+	if l.Weight != nil || l.Bias != nil || l.WeightShape != nil || l.Kernel != 0 || l.Stride != 0 || l.Pad != 0 {
+		return l, nil, fmt.Errorf("%s takes no weights or window", l.Op)
+	}
+	if l.Op == "Flatten" {
+		size, _ := numel(in)
+		return l, []int{size}, nil
+	}
+	return l, in, nil
+}
+
+// checkWindow checks a Conv or MaxPool layer over [channels, height, width]: its kernel, stride
+// (0 becomes 1 for Conv and Kernel for MaxPool) and pad, and Conv's weight and bias.
+func checkWindow(l Layer, in []int) (Layer, []int, error) {
+	if len(in) != 3 {
+		return l, nil, fmt.Errorf("input has per-sample shape %v; %s needs [channels, height, width]", in, l.Op)
+	}
+	if l.Kernel < 1 || l.Kernel >= maxDim || l.Stride < 0 || l.Stride >= maxDim || l.Pad < 0 || l.Pad >= maxDim {
+		return l, nil, fmt.Errorf("kernel %d, stride %d, pad %d: want kernel > 0, stride >= 0, pad >= 0", l.Kernel, l.Stride, l.Pad)
+	}
+	if l.Stride == 0 {
+		l.Stride = 1
+		if l.Op == "MaxPool" {
+			l.Stride = l.Kernel
+		}
+	}
+	if l.Pad >= l.Kernel {
+		// ONNX requires pads smaller than the kernel (a window of padding only).
+		return l, nil, fmt.Errorf("pad %d must be smaller than kernel %d", l.Pad, l.Kernel)
+	}
+	h, w := in[1]+2*l.Pad-l.Kernel, in[2]+2*l.Pad-l.Kernel
+	if h < 0 || w < 0 {
+		return l, nil, fmt.Errorf("kernel %d larger than padded input %dx%d", l.Kernel, in[1]+2*l.Pad, in[2]+2*l.Pad)
+	}
+	h, w = h/l.Stride+1, w/l.Stride+1
+	if l.Op == "MaxPool" {
+		if l.Weight != nil || l.Bias != nil || l.WeightShape != nil {
+			return l, nil, errors.New("MaxPool takes no weights")
+		}
+		return l, []int{in[0], h, w}, nil
+	}
+	f, err := checkConvParams(l, in[0])
+	if err != nil {
+		return l, nil, err
+	}
+	out := []int{f, h, w}
+	if _, err := numel(out); err != nil {
+		return l, nil, fmt.Errorf("output shape %v: %w", out, err)
+	}
+	return l, out, nil
+}
+
+// checkConvParams checks a Conv layer's weight [filters, c, Kernel, Kernel] and optional bias
+// [filters], and returns the number of filters.
+func checkConvParams(l Layer, c int) (int, error) {
+	if len(l.WeightShape) != 4 || l.WeightShape[0] < 1 || l.WeightShape[1] != c || l.WeightShape[2] != l.Kernel || l.WeightShape[3] != l.Kernel {
+		return 0, fmt.Errorf("weight shape %v, want [filters, %d, %d, %d]", l.WeightShape, c, l.Kernel, l.Kernel)
+	}
+	if err := checkData("weight", l.Weight, l.WeightShape); err != nil {
+		return 0, err
+	}
+	f := l.WeightShape[0]
+	if l.Bias != nil {
+		if err := checkData("bias", l.Bias, []int{f}); err != nil {
+			return 0, err
+		}
+	}
+	return f, nil
 }
 
 // numel returns the product of dims, each of which must be in 1..maxDim-1, as must the product.
@@ -296,23 +321,35 @@ func checkData(what string, data []float32, shape []int) error {
 	return nil
 }
 
-// Export writes g to path as an ONNX model: input InputName [N, InputShape...] float32 with a
-// dynamic batch axis N, output OutputName [N, Classes] float32, one standard op per layer and the
-// weights as initializers in little-endian raw_data. The same graph always gives the same bytes.
-// The file is written to a temporary name in the same directory and renamed into place.
-func Export(path string, g ExportGraph) error {
+// Encode returns g as the bytes of an ONNX model: input InputName [N, InputShape...] float32 with
+// a dynamic batch axis N, output OutputName [N, Classes] float32, one standard op per layer and
+// the weights as initializers in little-endian raw_data. The same graph always gives the same
+// bytes, and they are the bytes Export writes, so a caller can write them to a temporary file
+// (internal/atomicfile), check them, and then put them in place. Errors say what is wrong with g;
+// the caller wraps them with what it was writing.
+func Encode(g ExportGraph) ([]byte, error) {
 	m, err := buildModel(g)
 	if err != nil {
-		return fmt.Errorf("export onnx %s: %w", path, err)
+		return nil, err
 	}
 	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
-		return fmt.Errorf("export onnx %s: marshal: %w", path, err)
+		return nil, fmt.Errorf("marshal: %w", err)
 	}
 	if g.Checksum {
 		if err := sealChecksum(data); err != nil {
-			return fmt.Errorf("export onnx %s: %w", path, err)
+			return nil, err
 		}
+	}
+	return data, nil
+}
+
+// Export writes g to path as an ONNX model, the bytes of Encode. The file is written to a
+// temporary name in the same directory and renamed into place (atomicfile.WriteFile).
+func Export(path string, g ExportGraph) error {
+	data, err := Encode(g)
+	if err != nil {
+		return fmt.Errorf("export onnx %s: %w", path, err)
 	}
 	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("export onnx %s: %w", path, err)
@@ -331,102 +368,112 @@ func buildModel(in ExportGraph) (*pb.ModelProto, error) {
 	if err != nil {
 		return nil, err
 	}
-	graph := &pb.GraphProto{Name: "distill-student"}
-	inDims := make([]int64, len(g.InputShape))
-	for i, d := range g.InputShape {
-		inDims[i] = int64(d)
-	}
-	graph.Input = []*pb.ValueInfoProto{valueInfo(g.InputName, pb.TensorProto_FLOAT, inDims)}
-	graph.Output = []*pb.ValueInfoProto{valueInfo(g.OutputName, pb.TensorProto_FLOAT, []int64{int64(g.Classes)})}
-
-	// param adds an initializer and returns the float32 value name the layer node consumes.
-	param := func(name string, data []float32, shape []int) string {
-		dims := make([]int64, len(shape))
-		for i, d := range shape {
-			dims[i] = int64(d)
-		}
-		t := &pb.TensorProto{Name: name, Dims: dims}
-		if g.FP16 {
-			t.DataType = int32(pb.TensorProto_FLOAT16)
-			t.RawData = make([]byte, 2*len(data))
-			for i, v := range data {
-				binary.LittleEndian.PutUint16(t.RawData[2*i:], float16.Fromfloat32(v).Bits())
-			}
-		} else {
-			t.DataType = int32(pb.TensorProto_FLOAT)
-			t.RawData = make([]byte, 4*len(data))
-			for i, v := range data {
-				binary.LittleEndian.PutUint32(t.RawData[4*i:], math.Float32bits(v))
-			}
-		}
-		graph.Initializer = append(graph.Initializer, t)
-		if irVersion(g.Opset) < 4 {
-			// Before IR 4 every initializer must also be declared as a graph input.
-			graph.Input = append(graph.Input, &pb.ValueInfoProto{Name: name, Type: tensorType(pb.TensorProto_DataType(t.DataType), dims, false)})
-		}
-		if !g.FP16 {
-			return name
-		}
-		f32 := name + ".f32"
-		graph.Node = append(graph.Node, &pb.NodeProto{
-			Name: name + ".cast", OpType: "Cast", Input: []string{name}, Output: []string{f32},
-			Attribute: []*pb.AttributeProto{intAttr("to", int64(pb.TensorProto_FLOAT))},
-		})
-		return f32
-	}
-
+	b := graphBuilder{g: g, graph: &pb.GraphProto{Name: "distill-student"}}
+	b.graph.Input = []*pb.ValueInfoProto{valueInfo(g.InputName, pb.TensorProto_FLOAT, toInt64(g.InputShape))}
+	b.graph.Output = []*pb.ValueInfoProto{valueInfo(g.OutputName, pb.TensorProto_FLOAT, []int64{int64(g.Classes)})}
 	cur := g.InputName
 	for i, l := range g.Layers {
 		out := outName(i)
 		if i == len(g.Layers)-1 {
 			out = g.OutputName
 		}
-		node := &pb.NodeProto{Name: fmt.Sprintf("layer%d.%s", i, l.Op), OpType: l.Op, Input: []string{cur}, Output: []string{out}}
-		switch l.Op {
-		case "Gemm", "Conv":
-			node.Input = append(node.Input, param(weightName(i), l.Weight, l.WeightShape))
-			if l.Bias != nil {
-				node.Input = append(node.Input, param(biasName(i), l.Bias, []int{len(l.Bias)}))
-			}
-		}
-		switch l.Op {
-		case "Conv", "MaxPool":
-			k, s, p := int64(l.Kernel), int64(l.Stride), int64(l.Pad)
-			node.Attribute = []*pb.AttributeProto{
-				intsAttr("kernel_shape", k, k),
-				intsAttr("pads", p, p, p, p),
-				intsAttr("strides", s, s),
-			}
-		case "Flatten":
-			node.Attribute = []*pb.AttributeProto{intAttr("axis", 1)}
-		}
-		graph.Node = append(graph.Node, node)
+		b.layer(i, l, cur, out)
 		cur = out
 	}
-
-	m := &pb.ModelProto{
+	return &pb.ModelProto{
 		IrVersion:       irVersion(g.Opset),
 		OpsetImport:     []*pb.OperatorSetIdProto{{Domain: "", Version: int64(g.Opset)}},
 		ProducerName:    ProducerName,
 		ProducerVersion: ProducerVersion,
-		Graph:           graph,
+		Graph:           b.graph,
+		MetadataProps:   metadataProps(g.Metadata, g.Checksum),
+	}, nil
+}
+
+// graphBuilder appends the nodes and initializers of a normalized ExportGraph to a GraphProto.
+type graphBuilder struct {
+	g     *ExportGraph
+	graph *pb.GraphProto
+}
+
+// layer appends layer i's node, reading value in and writing value out, after the initializers
+// (and, with FP16, the Cast nodes) of its weight and bias.
+func (b *graphBuilder) layer(i int, l Layer, in, out string) {
+	node := &pb.NodeProto{Name: fmt.Sprintf("layer%d.%s", i, l.Op), OpType: l.Op, Input: []string{in}, Output: []string{out}}
+	switch l.Op {
+	case "Gemm", "Conv":
+		node.Input = append(node.Input, b.param(weightName(i), l.Weight, l.WeightShape))
+		if l.Bias != nil {
+			node.Input = append(node.Input, b.param(biasName(i), l.Bias, []int{len(l.Bias)}))
+		}
 	}
-	meta := maps.Clone(g.Metadata)
-	delete(meta, ChecksumKey)
-	if g.Checksum {
-		// The checksum entry comes first, so that a file cut short anywhere after it fails the
-		// check; Export seals it once the model is marshalled.
-		m.MetadataProps = append(m.MetadataProps, &pb.StringStringEntryProto{Key: ChecksumKey, Value: string(checksumPlaceholder)})
+	switch l.Op {
+	case "Conv", "MaxPool":
+		k, s, p := int64(l.Kernel), int64(l.Stride), int64(l.Pad)
+		node.Attribute = []*pb.AttributeProto{
+			intsAttr("kernel_shape", k, k),
+			intsAttr("pads", p, p, p, p),
+			intsAttr("strides", s, s),
+		}
+	case "Flatten":
+		node.Attribute = []*pb.AttributeProto{intAttr("axis", 1)}
 	}
-	keys := make([]string, 0, len(meta))
-	for k := range meta {
-		keys = append(keys, k)
+	b.graph.Node = append(b.graph.Node, node)
+}
+
+// param adds an initializer and returns the float32 value name the layer node consumes: the
+// initializer itself, or with FP16 the output of a Cast node that widens it.
+func (b *graphBuilder) param(name string, data []float32, shape []int) string {
+	t := initializerTensor(name, data, toInt64(shape), b.g.FP16)
+	b.graph.Initializer = append(b.graph.Initializer, t)
+	if irVersion(b.g.Opset) < 4 {
+		// Before IR 4 every initializer must also be declared as a graph input.
+		b.graph.Input = append(b.graph.Input, &pb.ValueInfoProto{Name: name, Type: tensorType(pb.TensorProto_DataType(t.DataType), t.Dims, false)})
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		m.MetadataProps = append(m.MetadataProps, &pb.StringStringEntryProto{Key: k, Value: meta[k]})
+	if !b.g.FP16 {
+		return name
 	}
-	return m, nil
+	f32 := name + ".f32"
+	b.graph.Node = append(b.graph.Node, &pb.NodeProto{
+		Name: name + ".cast", OpType: "Cast", Input: []string{name}, Output: []string{f32},
+		Attribute: []*pb.AttributeProto{intAttr("to", int64(pb.TensorProto_FLOAT))},
+	})
+	return f32
+}
+
+// initializerTensor holds data as little-endian raw_data: float16 when fp16, else float32.
+func initializerTensor(name string, data []float32, dims []int64, fp16 bool) *pb.TensorProto {
+	t := &pb.TensorProto{Name: name, Dims: dims}
+	if fp16 {
+		t.DataType = int32(pb.TensorProto_FLOAT16)
+		t.RawData = make([]byte, 2*len(data))
+		for i, v := range data {
+			binary.LittleEndian.PutUint16(t.RawData[2*i:], float16.Fromfloat32(v).Bits())
+		}
+		return t
+	}
+	t.DataType = int32(pb.TensorProto_FLOAT)
+	t.RawData = make([]byte, 4*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint32(t.RawData[4*i:], math.Float32bits(v))
+	}
+	return t
+}
+
+// metadataProps returns meta as metadata_props in sorted key order, any ChecksumKey entry
+// dropped; with checksum, a placeholder ChecksumKey entry comes first, so that a file cut short
+// anywhere after it fails the check. Encode seals it once the model is marshalled.
+func metadataProps(meta map[string]string, checksum bool) []*pb.StringStringEntryProto {
+	var props []*pb.StringStringEntryProto
+	if checksum {
+		props = append(props, &pb.StringStringEntryProto{Key: ChecksumKey, Value: string(checksumPlaceholder)})
+	}
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
+		if k != ChecksumKey {
+			props = append(props, &pb.StringStringEntryProto{Key: k, Value: meta[k]})
+		}
+	}
+	return props
 }
 
 // valueInfo describes a float tensor [N, dims...] with the dynamic batch axis N.

@@ -239,6 +239,47 @@ func TestExportDeterministic(t *testing.T) {
 	}
 }
 
+// TestEncode checks that Encode returns the bytes Export writes, with and without a checksum,
+// and the error Export reports (less the file name) for a graph it cannot write.
+func TestEncode(t *testing.T) {
+	bad := testMLP(1)
+	bad.Classes = 4
+	tests := []struct {
+		name string
+		g    onnx.ExportGraph
+	}{
+		{"mlp", testMLP(1)},
+		{"cnn-fp16-checksum", withChecksum(withOpts(testCNN(2), 0, true))},
+		{"mlp-opset7-checksum", withChecksum(withOpts(testMLP(5), 7, false))},
+		{"wrong classes", bad},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data, encErr := onnx.Encode(tt.g)
+			path := filepath.Join(t.TempDir(), "model.onnx")
+			expErr := onnx.Export(path, tt.g)
+			if encErr != nil || expErr != nil {
+				if encErr == nil || expErr == nil || expErr.Error() != "export onnx "+path+": "+encErr.Error() {
+					t.Fatalf("Encode error %v, Export error %v: want the same", encErr, expErr)
+				}
+				return
+			}
+			written, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(data, written) {
+				t.Errorf("Encode gave %d bytes, Export wrote %d other bytes", len(data), len(written))
+			}
+		})
+	}
+}
+
+func withChecksum(g onnx.ExportGraph) onnx.ExportGraph {
+	g.Checksum = true
+	return g
+}
+
 // TestRoundTrip checks export -> import -> export gives identical bytes and the imported graph
 // equals the exported one (defaults filled in, fp16 weights rounded).
 func TestRoundTrip(t *testing.T) {
