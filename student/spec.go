@@ -98,124 +98,15 @@ func (s *Spec) Validate() error {
 
 // shapes returns the per-sample output shape of every layer (index i is the output of layer i).
 func (s *Spec) shapes() ([]layerShape, error) {
-	if len(s.Input) != 1 && len(s.Input) != 3 {
-		return nil, fmt.Errorf("field \"input\": want [features] or [channels, height, width], got %v", s.Input)
-	}
-	for _, d := range s.Input {
-		if d <= 0 {
-			return nil, fmt.Errorf("field \"input\": dimensions must be > 0, got %v", s.Input)
-		}
-	}
-	if s.Classes < 1 {
-		return nil, fmt.Errorf("field \"classes\": must be > 0, got %d", s.Classes)
-	}
-	if len(s.Layers) == 0 {
-		return nil, fmt.Errorf("field \"layers\": no layers")
+	if err := s.checkTop(); err != nil {
+		return nil, err
 	}
 	cur := append(layerShape(nil), s.Input...)
 	out := make([]layerShape, len(s.Layers))
 	for i, l := range s.Layers {
-		bad := func(field, format string, args ...any) error {
-			return fmt.Errorf("layer %d (%s): field %q: %s", i, l.Type, field, fmt.Sprintf(format, args...))
-		}
-		// unused reports a field that was set but has no meaning for this layer type.
-		unused := func(fields ...string) error {
-			for _, f := range fields {
-				var set bool
-				switch f {
-				case "units":
-					set = l.Units != 0
-				case "p":
-					set = l.P != 0
-				case "filters":
-					set = l.Filters != 0
-				case "kernel":
-					set = l.Kernel != 0
-				case "stride":
-					set = l.Stride != 0
-				case "pad":
-					set = l.Pad != 0
-				}
-				if set {
-					return bad(f, "not used by a %s layer", l.Type)
-				}
-			}
-			return nil
-		}
-		switch l.Type {
-		case "dense":
-			if l.Units <= 0 {
-				return nil, bad("units", "must be > 0, got %d", l.Units)
-			}
-			if err := unused("p", "filters", "kernel", "stride", "pad"); err != nil {
-				return nil, err
-			}
-			if len(cur) != 1 {
-				return nil, bad("type", "input has shape %v; add a flatten layer before dense", []int(cur))
-			}
-			cur = layerShape{l.Units}
-		case "relu", "flatten":
-			if err := unused("units", "p", "filters", "kernel", "stride", "pad"); err != nil {
-				return nil, err
-			}
-			if l.Type == "flatten" {
-				cur = layerShape{cur.size()}
-			}
-		case "dropout":
-			if l.P < 0 || l.P >= 1 || l.P != l.P {
-				return nil, bad("p", "must be in [0, 1), got %v", l.P)
-			}
-			if err := unused("units", "filters", "kernel", "stride", "pad"); err != nil {
-				return nil, err
-			}
-		case "conv2d":
-			if l.Filters <= 0 {
-				return nil, bad("filters", "must be > 0, got %d", l.Filters)
-			}
-			if l.Kernel <= 0 {
-				return nil, bad("kernel", "must be > 0, got %d", l.Kernel)
-			}
-			if l.Stride < 0 {
-				return nil, bad("stride", "must be >= 0 (0 means 1), got %d", l.Stride)
-			}
-			if l.Pad < 0 {
-				return nil, bad("pad", "must be >= 0, got %d", l.Pad)
-			}
-			if err := unused("units", "p"); err != nil {
-				return nil, err
-			}
-			if len(cur) != 3 {
-				return nil, bad("type", "needs a [channels, height, width] input, got %v", []int(cur))
-			}
-			st := l.stride(1)
-			h := (cur[1]+2*l.Pad-l.Kernel)/st + 1
-			w := (cur[2]+2*l.Pad-l.Kernel)/st + 1
-			if cur[1]+2*l.Pad < l.Kernel || cur[2]+2*l.Pad < l.Kernel || h <= 0 || w <= 0 {
-				return nil, bad("kernel", "kernel %d larger than padded input %dx%d", l.Kernel, cur[1]+2*l.Pad, cur[2]+2*l.Pad)
-			}
-			cur = layerShape{l.Filters, h, w}
-		case "maxpool":
-			if l.Kernel <= 0 {
-				return nil, bad("kernel", "must be > 0, got %d", l.Kernel)
-			}
-			if l.Stride < 0 {
-				return nil, bad("stride", "must be >= 0 (0 means kernel), got %d", l.Stride)
-			}
-			if err := unused("units", "p", "filters", "pad"); err != nil {
-				return nil, err
-			}
-			if len(cur) != 3 {
-				return nil, bad("type", "needs a [channels, height, width] input, got %v", []int(cur))
-			}
-			if cur[1] < l.Kernel || cur[2] < l.Kernel {
-				return nil, bad("kernel", "kernel %d larger than input %dx%d", l.Kernel, cur[1], cur[2])
-			}
-			st := l.stride(l.Kernel)
-			cur = layerShape{cur[0], (cur[1]-l.Kernel)/st + 1, (cur[2]-l.Kernel)/st + 1}
-		case "":
-			return nil, bad("type", "missing")
-		default:
-			return nil, bad("type", "unknown layer type %q (want dense, relu, dropout, conv2d, maxpool or flatten)", l.Type)
+		var err error
+		if cur, err = (layerCheck{i, l}).output(cur); err != nil {
+			return nil, err
 		}
 		out[i] = append(layerShape(nil), cur...)
 	}
@@ -231,6 +122,160 @@ func (s *Spec) shapes() ([]layerShape, error) {
 		return nil, fmt.Errorf("layer %d (%s): output shape %v does not match field \"classes\" = %d", last, s.Layers[last].Type, []int(cur), s.Classes)
 	}
 	return out, nil
+}
+
+// checkTop checks the fields of the spec itself: the input shape, the class count and that
+// there are layers.
+func (s *Spec) checkTop() error {
+	if len(s.Input) != 1 && len(s.Input) != 3 {
+		return fmt.Errorf("field \"input\": want [features] or [channels, height, width], got %v", s.Input)
+	}
+	for _, d := range s.Input {
+		if d <= 0 {
+			return fmt.Errorf("field \"input\": dimensions must be > 0, got %v", s.Input)
+		}
+	}
+	if s.Classes < 1 {
+		return fmt.Errorf("field \"classes\": must be > 0, got %d", s.Classes)
+	}
+	if len(s.Layers) == 0 {
+		return fmt.Errorf("field \"layers\": no layers")
+	}
+	return nil
+}
+
+// layerCheck validates layer l, index i of its spec.
+type layerCheck struct {
+	i int
+	l LayerSpec
+}
+
+// bad returns an error about one field of the layer.
+func (c layerCheck) bad(field, format string, args ...any) error {
+	return fmt.Errorf("layer %d (%s): field %q: %s", c.i, c.l.Type, field, fmt.Sprintf(format, args...))
+}
+
+// unused reports the first of fields that is set although it has no meaning for this layer type.
+func (c layerCheck) unused(fields ...string) error {
+	l := c.l
+	for _, f := range fields {
+		var set bool
+		switch f {
+		case "units":
+			set = l.Units != 0
+		case "p":
+			set = l.P != 0
+		case "filters":
+			set = l.Filters != 0
+		case "kernel":
+			set = l.Kernel != 0
+		case "stride":
+			set = l.Stride != 0
+		case "pad":
+			set = l.Pad != 0
+		}
+		if set {
+			return c.bad(f, "not used by a %s layer", l.Type)
+		}
+	}
+	return nil
+}
+
+// output checks the layer's fields against its per-sample input shape in and returns its
+// per-sample output shape.
+func (c layerCheck) output(in layerShape) (layerShape, error) {
+	l := c.l
+	switch l.Type {
+	case "dense":
+		return c.dense(in)
+	case "relu", "flatten":
+		if err := c.unused("units", "p", "filters", "kernel", "stride", "pad"); err != nil {
+			return nil, err
+		}
+		if l.Type == "flatten" {
+			return layerShape{in.size()}, nil
+		}
+		return in, nil
+	case "dropout":
+		if l.P < 0 || l.P >= 1 || l.P != l.P {
+			return nil, c.bad("p", "must be in [0, 1), got %v", l.P)
+		}
+		if err := c.unused("units", "filters", "kernel", "stride", "pad"); err != nil {
+			return nil, err
+		}
+		return in, nil
+	case "conv2d":
+		return c.conv2d(in)
+	case "maxpool":
+		return c.maxpool(in)
+	case "":
+		return nil, c.bad("type", "missing")
+	default:
+		return nil, c.bad("type", "unknown layer type %q (want dense, relu, dropout, conv2d, maxpool or flatten)", l.Type)
+	}
+}
+
+func (c layerCheck) dense(in layerShape) (layerShape, error) {
+	if c.l.Units <= 0 {
+		return nil, c.bad("units", "must be > 0, got %d", c.l.Units)
+	}
+	if err := c.unused("p", "filters", "kernel", "stride", "pad"); err != nil {
+		return nil, err
+	}
+	if len(in) != 1 {
+		return nil, c.bad("type", "input has shape %v; add a flatten layer before dense", []int(in))
+	}
+	return layerShape{c.l.Units}, nil
+}
+
+func (c layerCheck) conv2d(in layerShape) (layerShape, error) {
+	l := c.l
+	if l.Filters <= 0 {
+		return nil, c.bad("filters", "must be > 0, got %d", l.Filters)
+	}
+	if l.Kernel <= 0 {
+		return nil, c.bad("kernel", "must be > 0, got %d", l.Kernel)
+	}
+	if l.Stride < 0 {
+		return nil, c.bad("stride", "must be >= 0 (0 means 1), got %d", l.Stride)
+	}
+	if l.Pad < 0 {
+		return nil, c.bad("pad", "must be >= 0, got %d", l.Pad)
+	}
+	if err := c.unused("units", "p"); err != nil {
+		return nil, err
+	}
+	if len(in) != 3 {
+		return nil, c.bad("type", "needs a [channels, height, width] input, got %v", []int(in))
+	}
+	st := l.stride(1)
+	h := (in[1]+2*l.Pad-l.Kernel)/st + 1
+	w := (in[2]+2*l.Pad-l.Kernel)/st + 1
+	if in[1]+2*l.Pad < l.Kernel || in[2]+2*l.Pad < l.Kernel || h <= 0 || w <= 0 {
+		return nil, c.bad("kernel", "kernel %d larger than padded input %dx%d", l.Kernel, in[1]+2*l.Pad, in[2]+2*l.Pad)
+	}
+	return layerShape{l.Filters, h, w}, nil
+}
+
+func (c layerCheck) maxpool(in layerShape) (layerShape, error) {
+	l := c.l
+	if l.Kernel <= 0 {
+		return nil, c.bad("kernel", "must be > 0, got %d", l.Kernel)
+	}
+	if l.Stride < 0 {
+		return nil, c.bad("stride", "must be >= 0 (0 means kernel), got %d", l.Stride)
+	}
+	if err := c.unused("units", "p", "filters", "pad"); err != nil {
+		return nil, err
+	}
+	if len(in) != 3 {
+		return nil, c.bad("type", "needs a [channels, height, width] input, got %v", []int(in))
+	}
+	if in[1] < l.Kernel || in[2] < l.Kernel {
+		return nil, c.bad("kernel", "kernel %d larger than input %dx%d", l.Kernel, in[1], in[2])
+	}
+	st := l.stride(l.Kernel)
+	return layerShape{in[0], (in[1]-l.Kernel)/st + 1, (in[2]-l.Kernel)/st + 1}, nil
 }
 
 // stride returns the layer's stride, or def when it is unset (0).
