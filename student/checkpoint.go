@@ -271,59 +271,109 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("load checkpoint: %w", err)
 	}
 	defer f.Close()
-	wrap := func(format string, args ...any) error {
-		return fmt.Errorf("load checkpoint %s: %w", path, fmt.Errorf(format, args...))
-	}
-	// Checkpoints are always written with both checksums; a file without them was not made by
-	// SaveCheckpoint, or had a checksum key damaged.
-	for _, k := range []string{safetensors.ChecksumKey, safetensors.HeaderChecksumKey} {
-		if _, ok := f.Meta[k]; !ok {
-			return nil, wrap("%w: no %q metadata key", safetensors.ErrCorrupt, k)
-		}
-	}
-	if got := f.Meta[ckFormat]; got != CheckpointFormat {
-		if got == "" {
-			return nil, wrap("not a distill checkpoint (no %q metadata key)", ckFormat)
-		}
-		return nil, wrap("format %q, want %q", got, CheckpointFormat)
+	r := &checkpointReader{path: path, f: f}
+	if err := r.checkFormat(); err != nil {
+		return nil, err
 	}
 	spec, err := ParseSpec([]byte(f.Meta[ckSpec]), "in checkpoint")
 	if err != nil {
-		return nil, wrap("%w", err)
+		return nil, r.errorf("%w", err)
 	}
 	params, err := SpecParams(spec)
 	if err != nil {
-		return nil, wrap("spec: %w", err)
+		return nil, r.errorf("spec: %w", err)
 	}
 	c := &Checkpoint{Spec: spec, Params: make(map[string][]float32, len(params)), Path: path}
+	size, err := r.readParams(c, params)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.readOptimizer(c, size); err != nil {
+		return nil, err
+	}
+	if err := r.readMeta(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
+// checkpointReader reads the parts of one open checkpoint file for LoadCheckpoint.
+type checkpointReader struct {
+	path string
+	f    *safetensors.File
+}
+
+// errorf returns an error about the checkpoint, naming its file.
+func (r *checkpointReader) errorf(format string, args ...any) error {
+	return fmt.Errorf("load checkpoint %s: %w", r.path, fmt.Errorf(format, args...))
+}
+
+// float32 reads tensor name; the safetensors error names the file itself.
+func (r *checkpointReader) float32(name string) ([]float32, error) {
+	v, err := r.f.Float32(name)
+	if err != nil {
+		return nil, fmt.Errorf("load checkpoint: %w", err)
+	}
+	return v, nil
+}
+
+// checkFormat checks the checksum keys and the "format" key.
+func (r *checkpointReader) checkFormat() error {
+	// Checkpoints are always written with both checksums; a file without them was not made by
+	// SaveCheckpoint, or had a checksum key damaged.
+	for _, k := range []string{safetensors.ChecksumKey, safetensors.HeaderChecksumKey} {
+		if _, ok := r.f.Meta[k]; !ok {
+			return r.errorf("%w: no %q metadata key", safetensors.ErrCorrupt, k)
+		}
+	}
+	if got := r.f.Meta[ckFormat]; got != CheckpointFormat {
+		if got == "" {
+			return r.errorf("not a distill checkpoint (no %q metadata key)", ckFormat)
+		}
+		return r.errorf("format %q, want %q", got, CheckpointFormat)
+	}
+	return nil
+}
+
+// readParams reads every parameter of c.Spec (params) into c.Params and returns the size of each
+// by name.
+func (r *checkpointReader) readParams(c *Checkpoint, params []ParamShape) (map[string]int, error) {
 	size := make(map[string]int, len(params))
 	for _, p := range params {
 		size[p.Name] = p.Size()
-		t, ok := f.Tensor(p.Name)
+		t, ok := r.f.Tensor(p.Name)
 		if !ok {
-			return nil, wrap("missing tensor %q (shape %v) of spec %s: %w", p.Name, p.Shape, DescribeSpec(spec), ErrSpecMismatch)
+			return nil, r.errorf("missing tensor %q (shape %v) of spec %s: %w", p.Name, p.Shape, DescribeSpec(c.Spec), ErrSpecMismatch)
 		}
 		if t.DType != "F32" {
-			return nil, wrap("tensor %q has dtype %s, want F32", p.Name, t.DType)
+			return nil, r.errorf("tensor %q has dtype %s, want F32", p.Name, t.DType)
 		}
 		if !slices.Equal(t.Shape, p.Shape) {
-			return nil, wrap("tensor %q has shape %v, spec wants %v: %w", p.Name, t.Shape, p.Shape, ErrSpecMismatch)
+			return nil, r.errorf("tensor %q has shape %v, spec wants %v: %w", p.Name, t.Shape, p.Shape, ErrSpecMismatch)
 		}
-		if c.Params[p.Name], err = f.Float32(p.Name); err != nil {
-			return nil, fmt.Errorf("load checkpoint: %w", err)
+		v, err := r.float32(p.Name)
+		if err != nil {
+			return nil, err
 		}
+		c.Params[p.Name] = v
 	}
-	for _, t := range f.Tensors {
+	return size, nil
+}
+
+// readOptimizer reads every tensor that is not a parameter (size holds the parameters' sizes)
+// as optimiser state "optim.<key>" into c.Optimizer. A key other than StepKey must be
+// "<parameter>.<name>" with the parameter's number of values.
+func (r *checkpointReader) readOptimizer(c *Checkpoint, size map[string]int) error {
+	for _, t := range r.f.Tensors {
 		if _, ok := size[t.Name]; ok {
 			continue
 		}
 		key, ok := strings.CutPrefix(t.Name, ckOptimPre)
 		if !ok {
-			return nil, wrap("unexpected tensor %q: not a parameter of spec %s: %w", t.Name, DescribeSpec(spec), ErrSpecMismatch)
+			return r.errorf("unexpected tensor %q: not a parameter of spec %s: %w", t.Name, DescribeSpec(c.Spec), ErrSpecMismatch)
 		}
 		if t.DType != "F32" {
-			return nil, wrap("tensor %q has dtype %s, want F32", t.Name, t.DType)
+			return r.errorf("tensor %q has dtype %s, want F32", t.Name, t.DType)
 		}
 		if key != StepKey {
 			dot := strings.LastIndexByte(key, '.')
@@ -332,36 +382,45 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 				n, ok = size[key[:dot]]
 			}
 			if !ok {
-				return nil, wrap("optimizer tensor %q belongs to no parameter of spec %s: %w", t.Name, DescribeSpec(spec), ErrSpecMismatch)
+				return r.errorf("optimizer tensor %q belongs to no parameter of spec %s: %w", t.Name, DescribeSpec(c.Spec), ErrSpecMismatch)
 			}
 			if t.Elems() != int64(n) {
-				return nil, wrap("optimizer tensor %q has shape %v, its parameter %d values: %w", t.Name, t.Shape, n, ErrSpecMismatch)
+				return r.errorf("optimizer tensor %q has shape %v, its parameter %d values: %w", t.Name, t.Shape, n, ErrSpecMismatch)
 			}
 		}
 		if c.Optimizer == nil {
 			c.Optimizer = map[string][]float32{}
 		}
-		if c.Optimizer[key], err = f.Float32(t.Name); err != nil {
-			return nil, fmt.Errorf("load checkpoint: %w", err)
+		v, err := r.float32(t.Name)
+		if err != nil {
+			return err
 		}
+		c.Optimizer[key] = v
 	}
+	return nil
+}
 
-	if c.Epoch, err = strconv.Atoi(f.Meta[ckEpoch]); err != nil || c.Epoch < 0 {
-		return nil, wrap("bad %q metadata %q", ckEpoch, f.Meta[ckEpoch])
+// readMeta reads the epoch, RNG state, optimiser name and hyper-parameters, and the caller's
+// "meta." entries into c.
+func (r *checkpointReader) readMeta(c *Checkpoint) error {
+	meta := r.f.Meta
+	var err error
+	if c.Epoch, err = strconv.Atoi(meta[ckEpoch]); err != nil || c.Epoch < 0 {
+		return r.errorf("bad %q metadata %q", ckEpoch, meta[ckEpoch])
 	}
-	if c.RNG, err = base64.StdEncoding.DecodeString(f.Meta[ckRNG]); err != nil {
-		return nil, wrap("bad %q metadata: %w", ckRNG, err)
+	if c.RNG, err = base64.StdEncoding.DecodeString(meta[ckRNG]); err != nil {
+		return r.errorf("bad %q metadata: %w", ckRNG, err)
 	}
 	if len(c.RNG) == 0 {
 		c.RNG = nil
 	}
-	c.OptimizerName = f.Meta[ckOptimizer]
-	if h, ok := f.Meta[ckHyper]; ok {
+	c.OptimizerName = meta[ckOptimizer]
+	if h, ok := meta[ckHyper]; ok {
 		if err := json.Unmarshal([]byte(h), &c.OptimizerHyper); err != nil {
-			return nil, wrap("bad %q metadata: %w", ckHyper, err)
+			return r.errorf("bad %q metadata: %w", ckHyper, err)
 		}
 	}
-	for k, v := range f.Meta {
+	for k, v := range meta {
 		if mk, ok := strings.CutPrefix(k, ckMetaPre); ok {
 			if c.Meta == nil {
 				c.Meta = map[string]string{}
@@ -369,7 +428,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 			c.Meta[mk] = v
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // Apply copies the checkpoint's weights into net after checking that net was built from the same
