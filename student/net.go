@@ -233,86 +233,137 @@ func (n *Net) graphFor(x []float32, batch int, train bool) (*graph, error) {
 // build constructs the expression graph for one batch size. A dense layer directly followed by relu
 // becomes one fused op; dropout is skipped when not training.
 func (n *Net) build(batch int, train bool) (*graph, error) {
-	g := gorgonia.NewGraph()
-	gr := &graph{g: g, batch: batch}
+	b := &netBuilder{n: n, g: gorgonia.NewGraph(), batch: batch, train: train, pnode: map[*Param]*gorgonia.Node{}}
+	b.gr = &graph{g: b.g, batch: batch}
 	xs := append(tensor.Shape{batch}, n.spec.Input...)
-	gr.x = gorgonia.NewTensor(g, tensor.Float32, len(xs), gorgonia.WithShape(xs...), gorgonia.WithName("x"))
-	cur := gr.x
+	b.gr.x = gorgonia.NewTensor(b.g, tensor.Float32, len(xs), gorgonia.WithShape(xs...), gorgonia.WithName("x"))
+	cur := b.gr.x
 	curShape := xs
-	pnode := map[*Param]*gorgonia.Node{}
-	paramNode := func(p *Param) *gorgonia.Node {
-		t := tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(p.Value))
-		nd := gorgonia.NewTensor(g, tensor.Float32, len(p.Shape), gorgonia.WithShape(p.Shape...),
-			gorgonia.WithName(p.Name), gorgonia.WithValue(t))
-		pnode[p] = nd
-		return nd
-	}
 	layers := n.spec.Layers
-	var err error
 	for i := 0; i < len(layers); i++ {
 		l := layers[i]
 		outShape := append(tensor.Shape{batch}, n.shapes[i]...)
-		switch l.Type {
-		case "dense":
-			w, b := n.weight[i], n.bias[i]
-			relu := i+1 < len(layers) && layers[i+1].Type == "relu"
-			op := newDenseOp(batch, curShape[1], l.Units, relu, cur != gr.x, w.Grad, b.Grad)
-			cur, err = gorgonia.ApplyOp(op, cur, paramNode(w), paramNode(b))
-			if relu {
-				i++
-			}
-		case "relu":
-			cur, err = gorgonia.ApplyOp(newReluOp(outShape), cur)
-		case "dropout":
-			if !train || l.P == 0 {
-				continue
-			}
-			m := dropMask{p: l.P, buf: make([]float32, outShape.TotalSize())}
-			mt := tensor.New(tensor.WithShape(outShape...), tensor.WithBacking(m.buf))
-			mn := gorgonia.NewTensor(g, tensor.Float32, len(outShape), gorgonia.WithShape(outShape...),
-				gorgonia.WithName(fmt.Sprintf("layers.%d.mask", i)), gorgonia.WithValue(mt))
-			gr.masks = append(gr.masks, m)
-			cur, err = gorgonia.ApplyOp(newMaskOp(outShape), cur, mn)
-		case "conv2d":
-			w, b := n.weight[i], n.bias[i]
-			k := l.Kernel
-			cur, err = gorgonia.Conv2d(cur, paramNode(w), tensor.Shape{k, k}, []int{l.Pad, l.Pad},
-				[]int{l.stride(1), l.stride(1)}, []int{1, 1})
-			if err == nil {
-				cur, err = gorgonia.ApplyOp(newChanBiasOp(outShape, b.Grad), cur, paramNode(b))
-			}
-		case "maxpool":
-			st := l.stride(l.Kernel)
-			cur, err = gorgonia.MaxPool2D(cur, tensor.Shape{l.Kernel, l.Kernel}, []int{0, 0}, []int{st, st})
-		case "flatten":
-			if len(curShape) != 2 {
-				cur, err = gorgonia.Reshape(cur, outShape)
-			}
+		next, fused, err := b.layer(i, cur, curShape, outShape)
+		if fused {
+			i++
 		}
 		if err != nil {
 			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Type, err)
 		}
-		if !cur.Shape().Eq(outShape) && l.Type != "dropout" {
-			return nil, fmt.Errorf("layer %d (%s): graph shape %v, spec says %v", i, l.Type, cur.Shape(), outShape)
+		if !next.Shape().Eq(outShape) && l.Type != "dropout" {
+			return nil, fmt.Errorf("layer %d (%s): graph shape %v, spec says %v", i, l.Type, next.Shape(), outShape)
 		}
-		curShape = outShape
+		cur, curShape = next, outShape
 	}
-	gr.logits = cur
+	b.gr.logits = cur
 	if train {
-		gr.loss = newLossOp(batch, n.spec.Classes)
-		cost, err := gorgonia.ApplyOp(gr.loss, cur)
-		if err != nil {
-			return nil, fmt.Errorf("loss: %w", err)
-		}
-		for _, p := range n.params {
-			gr.wrt = append(gr.wrt, pnode[p])
-		}
-		if gr.grads, err = gorgonia.Grad(cost, gr.wrt...); err != nil {
-			return nil, fmt.Errorf("gradients: %w", err)
+		if err := b.lossAndGrads(cur); err != nil {
+			return nil, err
 		}
 	}
-	gr.vm = gorgonia.NewTapeMachine(g)
-	return gr, nil
+	b.gr.vm = gorgonia.NewTapeMachine(b.g)
+	return b.gr, nil
+}
+
+// netBuilder holds the state of one Net.build: the graph being built and the node of each
+// parameter added to it.
+type netBuilder struct {
+	n     *Net
+	g     *gorgonia.ExprGraph
+	gr    *graph
+	batch int
+	train bool
+	pnode map[*Param]*gorgonia.Node
+}
+
+// paramNode adds p to the graph as a node whose value is p.Value (shared, not copied).
+func (b *netBuilder) paramNode(p *Param) *gorgonia.Node {
+	t := tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(p.Value))
+	nd := gorgonia.NewTensor(b.g, tensor.Float32, len(p.Shape), gorgonia.WithShape(p.Shape...),
+		gorgonia.WithName(p.Name), gorgonia.WithValue(t))
+	b.pnode[p] = nd
+	return nd
+}
+
+// layer adds layer i to the graph after cur (shaped curShape, batch first) and returns its output,
+// which the spec says is shaped outShape. fused reports a dense layer that took the relu after it
+// into its op.
+func (b *netBuilder) layer(i int, cur *gorgonia.Node, curShape, outShape tensor.Shape) (out *gorgonia.Node, fused bool, err error) {
+	l := b.n.spec.Layers[i]
+	switch l.Type {
+	case "dense":
+		return b.dense(i, cur, curShape)
+	case "relu":
+		out, err = gorgonia.ApplyOp(newReluOp(outShape), cur)
+	case "dropout":
+		out, err = b.dropout(i, cur, outShape)
+	case "conv2d":
+		out, err = b.conv2d(i, cur, outShape)
+	case "maxpool":
+		st := l.stride(l.Kernel)
+		out, err = gorgonia.MaxPool2D(cur, tensor.Shape{l.Kernel, l.Kernel}, []int{0, 0}, []int{st, st})
+	case "flatten":
+		out = cur
+		if len(curShape) != 2 {
+			out, err = gorgonia.Reshape(cur, outShape)
+		}
+	}
+	return out, false, err
+}
+
+// dense adds dense layer i as one op, fused with the relu that follows it if there is one.
+func (b *netBuilder) dense(i int, cur *gorgonia.Node, curShape tensor.Shape) (*gorgonia.Node, bool, error) {
+	layers := b.n.spec.Layers
+	w, bias := b.n.weight[i], b.n.bias[i]
+	relu := i+1 < len(layers) && layers[i+1].Type == "relu"
+	op := newDenseOp(b.batch, curShape[1], layers[i].Units, relu, cur != b.gr.x, w.Grad, bias.Grad)
+	out, err := gorgonia.ApplyOp(op, cur, b.paramNode(w), b.paramNode(bias))
+	return out, relu, err
+}
+
+// dropout multiplies cur by the mask of dropout layer i, an input refilled before each training
+// step; it is left out (cur returned) for inference or p = 0.
+func (b *netBuilder) dropout(i int, cur *gorgonia.Node, outShape tensor.Shape) (*gorgonia.Node, error) {
+	l := b.n.spec.Layers[i]
+	if !b.train || l.P == 0 {
+		return cur, nil
+	}
+	m := dropMask{p: l.P, buf: make([]float32, outShape.TotalSize())}
+	mt := tensor.New(tensor.WithShape(outShape...), tensor.WithBacking(m.buf))
+	mn := gorgonia.NewTensor(b.g, tensor.Float32, len(outShape), gorgonia.WithShape(outShape...),
+		gorgonia.WithName(fmt.Sprintf("layers.%d.mask", i)), gorgonia.WithValue(mt))
+	b.gr.masks = append(b.gr.masks, m)
+	return gorgonia.ApplyOp(newMaskOp(outShape), cur, mn)
+}
+
+// conv2d adds conv2d layer i: Gorgonia's convolution, then the per-channel bias.
+func (b *netBuilder) conv2d(i int, cur *gorgonia.Node, outShape tensor.Shape) (*gorgonia.Node, error) {
+	l := b.n.spec.Layers[i]
+	w, bias := b.n.weight[i], b.n.bias[i]
+	k := l.Kernel
+	out, err := gorgonia.Conv2d(cur, b.paramNode(w), tensor.Shape{k, k}, []int{l.Pad, l.Pad},
+		[]int{l.stride(1), l.stride(1)}, []int{1, 1})
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.ApplyOp(newChanBiasOp(outShape, bias.Grad), out, b.paramNode(bias))
+}
+
+// lossAndGrads adds the loss over logits and the gradient of every parameter.
+func (b *netBuilder) lossAndGrads(logits *gorgonia.Node) error {
+	gr := b.gr
+	gr.loss = newLossOp(b.batch, b.n.spec.Classes)
+	cost, err := gorgonia.ApplyOp(gr.loss, logits)
+	if err != nil {
+		return fmt.Errorf("loss: %w", err)
+	}
+	for _, p := range b.n.params {
+		gr.wrt = append(gr.wrt, b.pnode[p])
+	}
+	if gr.grads, err = gorgonia.Grad(cost, gr.wrt...); err != nil {
+		return fmt.Errorf("gradients: %w", err)
+	}
+	return nil
 }
 
 // Close releases the compiled graphs. The Net can still be used; graphs are rebuilt on demand.
