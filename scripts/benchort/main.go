@@ -115,19 +115,34 @@ func readIDXImages(path string) (int, int, []uint8, error) {
 	return n, size, data, nil
 }
 
-func run(args []string) error {
+// runOptions are the flags of the run subcommand.
+type runOptions struct {
+	model, data, lib     string
+	batch, threads, reps int
+}
+
+func parseRun(args []string) (runOptions, error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	model := fs.String("model", "", "ONNX model")
-	dataPath := fs.String("data", "", "IDX images")
-	batch := fs.Int("batch", 1024, "samples per run")
-	threads := fs.Int("threads", 0, "intra-op threads (0: onnxruntime's default)")
-	reps := fs.Int("reps", 1, "passes over the data; the best is reported")
-	lib := fs.String("ort-lib", "", "onnxruntime library (default: as distill finds it)")
-	if err := fs.Parse(args); err != nil {
+	var o runOptions
+	fs.StringVar(&o.model, "model", "", "ONNX model")
+	fs.StringVar(&o.data, "data", "", "IDX images")
+	fs.IntVar(&o.batch, "batch", 1024, "samples per run")
+	fs.IntVar(&o.threads, "threads", 0, "intra-op threads (0: onnxruntime's default)")
+	fs.IntVar(&o.reps, "reps", 1, "passes over the data; the best is reported")
+	fs.StringVar(&o.lib, "ort-lib", "", "onnxruntime library (default: as distill finds it)")
+	err := fs.Parse(args)
+	return o, err
+}
+
+// run times passes of the images through one bare onnxruntime session and prints the best as
+// JSON, with the set-up time and a checksum of the logits.
+func run(args []string) error {
+	o, err := parseRun(args)
+	if err != nil {
 		return err
 	}
 	start := time.Now()
-	n, size, pix, err := readIDXImages(*dataPath)
+	n, size, pix, err := readIDXImages(o.data)
 	if err != nil {
 		return err
 	}
@@ -135,11 +150,11 @@ func run(args []string) error {
 	for i, p := range pix {
 		x[i] = float32(p) / 255
 	}
-	info, err := onnx.ReadModelInfo(*model)
+	info, err := onnx.ReadModelInfo(o.model)
 	if err != nil {
 		return err
 	}
-	path, _, err := onnx.FindLibrary(*lib, false)
+	path, _, err := onnx.FindLibrary(o.lib, false)
 	if err != nil {
 		return err
 	}
@@ -148,54 +163,19 @@ func run(args []string) error {
 		return err
 	}
 	defer ort.DestroyEnvironment()
-	so, err := ort.NewSessionOptions()
-	if err != nil {
-		return err
-	}
-	if *threads > 0 {
-		if err := so.SetIntraOpNumThreads(*threads); err != nil {
-			return err
-		}
-	}
-	sess, err := ort.NewDynamicAdvancedSession(*model, []string{info.Inputs[0].Name}, []string{info.Outputs[0].Name}, so)
+	sess, err := newSession(o.model, info, o.threads)
 	if err != nil {
 		return err
 	}
 	defer sess.Destroy()
-	classes := int(info.Outputs[0].Shape[1])
-	type pair struct{ in, out *ort.Tensor[float32] }
-	pairs := map[int]pair{}
-	get := func(r int) (pair, error) {
-		if p, ok := pairs[r]; ok {
-			return p, nil
-		}
-		in, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(r), int64(size)))
-		if err != nil {
-			return pair{}, err
-		}
-		out, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(r), int64(classes)))
-		if err != nil {
-			return pair{}, err
-		}
-		pairs[r] = pair{in, out}
-		return pairs[r], nil
-	}
-	logits := make([]float32, n*classes)
+	loop := &batchLoop{sess: sess, size: size, classes: int(info.Outputs[0].Shape[1]), pairs: map[int]tensorPair{}}
+	logits := make([]float32, n*loop.classes)
 	setup := time.Since(start)
 	best := time.Duration(math.MaxInt64)
-	for rep := 0; rep < *reps; rep++ {
+	for rep := 0; rep < o.reps; rep++ {
 		t0 := time.Now()
-		for s := 0; s < n; s += *batch {
-			r := min(*batch, n-s)
-			p, err := get(r)
-			if err != nil {
-				return err
-			}
-			copy(p.in.GetData(), x[s*size:(s+r)*size])
-			if err := sess.Run([]ort.Value{p.in}, []ort.Value{p.out}); err != nil {
-				return err
-			}
-			copy(logits[s*classes:], p.out.GetData())
+		if err := loop.pass(x, n, o.batch, logits); err != nil {
+			return err
 		}
 		best = min(best, time.Since(t0))
 	}
@@ -204,7 +184,66 @@ func run(args []string) error {
 		sum += float64(v)
 	}
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{
-		"n": n, "batch": *batch, "loop_s": best.Seconds(), "setup_s": setup.Seconds(),
+		"n": n, "batch": o.batch, "loop_s": best.Seconds(), "setup_s": setup.Seconds(),
 		"samples_per_s": float64(n) / best.Seconds(), "logit_sum": sum,
 	})
+}
+
+// newSession opens an onnxruntime session on model's first input and output, with threads
+// intra-op threads when it is > 0.
+func newSession(model string, info *onnx.ModelInfo, threads int) (*ort.DynamicAdvancedSession, error) {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, err
+	}
+	if threads > 0 {
+		if err := so.SetIntraOpNumThreads(threads); err != nil {
+			return nil, err
+		}
+	}
+	return ort.NewDynamicAdvancedSession(model, []string{info.Inputs[0].Name}, []string{info.Outputs[0].Name}, so)
+}
+
+// tensorPair is the input and output tensor of runs of one batch size.
+type tensorPair struct{ in, out *ort.Tensor[float32] }
+
+// batchLoop feeds samples of size values through sess, keeping one tensorPair per batch size.
+type batchLoop struct {
+	sess          *ort.DynamicAdvancedSession
+	size, classes int
+	pairs         map[int]tensorPair
+}
+
+// tensors returns the pair for runs of r rows, allocated on first use.
+func (b *batchLoop) tensors(r int) (tensorPair, error) {
+	if p, ok := b.pairs[r]; ok {
+		return p, nil
+	}
+	in, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(r), int64(b.size)))
+	if err != nil {
+		return tensorPair{}, err
+	}
+	out, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(r), int64(b.classes)))
+	if err != nil {
+		return tensorPair{}, err
+	}
+	b.pairs[r] = tensorPair{in, out}
+	return b.pairs[r], nil
+}
+
+// pass runs the n samples of x through the session in batches of batch and writes their logits.
+func (b *batchLoop) pass(x []float32, n, batch int, logits []float32) error {
+	for s := 0; s < n; s += batch {
+		r := min(batch, n-s)
+		p, err := b.tensors(r)
+		if err != nil {
+			return err
+		}
+		copy(p.in.GetData(), x[s*b.size:(s+r)*b.size])
+		if err := b.sess.Run([]ort.Value{p.in}, []ort.Value{p.out}); err != nil {
+			return err
+		}
+		copy(logits[s*b.classes:], p.out.GetData())
+	}
+	return nil
 }
