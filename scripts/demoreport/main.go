@@ -76,7 +76,44 @@ func jitterName(k int) string {
 	return fmt.Sprintf("jitter %d", k)
 }
 
+// run reads the demo's results from dir, draws the plots, prints the table to stdout and writes
+// report.md.
 func run(dir, teacher, teacherMetrics, command string, s settings, stdout io.Writer) error {
+	rows, err := readRows(dir, teacher, teacherMetrics, s)
+	if err != nil {
+		return err
+	}
+	onnxEval, err := readEval(filepath.Join(dir, "eval-distilled-onnx.json"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	sum, err := pipeline.FileSHA256(teacher)
+	if err != nil {
+		return err
+	}
+
+	if err := plotCurves(filepath.Join(dir, "curves.png"), rows[1:], rows[0].Eval.Metrics.Errors); err != nil {
+		return err
+	}
+	if err := plotErrors(filepath.Join(dir, "errors.png"), rows); err != nil {
+		return err
+	}
+
+	table := formatTable(rows)
+	fmt.Fprint(stdout, table)
+	md := reportMarkdown(dir, command, teacher, sum, table, rows[len(rows)-1], onnxEval)
+	path := filepath.Join(dir, "report.md")
+	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	return nil
+}
+
+// readRows returns the rows of the report: teacher, baseline, jittered baseline (left out when
+// the demo did not train it) and distilled student, each with its eval result and, where the
+// folder (or, for the teacher, teacherMetrics or the file beside the teacher) has them, its
+// per-epoch metrics.
+func readRows(dir, teacher, teacherMetrics string, s settings) ([]*row, error) {
 	rows := []*row{
 		{Name: "teacher 784-1200-1200-10", Short: "teacher", PaperErrs: paperTeacher},
 		{Name: fmt.Sprintf("baseline student 784-800-800-10 (hard labels, %s)", jitterName(s.BaselineJitter)),
@@ -96,11 +133,11 @@ func run(dir, teacher, teacherMetrics, command string, s settings, stdout io.Wri
 			if name == "baseline-jitter" && errors.Is(err, os.ErrNotExist) {
 				continue // the demo ran without the second baseline
 			}
-			return err
+			return nil, err
 		}
 		if i > 0 {
 			if rows[i].Epochs, err = readMetrics(filepath.Join(dir, name+".jsonl")); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
@@ -108,35 +145,21 @@ func run(dir, teacher, teacherMetrics, command string, s settings, stdout io.Wri
 		teacherMetrics = strings.TrimSuffix(teacher, ".onnx") + ".jsonl"
 	}
 	if rows[0].Epochs, err = readMetrics(teacherMetrics); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+		return nil, err
 	}
 	if rows[2].Eval == nil {
 		rows = append(rows[:2], rows[3])
 	}
-	distilled := rows[len(rows)-1]
-	onnxEval, err := readEval(filepath.Join(dir, "eval-distilled-onnx.json"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	sum, err := pipeline.FileSHA256(teacher)
-	if err != nil {
-		return err
-	}
+	return rows, nil
+}
 
-	if err := plotCurves(filepath.Join(dir, "curves.png"), rows[1:], rows[0].Eval.Metrics.Errors); err != nil {
-		return err
-	}
-	if err := plotErrors(filepath.Join(dir, "errors.png"), rows); err != nil {
-		return err
-	}
-
-	table := formatTable(rows)
-	fmt.Fprint(stdout, table)
-
+// reportMarkdown returns report.md: the table, the exported student's errors beside its
+// checkpoint's (when onnxEval is not nil), and the plots that are in dir.
+func reportMarkdown(dir, command, teacher, teacherSum, table string, distilled *row, onnxEval *pipeline.EvalResult) string {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# MNIST distillation: results\n\n")
 	fmt.Fprintf(&md, "Produced by `%s` (scripts/demo.sh). Test set: the 10,000 MNIST test images. Preprocessing\n", command)
-	fmt.Fprintf(&md, "x/255, mean 0.5, std 0.5; \"jitter k\": training images shifted by up to k pixels. Teacher: %s (sha256 %s).\n\n", teacher, sum)
+	fmt.Fprintf(&md, "x/255, mean 0.5, std 0.5; \"jitter k\": training images shifted by up to k pixels. Teacher: %s (sha256 %s).\n\n", teacher, teacherSum)
 	md.WriteString(table)
 	md.WriteString("\nTraining time is the sum of the epochs' wall times on this machine (the distilled student's\n")
 	md.WriteString("includes running the online teacher on every batch). Agreement is top-1 agreement with the teacher\n")
@@ -155,11 +178,7 @@ func run(dir, teacher, teacherMetrics, command string, s settings, stdout io.Wri
 			fmt.Fprintf(&md, "![%s](%s.png)\n\n", name, name)
 		}
 	}
-	path := filepath.Join(dir, "report.md")
-	if err := os.WriteFile(path, []byte(md.String()), 0o644); err != nil {
-		return fmt.Errorf("write report %s: %w", path, err)
-	}
-	return nil
+	return md.String()
 }
 
 // formatTable returns the results as a Markdown table (readable in a terminal too).
