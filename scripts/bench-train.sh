@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark student training against PyTorch (issue 3, "Benchmark").
+# Benchmark student training against PyTorch.
 #
 # Usage: scripts/bench-train.sh [-r ROUNDS] [-s STEPS_256] [-S STEPS_8192] [-b BLAS]
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The reference MNIST experiment (issue 5; Hinton et al. 2015, section 3), end to end:
+# The reference MNIST experiment (Hinton et al. 2015, section 3), end to end:
 #
 #   1. the teacher models/mnist-teacher.onnx (784-1200-1200-10, dropout 0.5, jitter 2); trained
 #      afresh by scripts/train-teacher.sh and exported when the file is absent;

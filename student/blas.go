@@ -114,8 +114,7 @@ func hostFeatures() cpuFeatures {
 // AVX-512 (F, CD, BW, DQ and VL), "Haswell" with AVX2 and FMA, and "" (leave it to OpenBLAS)
 // otherwise. These are the kernels OpenBLAS itself picks for the CPUs it knows; naming them
 // matters for the CPUs it does not know, for which its detection falls back to a generic SSE3 core
-// ("Prescott"). On a 2-core Emerald Rapids Xeon VM (family 6 model 207), OpenBLAS 0.3.21 took
-// the CPU for Prescott: a 128x800x800 sgemm ran at 26 GFLOPS, against 122 GFLOPS with SkylakeX.
+// ("Prescott") several times slower at sgemm (docs/design.md has the measurement).
 func coreTypeFor(f cpuFeatures) string {
 	switch {
 	case f.AVX512F && f.AVX512CD && f.AVX512BW && f.AVX512DQ && f.AVX512VL:

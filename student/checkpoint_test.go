@@ -374,7 +374,7 @@ func TestLoadCheckpointRefusesBadFiles(t *testing.T) {
 	}
 }
 
-// Every single-byte flip anywhere in a checkpoint is refused (issue 6).
+// Every single-byte flip anywhere in a checkpoint is refused.
 func TestCheckpointEveryByteFlipRefused(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("testdata", "tiny-v1.ckpt"))
 	if err != nil {
