@@ -198,6 +198,12 @@ func logSoftmax(dst []float64, x []float32, s float64) {
 		dst[j] = float64(v) * s
 		m = max(m, dst[j])
 	}
+	subtractLogSumExp(dst, m)
+}
+
+// subtractLogSumExp subtracts log Σ_j exp(dst_j) from every element of dst, m being the largest
+// element (subtracted inside the exponentials, so that none overflows).
+func subtractLogSumExp(dst []float64, m float64) {
 	var sum float64
 	for _, v := range dst {
 		sum += math.Exp(v - m)
@@ -205,6 +211,17 @@ func logSoftmax(dst []float64, x []float32, s float64) {
 	lse := m + math.Log(sum)
 	for j := range dst {
 		dst[j] -= lse
+	}
+}
+
+// sumTeacherLogits writes the sum over the k teachers of their logits for example i into vbar;
+// teacher is [k][n][c].
+func sumTeacherLogits(vbar []float64, teacher []float32, k, n, c, i int) {
+	clear(vbar)
+	for t := range k {
+		for j, v := range teacher[(t*n+i)*c : (t*n+i+1)*c] {
+			vbar[j] += float64(v)
+		}
 	}
 }
 
@@ -218,25 +235,13 @@ func klRow(zi []float32, teacher []float32, k, n, c, i int, T float64, byLogits 
 	case byLogits:
 		// p = softmax(mean_k v_k / T).
 		vbar := sc.vbar
-		clear(vbar)
-		for t := range k {
-			for j, v := range teacher[(t*n+i)*c : (t*n+i+1)*c] {
-				vbar[j] += float64(v)
-			}
-		}
+		sumTeacherLogits(vbar, teacher, k, n, c, i)
 		m := math.Inf(-1)
 		for j := range vbar {
 			logp[j] = vbar[j] / float64(k) * invT
 			m = max(m, logp[j])
 		}
-		var sum float64
-		for _, v := range logp {
-			sum += math.Exp(v - m)
-		}
-		lse := m + math.Log(sum)
-		for j := range logp {
-			logp[j] -= lse
-		}
+		subtractLogSumExp(logp, m)
 	default:
 		// p = mean_k softmax(v_k / T); log p_j = logsumexp_k(log p_kj) − log k, in log space so an
 		// underflowing probability of one teacher does not lose the others'.
@@ -277,12 +282,7 @@ func klRow(zi []float32, teacher []float32, k, n, c, i int, T float64, byLogits 
 // where v̄ is the mean of the teachers' logits.
 func mseRow(zi []float32, teacher []float32, k, n, c, i int, sc *lossScratch, dz []float32, w float64) float64 {
 	vbar := sc.vbar
-	clear(vbar)
-	for t := range k {
-		for j, v := range teacher[(t*n+i)*c : (t*n+i+1)*c] {
-			vbar[j] += float64(v)
-		}
-	}
+	sumTeacherLogits(vbar, teacher, k, n, c, i)
 	var zm, vm float64
 	for j := range c {
 		vbar[j] /= float64(k)
