@@ -17,6 +17,6 @@
 // ErrCUDAUnavailable; device "auto" then logs why and runs on CPU.
 //
 // ReadModelInfo parses a model's protobuf directly, without onnxruntime, for `distill inspect` and
-// for checks made before a session is opened. Export and ImportGraph write and read back the
-// students that this tool trains.
+// for checks made before a session is opened. Export (Encode's bytes, written atomically) and
+// ImportGraph write and read back the students that this tool trains.
 package onnx
