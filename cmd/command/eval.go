@@ -7,21 +7,19 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/onnx"
-	"github.com/distillgo/distill/pipeline"
+	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/student"
 )
 
 // EvalCLIOptions are the settings of `distill eval`.
 type EvalCLIOptions struct {
-	pipeline.EvalOptions
-	TeacherModel string // --teacher: ONNX teacher to compare with (empty: none)
-	JSON         bool   // --json: print one JSON object instead of text (default false)
-	ORTLib       string // --ort-lib
-	Device       string // --device: cpu (default), cuda or auto, for ONNX models
-	GPUID        int    // --gpu-id: CUDA device (default 0)
-	Threads      int    // --threads: onnxruntime intra-op threads (0: its default)
-	BLAS         string // --blas: auto (default), openblas or go, for checkpoints
+	eval.Options
+	TeacherModel string       // --teacher: ONNX teacher to compare with (empty: none)
+	JSON         bool         // --json: print one JSON object instead of text (default false)
+	Runtime      onnx.Runtime // --ort-lib, --device, --gpu-id, --threads: how ONNX models run
+	BLAS         string       // --blas: auto (default), openblas or go, for checkpoints
 }
 
 func evalCommand() *cli.Command {
@@ -31,7 +29,7 @@ func evalCommand() *cli.Command {
 		&cli.StringFlag{Name: "labels", Usage: "labels `<file>` of --data (required)", TakesFile: true},
 		&cli.StringFlag{Name: "teacher", Usage: "also evaluate teacher `<model.onnx>` and report top-1 agreement", TakesFile: true},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"},
-		&cli.IntFlag{Name: "batch", Value: onnx.DefaultBatch, Usage: "inference batch size `<n>`"},
+		&cli.IntFlag{Name: "batch", Value: eval.DefaultBatch, Usage: "inference batch size `<n>`"},
 		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>` for checkpoints: auto, openblas or go"},
 	}
 	flags = append(flags, runtimeFlags("ONNX models")...)
@@ -58,7 +56,10 @@ func evalCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runEval(cCtx.Context, opts, cCtx.App.Writer)
+			if err := opts.Validate(); err != nil {
+				return optionError(cCtx, err, true)
+			}
+			return optionError(cCtx, runEval(cCtx.Context, opts, cCtx.App.Writer), false)
 		},
 	}
 }
@@ -66,10 +67,9 @@ func evalCommand() *cli.Command {
 // evalOptionsFromFlags reads and checks the flags of `distill eval`.
 func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 	o := EvalCLIOptions{
-		EvalOptions: pipeline.EvalOptions{Model: cCtx.String("model"), Data: cCtx.String("data"),
+		Options: eval.Options{Model: cCtx.String("model"), Data: cCtx.String("data"),
 			Labels: cCtx.String("labels"), Batch: cCtx.Int("batch")},
-		TeacherModel: cCtx.String("teacher"), JSON: cCtx.Bool("json"),
-		ORTLib: globalString(cCtx, flagORTLib), BLAS: cCtx.String("blas"),
+		TeacherModel: cCtx.String("teacher"), JSON: cCtx.Bool("json"), BLAS: cCtx.String("blas"),
 	}
 	o.TeacherPath = o.TeacherModel
 	if err := requireFlags(cCtx, "model", "data", "labels"); err != nil {
@@ -82,7 +82,7 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 		return o, err
 	}
 	var err error
-	if o.Device, o.GPUID, o.Threads, err = runtimeFromFlags(cCtx); err != nil {
+	if o.Runtime, err = runtimeFromFlags(cCtx); err != nil {
 		return o, err
 	}
 	// Each flag given replaces one field of the stored preprocessing; the teacher's scale, mean
@@ -93,39 +93,25 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 	if o.TeacherOverride, err = overrideFromFlags(cCtx, "teacher-"); err != nil {
 		return o, err
 	}
-	o.ORT = onnx.Options{Device: o.Device, GPUID: o.GPUID, Threads: o.Threads, Batch: o.Batch,
-		InputShape: o.PreprocessOverride.InputShape}
 	return o, nil
 }
 
-// runEval evaluates and prints the result to w as text or JSON.
+// runEval evaluates and prints the result to w as text or JSON. onnxruntime is loaded only for
+// an ONNX model or a teacher.
 func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
 	if _, err := student.UseBLAS(o.BLAS); err != nil {
 		return err
 	}
-	needORT := o.TeacherModel != ""
-	if !needORT {
-		kind, err := pipeline.ModelKind(o.Model)
-		if err != nil {
-			return err
-		}
-		needORT = kind == pipeline.KindONNX
-	}
-	if needORT {
-		if err := initRuntime(o.ORTLib, o.Device); err != nil {
-			return err
-		}
-	}
+	var teacher model.Teacher
 	if o.TeacherModel != "" {
-		s, err := onnx.Open(o.TeacherModel, onnx.Options{Device: o.Device, GPUID: o.GPUID, Threads: o.Threads, Batch: o.Batch,
-			InputShape: o.TeacherOverride.InputShape})
+		s, err := o.Runtime.Open(o.TeacherModel, model.Options{Batch: o.Batch, InputShape: o.TeacherOverride.InputShape})
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		o.Teacher = s
+		teacher = s
 	}
-	res, err := pipeline.Eval(ctx, o.EvalOptions)
+	res, err := eval.Eval(ctx, o.Options, &o.Runtime, teacher)
 	if err != nil {
 		return err
 	}

@@ -8,14 +8,15 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/onnx"
-	"github.com/distillgo/distill/pipeline"
+	"github.com/distillgo/distill/pipeline/export"
 	"github.com/distillgo/distill/student"
 )
 
 // ExportOptions are the settings of `distill export`.
 type ExportOptions struct {
-	pipeline.ExportCheckpointOptions
+	export.Options
 	SpecPath string // --spec: the checkpoint must be for this spec (optional)
 	ORTLib   string // --ort-lib, for the verification run
 }
@@ -54,7 +55,7 @@ func exportCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "ONNX `<file>` to write (required)", TakesFile: true},
 			&cli.IntFlag{Name: "opset", Value: onnx.DefaultOpset, Usage: "ai.onnx opset `<n>` to target"},
 			&cli.BoolFlag{Name: "fp16", Usage: "store the weights as float16 (inputs, outputs and arithmetic stay float32)"},
-			&cli.IntFlag{Name: "verify", Value: pipeline.DefaultVerifySamples, Usage: "compare onnxruntime with the student on `<k>` samples (0: skip)"},
+			&cli.IntFlag{Name: "verify", Value: export.DefaultVerifySamples, Usage: "compare onnxruntime with the student on `<k>` samples (0: skip)"},
 			&cli.StringFlag{Name: "verify-data", Usage: "take the verification samples from `<file>` (IDX, gzip IDX or NPY) instead of random inputs", TakesFile: true},
 			&cli.StringFlag{Name: "spec", Usage: "refuse a checkpoint not trained for the student spec `<file.json>`", TakesFile: true},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random verification inputs"},
@@ -67,7 +68,7 @@ func exportCommand() *cli.Command {
 				return err
 			}
 			o := ExportOptions{
-				ExportCheckpointOptions: pipeline.ExportCheckpointOptions{
+				Options: export.Options{
 					Checkpoint: cCtx.String("model"), Out: cCtx.String("out"), Opset: cCtx.Int("opset"),
 					FP16: cCtx.Bool("fp16"), Verify: cCtx.Int("verify"), VerifyData: cCtx.String("verify-data"),
 					Seed: cCtx.Uint64("seed"),
@@ -75,16 +76,13 @@ func exportCommand() *cli.Command {
 				SpecPath: cCtx.String("spec"),
 				ORTLib:   globalString(cCtx, flagORTLib),
 			}
-			if o.Verify < 0 {
-				return usageErrorf(cCtx, "--verify %d: must not be negative", o.Verify)
-			}
 			if o.Opset < 1 {
 				return usageErrorf(cCtx, "--opset %d: must be positive", o.Opset)
 			}
-			if o.VerifyData != "" && o.Verify == 0 {
-				return usageErrorf(cCtx, "--verify-data with --verify 0: nothing would be verified")
+			if err := o.Validate(); err != nil {
+				return optionError(cCtx, err, true)
 			}
-			return runExport(cCtx.Context, o, cCtx.App.Writer)
+			return optionError(cCtx, runExport(cCtx.Context, o, cCtx.App.Writer), false)
 		},
 	}
 }
@@ -98,13 +96,14 @@ func runExport(ctx context.Context, o ExportOptions, w io.Writer) error {
 		}
 		o.Spec = spec
 	}
+	// Verification runs on the CPU: the check is about the file, not the device.
+	rt := &onnx.Runtime{Lib: o.ORTLib, Device: "cpu"}
 	if o.Verify > 0 {
-		// Export and verification use the CPU: the check is about the file, not the device.
-		if err := initRuntime(o.ORTLib, "cpu"); err != nil {
+		if err := rt.Init(); err != nil {
 			return fmt.Errorf("export: --verify needs onnxruntime (or give --verify 0): %w", err)
 		}
 	}
-	res, err := pipeline.ExportCheckpoint(ctx, o.ExportCheckpointOptions)
+	res, err := export.Checkpoint(ctx, o.Options, rt)
 	if res != nil && res.Verify != nil {
 		printVerify(w, res)
 	}
@@ -118,7 +117,7 @@ func runExport(ctx context.Context, o ExportOptions, w io.Writer) error {
 	fmt.Fprintf(w, "wrote %s: %s, epoch %d, %s weights, opset %d\n", res.Out, student.DescribeSpec(res.Spec), res.Epoch, dtype, o.Opset)
 	keys := make([]string, 0, len(res.Metadata))
 	for k := range res.Metadata {
-		if k != pipeline.MetaSpec && k != pipeline.MetaProvenance {
+		if k != meta.Spec && k != meta.Provenance {
 			keys = append(keys, k)
 		}
 	}
@@ -132,7 +131,7 @@ func runExport(ctx context.Context, o ExportOptions, w io.Writer) error {
 	return nil
 }
 
-func printVerify(w io.Writer, res *pipeline.ExportResult) {
+func printVerify(w io.Writer, res *export.Result) {
 	v := res.Verify
 	verdict := "ok"
 	if !(v.MaxAbsDiff <= v.Tolerance) {

@@ -8,9 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/onnx/onnxtest"
-	"github.com/distillgo/distill/pipeline"
+	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/export"
+	"github.com/distillgo/distill/pipeline/provenance"
+	"github.com/distillgo/distill/pipeline/targets"
+	"github.com/distillgo/distill/pipeline/train"
 	"github.com/distillgo/distill/student"
 )
 
@@ -40,7 +45,7 @@ func TestExportHelpAndUsage(t *testing.T) {
 	}{
 		{"no model", []string{"--out", "x.onnx"}, "--model is required"},
 		{"no out", []string{"--model", "x.ckpt"}, "--out is required"},
-		{"negative verify", []string{"--model", "x.ckpt", "--out", "x.onnx", "--verify", "-1"}, "--verify -1"},
+		{"negative verify", []string{"--model", "x.ckpt", "--out", "x.onnx", "--verify", "-1"}, "--verify: -1 samples: must not be negative"},
 		{"verify data without verify", []string{"--model", "x.ckpt", "--out", "x.onnx", "--verify", "0", "--verify-data", "d"}, "nothing would be verified"},
 		{"positional", []string{"--model", "x.ckpt", "--out", "x.onnx", "extra"}, "unexpected argument"},
 	} {
@@ -71,31 +76,31 @@ func TestExportCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var prov pipeline.Provenance
-	if err := json.Unmarshal([]byte(ck.Meta[pipeline.MetaProvenance]), &prov); err != nil || prov.EvalAccuracy == nil {
-		t.Fatalf("checkpoint provenance %q: %v", ck.Meta[pipeline.MetaProvenance], err)
+	var prov provenance.Record
+	if err := json.Unmarshal([]byte(ck.Meta[meta.Provenance]), &prov); err != nil || prov.EvalAccuracy == nil {
+		t.Fatalf("checkpoint provenance %q: %v", ck.Meta[meta.Provenance], err)
 	}
 	for k, want := range map[string]string{
-		pipeline.MetaPreprocess:   ck.Meta[pipeline.MetaPreprocess],
-		pipeline.MetaProvenance:   ck.Meta[pipeline.MetaProvenance],
-		pipeline.MetaClasses:      "3",
-		pipeline.MetaEpochs:       "2",
-		pipeline.MetaEvalAccuracy: jsonFloat(*prov.EvalAccuracy),
-		pipeline.MetaTool:         pipeline.ToolVersion,
+		meta.Preprocess:   ck.Meta[meta.Preprocess],
+		meta.Provenance:   ck.Meta[meta.Provenance],
+		meta.Classes:      "3",
+		meta.Epochs:       "2",
+		meta.EvalAccuracy: jsonFloat(*prov.EvalAccuracy),
+		meta.Tool:         meta.ToolVersion,
 	} {
 		if got := info.Metadata[k]; got != want {
 			t.Errorf("metadata %s = %q, want %q", k, got, want)
 		}
 	}
-	if _, ok := info.Metadata[pipeline.MetaTemperature]; ok {
+	if _, ok := info.Metadata[meta.Temperature]; ok {
 		t.Errorf("a hard-label student records a temperature: %v", info.Metadata)
 	}
-	if len(info.Metadata[pipeline.MetaCheckpointSHA256]) != 64 {
+	if len(info.Metadata[meta.CheckpointSHA256]) != 64 {
 		t.Errorf("no checkpoint sha256 in %v", info.Metadata)
 	}
 	// distill inspect shows them.
 	code, out, _ = runMain(t, "inspect", plain)
-	for _, want := range []string{pipeline.MetaPreprocess, pipeline.MetaEvalAccuracy, `"scale":255`} {
+	for _, want := range []string{meta.Preprocess, meta.EvalAccuracy, `"scale":255`} {
 		if code != ExitOK || !strings.Contains(out, want) {
 			t.Errorf("inspect: exit %d, lacks %q:\n%s", code, want, out)
 		}
@@ -127,7 +132,7 @@ func TestExportCLI(t *testing.T) {
 				t.Errorf("directory holds %d entries, want only the model", len(ents))
 			}
 			// The exported model reads back into the same weights.
-			net, err := pipeline.ImportStudent(outPath)
+			net, err := export.Import(outPath)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -228,12 +233,12 @@ func TestExportChain(t *testing.T) {
 	if code, out, stderr := runMain(t, "export", "--model", ckpt, "--out", model); code != ExitOK {
 		t.Fatalf("export: exit %d\n%s\n%s", code, out, stderr)
 	}
-	targets := filepath.Join(f.dir, "student-targets.safetensors")
+	soft := filepath.Join(f.dir, "student-targets.safetensors")
 	if code, out, stderr := runMain(t, "targets", "--teacher", model, "--data", f.data, "--labels", f.labels,
-		"--out", targets, "--scale", "255", "--output", "logits", "--threads", "1"); code != ExitOK {
+		"--out", soft, "--scale", "255", "--output", "logits", "--threads", "1"); code != ExitOK {
 		t.Fatalf("targets: exit %d\n%s\n%s", code, out, stderr)
 	}
-	st, err := pipeline.OpenTargets(targets)
+	st, err := targets.Open(soft)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,12 +260,12 @@ func TestExportChain(t *testing.T) {
 	if err := ck.Apply(net); err != nil {
 		t.Fatal(err)
 	}
-	ds, err := pipeline.LoadDataset(f.data, "")
+	ds, err := dataset.Load(f.data, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	x := make([]float32, len(ds.X))
-	if err := (pipeline.Preprocess{Scale: 255}).Apply(ds.X, ds.N, ds.Shape, x); err != nil {
+	if err := (dataset.Preprocess{Scale: 255}).Apply(ds.X, ds.N, ds.Shape, x); err != nil {
 		t.Fatal(err)
 	}
 	want, err := net.Forward(x, ds.N)
@@ -281,7 +286,7 @@ func TestExportChain(t *testing.T) {
 	grand := filepath.Join(f.dir, "grand.ckpt")
 	common := []string{"train", "--model", f.spec, "--data", f.data, "--labels", f.labels, "--epochs", "1",
 		"--batch", "32", "--scale", "255", "--blas", "go"}
-	if code, out, stderr := runMain(t, append(common, "--soft-targets", targets, "--out", grand)...); code != ExitOK {
+	if code, out, stderr := runMain(t, append(common, "--soft-targets", soft, "--out", grand)...); code != ExitOK {
 		t.Fatalf("train on the student's targets: exit %d\n%s\n%s", code, out, stderr)
 	}
 	// Its export records the teacher (the exported student), T and alpha.
@@ -297,12 +302,12 @@ func TestExportChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := pipeline.DefaultTrainOptions()
+	def := train.DefaultOptions()
 	for k, want := range map[string]string{
-		pipeline.MetaTeacherSHA256: teacherInfo.SHA256,
-		pipeline.MetaTemperature:   jsonFloat(def.Temperature),
-		pipeline.MetaAlpha:         jsonFloat(def.Alpha),
-		pipeline.MetaEpochs:        "1",
+		meta.TeacherSHA256: teacherInfo.SHA256,
+		meta.Temperature:   jsonFloat(def.Temperature),
+		meta.Alpha:         jsonFloat(def.Alpha),
+		meta.Epochs:        "1",
 	} {
 		if got := info.Metadata[k]; got != want {
 			t.Errorf("grand-student metadata %s = %q, want %q", k, got, want)

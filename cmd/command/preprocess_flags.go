@@ -1,15 +1,14 @@
 package command
 
 import (
+	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/urfave/cli/v2"
-
-	"github.com/distillgo/distill/pipeline"
 )
 
 // The preprocessing flags, y = (x/scale - mean)/std per channel then a reshape to the model's
 // input, are defined here once and shared by `distill targets`, `train` and `eval`, so that they
 // read and parse the same everywhere. Shapes are written 1x28x28 or 1,28,28; per-channel values
-// 0.485/0.456/0.406 or 0.485,0.456,0.406 (pipeline.ParseShape and pipeline.ParseFloatList).
+// 0.485/0.456/0.406 or 0.485,0.456,0.406 (dataset.ParseShape and dataset.ParseFloatList).
 const (
 	usageScale      = "divide raw values by `<s>`"
 	usageMean       = "subtract `<m>` after scaling: one value, or one per channel as 0.485/0.456/0.406 or 0.485,0.456,0.406"
@@ -53,7 +52,7 @@ func preprocessFlags(prefix, whose string) []cli.Flag {
 // preprocessFromFlags reads and validates the preprocessing flags with the given prefix ("" or
 // "teacher-"). For the teacher, the scale, mean and std not given are def's. set reports whether
 // any of the four flags was given on the command line. Errors are usage errors naming the flag.
-func preprocessFromFlags(cCtx *cli.Context, prefix string, def pipeline.Preprocess) (p pipeline.Preprocess, set bool, err error) {
+func preprocessFromFlags(cCtx *cli.Context, prefix string, def dataset.Preprocess) (p dataset.Preprocess, set bool, err error) {
 	if prefix != "" {
 		p.Scale, p.Mean, p.Std = def.Scale, def.Mean, def.Std
 	}
@@ -63,7 +62,7 @@ func preprocessFromFlags(cCtx *cli.Context, prefix string, def pipeline.Preproce
 		}
 	}
 	// check validates one field on its own, so that the error names its flag.
-	check := func(flag string, q pipeline.Preprocess) error {
+	check := func(flag string, q dataset.Preprocess) error {
 		if err := q.Validate(); err != nil {
 			return usageErrorf(cCtx, "--%s%s: %v", prefix, flag, err)
 		}
@@ -74,28 +73,28 @@ func preprocessFromFlags(cCtx *cli.Context, prefix string, def pipeline.Preproce
 		if !(p.Scale > 0) {
 			return p, set, usageErrorf(cCtx, "--%sscale %v: must be positive", prefix, p.Scale)
 		}
-		if err := check("scale", pipeline.Preprocess{Scale: p.Scale}); err != nil {
+		if err := check("scale", dataset.Preprocess{Scale: p.Scale}); err != nil {
 			return p, set, err
 		}
 	}
 	if prefix == "" || cCtx.IsSet(prefix+"mean") {
-		if p.Mean, err = pipeline.ParseFloatList(cCtx.String(prefix + "mean")); err != nil {
+		if p.Mean, err = dataset.ParseFloatList(cCtx.String(prefix + "mean")); err != nil {
 			return p, set, usageErrorf(cCtx, "--%smean: %v", prefix, err)
 		}
-		if err := check("mean", pipeline.Preprocess{Mean: p.Mean}); err != nil {
+		if err := check("mean", dataset.Preprocess{Mean: p.Mean}); err != nil {
 			return p, set, err
 		}
 	}
 	if prefix == "" || cCtx.IsSet(prefix+"std") {
-		if p.Std, err = pipeline.ParseFloatList(cCtx.String(prefix + "std")); err != nil {
+		if p.Std, err = dataset.ParseFloatList(cCtx.String(prefix + "std")); err != nil {
 			return p, set, usageErrorf(cCtx, "--%sstd: %v", prefix, err)
 		}
-		if err := check("std", pipeline.Preprocess{Std: p.Std}); err != nil {
+		if err := check("std", dataset.Preprocess{Std: p.Std}); err != nil {
 			return p, set, err
 		}
 	}
 	if s := cCtx.String(prefix + "input-shape"); s != "" {
-		if p.InputShape, err = pipeline.ParseShape(s); err != nil {
+		if p.InputShape, err = dataset.ParseShape(s); err != nil {
 			return p, set, usageErrorf(cCtx, "--%sinput-shape: %v", prefix, err)
 		}
 	}
@@ -105,9 +104,9 @@ func preprocessFromFlags(cCtx *cli.Context, prefix string, def pipeline.Preproce
 // overrideFromFlags reads and validates the preprocessing flags with the given prefix, like
 // preprocessFromFlags, and keeps only those given on the command line: the fields not given keep
 // the model's stored values (eval).
-func overrideFromFlags(cCtx *cli.Context, prefix string) (pipeline.PreprocessOverride, error) {
-	var o pipeline.PreprocessOverride
-	p, _, err := preprocessFromFlags(cCtx, prefix, pipeline.Preprocess{})
+func overrideFromFlags(cCtx *cli.Context, prefix string) (dataset.PreprocessOverride, error) {
+	var o dataset.PreprocessOverride
+	p, _, err := preprocessFromFlags(cCtx, prefix, dataset.Preprocess{})
 	if err != nil {
 		return o, err
 	}

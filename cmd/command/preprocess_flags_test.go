@@ -6,23 +6,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/urfave/cli/v2"
-
-	"github.com/distillgo/distill/pipeline"
 )
 
 // parsePreprocessFlags runs args through a command with the shared preprocessing flags of the
 // model and the teacher, and returns what preprocessFromFlags made of them.
-func parsePreprocessFlags(t *testing.T, args ...string) (model, teacher pipeline.Preprocess, err error) {
+func parsePreprocessFlags(t *testing.T, args ...string) (model, teacher dataset.Preprocess, err error) {
 	t.Helper()
 	cmd := &cli.Command{
 		Name:  "pp",
 		Flags: append(preprocessFlags("", ""), preprocessFlags("teacher-", "the student's")...),
 		Action: func(cCtx *cli.Context) error {
 			var err error
-			if model, _, err = preprocessFromFlags(cCtx, "", pipeline.Preprocess{}); err != nil {
+			if model, _, err = preprocessFromFlags(cCtx, "", dataset.Preprocess{}); err != nil {
 				return err
 			}
 			teacher, _, err = preprocessFromFlags(cCtx, "teacher-", model)
@@ -36,23 +35,23 @@ func parsePreprocessFlags(t *testing.T, args ...string) (model, teacher pipeline
 }
 
 func TestPreprocessFlags(t *testing.T) {
-	def := pipeline.Preprocess{Scale: 255, Mean: []float64{0}, Std: []float64{1}}
+	def := dataset.Preprocess{Scale: 255, Mean: []float64{0}, Std: []float64{1}}
 	tests := []struct {
 		name           string
 		args           []string
-		model, teacher pipeline.Preprocess
+		model, teacher dataset.Preprocess
 	}{
 		{"defaults", nil, def, def},
 		{"shape with x", []string{"--input-shape", "1x28x28"},
-			pipeline.Preprocess{Scale: 255, Mean: []float64{0}, Std: []float64{1}, InputShape: []int{1, 28, 28}}, def},
+			dataset.Preprocess{Scale: 255, Mean: []float64{0}, Std: []float64{1}, InputShape: []int{1, 28, 28}}, def},
 		{"shape with commas", []string{"--input-shape", "1,28,28"},
-			pipeline.Preprocess{Scale: 255, Mean: []float64{0}, Std: []float64{1}, InputShape: []int{1, 28, 28}}, def},
+			dataset.Preprocess{Scale: 255, Mean: []float64{0}, Std: []float64{1}, InputShape: []int{1, 28, 28}}, def},
 		{"channels with slashes and commas", []string{"--scale", "1", "--mean", "0.485/0.456/0.406", "--std", "0.229,0.224,0.225"},
-			pipeline.Preprocess{Scale: 1, Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}},
-			pipeline.Preprocess{Scale: 1, Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}}},
+			dataset.Preprocess{Scale: 1, Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}},
+			dataset.Preprocess{Scale: 1, Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}}},
 		{"teacher overrides", []string{"--mean", "0.5", "--teacher-mean", "0.1307", "--teacher-std", "0.3081", "--teacher-input-shape", "784"},
-			pipeline.Preprocess{Scale: 255, Mean: []float64{0.5}, Std: []float64{1}},
-			pipeline.Preprocess{Scale: 255, Mean: []float64{0.1307}, Std: []float64{0.3081}, InputShape: []int{784}}},
+			dataset.Preprocess{Scale: 255, Mean: []float64{0.5}, Std: []float64{1}},
+			dataset.Preprocess{Scale: 255, Mean: []float64{0.1307}, Std: []float64{0.3081}, InputShape: []int{784}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

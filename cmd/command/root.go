@@ -258,40 +258,23 @@ func runtimeFlags(what string) []cli.Flag {
 	}
 }
 
-// runtimeFromFlags reads and checks the flags of runtimeFlags.
-func runtimeFromFlags(cCtx *cli.Context) (device string, gpuID, threads int, err error) {
-	device, gpuID, threads = cCtx.String("device"), cCtx.Int("gpu-id"), cCtx.Int("threads")
-	if err := checkChoice(cCtx, "device", device, choicesDevice); err != nil {
-		return device, gpuID, threads, err
+// runtimeFromFlags reads and checks the flags of runtimeFlags and --ort-lib: how models are run.
+func runtimeFromFlags(cCtx *cli.Context) (onnx.Runtime, error) {
+	rt := onnx.Runtime{Lib: globalString(cCtx, flagORTLib), Device: cCtx.String("device"),
+		GPUID: cCtx.Int("gpu-id"), Threads: cCtx.Int("threads")}
+	if rt.Device == "" {
+		rt.Device = "cpu" // a command without the runtime flags (sweep) never runs a model
 	}
-	if gpuID < 0 {
-		return device, gpuID, threads, usageErrorf(cCtx, "--gpu-id %d: must not be negative", gpuID)
+	if err := checkChoice(cCtx, "device", rt.Device, choicesDevice); err != nil {
+		return rt, err
 	}
-	if threads < 0 {
-		return device, gpuID, threads, usageErrorf(cCtx, "--threads %d: must not be negative", threads)
+	if rt.GPUID < 0 {
+		return rt, usageErrorf(cCtx, "--gpu-id %d: must not be negative", rt.GPUID)
 	}
-	return device, gpuID, threads, nil
-}
-
-// initRuntime finds and loads the onnxruntime library once per process. libFlag is --ort-lib;
-// device is cpu, cuda or auto: cuda wants the CUDA build, auto tries it and falls back to the CPU
-// build, logging why. Commands that run a model call it before opening sessions; commands that
-// only read files never load native code.
-func initRuntime(libFlag, device string) error {
-	if p, ok := onnx.Initialized(); ok {
-		slog.Debug("onnxruntime already loaded", "path", p)
-		return nil
+	if rt.Threads < 0 {
+		return rt, usageErrorf(cCtx, "--threads %d: must not be negative", rt.Threads)
 	}
-	path, searched, err := onnx.FindLibrary(libFlag, device == "cuda" || device == "auto")
-	if err != nil && device == "auto" && errors.Is(err, onnx.ErrLibraryNotFound) {
-		slog.Info("device auto: no CUDA build of onnxruntime found, using the CPU build")
-		path, searched, err = onnx.FindLibrary(libFlag, false)
-	}
-	slog.Debug("onnxruntime library search", "searched", searched)
-	if err != nil {
-		return err
-	}
-	return onnx.Init(path)
+	return rt, nil
 }
 
 // Main runs the distill command line with args (args[0] is the program name) and returns the

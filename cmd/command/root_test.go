@@ -20,7 +20,7 @@ func TestChoiceErrors(t *testing.T) {
 		{"targets output", []string{"targets", "--teacher", "t.onnx", "--data", "d", "--out", "o", "--output", "soft"}, `--output "soft": want auto, logits, probs or logprobs`},
 		{"train device", []string{"train", "--model", "m", "--data", "d", "--out", "o", "--device", "tpu"}, `--device "tpu": want cpu, cuda or auto`},
 		{"train blas", []string{"train", "--model", "m", "--data", "d", "--out", "o", "--blas", "mkl"}, `--blas "mkl": want auto, openblas or go`},
-		{"train loss", []string{"train", "--model", "m", "--data", "d", "--out", "o", "--loss", "l1"}, `--loss "l1": want kl or mse`},
+		{"train loss", []string{"train", "--model", "m", "--data", "d", "--out", "o", "--loss", "l1"}, `--loss: "l1": want kl or mse`},
 		{"eval device", []string{"eval", "--model", "m", "--data", "d", "--labels", "l", "--device", "tpu"}, `--device "tpu": want cpu, cuda or auto`},
 		{"train gpu id", []string{"train", "--model", "m", "--data", "d", "--out", "o", "--gpu-id", "-1"}, `--gpu-id -1: must not be negative`},
 		{"eval threads", []string{"eval", "--model", "m", "--data", "d", "--labels", "l", "--threads", "-2"}, `--threads -2: must not be negative`},

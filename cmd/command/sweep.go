@@ -2,13 +2,12 @@ package command
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/distillgo/distill/pipeline"
+	"github.com/distillgo/distill/pipeline/sweep"
 	"github.com/distillgo/distill/student"
 )
 
@@ -17,9 +16,8 @@ prints a table of their eval accuracy (error counts in brackets, the best in bol
 holds logits, so every temperature comes from the same teacher run: the grid costs only the
 students' training, never the teacher's again.
 
-Every run has the same settings (epochs, batch, learning rate, seed, ...) apart from T and alpha.
---fine-epochs F runs the last F epochs at --fine-lr (a step schedule, done as a resumed second
-stage). Each run's checkpoint, metrics and curves go to --out-dir as T<t>-a<a>.ckpt/.jsonl/.png,
+Every run has the same settings (epochs, batch, learning rate or --schedule, seed, ...) apart
+from T and alpha; those flags are train's. Each run's checkpoint, metrics and curves go to --out-dir as T<t>-a<a>.ckpt/.jsonl/.png,
 and sweep.json collects the results. Started again on the same folder, a sweep resumes each
 unfinished run and reads finished ones back.
 
@@ -28,33 +26,37 @@ Example:
       --data data/mnist/train-images-idx3-ubyte.gz --labels data/mnist/train-labels-idx1-ubyte.gz \
       --soft-targets out/demo/teacher-train.safetensors --scale 255 --mean 0.5 --std 0.5 \
       --eval-data data/mnist/t10k-images-idx3-ubyte.gz --eval-labels data/mnist/t10k-labels-idx1-ubyte.gz \
-      --temperatures 1,2,5,10,20 --alphas 0.5,0.7,0.9 --epochs 10 --out-dir out/sweep`
+      --temperatures 1,2,5,10,20 --alphas 0.5,0.7,0.9 --schedule 7:1e-3,10:1e-4 --out-dir out/sweep`
+
+// sweepTrainFlags names the flags of `distill train` that `distill sweep` takes too: every run
+// of the grid shares them.
+var sweepTrainFlags = []string{"model", "data", "labels", "soft-targets", "eval-data", "eval-labels", "loss",
+	"ensemble", "epochs", "batch", "lr", "schedule", "optimizer", "momentum", "seed", "blas",
+	"scale", "mean", "std", "input-shape"}
+
+// pickFlags returns the flags of all named by names, in the order of names.
+func pickFlags(all []cli.Flag, names []string) []cli.Flag {
+	byName := map[string]cli.Flag{}
+	for _, f := range all {
+		byName[f.Names()[0]] = f
+	}
+	out := make([]cli.Flag, 0, len(names))
+	for _, n := range names {
+		f, ok := byName[n]
+		if !ok {
+			panic("sweep: train has no flag --" + n)
+		}
+		out = append(out, f)
+	}
+	return out
+}
 
 func sweepCommand() *cli.Command {
-	def := pipeline.DefaultTrainOptions()
-	flags := []cli.Flag{
-		&cli.StringFlag{Name: "model", Usage: "student spec `<file.json>` (required)", TakesFile: true},
-		&cli.StringFlag{Name: "data", Usage: "training data `<file>` the soft targets were made from (required)", TakesFile: true},
-		&cli.StringFlag{Name: "labels", Usage: "training labels `<file>` (needed unless every alpha is 1)", TakesFile: true},
-		&cli.StringFlag{Name: "soft-targets", Usage: "soft targets `<file.safetensors>` from 'distill targets' on --data (required)", TakesFile: true},
-		&cli.StringFlag{Name: "eval-data", Usage: "eval data `<file>` the table reports on (required)", TakesFile: true},
-		&cli.StringFlag{Name: "eval-labels", Usage: "labels `<file>` of --eval-data (required)", TakesFile: true},
+	flags := append(pickFlags(trainFlags(), sweepTrainFlags),
 		&cli.StringFlag{Name: "temperatures", Value: "1,2,5,10,20", Usage: "comma-separated temperatures `<T,...>`"},
 		&cli.StringFlag{Name: "alphas", Value: "0.5,0.7,0.9", Usage: "comma-separated soft-loss weights `<a,...>`"},
 		&cli.StringFlag{Name: "out-dir", Usage: "`<folder>` for each run's checkpoint, metrics and curves, and sweep.json (required)", TakesFile: true},
-		&cli.StringFlag{Name: "loss", Value: def.Loss, Usage: "soft loss `<kind>`: kl or mse"},
-		&cli.StringFlag{Name: "ensemble", Value: def.Ensemble, Usage: "combine an ensemble's teachers by `<what>`: probs or logits"},
-		&cli.IntFlag{Name: "epochs", Value: def.Epochs, Usage: "epochs `<n>` of every run"},
-		&cli.IntFlag{Name: "fine-epochs", Usage: "run the last `<n>` epochs at --fine-lr (0: one learning rate throughout)"},
-		&cli.Float64Flag{Name: "fine-lr", Value: def.LR / 10, Usage: "learning rate `<lr>` of the last --fine-epochs"},
-		&cli.IntFlag{Name: "batch", Value: def.Batch, Usage: "mini-batch size `<n>`"},
-		&cli.Float64Flag{Name: "lr", Value: def.LR, Usage: "learning rate `<lr>`"},
-		&cli.StringFlag{Name: "optimizer", Value: def.Optimizer, Usage: "`<name>`: adam or sgd"},
-		&cli.Float64Flag{Name: "momentum", Value: def.Momentum, Usage: "momentum `<m>` of sgd"},
-		&cli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "`<seed>` of initialisation and shuffling (the same for every run)"},
-		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>`: auto, openblas or go"},
-	}
-	flags = append(flags, preprocessFlags("", "")...)
+	)
 	return &cli.Command{
 		Name:        "sweep",
 		Usage:       "Train students over a grid of temperatures and alphas from one soft-target file",
@@ -66,81 +68,41 @@ func sweepCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := o.Validate(); err != nil {
+				return optionError(cCtx, err, true)
+			}
 			if _, err := student.UseBLAS(blas); err != nil {
 				return err
 			}
-			res, err := pipeline.Sweep(cCtx.Context, o, cCtx.App.ErrWriter)
+			res, err := sweep.Sweep(cCtx.Context, o, cCtx.App.ErrWriter)
 			if len(res) > 0 {
 				fmt.Fprintf(cCtx.App.Writer, "eval accuracy (errors) after %d epochs, %s:\n\n", o.Train.Epochs, o.Train.EvalData)
-				fmt.Fprint(cCtx.App.Writer, pipeline.FormatSweepTable(res, o.Temperatures, o.Alphas))
+				fmt.Fprint(cCtx.App.Writer, sweep.FormatTable(res, o.Temperatures, o.Alphas))
 			}
-			return err
+			return optionError(cCtx, err, false)
 		},
 	}
 }
 
-// sweepOptionsFromFlags reads and checks the flags of `distill sweep`; it also returns --blas.
-func sweepOptionsFromFlags(cCtx *cli.Context) (pipeline.SweepOptions, string, error) {
-	o := pipeline.SweepOptions{Train: pipeline.DefaultTrainOptions()}
-	t := &o.Train
+// sweepOptionsFromFlags reads the flags of `distill sweep`, the shared ones as train reads them;
+// it also returns --blas.
+func sweepOptionsFromFlags(cCtx *cli.Context) (sweep.Options, string, error) {
+	var o sweep.Options
 	if err := requireFlags(cCtx, "model", "data", "soft-targets", "eval-data", "eval-labels", "out-dir"); err != nil {
 		return o, "", err
 	}
-	t.ModelSpec = cCtx.String("model")
-	t.Data, t.Labels, t.SoftTargets = cCtx.String("data"), cCtx.String("labels"), cCtx.String("soft-targets")
-	t.EvalData, t.EvalLabels = cCtx.String("eval-data"), cCtx.String("eval-labels")
-	t.Loss, t.Ensemble = cCtx.String("loss"), cCtx.String("ensemble")
-	t.Epochs, t.Batch, t.LR = cCtx.Int("epochs"), cCtx.Int("batch"), cCtx.Float64("lr")
-	t.Optimizer, t.Momentum, t.Seed = cCtx.String("optimizer"), cCtx.Float64("momentum"), cCtx.Uint64("seed")
-	o.FineEpochs, o.FineLR = cCtx.Int("fine-epochs"), cCtx.Float64("fine-lr")
-	o.Dir = cCtx.String("out-dir")
-	blas := cCtx.String("blas")
-	var err error
+	t, err := trainOptionsFromFlags(cCtx)
+	if err != nil {
+		return o, "", err
+	}
+	o.Train, o.Dir = t.Options, cCtx.String("out-dir")
 	if o.Temperatures, err = parseGrid(cCtx.String("temperatures")); err != nil {
 		return o, "", usageErrorf(cCtx, "--temperatures: %v", err)
 	}
 	if o.Alphas, err = parseGrid(cCtx.String("alphas")); err != nil {
 		return o, "", usageErrorf(cCtx, "--alphas: %v", err)
 	}
-	for _, c := range []struct {
-		flag, val string
-		ok        []string
-	}{
-		{"loss", t.Loss, []string{"kl", "mse"}},
-		{"ensemble", t.Ensemble, []string{"probs", "logits"}},
-		{"optimizer", t.Optimizer, []string{"adam", "sgd"}},
-		{"blas", blas, []string{"auto", "openblas", "go"}},
-	} {
-		if !slices.Contains(c.ok, c.val) {
-			return o, "", usageErrorf(cCtx, "--%s %q: want one of %v", c.flag, c.val, c.ok)
-		}
-	}
-	for _, v := range o.Temperatures {
-		if !(v > 0) {
-			return o, "", usageErrorf(cCtx, "--temperatures: %v must be positive", v)
-		}
-	}
-	for _, v := range o.Alphas {
-		if !(v >= 0 && v <= 1) {
-			return o, "", usageErrorf(cCtx, "--alphas: %v must be in [0, 1]", v)
-		}
-	}
-	switch {
-	case t.Epochs < 1:
-		return o, "", usageErrorf(cCtx, "--epochs %d: must be at least 1", t.Epochs)
-	case t.Batch < 1:
-		return o, "", usageErrorf(cCtx, "--batch %d: must be at least 1", t.Batch)
-	case !(t.LR > 0):
-		return o, "", usageErrorf(cCtx, "--lr %v: must be positive", t.LR)
-	case o.FineEpochs < 0 || o.FineEpochs >= t.Epochs:
-		return o, "", usageErrorf(cCtx, "--fine-epochs %d: must be in [0, --epochs)", o.FineEpochs)
-	case !(o.FineLR > 0):
-		return o, "", usageErrorf(cCtx, "--fine-lr %v: must be positive", o.FineLR)
-	}
-	if t.Preprocess, _, err = preprocessFromFlags(cCtx, "", pipeline.Preprocess{}); err != nil {
-		return o, "", err
-	}
-	return o, blas, nil
+	return o, t.BLAS, nil
 }
 
 // parseGrid parses a comma-separated list of numbers, refusing empty items, non-finite values

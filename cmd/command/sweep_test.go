@@ -57,8 +57,9 @@ func TestSweepUsageErrors(t *testing.T) {
 		{"bad temperatures", []string{"--temperatures", "1,a"}, "--temperatures"},
 		{"zero temperature", []string{"--temperatures", "0,1"}, "must be positive"},
 		{"bad alpha", []string{"--alphas", "0.5,1.5"}, "--alphas: 1.5"},
-		{"fine epochs", []string{"--epochs", "3", "--fine-epochs", "3"}, "--fine-epochs 3"},
-		{"bad loss", []string{"--loss", "l1"}, `--loss "l1"`},
+		{"schedule epochs", []string{"--epochs", "3", "--schedule", "2:1e-3,4:1e-4"}, "--schedule: the steps end at epoch 4, but the run has 3 epochs"},
+		{"bad loss", []string{"--loss", "l1"}, `--loss: "l1"`},
+		{"bad batch", []string{"--batch", "0"}, "--batch: 0 must be at least 1"},
 		{"bad std", []string{"--std", "0"}, "--std"},
 	}
 	for _, tt := range tests {
@@ -88,7 +89,7 @@ func TestSweepCLI(t *testing.T) {
 	dir := filepath.Join(f.dir, "sweep")
 	code, out, stderr := runMain(t, "sweep", "--model", f.spec, "--data", f.data, "--labels", f.labels,
 		"--soft-targets", targets, "--eval-data", f.evalData, "--eval-labels", f.evalLabels, "--out-dir", dir,
-		"--temperatures", "1,5", "--alphas", "0.5,0.9", "--epochs", "4", "--fine-epochs", "1", "--lr", "0.01", "--batch", "32")
+		"--temperatures", "1,5", "--alphas", "0.5,0.9", "--schedule", "3:0.01,4:0.001", "--batch", "32")
 	if code != ExitOK {
 		t.Fatalf("sweep: exit %d\n%s\n%s", code, out, stderr)
 	}

@@ -11,13 +11,15 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/onnx"
-	"github.com/distillgo/distill/pipeline"
+	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/targets"
 )
 
 // TargetsOptions are the settings of `distill targets`.
 type TargetsOptions struct {
-	Teachers []string // --teacher arguments: PATH[:OPTION,...] (see pipeline.ParseTeacherSpec)
+	Teachers []string // --teacher arguments: PATH[:OPTION,...] (see dataset.ParseTeacherSpec)
 	Data     string   // --data: transfer set (IDX, gzip IDX or NPY)
 	Labels   string   // --labels: optional; with them the teachers' accuracy is reported
 	Out      string   // --out: the soft-target file to write
@@ -25,16 +27,13 @@ type TargetsOptions struct {
 	Shard, Shards int  // --shard i/n: the i-th (from 0) of n contiguous sample ranges; 0/1 is all
 	FP16          bool // --fp16: store the logits as float16 (half the size)
 
-	Batch   int    // --batch: samples per step (default 1024)
-	Threads int    // --threads: onnxruntime intra-op threads (default 0: onnxruntime's choice)
-	Device  string // --device: cpu (default), cuda or auto
-	GPUID   int    // --gpu-id: CUDA device (default 0)
-	Output  string // --output: what the teachers output: auto (default), logits, probs or logprobs
+	Batch   int          // --batch: samples per step (default 1024)
+	Runtime onnx.Runtime // --ort-lib, --device, --gpu-id, --threads: how the teachers run
+	Output  string       // --output: what the teachers output: auto (default), logits, probs or logprobs
 
 	// Preprocess is the preprocessing of the plain flags (--scale, --mean, --std,
 	// --input-shape); each teacher starts from it and its spec options override it.
-	Preprocess pipeline.Preprocess
-	ORTLib     string    // --ort-lib
+	Preprocess dataset.Preprocess
 	Progress   io.Writer // where the progress bar goes (a terminal), or nil for periodic log lines
 }
 
@@ -82,7 +81,7 @@ func targetsCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "soft-target `<file.safetensors>` to write", TakesFile: true},
 			&cli.StringFlag{Name: "shard", Value: "0/1", Usage: "compute shard `<i>/<n>` (i from 0) of n contiguous ranges"},
 			&cli.BoolFlag{Name: "fp16", Usage: "store logits as float16"},
-			&cli.IntFlag{Name: "batch", Value: pipeline.DefaultTargetsBatch, Usage: "samples per teacher run"},
+			&cli.IntFlag{Name: "batch", Value: targets.DefaultBatch, Usage: "samples per teacher run"},
 			&cli.StringFlag{Name: "output", Value: "auto", Usage: "teacher output kind: auto, logits, probs or logprobs"},
 		}, append(runtimeFlags("the teachers"), preprocessFlags("", "")...)...),
 		Subcommands: []*cli.Command{targetsMergeCommand()},
@@ -132,7 +131,6 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 		Teachers: cCtx.Generic("teacher").(*repeatedString).values, Data: cCtx.String("data"), Labels: cCtx.String("labels"),
 		Out: cCtx.String("out"), FP16: cCtx.Bool("fp16"), Batch: cCtx.Int("batch"),
 		Output: cCtx.String("output"),
-		ORTLib: globalString(cCtx, flagORTLib),
 	}
 	if cCtx.Args().Present() {
 		return o, usageErrorf(cCtx, "targets: unexpected argument %q (did you mean 'distill targets merge'?)", cCtx.Args().First())
@@ -147,22 +145,22 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 		return o, usageErrorf(cCtx, "--batch %d: must be at least 1", o.Batch)
 	}
 	var err error
-	if o.Device, o.GPUID, o.Threads, err = runtimeFromFlags(cCtx); err != nil {
+	if o.Runtime, err = runtimeFromFlags(cCtx); err != nil {
 		return o, err
 	}
 	if err := checkChoice(cCtx, "output", o.Output, choicesOutput); err != nil {
 		return o, err
 	}
-	if o.Shard, o.Shards, err = pipeline.ParseShard(cCtx.String("shard")); err != nil {
+	if o.Shard, o.Shards, err = targets.ParseShard(cCtx.String("shard")); err != nil {
 		return o, usageErrorf(cCtx, "--shard: %v", err)
 	}
-	p, _, err := preprocessFromFlags(cCtx, "", pipeline.Preprocess{})
+	p, _, err := preprocessFromFlags(cCtx, "", dataset.Preprocess{})
 	if err != nil {
 		return o, err
 	}
 	o.Preprocess = p
 	for _, t := range o.Teachers {
-		if _, err := pipeline.ParseTeacherSpec(t, p); err != nil {
+		if _, err := dataset.ParseTeacherSpec(t, p); err != nil {
 			return o, usageErrorf(cCtx, "--teacher: %v", err)
 		}
 	}
@@ -179,9 +177,9 @@ func (r *repeatedString) String() string     { return strings.Join(r.values, " "
 // runTargets loads the data, opens every teacher and writes the soft-target file, then prints a
 // summary (throughput, and with labels each teacher's accuracy) to stdout.
 func runTargets(ctx context.Context, o TargetsOptions, stdout io.Writer) error {
-	specs := make([]pipeline.TeacherSpec, len(o.Teachers))
+	specs := make([]dataset.TeacherSpec, len(o.Teachers))
 	for i, t := range o.Teachers {
-		ts, err := pipeline.ParseTeacherSpec(t, o.Preprocess)
+		ts, err := dataset.ParseTeacherSpec(t, o.Preprocess)
 		if err != nil {
 			return fmt.Errorf("targets: --teacher: %w", err)
 		}
@@ -190,40 +188,24 @@ func runTargets(ctx context.Context, o TargetsOptions, stdout io.Writer) error {
 		}
 		specs[i] = ts
 	}
-	ds, err := pipeline.LoadDataset(o.Data, o.Labels)
+	ds, err := dataset.Load(o.Data, o.Labels)
 	if err != nil {
 		return err
 	}
-	if err := initRuntime(o.ORTLib, o.Device); err != nil {
-		return err
-	}
-	teachers := make([]pipeline.TargetTeacher, 0, len(specs))
+	teachers := make([]targets.Teacher, 0, len(specs))
 	defer func() {
 		for _, t := range teachers {
 			t.Teacher.Close()
 		}
 	}()
 	for _, ts := range specs {
-		s, err := onnx.Open(ts.Path, onnx.Options{Device: o.Device, GPUID: o.GPUID, Threads: o.Threads,
-			Batch: o.Batch, Output: ts.Output, InputShape: ts.Preprocess.InputShape})
+		t, err := openTeacher(o, ts)
 		if err != nil {
 			return err
 		}
-		pre := ts.Preprocess
-		if len(pre.InputShape) == 0 {
-			for _, d := range s.SampleShape() {
-				pre.InputShape = append(pre.InputShape, int(d))
-			}
-		}
-		info := s.Info()
-		slog.Info("teacher", "model", ts.Path, "device", s.Device(), "input", info.Inputs[0].Name,
-			"shape", s.InputShape(), "classes", s.Classes(), "preprocess", pre.String())
-		teachers = append(teachers, pipeline.TargetTeacher{Teacher: s, TeacherInfo: pipeline.TeacherInfo{
-			Path: ts.Path, SHA256: info.SHA256, Input: info.Inputs[0].Name,
-			Output: info.Outputs[0].Name, Preprocess: pre, OutputKind: ts.Output,
-		}})
+		teachers = append(teachers, t)
 	}
-	rep, err := pipeline.GenerateTargets(ctx, pipeline.TargetsOptions{
+	rep, err := targets.Generate(ctx, targets.Options{
 		Out: o.Out, Shard: o.Shard, Shards: o.Shards, FP16: o.FP16, Batch: o.Batch,
 	}, teachers, ds, o.Progress)
 	if err != nil {
@@ -232,9 +214,28 @@ func runTargets(ctx context.Context, o TargetsOptions, stdout io.Writer) error {
 	return rep.WriteText(stdout)
 }
 
+// openTeacher opens the teacher of one --teacher spec and describes it for the file's header; its
+// input shape, when the spec gives none, is the model's.
+func openTeacher(o TargetsOptions, ts dataset.TeacherSpec) (targets.Teacher, error) {
+	s, err := o.Runtime.Open(ts.Path, model.Options{Batch: o.Batch, Output: ts.Output, InputShape: ts.Preprocess.InputShape})
+	if err != nil {
+		return targets.Teacher{}, err
+	}
+	d := s.Describe()
+	pre := ts.Preprocess
+	if len(pre.InputShape) == 0 {
+		pre.InputShape = d.SampleShape
+	}
+	slog.Info("teacher", "model", ts.Path, "device", d.Device, "input", d.Input,
+		"shape", d.SampleShape, "classes", s.Classes(), "preprocess", pre.String())
+	return targets.Teacher{Teacher: s, TeacherInfo: targets.TeacherInfo{
+		Path: ts.Path, SHA256: d.SHA256, Input: d.Input, Output: d.Output, Preprocess: pre, OutputKind: ts.Output,
+	}}, nil
+}
+
 // runTargetsMerge joins shard files and prints what it wrote.
 func runTargetsMerge(_ context.Context, o TargetsMergeOptions, stdout io.Writer) error {
-	if err := pipeline.MergeTargets(o.Out, o.Parts); err != nil {
+	if err := targets.Merge(o.Out, o.Parts); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "merged %d parts into %s\n", len(o.Parts), o.Out)

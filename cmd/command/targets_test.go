@@ -13,7 +13,8 @@ import (
 	"testing"
 
 	"github.com/distillgo/distill/onnx/onnxtest"
-	"github.com/distillgo/distill/pipeline"
+	"github.com/distillgo/distill/pipeline/eval"
+	"github.com/distillgo/distill/pipeline/targets"
 )
 
 // writeIDX writes a uint8 IDX file with the given dimensions.
@@ -72,9 +73,9 @@ func (s *targetsSetup) want(mean float32) []float32 {
 	return onnxtest.GemmRef(x, len(s.pix)/4, s.W, s.b)
 }
 
-func fileLogits(t *testing.T, path string) (*pipeline.Targets, []float32) {
+func fileLogits(t *testing.T, path string) (*targets.File, []float32) {
 	t.Helper()
-	st, err := pipeline.OpenTargets(path)
+	st, err := targets.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestTargetsCommand(t *testing.T) {
 	within(t, "logits", z, want, 1e-5)
 	correct := 0
 	for i, y := range s.lab {
-		if pipeline.Argmax(want[i*3:(i+1)*3]) == int(y) {
+		if eval.Argmax(want[i*3:(i+1)*3]) == int(y) {
 			correct++
 		}
 	}

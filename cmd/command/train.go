@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,21 +11,19 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/onnx"
-	"github.com/distillgo/distill/pipeline"
+	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/train"
 	"github.com/distillgo/distill/student"
 )
 
-// TrainCLIOptions are the settings of `distill train` beyond pipeline.TrainOptions: how to load
-// the online teacher and which BLAS backend the student uses.
+// TrainCLIOptions are the settings of `distill train`: the pipeline's options, and how to run the
+// online teacher and the student.
 type TrainCLIOptions struct {
-	pipeline.TrainOptions
-	TeacherModel string // --teacher: ONNX teacher run online (empty: none)
-	ORTLib       string // --ort-lib
-	Device       string // --device for the online teacher: cpu (default), cuda or auto
-	GPUID        int    // --gpu-id: CUDA device for the online teacher (default 0)
-	Threads      int    // --threads: onnxruntime intra-op threads for the teacher (0: its default)
-	BLAS         string // --blas: auto (default), openblas or go
+	train.Options
+	Runtime onnx.Runtime // --ort-lib, --device, --gpu-id, --threads: how the online teacher runs
+	BLAS    string       // --blas: auto (default), openblas or go
 }
 
 const trainDescription = `Trains a student network from a JSON spec in one of three modes:
@@ -46,19 +45,25 @@ over the batch (PyTorch's 'batchmean', not 'mean', which would also divide by th
 the student learns from the soft targets alone. An ensemble file trains against the mean of the
 teachers' tempered probabilities (--ensemble probs) or of their logits (--ensemble logits).
 
+--lr is the learning rate throughout, or --schedule changes it between epochs: END:LR pairs
+such as "30:1e-3,40:1e-4" (epochs 1-30 at 1e-3, 31-40 at 1e-4; --epochs defaults to the last
+END), or "cosine" (from --lr towards 0 over --epochs).
+
 The checkpoint at --out is written atomically at the end of every epoch. On SIGINT/SIGTERM
 training stops and the checkpoint keeps the last completed epoch. --epochs is the total:
---resume continues the checkpoint up to it, giving exactly the weights of an uninterrupted run.
+--resume continues the checkpoint up to it, schedule included, giving exactly the weights of an
+uninterrupted run.
 
 Example:
   distill train --model models/mnist-student.json \
       --data data/mnist/train-images-idx3-ubyte.gz --labels data/mnist/train-labels-idx1-ubyte.gz \
-      --soft-targets out/teacher-train.safetensors --temperature 20 --alpha 0.7 --epochs 20 \
+      --soft-targets out/teacher-train.safetensors --temperature 20 --alpha 0.7 --schedule 15:1e-3,20:1e-4 \
       --eval-data data/mnist/t10k-images-idx3-ubyte.gz --eval-labels data/mnist/t10k-labels-idx1-ubyte.gz \
       --out out/student.ckpt --metrics out/student.jsonl --plot out/student.png`
 
-func trainCommand() *cli.Command {
-	def := pipeline.DefaultTrainOptions()
+// trainFlags returns the flags of `distill train`; sweep takes some of them (sweepTrainFlags).
+func trainFlags() []cli.Flag {
+	def := train.DefaultOptions()
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "model", Usage: "student spec `<file.json>` (required)", TakesFile: true},
 		&cli.StringFlag{Name: "data", Usage: "training data `<file>` (IDX, gzip IDX or NPY; required)", TakesFile: true},
@@ -69,9 +74,10 @@ func trainCommand() *cli.Command {
 		&cli.Float64Flag{Name: "alpha", Value: def.Alpha, Usage: "weight `<a>` of the soft loss; 1 - a weights the hard loss"},
 		&cli.StringFlag{Name: "loss", Value: def.Loss, Usage: "soft loss `<kind>`: kl (T^2-scaled batchmean KL) or mse (logit matching)"},
 		&cli.StringFlag{Name: "ensemble", Value: def.Ensemble, Usage: "combine an ensemble's teachers by `<what>`: probs (mean tempered probabilities) or logits"},
-		&cli.IntFlag{Name: "epochs", Value: def.Epochs, Usage: "total number of epochs `<n>`"},
+		&cli.IntFlag{Name: "epochs", Value: def.Epochs, Usage: "total number of epochs `<n>` (default with a step --schedule: its last epoch)"},
 		&cli.IntFlag{Name: "batch", Value: def.Batch, Usage: "mini-batch size `<n>`"},
-		&cli.Float64Flag{Name: "lr", Value: def.LR, Usage: "learning rate `<lr>`"},
+		&cli.Float64Flag{Name: "lr", Value: def.LR, Usage: "learning rate `<lr>` (the peak of --schedule cosine)"},
+		&cli.StringFlag{Name: "schedule", Usage: "learning-rate `<schedule>`: END:LR,... (e.g. 30:1e-3,40:1e-4) or cosine (default: --lr throughout)"},
 		&cli.StringFlag{Name: "optimizer", Value: def.Optimizer, Usage: "`<name>`: adam (beta1 0.9, beta2 0.999, eps 1e-8) or sgd"},
 		&cli.Float64Flag{Name: "momentum", Value: def.Momentum, Usage: "momentum `<m>` of sgd"},
 		&cli.IntFlag{Name: "jitter", Value: def.Jitter, Usage: "shift each training image by up to `<k>` pixels (online or hard-label training)"},
@@ -88,92 +94,74 @@ func trainCommand() *cli.Command {
 	}
 	flags = append(flags, runtimeFlags("the online teacher")...)
 	flags = append(flags, preprocessFlags("", "")...)
-	flags = append(flags, preprocessFlags("teacher-", "the student's")...)
+	return append(flags, preprocessFlags("teacher-", "the student's")...)
+}
+
+func trainCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "train",
 		Usage:       "Train a student on hard labels, soft targets, or an online teacher",
 		UsageText:   "distill train --model <spec.json> --data <file> [--labels <file>] [--soft-targets <file> | --teacher <model.onnx>] --out <file> [options]",
 		Description: trainDescription,
-		Flags:       flags,
+		Flags:       trainFlags(),
 		Action: func(cCtx *cli.Context) error {
 			opts, err := trainOptionsFromFlags(cCtx)
 			if err != nil {
 				return err
 			}
-			return runTrain(cCtx.Context, opts, cCtx.App.Writer, cCtx.App.ErrWriter)
+			if err := requireFlags(cCtx, "model", "data", "out"); err != nil {
+				return err
+			}
+			if err := opts.Validate(opts.TeacherPath != ""); err != nil {
+				return optionError(cCtx, err, true)
+			}
+			if err := runTrain(cCtx.Context, opts, cCtx.App.Writer, cCtx.App.ErrWriter); err != nil {
+				return optionError(cCtx, err, false)
+			}
+			return nil
 		},
 	}
 }
 
-// trainOptionsFromFlags reads and checks the flags of `distill train`.
+// trainOptionsFromFlags reads the flags of `distill train`, and those of them that `distill
+// sweep` has (a flag a command lacks reads as its zero value). It checks what only the command
+// line knows (a flag's syntax, which flags were given); the options' own checks are Validate's.
 func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
-	o := TrainCLIOptions{TrainOptions: pipeline.DefaultTrainOptions()}
-	t := &o.TrainOptions
-	t.ModelSpec = cCtx.String("model")
+	o := TrainCLIOptions{Options: train.DefaultOptions()}
+	t := &o.Options
+	t.Spec = cCtx.String("model")
 	t.Data, t.Labels = cCtx.String("data"), cCtx.String("labels")
-	t.SoftTargets = cCtx.String("soft-targets")
-	o.TeacherModel = cCtx.String("teacher")
-	t.TeacherPath = o.TeacherModel
+	t.SoftTargets, t.TeacherPath = cCtx.String("soft-targets"), cCtx.String("teacher")
 	t.Temperature, t.Alpha = cCtx.Float64("temperature"), cCtx.Float64("alpha")
 	t.Loss, t.Ensemble = cCtx.String("loss"), cCtx.String("ensemble")
 	t.Epochs, t.Batch, t.LR = cCtx.Int("epochs"), cCtx.Int("batch"), cCtx.Float64("lr")
 	t.Optimizer, t.Momentum = cCtx.String("optimizer"), cCtx.Float64("momentum")
 	t.Jitter, t.Seed = cCtx.Int("jitter"), cCtx.Uint64("seed")
 	t.EvalData, t.EvalLabels = cCtx.String("eval-data"), cCtx.String("eval-labels")
-	t.Out, t.Resume, t.Overwrite = cCtx.String("out"), cCtx.Bool("resume"), cCtx.Bool("overwrite")
+	t.Checkpoint, t.Resume, t.Overwrite = cCtx.String("out"), cCtx.Bool("resume"), cCtx.Bool("overwrite")
 	t.Metrics, t.Plot, t.InitFrom = cCtx.String("metrics"), cCtx.String("plot"), cCtx.String("init-from")
-	o.ORTLib = globalString(cCtx, flagORTLib)
 	o.BLAS = cCtx.String("blas")
-
-	if err := requireFlags(cCtx, "model", "data", "out"); err != nil {
+	if err := checkChoice(cCtx, "blas", o.BLAS, choicesBLAS); err != nil {
 		return o, err
-	}
-	if t.SoftTargets != "" && o.TeacherModel != "" {
-		return o, usageErrorf(cCtx, "--soft-targets and --teacher: choose one (offline or online distillation)")
-	}
-	if t.Resume && t.Overwrite {
-		return o, usageErrorf(cCtx, "--resume and --overwrite: choose one")
-	}
-	if t.Resume && t.InitFrom != "" {
-		return o, usageErrorf(cCtx, "--resume and --init-from: a resumed run takes its weights from --out")
-	}
-	if (t.EvalData == "") != (t.EvalLabels == "") {
-		return o, usageErrorf(cCtx, "--eval-data and --eval-labels go together")
-	}
-	for _, c := range []struct {
-		flag, val string
-		ok        []string
-	}{
-		{"loss", t.Loss, []string{"kl", "mse"}},
-		{"ensemble", t.Ensemble, []string{"probs", "logits"}},
-		{"optimizer", t.Optimizer, []string{"adam", "sgd"}},
-		{"blas", o.BLAS, choicesBLAS},
-	} {
-		if err := checkChoice(cCtx, c.flag, c.val, c.ok); err != nil {
-			return o, err
-		}
-	}
-	switch {
-	case !(t.Temperature > 0):
-		return o, usageErrorf(cCtx, "--temperature %v: must be positive", t.Temperature)
-	case !(t.Alpha >= 0 && t.Alpha <= 1):
-		return o, usageErrorf(cCtx, "--alpha %v: must be in [0, 1]", t.Alpha)
-	case t.Epochs < 1:
-		return o, usageErrorf(cCtx, "--epochs %d: must be at least 1", t.Epochs)
-	case t.Batch < 1:
-		return o, usageErrorf(cCtx, "--batch %d: must be at least 1", t.Batch)
-	case !(t.LR > 0):
-		return o, usageErrorf(cCtx, "--lr %v: must be positive", t.LR)
-	case t.Jitter < 0:
-		return o, usageErrorf(cCtx, "--jitter %d: must not be negative", t.Jitter)
-	case t.Jitter > 0 && t.SoftTargets != "":
-		return o, usageErrorf(cCtx, "--jitter with --soft-targets: the file holds the teacher's outputs for the unshifted images; use --teacher to augment")
 	}
 	var err error
-	if o.Device, o.GPUID, o.Threads, err = runtimeFromFlags(cCtx); err != nil {
+	if t.Schedule, err = train.ParseSchedule(cCtx.String("schedule")); err != nil {
+		return o, usageErrorf(cCtx, "--schedule: %v", err)
+	}
+	if end := t.Schedule.End(); end > 0 {
+		// A step schedule gives the epochs and the rates.
+		if cCtx.IsSet("lr") {
+			return o, usageErrorf(cCtx, "--lr with a step --schedule: the schedule gives the rates")
+		}
+		if !cCtx.IsSet("epochs") {
+			t.Epochs = end
+		}
+		t.LR = t.Schedule.Steps[0].LR
+	}
+	if o.Runtime, err = runtimeFromFlags(cCtx); err != nil {
 		return o, err
 	}
-	if t.Preprocess, _, err = preprocessFromFlags(cCtx, "", pipeline.Preprocess{}); err != nil {
+	if t.Preprocess, _, err = preprocessFromFlags(cCtx, "", dataset.Preprocess{}); err != nil {
 		return o, err
 	}
 	if t.TeacherPreprocess, _, err = preprocessFromFlags(cCtx, "teacher-", t.Preprocess); err != nil {
@@ -188,24 +176,26 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 	if _, err := student.UseBLAS(o.BLAS); err != nil {
 		return err
 	}
-	if o.TeacherModel != "" {
-		if err := initRuntime(o.ORTLib, o.Device); err != nil {
-			return err
-		}
+	var teacher model.Teacher
+	if o.TeacherPath != "" {
 		// The teacher runs between the student's steps: its idle threads must not spin.
-		s, err := onnx.Open(o.TeacherModel, onnx.Options{Device: o.Device, GPUID: o.GPUID, Threads: o.Threads, Batch: o.Batch,
-			InputShape: o.TeacherPreprocess.InputShape, NoSpin: true})
+		s, err := o.Runtime.Open(o.TeacherPath, model.Options{Batch: o.Batch, InputShape: o.TeacherPreprocess.InputShape, NoSpin: true})
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		slog.Info("online teacher", "model", o.TeacherModel, "device", s.Device(), "classes", s.Classes())
-		o.Teacher = s
+		d := s.Describe()
+		slog.Info("online teacher", "model", o.TeacherPath, "device", d.Device, "classes", s.Classes())
+		teacher = s
 	}
+	var hooks []train.Hook
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		o.Progress = stderr
+		hooks = append(hooks, train.ProgressBar(stderr))
 	}
-	res, err := pipeline.Train(ctx, o.TrainOptions, stdout)
+	res, err := train.Train(ctx, o.Options, teacher, stdout, hooks...)
+	if errors.Is(err, train.ErrCheckpointExists) {
+		return fmt.Errorf("%w: pass --resume to continue it, --overwrite to replace it, or remove it", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/distillgo/distill/onnx/onnxtest"
-	"github.com/distillgo/distill/pipeline"
+	"github.com/distillgo/distill/pipeline/eval"
 )
 
 // trainFixture writes a tiny synthetic task for the train and eval commands: 4x4 uint8 images in
@@ -99,12 +99,15 @@ func TestTrainUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"both teacher kinds", []string{"--soft-targets", "s", "--teacher", "t"}, "choose one"},
-		{"bad loss", []string{"--loss", "l1"}, `--loss "l1"`},
-		{"bad alpha", []string{"--alpha", "1.5"}, "--alpha 1.5"},
-		{"jitter offline", []string{"--soft-targets", "s", "--jitter", "2"}, "--jitter with --soft-targets"},
-		{"eval data alone", []string{"--eval-data", f.evalData}, "--eval-data and --eval-labels"},
+		{"bad loss", []string{"--loss", "l1"}, `--loss: "l1"`},
+		{"bad alpha", []string{"--alpha", "1.5"}, "--alpha: 1.5"},
+		{"jitter offline", []string{"--soft-targets", "s", "--jitter", "2"}, "--jitter: 2 with offline soft targets"},
+		{"eval data alone", []string{"--eval-data", f.evalData}, "--eval-data: eval data and eval labels go together"},
 		{"bad std", []string{"--std", "0"}, "--std"},
 		{"resume and overwrite", []string{"--resume", "--overwrite"}, "choose one"},
+		{"bad schedule", []string{"--schedule", "30:1e-3,20:1e-4"}, "--schedule: schedule \"30:1e-3,20:1e-4\": epoch 20 after 30"},
+		{"schedule and lr", []string{"--schedule", "3:1e-3", "--lr", "0.1"}, "--lr with a step --schedule"},
+		{"schedule and epochs", []string{"--schedule", "3:1e-3,4:1e-4", "--epochs", "5"}, "--schedule: the steps end at epoch 4, but the run has 5 epochs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,11 +162,11 @@ func TestTrainEvalCLI(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("eval: exit %d\n%s", code, stderr)
 	}
-	var res pipeline.EvalResult
+	var res eval.Result
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("eval --json: %v\n%s", err, out)
 	}
-	if res.Metrics == nil || res.Metrics.N != 150 || res.Metrics.Accuracy < 0.95 || res.Kind != pipeline.KindCheckpoint {
+	if res.Metrics == nil || res.Metrics.N != 150 || res.Metrics.Accuracy < 0.95 || res.Kind != eval.KindCheckpoint {
 		t.Errorf("eval --json: %+v", res)
 	}
 
@@ -190,7 +193,7 @@ func TestTrainEvalCLI(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("eval onnx: exit %d\n%s", code, stderr)
 	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Kind != pipeline.KindONNX || res.Metrics.Accuracy < 0.99 {
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Kind != eval.KindONNX || res.Metrics.Accuracy < 0.99 {
 		t.Errorf("eval onnx: %v %+v", err, res)
 	}
 }

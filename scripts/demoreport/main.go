@@ -20,12 +20,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/eval"
+	"github.com/distillgo/distill/pipeline/train"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-
-	"github.com/distillgo/distill/pipeline"
 )
 
 // Paper figures: Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network", §3:
@@ -40,8 +41,8 @@ const (
 type row struct {
 	Name      string
 	Short     string // the name in plots' legends and axes
-	Eval      *pipeline.EvalResult
-	Epochs    []pipeline.EpochMetrics // nil when the training run is not in the folder
+	Eval      *eval.Result
+	Epochs    []train.EpochMetrics // nil when the training run is not in the folder
 	PaperErrs int
 }
 
@@ -87,7 +88,7 @@ func run(dir, teacher, teacherMetrics, command string, s settings, stdout io.Wri
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	sum, err := pipeline.FileSHA256(teacher)
+	sum, err := dataset.FileSHA256(teacher)
 	if err != nil {
 		return err
 	}
@@ -155,7 +156,7 @@ func readRows(dir, teacher, teacherMetrics string, s settings) ([]*row, error) {
 
 // reportMarkdown returns report.md: the table, the exported student's errors beside its
 // checkpoint's (when onnxEval is not nil), and the plots that are in dir.
-func reportMarkdown(dir, command, teacher, teacherSum, table string, distilled *row, onnxEval *pipeline.EvalResult) string {
+func reportMarkdown(dir, command, teacher, teacherSum, table string, distilled *row, onnxEval *eval.Result) string {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# MNIST distillation: results\n\n")
 	fmt.Fprintf(&md, "Produced by `%s` (scripts/demo.sh). Test set: the 10,000 MNIST test images. Preprocessing\n", command)
@@ -211,12 +212,12 @@ func formatTable(rows []*row) string {
 	return b.String()
 }
 
-func readEval(path string) (*pipeline.EvalResult, error) {
+func readEval(path string) (*eval.Result, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read eval %s: %w", path, err)
 	}
-	var r pipeline.EvalResult
+	var r eval.Result
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("read eval %s: %w", path, err)
 	}
@@ -226,13 +227,13 @@ func readEval(path string) (*pipeline.EvalResult, error) {
 	return &r, nil
 }
 
-func readMetrics(path string) ([]pipeline.EpochMetrics, error) {
+func readMetrics(path string) ([]train.EpochMetrics, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read metrics %s: %w", path, err)
 	}
 	defer f.Close()
-	recs, err := pipeline.ReadMetrics(f)
+	recs, err := train.ReadMetrics(f)
 	if err != nil {
 		return nil, fmt.Errorf("read metrics %s: %w", path, err)
 	}

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/distillgo/distill/pipeline"
+	"github.com/distillgo/distill/pipeline/eval"
+	"github.com/distillgo/distill/pipeline/train"
 )
 
 func writeJSON(t *testing.T, path string, v any) {
@@ -22,8 +23,8 @@ func writeJSON(t *testing.T, path string, v any) {
 }
 
 // evalOf returns an eval result with the given errors out of 10,000 (synthetic test input).
-func evalOf(errs int, agree *float64) *pipeline.EvalResult {
-	return &pipeline.EvalResult{Metrics: &pipeline.Classification{N: 10000, Classes: 10, Correct: 10000 - errs,
+func evalOf(errs int, agree *float64) *eval.Result {
+	return &eval.Result{Metrics: &eval.Classification{N: 10000, Classes: 10, Correct: 10000 - errs,
 		Errors: errs, Accuracy: float64(10000-errs) / 10000, MeanNLL: 0.05, ECE: 0.01}, Agreement: agree}
 }
 
@@ -35,12 +36,12 @@ func TestRun(t *testing.T) {
 	writeJSON(t, filepath.Join(dir, "eval-distilled.json"), evalOf(100, &agree))
 	writeJSON(t, filepath.Join(dir, "eval-distilled-onnx.json"), evalOf(100, nil))
 	for _, name := range []string{"baseline", "distilled"} {
-		var recs []pipeline.EpochMetrics
+		var recs []train.EpochMetrics
 		for e := 1; e <= 3; e++ {
 			errs := 400 / e
-			recs = append(recs, pipeline.EpochMetrics{Epoch: e, Loss: 1 / float64(e), EvalErrors: &errs, Seconds: 10})
+			recs = append(recs, train.EpochMetrics{Epoch: e, Loss: 1 / float64(e), EvalErrors: &errs, Seconds: 10})
 		}
-		if err := pipeline.WriteMetricsFile(filepath.Join(dir, name+".jsonl"), recs); err != nil {
+		if err := train.WriteMetricsFile(filepath.Join(dir, name+".jsonl"), recs); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -75,8 +76,8 @@ func TestRun(t *testing.T) {
 
 	// With the jittered baseline's files the table has its row, without a paper figure.
 	writeJSON(t, filepath.Join(dir, "eval-baseline-jitter.json"), evalOf(115, &agree))
-	recs := []pipeline.EpochMetrics{{Epoch: 1, Loss: 0.5, Seconds: 7}}
-	if err := pipeline.WriteMetricsFile(filepath.Join(dir, "baseline-jitter.jsonl"), recs); err != nil {
+	recs := []train.EpochMetrics{{Epoch: 1, Loss: 0.5, Seconds: 7}}
+	if err := train.WriteMetricsFile(filepath.Join(dir, "baseline-jitter.jsonl"), recs); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()

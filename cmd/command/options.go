@@ -1,0 +1,63 @@
+package command
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/distillgo/distill/internal/option"
+)
+
+// optionFlags maps the options that the pipeline's errors name (an *option.Error's Option, a
+// field of its Options) to the flags that set them. A key "scope.Option" applies to one scope
+// only; a plain "Option" to every scope.
+var optionFlags = map[string]string{
+	"Spec": "model", "Data": "data", "Labels": "labels", "EvalData": "eval-data", "EvalLabels": "eval-labels",
+	"Preprocess": "scale, --mean, --std or --input-shape", "TeacherPreprocess": "teacher-scale, --teacher-mean, --teacher-std or --teacher-input-shape",
+	"SoftTargets": "soft-targets", "TeacherPath": "teacher", "InitFrom": "init-from",
+	"Temperature": "temperature", "Alpha": "alpha", "Loss": "loss", "Ensemble": "ensemble", "Epochs": "epochs",
+	"Batch": "batch", "LR": "lr", "Schedule": "schedule", "Optimizer": "optimizer", "Momentum": "momentum",
+	"Jitter": "jitter", "Seed": "seed", "Checkpoint": "out", "Resume": "resume", "Overwrite": "overwrite",
+	"Metrics": "metrics", "Plot": "plot",
+	"eval.Model":        "model",
+	"export.Checkpoint": "model", "export.Out": "out", "export.Verify": "verify", "export.VerifyData": "verify-data",
+	"export.Opset":       "opset",
+	"sweep.Temperatures": "temperatures", "sweep.Dir": "out-dir",
+}
+
+// flagFor returns the flag (without its leading "--") that sets the option of e.
+func flagFor(e *option.Error) string {
+	if f, ok := optionFlags[e.Scope+"."+e.Option]; ok {
+		return f
+	}
+	opt := strings.TrimPrefix(e.Option, "Train.") // sweep's shared training options
+	if e.Scope == "sweep" || strings.HasPrefix(e.Option, "Train.") {
+		switch opt {
+		case "Temperature":
+			return "temperatures"
+		case "Alpha":
+			return "alphas"
+		}
+	}
+	if f, ok := optionFlags[opt]; ok {
+		return f
+	}
+	return strings.ToLower(opt)
+}
+
+// optionError rewrites err, when it holds an *option.Error, to name the option's flag instead of
+// its field: a usage error of the command running in cCtx when usage is set (the options were
+// wrong on their own), else an error to report as it is (they did not fit the files).
+func optionError(cCtx *cli.Context, err error, usage bool) error {
+	var oe *option.Error
+	if !errors.As(err, &oe) {
+		return err
+	}
+	msg := fmt.Sprintf("--%s: %v", flagFor(oe), oe.Err)
+	if usage {
+		return usageErrorf(cCtx, "%s", msg)
+	}
+	return fmt.Errorf("%s: %s", oe.Scope, msg)
+}

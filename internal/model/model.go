@@ -1,0 +1,76 @@
+// Package model defines what the pipeline needs of a model runtime: a [Teacher] that turns
+// preprocessed samples into logits, and a [Runtime] that opens model files as teachers.
+//
+// The pipeline never loads a runtime itself. The command line decides how models are run (today
+// onnxruntime on the CPU or a CUDA device, through package onnx) and hands the pipeline a Runtime;
+// a second runtime (a pure-Go one) implements the same two interfaces. Every implementation passes
+// the conformance suite in internal/teachertest. It sits below both the pipeline and package onnx, so
+// that a runtime implements it directly.
+package model
+
+import "context"
+
+// Teacher is what training, evaluation and soft-target generation need from a model.
+type Teacher interface {
+	// Logits returns n*Classes() logits, row-major [n, classes], for n preprocessed samples x.
+	// A teacher whose model outputs probabilities returns log-probabilities, which are logits
+	// up to a per-row constant and so give the same softmax at any temperature.
+	Logits(ctx context.Context, x []float32, n int) ([]float32, error)
+	// Classes is the number of classes the teacher predicts.
+	Classes() int
+	// Close releases the teacher's resources; it is safe to call once.
+	Close() error
+}
+
+// Model is a Teacher opened from a file by a Runtime, which can also say what it is.
+type Model interface {
+	Teacher
+	// Describe returns the model's description. OutputKind is final only after the first
+	// Logits call when the model was opened with Output "auto".
+	Describe() Description
+}
+
+// Description is what a soft-target file and the logs record about a model.
+type Description struct {
+	// Path is the model file as opened; SHA256 the hex sha256 of its bytes.
+	Path, SHA256 string
+	// Input and Output name the input and output tensors the runtime feeds and reads.
+	Input, Output string
+	// SampleShape is the per-sample input shape the model takes, e.g. [784] or [1 28 28].
+	SampleShape []int
+	// OutputKind is what the model outputs: "logits", "probs" or "logprobs" ("auto" while
+	// undetected).
+	OutputKind string
+	// Device is where the model runs, e.g. "cpu" or "cuda:0".
+	Device string
+}
+
+// Output kinds a model may be opened with (Options.Output).
+const (
+	OutputAuto     = "auto"     // detect on the first batch: rows of probabilities, else logits
+	OutputLogits   = "logits"   // the model outputs logits
+	OutputProbs    = "probs"    // the model outputs probabilities (returned as log p)
+	OutputLogProbs = "logprobs" // the model outputs log-probabilities
+)
+
+// Options says how to open one model. The device, threads and library are the Runtime's own
+// settings, chosen once by the command line.
+type Options struct {
+	// Batch is the largest number of samples one Logits call runs at once (0: the runtime's
+	// default); larger calls are split.
+	Batch int
+	// InputShape overrides the per-sample input shape of a model whose input has dynamic axes
+	// besides the batch (nil: the model's).
+	InputShape []int
+	// Output is what the model outputs, one of the Output* constants ("" means OutputAuto).
+	Output string
+	// NoSpin asks that the runtime's idle threads do not spin: the model shares the cores with
+	// training (the online teacher).
+	NoSpin bool
+}
+
+// Runtime opens model files as teachers.
+type Runtime interface {
+	// Open opens the model at path. Errors name the file.
+	Open(path string, opts Options) (Model, error)
+}

@@ -1,0 +1,257 @@
+package dataset
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+)
+
+// ErrBadData is wrapped by every error that reports a malformed data or labels file
+// (bad magic, truncated, wrong counts, negative labels), as opposed to an I/O failure.
+var ErrBadData = errors.New("bad data file")
+
+// Dataset is a transfer, training or test set held in memory.
+type Dataset struct {
+	// Path is the data file as given; SHA256 is the hex sha256 of its bytes as stored
+	// (of the compressed bytes for a gzip file), which soft-target files record.
+	Path, SHA256 string
+	// N is the number of samples.
+	N int
+	// Shape is the shape of one sample as stored, e.g. [28,28] for MNIST's IDX files.
+	Shape []int
+	// X holds the raw values (no scaling), N*prod(Shape) of them, sample-major.
+	X []float32
+	// Labels holds one class index per sample, or is nil when no labels file was given.
+	Labels []int32
+	// LabelsPath and LabelsSHA256 describe the labels file, empty when there is none.
+	LabelsPath, LabelsSHA256 string
+}
+
+// SampleSize is the number of values in one sample, the product of Shape.
+func (d *Dataset) SampleSize() int {
+	return NumValues(d.Shape)
+}
+
+// Sample returns the raw values of sample i (a view into X).
+func (d *Dataset) Sample(i int) []float32 {
+	s := d.SampleSize()
+	return d.X[i*s : (i+1)*s]
+}
+
+// Load reads the data file dataPath and, when labelsPath is not empty, its labels.
+// Each file is IDX (MNIST's format, raw or gzip-compressed; images of any IDX element
+// type, labels of an integer type) or NPY (images uint8, float32 or float64; labels uint8,
+// int32 or int64), told apart by content, not by name. The first dimension is the sample
+// count; the rest is the sample shape. Labels must be one-dimensional (or [N,1]),
+// non-negative and as many as the samples.
+func Load(dataPath, labelsPath string) (*Dataset, error) {
+	a, sum, err := readArrayFile(dataPath)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.shape) < 2 {
+		return nil, fmt.Errorf("load dataset %s: %w: shape %v, want [samples, ...] with at least 2 dimensions", dataPath, ErrBadData, a.shape)
+	}
+	ds := &Dataset{Path: dataPath, SHA256: sum, N: a.shape[0], Shape: append([]int(nil), a.shape[1:]...)}
+	if ds.N == 0 {
+		return nil, fmt.Errorf("load dataset %s: %w: empty dataset (0 samples)", dataPath, ErrBadData)
+	}
+	if ds.SampleSize() == 0 {
+		return nil, fmt.Errorf("load dataset %s: %w: empty samples of shape %v", dataPath, ErrBadData, ds.Shape)
+	}
+	ds.X = a.float32s()
+	if labelsPath == "" {
+		return ds, nil
+	}
+	l, lsum, err := readArrayFile(labelsPath)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := l.labels()
+	if err != nil {
+		return nil, fmt.Errorf("load labels %s: %w: %v", labelsPath, ErrBadData, err)
+	}
+	if len(labels) != ds.N {
+		return nil, fmt.Errorf("load labels %s: %w: %d labels for %d samples in %s", labelsPath, ErrBadData, len(labels), ds.N, dataPath)
+	}
+	ds.Labels, ds.LabelsPath, ds.LabelsSHA256 = labels, labelsPath, lsum
+	return ds, nil
+}
+
+// FileSHA256 returns the hex sha256 of a file's bytes, as provenance records it.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// array is a decoded n-dimensional array; values is one of []uint8, []int8, []int16,
+// []int32, []int64, []float32 or []float64, in row-major order.
+type array struct {
+	shape  []int
+	values any
+}
+
+// readArrayFile reads path, returning its array and the hex sha256 of its bytes.
+func readArrayFile(path string) (array, string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return array{}, "", fmt.Errorf("read data %s: %w", path, err)
+	}
+	h := sha256.Sum256(raw)
+	sum := hex.EncodeToString(h[:])
+	a, err := decodeArray(raw)
+	if err != nil {
+		return array{}, "", fmt.Errorf("read data %s: %w", path, err)
+	}
+	return a, sum, nil
+}
+
+// decodeArray tells NPY, gzip and IDX apart by their first bytes and decodes.
+func decodeArray(raw []byte) (array, error) {
+	switch {
+	case bytes.HasPrefix(raw, []byte("\x93NUMPY")):
+		return readNPY(raw)
+	case bytes.HasPrefix(raw, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return array{}, fmt.Errorf("%w: gzip: %v", ErrBadData, err)
+		}
+		plain, err := io.ReadAll(zr)
+		if err != nil {
+			return array{}, fmt.Errorf("%w: gzip: %v (file cut short?)", ErrBadData, err)
+		}
+		if bytes.HasPrefix(plain, []byte("\x93NUMPY")) {
+			return readNPY(plain)
+		}
+		return readIDX(plain)
+	case len(raw) >= 4 && raw[0] == 0 && raw[1] == 0:
+		return readIDX(raw)
+	}
+	n := min(len(raw), 4)
+	return array{}, fmt.Errorf("%w: unknown format (first bytes % x): want IDX (raw or gzip) or NPY", ErrBadData, raw[:n])
+}
+
+// float32s converts the values to float32.
+func (a array) float32s() []float32 {
+	switch v := a.values.(type) {
+	case []float32:
+		return v
+	case []uint8:
+		return convert[uint8](v)
+	case []int8:
+		return convert[int8](v)
+	case []int16:
+		return convert[int16](v)
+	case []int32:
+		return convert[int32](v)
+	case []int64:
+		return convert[int64](v)
+	case []float64:
+		return convert[float64](v)
+	}
+	panic(fmt.Sprintf("dataset: unexpected array type %T", a.values))
+}
+
+func convert[T uint8 | int8 | int16 | int32 | int64 | float64](v []T) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
+// labels returns the values as class indices, checking they are integers, non-negative
+// and fit in int32, and that the shape is [N] or [N,1].
+func (a array) labels() ([]int32, error) {
+	if len(a.shape) != 1 && !(len(a.shape) == 2 && a.shape[1] == 1) {
+		return nil, fmt.Errorf("labels of shape %v, want [N] or [N,1]", a.shape)
+	}
+	var out []int32
+	check := func(i int, x int64) error {
+		if x < 0 {
+			return fmt.Errorf("label %d of sample %d is negative", x, i)
+		}
+		if x > math.MaxInt32 {
+			return fmt.Errorf("label %d of sample %d is too large", x, i)
+		}
+		return nil
+	}
+	switch v := a.values.(type) {
+	case []uint8:
+		out = make([]int32, len(v))
+		for i, x := range v {
+			out[i] = int32(x)
+		}
+		return out, nil
+	case []int8:
+		return toLabels(v, check)
+	case []int16:
+		return toLabels(v, check)
+	case []int32:
+		return toLabels(v, check)
+	case []int64:
+		return toLabels(v, check)
+	}
+	return nil, fmt.Errorf("labels of type %s, want an integer type (uint8, int32, int64)", typeName(a.values))
+}
+
+func toLabels[T int8 | int16 | int32 | int64](v []T, check func(int, int64) error) ([]int32, error) {
+	out := make([]int32, len(v))
+	for i, x := range v {
+		if err := check(i, int64(x)); err != nil {
+			return nil, err
+		}
+		out[i] = int32(x)
+	}
+	return out, nil
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case []float32:
+		return "float32"
+	case []float64:
+		return "float64"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// NumValues returns the number of values in an array of shape dims: their product (1 for none).
+func NumValues(dims []int) int {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	return n
+}
+
+// checkedCount returns the product of dims times elemSize, or an error if a dimension is
+// negative or the product exceeds limit (so a corrupt header cannot make us allocate more
+// than the file holds).
+func checkedCount(dims []int, elemSize int, limit int) (int, error) {
+	n := elemSize
+	for _, d := range dims {
+		if d < 0 {
+			return 0, fmt.Errorf("negative dimension in shape %v", dims)
+		}
+		if d != 0 && n > limit/d {
+			return 0, fmt.Errorf("truncated: shape %v needs more than the %d bytes of data in the file", dims, limit)
+		}
+		n *= d
+	}
+	return n, nil
+}

@@ -1,0 +1,336 @@
+package eval
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/distillgo/distill/internal/meta"
+	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/internal/option"
+	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/student"
+)
+
+// Model kinds Eval recognises (Result.Kind).
+const (
+	KindCheckpoint = "checkpoint" // a student checkpoint written by Train
+	KindONNX       = "onnx"       // any ONNX classifier, e.g. a student exported by this tool
+)
+
+// Options configures Eval. The zero value of every field but Model, Data and Labels is its default.
+type Options struct {
+	// Model is a student checkpoint or an ONNX model; the kind is read from the file's bytes.
+	Model string
+	// Data and Labels are the evaluation set; labels are required.
+	Data, Labels string
+	// Preprocess, when set, is the model's input preprocessing. When nil it comes from the
+	// checkpoint, or from the ONNX model's metadata (key meta.Preprocess); an ONNX model without
+	// it is an error asking for the preprocessing flags, unless PreprocessOverride gives some.
+	Preprocess *dataset.Preprocess
+	// PreprocessOverride replaces single fields of the model's preprocessing (Preprocess, else
+	// the stored one, else scale dataset.DefaultScale, mean 0, std 1): the flags given on their own.
+	PreprocessOverride dataset.PreprocessOverride
+	// TeacherPath names the teacher (an argument of Eval) in the result.
+	TeacherPath string
+	// TeacherPreprocess is the teacher's input preprocessing; nil means the model's scale, mean
+	// and std (and the teacher's own input shape). TeacherOverride replaces single fields of it.
+	TeacherPreprocess *dataset.Preprocess
+	TeacherOverride   dataset.PreprocessOverride
+	// Batch is the inference batch size (0 means DefaultBatch).
+	Batch int
+}
+
+// DefaultBatch is the inference batch size of Eval when Options.Batch is 0: large enough for
+// full-speed GEMMs on MNIST-sized models, small enough to keep a batch in cache.
+const DefaultBatch = 256
+
+// Validate checks the options on their own; errors wrap an *OptionError naming the field.
+func (o Options) Validate() error {
+	switch {
+	case o.Model == "":
+		return &OptionError{Scope: "eval", Option: "Model", Err: errors.New("no model to evaluate")}
+	case o.Data == "":
+		return &OptionError{Scope: "eval", Option: "Data", Err: errors.New("no evaluation data")}
+	case o.Labels == "":
+		return &OptionError{Scope: "eval", Option: "Labels", Err: errors.New("no labels for the evaluation data")}
+	case o.Batch < 0:
+		return &OptionError{Scope: "eval", Option: "Batch", Err: fmt.Errorf("%d must be at least 1", o.Batch)}
+	}
+	return nil
+}
+
+// OptionError reports an option of Options that is wrong; the command line maps Option (a field
+// name) to its flag.
+type OptionError = option.Error
+
+// Result is the outcome of Eval; it is what `distill eval --json` prints.
+type Result struct {
+	Model string `json:"model"` // the model file evaluated
+	Kind  string `json:"kind"`  // KindCheckpoint or KindONNX
+	Data  string `json:"data"`  // the evaluation data file
+	// Preprocess is the model's input preprocessing that was applied.
+	Preprocess dataset.Preprocess `json:"preprocess"`
+	// Metrics are the model's.
+	Metrics *Classification `json:"metrics"`
+	// Teacher and TeacherMetrics are set with a teacher, as is Agreement (top-1, student vs teacher).
+	Teacher        string          `json:"teacher,omitempty"`
+	TeacherMetrics *Classification `json:"teacher_metrics,omitempty"`
+	Agreement      *float64        `json:"teacher_agreement,omitempty"`
+}
+
+// Eval evaluates a checkpoint or ONNX model on a labelled data set: accuracy, errors, mean NLL,
+// expected calibration error, confusion matrix, and agreement with teacher when it is not nil
+// (the caller closes it). An ONNX model is opened with rt, which may be nil for a checkpoint.
+func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Teacher) (*Result, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	batch := opts.Batch
+	if batch == 0 {
+		batch = DefaultBatch
+	}
+	data, err := dataset.Load(opts.Data, opts.Labels)
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	if data.N == 0 {
+		return nil, fmt.Errorf("eval: data %s is empty", opts.Data)
+	}
+	kind, err := ModelKind(opts.Model)
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	res := &Result{Model: opts.Model, Kind: kind, Data: opts.Data}
+
+	var logits []float32
+	var classes int
+	switch kind {
+	case KindCheckpoint:
+		logits, classes, res.Preprocess, err = evalCheckpoint(opts, data, batch)
+	default:
+		logits, classes, res.Preprocess, err = evalONNX(ctx, opts, rt, data, batch)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := student.CheckLabels(data.Labels, classes); err != nil {
+		return nil, fmt.Errorf("eval: labels %s for model %s: %w", data.LabelsPath, opts.Model, err)
+	}
+	if err := student.CheckTeacher(logits, 1, data.N, classes, 0); err != nil {
+		return nil, fmt.Errorf("eval: model %s output: %w", opts.Model, err)
+	}
+	if res.Metrics, err = Classify(logits, data.N, classes, data.Labels); err != nil {
+		return nil, fmt.Errorf("eval %s: %w", opts.Model, err)
+	}
+
+	if teacher != nil {
+		if c := teacher.Classes(); c != classes {
+			return nil, fmt.Errorf("eval: teacher %s has %d classes, but model %s has %d", opts.TeacherPath, c, opts.Model, classes)
+		}
+		tp := dataset.Preprocess{Scale: res.Preprocess.Scale, Mean: res.Preprocess.Mean, Std: res.Preprocess.Std}
+		if opts.TeacherPreprocess != nil {
+			tp = *opts.TeacherPreprocess
+		}
+		tp = opts.TeacherOverride.Over(tp)
+		tl, err := runModel(ctx, teacher, tp, data, batch)
+		if err != nil {
+			return nil, fmt.Errorf("eval: teacher %s: %w", opts.TeacherPath, err)
+		}
+		if err := student.CheckTeacher(tl, 1, data.N, classes, 0); err != nil {
+			return nil, fmt.Errorf("eval: teacher %s output: %w", opts.TeacherPath, err)
+		}
+		if res.TeacherMetrics, err = Classify(tl, data.N, classes, data.Labels); err != nil {
+			return nil, fmt.Errorf("eval: teacher %s: %w", opts.TeacherPath, err)
+		}
+		a, err := Agreement(logits, tl, data.N, classes)
+		if err != nil {
+			return nil, fmt.Errorf("eval: %w", err)
+		}
+		res.Teacher, res.Agreement = opts.TeacherPath, &a
+	}
+	return res, nil
+}
+
+// ModelKind tells a safetensors checkpoint (8-byte header length, then '{') from an ONNX model.
+func ModelKind(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("open model %s: %w", path, err)
+	}
+	defer f.Close()
+	var head [9]byte
+	n, _ := io.ReadFull(f, head[:])
+	if n == len(head) && head[8] == '{' {
+		return KindCheckpoint, nil
+	}
+	return KindONNX, nil
+}
+
+func evalCheckpoint(opts Options, data *dataset.Dataset, batch int) ([]float32, int, dataset.Preprocess, error) {
+	var pre dataset.Preprocess
+	ck, err := student.LoadCheckpoint(opts.Model)
+	if err != nil {
+		return nil, 0, pre, fmt.Errorf("eval: %w", err)
+	}
+	pre, err = choosePreprocess(opts, ck.Meta[meta.Preprocess])
+	if err != nil {
+		return nil, 0, pre, err
+	}
+	net, err := student.NewNet(ck.Spec, 0)
+	if err != nil {
+		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+	}
+	defer net.Close()
+	if err := net.LoadParams(ck.Params); err != nil {
+		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+	}
+	dim := dataset.NumValues(ck.Spec.Input)
+	if err := pre.CheckInput(data.Shape, ck.Spec.Input); err != nil {
+		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+	}
+	x := make([]float32, data.N*dim)
+	if err := pre.Apply(data.X, data.N, data.Shape, x); err != nil {
+		return nil, 0, pre, fmt.Errorf("eval: preprocess %s: %w", opts.Data, err)
+	}
+	logits, err := Forward(net, x, data.N, batch)
+	if err != nil {
+		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+	}
+	return logits, ck.Spec.Classes, pre, nil
+}
+
+func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset.Dataset, batch int) ([]float32, int, dataset.Preprocess, error) {
+	var pre dataset.Preprocess
+	if rt == nil {
+		return nil, 0, pre, fmt.Errorf("eval: %s is an ONNX model, and no model runtime was given", opts.Model)
+	}
+	info, err := onnx.ReadModelInfo(opts.Model)
+	if err != nil {
+		return nil, 0, pre, fmt.Errorf("eval: %w", err)
+	}
+	pre, err = choosePreprocess(opts, info.Metadata[meta.Preprocess])
+	if err != nil {
+		return nil, 0, pre, err
+	}
+	s, err := rt.Open(opts.Model, model.Options{Batch: batch, InputShape: pre.InputShape})
+	if err != nil {
+		return nil, 0, pre, fmt.Errorf("eval: %w", err)
+	}
+	defer s.Close()
+	logits, err := runModel(ctx, s, pre, data, batch)
+	if err != nil {
+		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+	}
+	return logits, s.Classes(), pre, nil
+}
+
+// choosePreprocess returns the model's preprocessing: opts.Preprocess if set, else the model's
+// stored one, with opts.PreprocessOverride's fields in place. A model that stores none needs one
+// of the two.
+func choosePreprocess(opts Options, stored string) (dataset.Preprocess, error) {
+	var fromModel *dataset.Preprocess
+	if stored != "" {
+		var p dataset.Preprocess
+		if err := json.Unmarshal([]byte(stored), &p); err != nil {
+			return p, fmt.Errorf("eval: %s: preprocessing metadata %q: %w", opts.Model, stored, err)
+		}
+		fromModel = &p
+	}
+	var pre dataset.Preprocess
+	switch {
+	case opts.Preprocess != nil:
+		pre = *opts.Preprocess
+	case fromModel != nil:
+		pre = *fromModel
+	case !opts.PreprocessOverride.IsZero():
+		pre = dataset.Preprocess{Scale: dataset.DefaultScale}
+	default:
+		return dataset.Preprocess{}, &OptionError{Scope: "eval", Option: "Preprocess", Err: fmt.Errorf("%s records no preprocessing: give the scale, mean, std and input shape", opts.Model)}
+	}
+	pre = opts.PreprocessOverride.Over(pre)
+	if fromModel != nil && !reflect.DeepEqual(fromModel.Normalized(), pre.Normalized()) {
+		slog.Warn("preprocessing options override the model's", "model", opts.Model, "stored", stored, "used", pre.String())
+	}
+	return pre, nil
+}
+
+// runModel preprocesses the data set for a model opened by a runtime and runs it in batches.
+func runModel(ctx context.Context, t model.Teacher, pre dataset.Preprocess, data *dataset.Dataset, batch int) ([]float32, error) {
+	D := data.SampleSize()
+	out := make([]float32, 0, data.N*t.Classes())
+	x := make([]float32, batch*D)
+	for s := 0; s < data.N; s += batch {
+		e := min(s+batch, data.N)
+		xb := x[:(e-s)*D]
+		if err := pre.Apply(data.X[s*D:e*D], e-s, data.Shape, xb); err != nil {
+			return nil, fmt.Errorf("preprocess %s: %w", data.Path, err)
+		}
+		z, err := t.Logits(ctx, xb, e-s)
+		if err != nil {
+			return nil, err
+		}
+		if len(z) != (e-s)*t.Classes() {
+			return nil, fmt.Errorf("%d logits for %d samples of %d classes", len(z), e-s, t.Classes())
+		}
+		out = append(out, z...)
+	}
+	return out, nil
+}
+
+// WriteText prints the result for people: the summary figures, then the confusion matrix.
+func (r *Result) WriteText(w io.Writer) error {
+	m := r.Metrics
+	var b strings.Builder
+	fmt.Fprintf(&b, "model     %s (%s, %d classes)\n", r.Model, r.Kind, m.Classes)
+	fmt.Fprintf(&b, "data      %s (%d samples)\n", r.Data, m.N)
+	fmt.Fprintf(&b, "accuracy  %.2f%% (%d errors)\n", 100*m.Accuracy, m.Errors)
+	fmt.Fprintf(&b, "mean NLL  %.4f\n", m.MeanNLL)
+	fmt.Fprintf(&b, "ECE       %.4f (%d bins)\n", m.ECE, ECEBins)
+	if r.TeacherMetrics != nil {
+		t := r.TeacherMetrics
+		fmt.Fprintf(&b, "teacher   %s: accuracy %.2f%% (%d errors), mean NLL %.4f, ECE %.4f\n", r.Teacher, 100*t.Accuracy, t.Errors, t.MeanNLL, t.ECE)
+		fmt.Fprintf(&b, "agreement %.2f%% (top-1, model vs teacher)\n", 100**r.Agreement)
+	}
+	b.WriteString("confusion matrix (rows: true class, columns: predicted class)\n")
+	width := len(fmt.Sprint(m.N))
+	width = max(width, len(fmt.Sprint(m.Classes-1)))
+	fmt.Fprintf(&b, "%*s", width+1, "")
+	for j := range m.Classes {
+		fmt.Fprintf(&b, " %*d", width, j)
+	}
+	b.WriteByte('\n')
+	for i, row := range m.Confusion {
+		fmt.Fprintf(&b, "%*d", width+1, i)
+		for _, v := range row {
+			fmt.Fprintf(&b, " %*d", width, v)
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Forward runs net over n preprocessed samples x in batches of batch and returns the logits
+// [n, classes].
+func Forward(net *student.Net, x []float32, n, batch int) ([]float32, error) {
+	spec := net.Spec()
+	dim := dataset.NumValues(spec.Input)
+	out := make([]float32, 0, n*spec.Classes)
+	for s := 0; s < n; s += batch {
+		e := min(s+batch, n)
+		z, err := net.Forward(x[s*dim:e*dim], e-s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, z...)
+	}
+	return out, nil
+}

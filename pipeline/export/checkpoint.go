@@ -1,0 +1,254 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"github.com/distillgo/distill/internal/atomicfile"
+	"github.com/distillgo/distill/internal/meta"
+	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/internal/option"
+	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/provenance"
+	"github.com/distillgo/distill/student"
+)
+
+// DefaultVerifySamples is the number of samples `distill export` checks the exported model on
+// unless told otherwise: enough to exercise every logit of a small classifier in a fraction of a
+// second.
+const DefaultVerifySamples = 64
+
+// Options configures Checkpoint (`distill export`).
+type Options struct {
+	// Checkpoint is the student checkpoint to export (required).
+	Checkpoint string
+	// Spec, when not nil, is the architecture the checkpoint must have been trained for.
+	Spec *student.Spec
+	// Out is the ONNX file to write (required). It appears only once written and verified.
+	Out string
+	// Opset is the ai.onnx opset (0: onnx.DefaultOpset, 13).
+	Opset int
+	// FP16 stores the weights as float16 (default false).
+	FP16 bool
+	// Verify is the number of samples the exported model is checked on, run by a model runtime,
+	// against the student's own forward pass; 0 skips the check (and no runtime is needed).
+	Verify int
+	// VerifyData is a data file (IDX, gzip IDX or NPY) whose first Verify samples, preprocessed as
+	// the checkpoint records, are used for the check; empty means deterministic random raw values
+	// in [0, scale] drawn from Seed, preprocessed the same way.
+	VerifyData string
+	// Seed seeds the random verification inputs (default 0 is a valid seed).
+	Seed uint64
+}
+
+// Result is what Checkpoint did.
+type Result struct {
+	// Out is the exported model's path.
+	Out string
+	// Spec is the student's architecture.
+	Spec *student.Spec
+	// Epoch is the checkpoint's number of completed epochs.
+	Epoch int
+	// Metadata is the model's metadata_props.
+	Metadata map[string]string
+	// Verify is the verification report, nil when Verify was 0.
+	Verify *VerifyReport
+	// VerifyInputs says what the model was verified on: the data file or "random".
+	VerifyInputs string
+}
+
+// Validate checks the options on their own; errors are *OptionError.
+func (o Options) Validate() error {
+	switch {
+	case o.Checkpoint == "":
+		return &OptionError{Scope: "export", Option: "Checkpoint", Err: errors.New("no checkpoint to export")}
+	case o.Out == "":
+		return &OptionError{Scope: "export", Option: "Out", Err: errors.New("no output file")}
+	case o.Verify < 0:
+		return &OptionError{Scope: "export", Option: "Verify", Err: fmt.Errorf("%d samples: must not be negative", o.Verify)}
+	case o.Opset < 0:
+		return &OptionError{Scope: "export", Option: "Opset", Err: fmt.Errorf("%d must be positive", o.Opset)}
+	case o.VerifyData != "" && o.Verify == 0:
+		return &OptionError{Scope: "export", Option: "VerifyData", Err: errors.New("verification data with no samples to verify: nothing would be verified")}
+	}
+	return nil
+}
+
+// OptionError reports an option of Options that is wrong; the command line maps Option (a field
+// name) to its flag.
+type OptionError = option.Error
+
+// Checkpoint loads a student checkpoint, exports it to ONNX with its preprocessing, class count and
+// provenance in metadata_props, and (opts.Verify > 0) runs the file with rt against the student's
+// forward pass (Verify); rt may be nil when Verify is 0. The model is written to a temporary file
+// beside opts.Out and moved there only once verified: on any error, opts.Out is left as it was. A
+// verification failure returns the result with the report and an error wrapping ErrVerify.
+func Checkpoint(ctx context.Context, opts Options, rt model.Runtime) (*Result, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Verify > 0 && rt == nil {
+		return nil, errors.New("export: verification needs a model runtime")
+	}
+	ck, err := student.LoadCheckpoint(opts.Checkpoint)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	net, err := student.NewNet(ck.Spec, 0)
+	if err != nil {
+		return nil, fmt.Errorf("export: %s: %w", opts.Checkpoint, err)
+	}
+	defer net.Close()
+	if opts.Spec != nil {
+		if !student.SameArchitecture(ck.Spec, opts.Spec) {
+			return nil, fmt.Errorf("export: checkpoint %s was made for spec %s, not %s: %w",
+				opts.Checkpoint, student.DescribeSpec(ck.Spec), student.DescribeSpec(opts.Spec), student.ErrSpecMismatch)
+		}
+	}
+	if err := ck.Apply(net); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	pre, md, err := exportMetadata(ck)
+	if err != nil {
+		return nil, fmt.Errorf("export: %s: %w", opts.Checkpoint, err)
+	}
+
+	res := &Result{Out: opts.Out, Spec: ck.Spec, Epoch: ck.Epoch}
+	var x []float32
+	n := opts.Verify
+	if n > 0 {
+		if x, n, res.VerifyInputs, err = verifyInputs(opts, ck.Spec, pre); err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+	}
+
+	f, err := writeModel(net, opts, md)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Abort() // a no-op after Commit; removes the file after any failure
+	tmp := f.TempPath()
+	info, err := onnx.ReadModelInfo(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("export %s: read back: %w", opts.Out, err)
+	}
+	res.Metadata = info.Metadata
+	if n > 0 {
+		rep, err := Verify(ctx, rt, net, tmp, x, n)
+		if err != nil {
+			if errors.Is(err, ErrVerify) {
+				res.Verify = &rep
+				return res, fmt.Errorf("export %s: %w: max abs logit difference %.3g > %.3g (argmax agreement %.2f%% on %d samples); nothing written",
+					opts.Out, ErrVerify, rep.MaxAbsDiff, rep.Tolerance, 100*rep.Agreement, rep.N)
+			}
+			return nil, fmt.Errorf("export %s: %w", opts.Out, err)
+		}
+		res.Verify = &rep
+	}
+	if err := f.Commit(); err != nil {
+		return nil, fmt.Errorf("export %s: %w", opts.Out, err)
+	}
+	return res, nil
+}
+
+// writeModel writes net as ONNX with metadata md to a temporary file beside opts.Out.
+func writeModel(net *student.Net, opts Options, md map[string]string) (*atomicfile.File, error) {
+	g, err := Graph(net, GraphOptions{Opset: opts.Opset, FP16: opts.FP16, Metadata: md})
+	if err != nil {
+		return nil, fmt.Errorf("export %s: %w", opts.Out, err)
+	}
+	data, err := onnx.Encode(*g)
+	if err != nil {
+		return nil, fmt.Errorf("export %s: %w", opts.Out, err)
+	}
+	f, err := atomicfile.Create(opts.Out)
+	if err != nil {
+		return nil, fmt.Errorf("export %s: %w", opts.Out, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Abort()
+		return nil, fmt.Errorf("export %s: %w", opts.Out, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Abort()
+		return nil, fmt.Errorf("export %s: %w", opts.Out, err)
+	}
+	return f, nil
+}
+
+// exportMetadata returns the checkpoint's preprocessing (the zero value when it records none) and
+// the metadata to export: its preprocessing and provenance JSON as stored, the flat provenance
+// keys, the checkpoint's sha256 and the tool.
+func exportMetadata(ck *student.Checkpoint) (dataset.Preprocess, map[string]string, error) {
+	var pre dataset.Preprocess
+	md := map[string]string{meta.Tool: meta.ToolVersion}
+	if ck.Path != "" {
+		sum, err := dataset.FileSHA256(ck.Path)
+		if err != nil {
+			return pre, nil, err
+		}
+		md[meta.CheckpointSHA256] = sum
+	}
+	stored, prov, err := provenance.Read(ck.Meta)
+	if err != nil {
+		return pre, nil, err
+	}
+	if stored != nil {
+		pre = *stored
+		md[meta.Preprocess] = ck.Meta[meta.Preprocess]
+	}
+	md[meta.Epochs] = strconv.Itoa(ck.Epoch)
+	if prov == nil {
+		return pre, md, nil
+	}
+	md[meta.Provenance] = ck.Meta[meta.Provenance]
+	if teachers := prov.TeacherSHA256s(); len(teachers) > 0 {
+		md[meta.TeacherSHA256] = strings.Join(teachers, ",")
+	}
+	if prov.Mode != provenance.ModeHard {
+		md[meta.Temperature] = strconv.FormatFloat(prov.Temperature, 'g', -1, 64)
+		md[meta.Alpha] = strconv.FormatFloat(prov.Alpha, 'g', -1, 64)
+	}
+	if prov.EvalAccuracy != nil {
+		md[meta.EvalAccuracy] = strconv.FormatFloat(*prov.EvalAccuracy, 'g', -1, 64)
+	}
+	return pre, md, nil
+}
+
+// verifyInputs returns up to opts.Verify preprocessed samples for the student's input: the first
+// ones of opts.VerifyData, or random raw values in [0, scale] preprocessed by pre.
+func verifyInputs(opts Options, spec *student.Spec, pre dataset.Preprocess) (x []float32, n int, what string, err error) {
+	dim := dataset.NumValues(spec.Input)
+	if opts.VerifyData == "" {
+		n = opts.Verify
+		rng := rand.New(rand.NewPCG(opts.Seed, 0x5eed))
+		raw := make([]float32, n*dim)
+		scale := float32(pre.EffectiveScale())
+		for i := range raw {
+			raw[i] = rng.Float32() * scale
+		}
+		x = make([]float32, n*dim)
+		if err := pre.Apply(raw, n, spec.Input, x); err != nil {
+			return nil, 0, "", fmt.Errorf("random verification inputs: %w", err)
+		}
+		return x, n, "random", nil
+	}
+	ds, err := dataset.Load(opts.VerifyData, "")
+	if err != nil {
+		return nil, 0, "", err
+	}
+	if err := pre.CheckInput(ds.Shape, spec.Input); err != nil {
+		return nil, 0, "", fmt.Errorf("verify data %s: %w", opts.VerifyData, err)
+	}
+	n = min(opts.Verify, ds.N)
+	x = make([]float32, n*dim)
+	if err := pre.Apply(ds.X[:n*dim], n, ds.Shape, x); err != nil {
+		return nil, 0, "", fmt.Errorf("verify data %s: %w", opts.VerifyData, err)
+	}
+	return x, n, opts.VerifyData, nil
+}

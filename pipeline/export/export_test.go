@@ -1,0 +1,255 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/distillgo/distill/internal/meta"
+	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/onnx/onnxtest"
+	"github.com/distillgo/distill/student"
+)
+
+// exportSpecs are an MLP and a CNN (conv with pad, maxpool, strided conv, flatten, dropout).
+var exportSpecs = map[string]string{
+	"mlp": `{"name": "mlp", "input": [12], "classes": 4, "layers": [
+		{"type": "dense", "units": 10}, {"type": "relu"}, {"type": "dropout", "p": 0.5},
+		{"type": "dense", "units": 4}]}`,
+	// [1,8,8] -conv3 pad1-> [3,8,8] -pool2-> [3,4,4] -conv2 stride2-> [4,2,2] -flatten-> [16] -> 5
+	"cnn": `{"name": "cnn", "input": [1, 8, 8], "classes": 5, "layers": [
+		{"type": "conv2d", "filters": 3, "kernel": 3, "pad": 1}, {"type": "relu"},
+		{"type": "maxpool", "kernel": 2},
+		{"type": "conv2d", "filters": 4, "kernel": 2, "stride": 2}, {"type": "relu"},
+		{"type": "flatten"}, {"type": "dropout", "p": 0.25}, {"type": "dense", "units": 5}]}`,
+}
+
+// exportTestNet builds the named spec with seeded weights and random (non-zero) biases.
+func exportTestNet(t *testing.T, name string, seed uint64) *student.Net {
+	t.Helper()
+	spec, err := student.ParseSpec([]byte(exportSpecs[name]), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := student.NewNet(spec, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { net.Close() })
+	rng := rand.New(rand.NewPCG(seed, 7))
+	for _, p := range net.Params() {
+		if strings.HasSuffix(p.Name, ".bias") {
+			for i := range p.Value {
+				p.Value[i] = float32(rng.Float64()*0.4 - 0.2)
+			}
+		}
+	}
+	return net
+}
+
+func exportInputs(net *student.Net, n int, seed uint64) []float32 {
+	size := 1
+	for _, d := range net.Spec().Input {
+		size *= d
+	}
+	rng := rand.New(rand.NewPCG(seed, 3))
+	x := make([]float32, n*size)
+	for i := range x {
+		x[i] = float32(rng.Float64())
+	}
+	return x
+}
+
+var exportMeta = map[string]string{"distill.preprocess": `{"scale":0.00392156862745098}`, "distill.teacher_sha256": "abc"}
+
+// TestExportStudentParity exports MLP and CNN students and checks onnxruntime agrees with the
+// Gorgonia forward pass (VerifyExport: 1e-4 for float32, the relative fp16 bound otherwise).
+func TestExportStudentParity(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	for _, tc := range []struct {
+		name string
+		fp16 bool
+	}{{"mlp", false}, {"cnn", false}, {"mlp", true}, {"cnn", true}} {
+		label := tc.name
+		if tc.fp16 {
+			label += "-fp16"
+		}
+		t.Run(label, func(t *testing.T) {
+			net := exportTestNet(t, tc.name, 11)
+			path := filepath.Join(t.TempDir(), "student.onnx")
+			if err := Student(net, path, GraphOptions{FP16: tc.fp16, Metadata: exportMeta}); err != nil {
+				t.Fatalf("ExportStudent: %v", err)
+			}
+			const n = 9
+			rep, err := Verify(context.Background(), &onnx.Runtime{}, net, path, exportInputs(net, n, 5), n)
+			if err != nil {
+				t.Fatalf("VerifyExport: %v (report %+v)", err, rep)
+			}
+			t.Logf("max abs diff %.3g (tolerance %.3g), agreement %.3f on %d", rep.MaxAbsDiff, rep.Tolerance, rep.Agreement, rep.N)
+			if rep.N != n || rep.FP16 != tc.fp16 {
+				t.Errorf("report %+v", rep)
+			}
+			if !tc.fp16 && (rep.MaxAbsDiff > 1e-4 || rep.Agreement != 1) {
+				t.Errorf("max abs diff %g, agreement %g: want <= 1e-4 and 1", rep.MaxAbsDiff, rep.Agreement)
+			}
+			info, err := onnx.ReadModelInfo(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range exportMeta {
+				if info.Metadata[k] != v {
+					t.Errorf("metadata %q = %q, want %q", k, info.Metadata[k], v)
+				}
+			}
+			if info.Metadata[meta.Classes] != map[string]string{"mlp": "4", "cnn": "5"}[tc.name] {
+				t.Errorf("metadata %q = %q", meta.Classes, info.Metadata[meta.Classes])
+			}
+		})
+	}
+}
+
+// TestVerifyExportMismatch checks that VerifyExport fails when the file is another student's.
+func TestVerifyExportMismatch(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	a, b := exportTestNet(t, "mlp", 1), exportTestNet(t, "mlp", 2)
+	path := filepath.Join(t.TempDir(), "a.onnx")
+	if err := Student(a, path, GraphOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(context.Background(), &onnx.Runtime{}, b, path, exportInputs(b, 4, 1), 4)
+	if !errors.Is(err, ErrVerify) {
+		t.Fatalf("VerifyExport with another net: err = %v, want ErrVerify", err)
+	}
+	if rep.MaxAbsDiff <= VerifyTolerance || rep.N != 4 {
+		t.Errorf("report %+v", rep)
+	}
+}
+
+// TestStudentRoundTrip checks export -> ImportStudent -> export gives the same bytes and weights.
+func TestStudentRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opts  GraphOptions
+		fp16  bool
+		model string
+	}{
+		{"mlp", GraphOptions{Metadata: exportMeta}, false, "mlp"},
+		{"cnn", GraphOptions{Opset: 11}, false, "cnn"},
+		{"cnn-fp16", GraphOptions{FP16: true, Metadata: exportMeta}, true, "cnn"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			net := exportTestNet(t, tc.model, 3)
+			first := filepath.Join(dir, "a.onnx")
+			if err := Student(net, first, tc.opts); err != nil {
+				t.Fatal(err)
+			}
+			back, err := Import(first)
+			if err != nil {
+				t.Fatalf("ImportStudent: %v", err)
+			}
+			defer back.Close()
+			if diff := cmp.Diff(net.Spec(), back.Spec()); diff != "" {
+				t.Errorf("spec differs (-want +got):\n%s", diff)
+			}
+			if !tc.fp16 {
+				if diff := cmp.Diff(net.Params(), back.Params()); diff != "" {
+					t.Errorf("params differ (-want +got):\n%s", diff)
+				}
+			}
+			second := filepath.Join(dir, "b.onnx")
+			if err := Student(back, second, tc.opts); err != nil {
+				t.Fatal(err)
+			}
+			a, _ := os.ReadFile(first)
+			b, _ := os.ReadFile(second)
+			if len(a) == 0 || !bytes.Equal(a, b) {
+				t.Errorf("export -> import -> export changed the file (%d vs %d bytes)", len(a), len(b))
+			}
+			params, err := ImportParams(first, net.Spec())
+			if err != nil {
+				t.Fatalf("ImportStudentParams: %v", err)
+			}
+			for _, p := range back.Params() {
+				if diff := cmp.Diff(p.Value, params[p.Name]); diff != "" {
+					t.Errorf("ImportStudentParams %s differs:\n%s", p.Name, diff)
+				}
+			}
+		})
+	}
+}
+
+func TestImportStudentErrors(t *testing.T) {
+	dir := t.TempDir()
+	net := exportTestNet(t, "mlp", 1)
+	good := filepath.Join(dir, "good.onnx")
+	if err := Student(net, good, GraphOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trunc := filepath.Join(dir, "trunc.onnx")
+	if err := os.WriteFile(trunc, data[:len(data)-40], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// rewrite exports good's graph again with its metadata changed by edit.
+	rewrite := func(name string, edit func(g *onnx.ExportGraph)) string {
+		g, err := onnx.ImportGraph(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(g)
+		p := filepath.Join(dir, name)
+		if err := onnx.Export(p, *g); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	noSpec := rewrite("nospec.onnx", func(g *onnx.ExportGraph) { delete(g.Metadata, meta.Spec) })
+	otherSpec := rewrite("other.onnx", func(g *onnx.ExportGraph) {
+		g.Metadata[meta.Spec] = strings.Replace(g.Metadata[meta.Spec], `"units":10`, `"units":9`, 1)
+	})
+	badSpec := rewrite("bad.onnx", func(g *onnx.ExportGraph) { g.Metadata[meta.Spec] = `{"input": [12]}` })
+	for _, tc := range []struct {
+		name, path string
+		want       string
+	}{
+		{"missing", filepath.Join(dir, "none.onnx"), "no such file"},
+		{"truncated", trunc, "import onnx"},
+		{"no spec", noSpec, `no "distill.spec" metadata`},
+		{"other spec", otherSpec, "does not match the spec"},
+		{"invalid spec", badSpec, "classes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Import(tc.path)
+			if err == nil || !strings.Contains(err.Error(), "import student "+tc.path) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Import(%s) error = %v, want one naming the file and containing %q", tc.name, err, tc.want)
+			}
+		})
+	}
+	// A training spec whose weights do not fit the model's.
+	wider, err := student.ParseSpec([]byte(strings.Replace(exportSpecs["mlp"], `"units": 10`, `"units": 11`, 1)), "wider")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ImportParams(good, wider); err == nil || !strings.Contains(err.Error(), "layers.0.weight shaped [12 11]") {
+		t.Errorf("ImportStudentParams with another spec: %v", err)
+	}
+	// Exporting a net fails cleanly on a bad opset and leaves nothing behind.
+	old := filepath.Join(dir, "old.onnx")
+	if err := Student(net, old, GraphOptions{Opset: 6}); !errors.Is(err, onnx.ErrOpsetTooOld) || !strings.Contains(err.Error(), "Gemm needs opset >= 7") {
+		t.Errorf("ExportStudent opset 6: %v", err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("failed export left %s", old)
+	}
+}

@@ -1,0 +1,208 @@
+package sweep
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/distillgo/distill/internal/meta"
+	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/internal/synth"
+	"github.com/distillgo/distill/pipeline/provenance"
+	"github.com/distillgo/distill/pipeline/train"
+	"github.com/distillgo/distill/student"
+)
+
+func TestRunName(t *testing.T) {
+	tests := []struct {
+		t, a float64
+		want string
+	}{
+		{20, 0.7, "T20-a0.7"},
+		{1, 0, "T1-a0"},
+		{2.5, 1, "T2.5-a1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := RunName(tt.t, tt.a); got != tt.want {
+				t.Errorf("RunName(%v, %v) = %q, want %q", tt.t, tt.a, got, tt.want)
+			}
+		})
+	}
+}
+
+func sweepFixture(t *testing.T) (*synth.Fixture, Options) {
+	t.Helper()
+	f := synth.NewFixture(t, 200, 0)
+	targets := filepath.Join(f.Dir, "targets.safetensors")
+	synth.WriteSoftTargets(t, targets, f.Data, 1, synth.Classes)
+	tr := train.DefaultOptions()
+	tr.Spec, tr.Data, tr.Labels = f.Spec, f.Data, f.Labels
+	tr.EvalData, tr.EvalLabels = f.EvalData, f.EvalLabels
+	tr.Preprocess = dataset.Preprocess{Scale: 255}
+	tr.Epochs, tr.Batch, tr.LR, tr.Seed = 3, 32, 1e-2, 3
+	tr.SoftTargets = targets
+	o := Options{Train: tr, Temperatures: []float64{1, 4}, Alphas: []float64{0.5, 1}, Dir: filepath.Join(f.Dir, "sweep")}
+	return f, o
+}
+
+// fineSchedule runs the last of the fixture's 3 epochs at 1e-3.
+var fineSchedule = train.Schedule{Steps: []train.Step{{End: 2, LR: 1e-2}, {End: 3, LR: 1e-3}}}
+
+func TestSweep(t *testing.T) {
+	_, o := sweepFixture(t)
+	o.Train.Schedule = fineSchedule
+	var log strings.Builder
+	res, err := Sweep(context.Background(), o, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 4 {
+		t.Fatalf("%d results, want 4", len(res))
+	}
+	order := []string{"T1-a0.5", "T1-a1", "T4-a0.5", "T4-a1"}
+	for i, r := range res {
+		if got := RunName(r.Temperature, r.Alpha); got != order[i] {
+			t.Errorf("result %d is %s, want %s", i, got, order[i])
+		}
+		if r.Epochs != 3 || r.Accuracy < 0.9 || r.Errors < 0 || r.Seconds <= 0 {
+			t.Errorf("%s: %+v: want 3 epochs, accuracy >= 0.9", order[i], r)
+		}
+		ck, err := student.LoadCheckpoint(r.Checkpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var prov provenance.Record
+		if err := json.Unmarshal([]byte(ck.Meta[meta.Provenance]), &prov); err != nil {
+			t.Fatal(err)
+		}
+		// The schedule ended at the fine learning rate; T and alpha are the cell's.
+		if prov.Temperature != r.Temperature || prov.Alpha != r.Alpha || prov.Schedule != "2:0.01,3:0.001" ||
+			ck.OptimizerHyper["lr"] != 1e-3 || prov.Mode != provenance.ModeOffline {
+			t.Errorf("%s: provenance T=%v alpha=%v schedule=%q lr=%v mode=%s", order[i], prov.Temperature, prov.Alpha, prov.Schedule, ck.OptimizerHyper["lr"], prov.Mode)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(o.Dir, "sweep.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved []Result
+	if err := json.Unmarshal(b, &saved); err != nil || len(saved) != 4 {
+		t.Fatalf("sweep.json: %d results, err %v", len(saved), err)
+	}
+
+	// Run again: every run is complete, so nothing is trained and the results are read back.
+	log.Reset()
+	again, err := Sweep(context.Background(), o, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range res {
+		if again[i].Accuracy != res[i].Accuracy || again[i].Errors != res[i].Errors {
+			t.Errorf("rerun %d: %+v, first run %+v", i, again[i], res[i])
+		}
+	}
+	if strings.Count(log.String(), "nothing to do") != 4 {
+		t.Errorf("rerun trained again:\n%s", log.String())
+	}
+}
+
+// A sweep interrupted within a run resumes it to the same weights as a run that was never
+// interrupted.
+func TestSweepResumeExact(t *testing.T) {
+	_, o := sweepFixture(t)
+	o.Temperatures, o.Alphas = []float64{4}, []float64{0.5}
+	o.Train.Schedule = fineSchedule
+	want, err := Sweep(context.Background(), o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCk, err := student.LoadCheckpoint(want[0].Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	o2 := o
+	o2.Dir = o.Dir + "-2"
+	// Two epochs only, as if the sweep had been stopped there.
+	first := o2.Train
+	first.Temperature, first.Alpha, first.Epochs, first.Schedule = 4, 0.5, 2, train.Schedule{}
+	if err := os.MkdirAll(o2.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	first.Checkpoint = filepath.Join(o2.Dir, "T4-a0.5.ckpt")
+	first.Metrics = filepath.Join(o2.Dir, "T4-a0.5.jsonl")
+	if _, err := train.Train(context.Background(), first, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Sweep(context.Background(), o2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotCk, err := student.LoadCheckpoint(got[0].Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range wantCk.Params {
+		g := gotCk.Params[name]
+		if len(g) != len(w) {
+			t.Fatalf("param %s: %d values, want %d", name, len(g), len(w))
+		}
+		for i := range w {
+			if g[i] != w[i] {
+				t.Fatalf("param %s[%d] = %v after resuming, %v uninterrupted", name, i, g[i], w[i])
+			}
+		}
+	}
+	if got[0].Errors != want[0].Errors {
+		t.Errorf("errors %d after resuming, %d uninterrupted", got[0].Errors, want[0].Errors)
+	}
+}
+
+func TestSweepBadOptions(t *testing.T) {
+	_, base := sweepFixture(t)
+	tests := []struct {
+		name   string
+		change func(o *Options)
+		want   string
+	}{
+		{"no soft targets", func(o *Options) { o.Train.SoftTargets = "" }, "no soft-target file"},
+		{"no eval data", func(o *Options) { o.Train.EvalData = "" }, "no eval data"},
+		{"empty grid", func(o *Options) { o.Alphas = nil }, "empty grid"},
+		{"no folder", func(o *Options) { o.Dir = "" }, "no output folder"},
+		{"bad temperature", func(o *Options) { o.Temperatures = []float64{0} }, "Train.Temperature: 0 must be positive"},
+		{"bad alpha", func(o *Options) { o.Alphas = []float64{1.5} }, "Train.Alpha: 1.5 must be in [0, 1]"},
+		{"repeat", func(o *Options) { o.Alphas = []float64{0.5, 0.5} }, "twice"},
+		{"schedule ends early", func(o *Options) { o.Train.Schedule = train.Schedule{Steps: []train.Step{{End: 2, LR: 1e-3}}} }, "the steps end at epoch 2, but the run has 3 epochs"},
+		{"bad shared option", func(o *Options) { o.Train.Batch = 0 }, "Train.Batch: 0 must be at least 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := base
+			tt.change(&o)
+			_, err := Sweep(context.Background(), o, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFormatTable(t *testing.T) {
+	res := []Result{
+		{Temperature: 1, Alpha: 0.5, Accuracy: 0.9812, Errors: 188},
+		{Temperature: 1, Alpha: 0.9, Accuracy: 0.9850, Errors: 150},
+		{Temperature: 20, Alpha: 0.5, Accuracy: 0.9901, Errors: 99},
+	}
+	got := FormatTable(res, []float64{1, 20}, []float64{0.5, 0.9})
+	want := "| T \\ alpha | 0.5 | 0.9 |\n" +
+		"|---:|---:|---:|\n" +
+		"| 1 | 98.12% (188) | 98.50% (150) |\n" +
+		"| 20 | **99.01% (99)** | |\n"
+	if got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}

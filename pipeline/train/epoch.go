@@ -1,0 +1,227 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/student"
+)
+
+// batch is one prepared mini-batch.
+type batch struct {
+	idx     []int
+	gather  []float32 // gathered raw samples, before jitter
+	raw     []float32 // gathered, jittered raw samples
+	x       []float32 // student inputs
+	tx      []float32 // online teacher inputs
+	teacher []float32 // teacher logits [k][n][C]
+	labels  []int32
+	n       int
+	err     error
+}
+
+// epoch runs one epoch: a seeded permutation, batches prepared (and the online teacher run) one
+// ahead in a goroutine, and the student's steps, calling onStep after each. It returns the
+// epoch's training metrics; evaluation is a hook.
+func (t *trainer) epoch(ctx context.Context, epoch int, onStep func(StepInfo) error) (*EpochMetrics, error) {
+	N := t.data.N
+	start := time.Now()
+	perm := t.rng.Perm(N)
+	// Separate streams for jitter (used in the producer goroutine) and dropout (in the steps),
+	// drawn from the main stream so that the epoch depends only on its state at the epoch start.
+	jit := rand.New(rand.NewPCG(t.rng.Uint64(), t.rng.Uint64()))
+	drop := rand.New(rand.NewPCG(t.rng.Uint64(), t.rng.Uint64()))
+
+	ctx, cancel := context.WithCancel(ctx)
+	ready, free, wait := t.produce(ctx, perm, jit)
+	defer func() { cancel(); wait() }()
+
+	var sumLoss, sumSoft, sumHard float64
+	seen := 0
+	for b := range ready {
+		if b.err != nil {
+			return nil, b.err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		parts, err := t.step(b, drop)
+		if err != nil {
+			return nil, fmt.Errorf("train: epoch %d: %w", epoch, err)
+		}
+		if math.IsNaN(parts.Total) || math.IsInf(parts.Total, 0) {
+			return nil, fmt.Errorf("train: epoch %d: loss is %v after %d samples (lower the learning rate?)", epoch, float32(parts.Total), seen)
+		}
+		sumLoss += parts.Total * float64(b.n)
+		sumSoft += parts.Soft * float64(b.n)
+		sumHard += parts.Hard * float64(b.n)
+		seen += b.n
+		if err := onStep(StepInfo{Epoch: epoch, Samples: b.n, Seen: seen, Loss: parts.Total}); err != nil {
+			return nil, err
+		}
+		free <- b
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if seen != N {
+		return nil, fmt.Errorf("train: epoch %d: trained on %d of %d samples", epoch, seen, N)
+	}
+	secs := time.Since(start).Seconds()
+	return &EpochMetrics{
+		Epoch: epoch, Loss: sumLoss / float64(N), SoftLoss: sumSoft / float64(N), HardLoss: sumHard / float64(N),
+		SamplesPerSec: float64(N) / secs, Seconds: secs,
+	}, nil
+}
+
+// produce starts the goroutine that fills batches of the permutation perm, one ahead of the
+// steps: it sends them on ready (closed at the end or on an error) and takes used ones back on
+// free. wait waits for it to stop after ctx is cancelled.
+func (t *trainer) produce(ctx context.Context, perm []int, jit *rand.Rand) (ready <-chan *batch, free chan<- *batch, wait func()) {
+	const nbuf = 3 // one being filled, one waiting, one in the step
+	freeCh := make(chan *batch, nbuf)
+	for range nbuf {
+		freeCh <- t.newBatch()
+	}
+	readyCh := make(chan *batch, 1)
+	var wg sync.WaitGroup
+	B, N := t.opts.Batch, len(perm)
+	wg.Go(func() {
+		defer close(readyCh)
+		for s := 0; s < N; s += B {
+			var b *batch
+			select {
+			case b = <-freeCh:
+			case <-ctx.Done():
+				return
+			}
+			t.fill(ctx, b, perm[s:min(s+B, N)], jit)
+			select {
+			case readyCh <- b:
+			case <-ctx.Done():
+				return
+			}
+			if b.err != nil {
+				return
+			}
+		}
+	})
+	return readyCh, freeCh, wg.Wait
+}
+
+// step runs the student's forward and backward pass on b and the optimiser's update.
+func (t *trainer) step(b *batch, drop *rand.Rand) (student.LossParts, error) {
+	C := t.spec.Classes
+	var teacher []float32
+	if t.k > 0 {
+		teacher = b.teacher[:t.k*b.n*C]
+	}
+	var labels []int32
+	if t.labels != nil {
+		labels = b.labels[:b.n]
+	}
+	var parts student.LossParts
+	lossFn := func(z []float32, n, c int, dz []float32) float32 {
+		parts = t.loss.Parts(z, n, c, dz, teacher, t.k, labels)
+		return float32(parts.Total)
+	}
+	l, err := t.net.TrainStep(b.x[:b.n*t.stDim], b.n, drop, lossFn)
+	if err != nil {
+		return parts, err
+	}
+	if math.IsNaN(float64(l)) || math.IsInf(float64(l), 0) {
+		parts.Total = float64(l)
+		return parts, nil
+	}
+	t.optim.Step(t.net.Params())
+	return parts, nil
+}
+
+func (t *trainer) newBatch() *batch {
+	B, C := t.opts.Batch, t.spec.Classes
+	b := &batch{idx: make([]int, B), raw: make([]float32, B*t.inDim), x: make([]float32, B*t.stDim)}
+	if t.opts.Jitter > 0 {
+		b.gather = make([]float32, B*t.inDim)
+	}
+	if t.k > 0 {
+		b.teacher = make([]float32, t.k*B*C)
+	}
+	if t.teacher != nil {
+		b.tx = make([]float32, B*t.teDim)
+	}
+	if t.labels != nil {
+		b.labels = make([]int32, B)
+	}
+	return b
+}
+
+// fill gathers the samples idx into b: raw values (jittered), both sides' preprocessing, labels,
+// and the teacher's logits (from the file, or by running the online teacher).
+func (t *trainer) fill(ctx context.Context, b *batch, idx []int, jit *rand.Rand) {
+	n, D := len(idx), t.inDim
+	b.n = n
+	copy(b.idx, idx)
+	raw := b.raw[:n*D]
+	gather := raw
+	if t.opts.Jitter > 0 {
+		gather = b.gather[:n*D]
+	}
+	for j, i := range idx {
+		copy(gather[j*D:(j+1)*D], t.data.X[i*D:(i+1)*D])
+		if t.labels != nil {
+			b.labels[j] = t.labels[i]
+		}
+	}
+	if t.opts.Jitter > 0 {
+		dataset.Jitter(raw, gather, n, t.h, t.w, t.ch, t.opts.Jitter, jit)
+	}
+	if err := t.opts.Preprocess.Apply(raw, n, t.data.Shape, b.x[:n*t.stDim]); err != nil {
+		b.err = fmt.Errorf("train: preprocess %s: %w", t.opts.Data, err)
+		return
+	}
+	switch {
+	case t.soft != nil:
+		t.gatherSoft(b, idx)
+	case t.teacher != nil:
+		b.err = t.runTeacher(ctx, b, idx, raw)
+	}
+}
+
+// gatherSoft copies the offline teachers' logits of the samples idx into b.
+func (t *trainer) gatherSoft(b *batch, idx []int) {
+	n, N, C := len(idx), t.data.N, t.spec.Classes
+	for k := range t.k {
+		for j, i := range idx {
+			copy(b.teacher[(k*n+j)*C:(k*n+j+1)*C], t.soft[(k*N+i)*C:(k*N+i+1)*C])
+		}
+	}
+}
+
+// runTeacher runs the online teacher on the batch's raw samples and checks its logits.
+func (t *trainer) runTeacher(ctx context.Context, b *batch, idx []int, raw []float32) error {
+	n, C := len(idx), t.spec.Classes
+	tx := b.tx[:n*t.teDim]
+	if err := t.opts.TeacherPreprocess.Apply(raw, n, t.data.Shape, tx); err != nil {
+		return fmt.Errorf("train: teacher preprocess %s: %w", t.opts.Data, err)
+	}
+	logits, err := t.teacher.Logits(ctx, tx, n)
+	if err != nil {
+		return fmt.Errorf("train: teacher %s: %w", t.opts.TeacherPath, err)
+	}
+	if len(logits) != n*C {
+		return fmt.Errorf("train: teacher %s returned %d logits for %d samples of %d classes", t.opts.TeacherPath, len(logits), n, C)
+	}
+	// Row by row, so that the error names the sample's index in the data set.
+	for r, i := range idx {
+		if err := student.CheckTeacher(logits[r*C:(r+1)*C], 1, 1, C, i); err != nil {
+			return fmt.Errorf("train: teacher %s output: %w", t.opts.TeacherPath, err)
+		}
+	}
+	copy(b.teacher, logits)
+	return nil
+}

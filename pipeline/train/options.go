@@ -1,0 +1,180 @@
+package train
+
+import (
+	"errors"
+	"math"
+
+	"github.com/distillgo/distill/internal/option"
+	"github.com/distillgo/distill/pipeline/dataset"
+)
+
+// Inputs says what to train on. Spec, Data and Out (in Output) are required.
+type Inputs struct {
+	// Spec is the student spec JSON file (also with Resume: the checkpoint's spec must equal it).
+	Spec string
+	// Data and Labels are the training set (IDX or NPY). Labels may be empty only when training
+	// on soft targets alone.
+	Data, Labels string
+	// EvalData and EvalLabels, when set (both or neither), are evaluated after every epoch.
+	EvalData, EvalLabels string
+	// Preprocess is the student's input preprocessing, stored in the checkpoint (default: none,
+	// the raw values).
+	Preprocess dataset.Preprocess
+	// SoftTargets is an offline soft-target file made from Data. At most one of SoftTargets and
+	// an online teacher (an argument of Train); with neither, training uses hard labels only.
+	SoftTargets string
+	// TeacherPath names the online teacher's model file for provenance (its sha256 is recorded).
+	TeacherPath string
+	// TeacherPreprocess is the online teacher's input preprocessing.
+	TeacherPreprocess dataset.Preprocess
+	// InitFrom initialises the student's weights from an ONNX student exported by this tool
+	// (default: none, a seeded initialisation).
+	InitFrom string
+}
+
+// Settings says how to train.
+type Settings struct {
+	// Temperature T of the soft targets (default 20, Hinton et al. 2015 §3 for MNIST).
+	Temperature float64
+	// Alpha weights the soft loss against the hard one (default 0.7); 1 trains on soft targets
+	// alone.
+	Alpha float64
+	// Loss is "kl" (default) or "mse" (logit matching on zero-meaned logits).
+	Loss string
+	// Ensemble combines several teachers: "probs" (default: mean tempered probabilities) or
+	// "logits".
+	Ensemble string
+	// Epochs is the total number of epochs (default 10); a resumed run continues up to it.
+	Epochs int
+	// Batch is the mini-batch size (default 128).
+	Batch int
+	// LR is the learning rate (default 1e-3): the constant rate, or the peak of a cosine
+	// Schedule. A step Schedule gives its own rates.
+	LR float64
+	// Schedule changes the learning rate between epochs (default: none, LR throughout).
+	Schedule Schedule
+	// Optimizer is "adam" (default; beta1 0.9, beta2 0.999, eps 1e-8 as in Kingma & Ba 2015)
+	// or "sgd".
+	Optimizer string
+	// Momentum of SGD (default 0.9).
+	Momentum float64
+	// Jitter shifts each training image by up to Jitter pixels in each direction (default 0),
+	// in raw space before either side's preprocessing. It needs image samples and cannot be
+	// used with offline soft targets, which were computed on the unshifted images.
+	Jitter int
+	// Seed seeds weight initialisation, shuffling, jitter and dropout (default 1).
+	Seed uint64
+}
+
+// Output says where results go.
+type Output struct {
+	// Checkpoint is the checkpoint path (required), saved atomically at every epoch's end.
+	Checkpoint string
+	// Resume continues the checkpoint up to Epochs. Without it an existing checkpoint is
+	// refused unless Overwrite is set.
+	Resume bool
+	// Overwrite lets a fresh run replace an existing checkpoint (at its first epoch's end).
+	Overwrite bool
+	// Metrics, when set, receives one JSON line per epoch (EpochMetrics), rewritten atomically.
+	Metrics string
+	// Plot, when set, receives loss and accuracy curves as a PNG after every epoch.
+	Plot string
+}
+
+// Options configures Train: what to train on, how, and where the results go.
+type Options struct {
+	Inputs
+	Settings
+	Output
+}
+
+// DefaultOptions returns Options with every default filled in.
+func DefaultOptions() Options {
+	return Options{Settings: Settings{
+		Temperature: 20, Alpha: 0.7, Loss: "kl", Ensemble: "probs",
+		Epochs: 10, Batch: 128, LR: 1e-3, Optimizer: "adam", Momentum: 0.9, Seed: 1,
+	}}
+}
+
+// OptionError reports an option that is wrong on its own or with another; Option is the field's
+// name (e.g. "Epochs"), which the command line maps to its flag.
+type OptionError = option.Error
+
+func optErr(opt, format string, args ...any) error {
+	return option.Errorf("train", opt, format, args...)
+}
+
+// ErrCheckpointExists is returned (wrapped) when the checkpoint exists and neither Resume nor
+// Overwrite is set.
+var ErrCheckpointExists = errors.New("checkpoint exists")
+
+// Validate checks the options without reading any file; online says whether an online teacher
+// is given. Every error is an *OptionError.
+func (o *Options) Validate(online bool) error {
+	if err := o.Inputs.validate(online); err != nil {
+		return err
+	}
+	if err := o.Settings.validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.Checkpoint == "":
+		return optErr("Checkpoint", "no checkpoint path")
+	case o.Resume && o.Overwrite:
+		return optErr("Resume", "resume and overwrite: choose one")
+	case o.Resume && o.InitFrom != "":
+		return optErr("InitFrom", "a resumed run takes its weights from the checkpoint")
+	case o.Jitter > 0 && o.SoftTargets != "":
+		return optErr("Jitter", "%d with offline soft targets %s: the file holds the teacher's outputs for the unshifted images; use an online teacher to augment", o.Jitter, o.SoftTargets)
+	}
+	return nil
+}
+
+func (in *Inputs) validate(online bool) error {
+	switch {
+	case in.Spec == "":
+		return optErr("Spec", "no student spec")
+	case in.Data == "":
+		return optErr("Data", "no training data")
+	case in.SoftTargets != "" && online:
+		return optErr("SoftTargets", "both soft targets and an online teacher: choose one (offline or online distillation)")
+	case (in.EvalData == "") != (in.EvalLabels == ""):
+		return optErr("EvalData", "eval data and eval labels go together")
+	}
+	if err := in.Preprocess.Validate(); err != nil {
+		return &OptionError{Scope: "train", Option: "Preprocess", Err: err}
+	}
+	if err := in.TeacherPreprocess.Validate(); err != nil {
+		return &OptionError{Scope: "train", Option: "TeacherPreprocess", Err: err}
+	}
+	return nil
+}
+
+func (s *Settings) validate() error {
+	switch {
+	case !(s.Temperature > 0) || math.IsInf(s.Temperature, 0):
+		return optErr("Temperature", "%v must be positive", s.Temperature)
+	case !(s.Alpha >= 0 && s.Alpha <= 1):
+		return optErr("Alpha", "%v must be in [0, 1]", s.Alpha)
+	case s.Loss != "kl" && s.Loss != "mse":
+		return optErr("Loss", "%q: want kl or mse", s.Loss)
+	case s.Ensemble != "probs" && s.Ensemble != "logits":
+		return optErr("Ensemble", "%q: want probs or logits", s.Ensemble)
+	case s.Epochs < 1:
+		return optErr("Epochs", "%d must be at least 1", s.Epochs)
+	case s.Batch < 1:
+		return optErr("Batch", "%d must be at least 1", s.Batch)
+	case !(s.LR > 0) || math.IsInf(s.LR, 0):
+		return optErr("LR", "%v must be positive", s.LR)
+	case s.Optimizer != "adam" && s.Optimizer != "sgd":
+		return optErr("Optimizer", "%q: want adam or sgd", s.Optimizer)
+	case s.Optimizer == "sgd" && !(s.Momentum >= 0 && s.Momentum < 1):
+		return optErr("Momentum", "%v must be in [0, 1)", s.Momentum)
+	case s.Jitter < 0:
+		return optErr("Jitter", "%d must not be negative", s.Jitter)
+	}
+	if err := s.Schedule.check(s.Epochs); err != nil {
+		return &OptionError{Scope: "train", Option: "Schedule", Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,310 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+
+	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/eval"
+	"github.com/distillgo/distill/pipeline/provenance"
+	"github.com/distillgo/distill/student"
+)
+
+// Result is what Train did.
+type Result struct {
+	// Epochs holds the metrics of every epoch of the checkpoint, resumed ones included.
+	Epochs []EpochMetrics
+	// Eval is the final eval-set classification, nil without eval data.
+	Eval *eval.Classification
+	// Checkpoint is the path written.
+	Checkpoint string
+	// StartEpoch is the epoch training started after (0, or the resumed checkpoint's).
+	StartEpoch int
+}
+
+// trainer holds the state of one Train call.
+type trainer struct {
+	opts    Options
+	teacher model.Teacher // the online teacher, or nil
+	out     io.Writer
+	spec    *student.Spec
+	data    *dataset.Dataset
+	eval    *dataset.Dataset
+	evalX   []float32 // preprocessed eval inputs
+	net     *student.Net
+	optim   student.Optimizer
+	rng     *rand.Rand
+	pcg     *rand.PCG
+	loss    student.Loss
+	soft    []float32 // offline teacher logits [k][N][C]
+	k       int       // number of teachers (0: hard labels only)
+	labels  []int32   // training labels, nil for soft targets alone
+	prov    provenance.Record
+	inDim   int // per-sample raw size
+	stDim   int // per-sample student input size
+	teDim   int // per-sample teacher input size
+	h, w    int // image dims for jitter
+	ch      int
+}
+
+// Train trains a student as o says: on hard labels, on o.SoftTargets, or with teacher (not nil)
+// run online on every batch after augmentation (the caller closes it). It prints one line per
+// epoch to out and returns the metrics. hooks run at every epoch after the learning-rate schedule
+// and before evaluation, the checkpoint, the report line, the metrics file and the plot (see
+// Hook). On ctx cancellation it stops within a batch and returns an error wrapping ctx.Err(); the
+// checkpoint then holds the last completed epoch (saved at that epoch's end): the partial epoch
+// is dropped, so that a resumed run replays it exactly.
+func Train(ctx context.Context, o Options, teacher model.Teacher, out io.Writer, hooks ...Hook) (*Result, error) {
+	if out == nil {
+		out = io.Discard
+	}
+	if err := o.Validate(teacher != nil); err != nil {
+		return nil, err
+	}
+	t := &trainer{opts: o, teacher: teacher, out: out}
+	if err := t.setup(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if t.net != nil {
+			t.net.Close()
+		}
+	}()
+	res := &Result{Checkpoint: o.Checkpoint}
+	var err error
+	if o.Resume {
+		res.StartEpoch, err = t.resume()
+	} else {
+		err = t.fresh()
+	}
+	if err != nil {
+		return nil, err
+	}
+	l := &Loop{t: t, history: t.history(res.StartEpoch)}
+	res.Epochs = l.history
+	if res.StartEpoch >= o.Epochs {
+		fmt.Fprintf(out, "checkpoint %s is at epoch %d of %d: nothing to do\n", o.Checkpoint, res.StartEpoch, o.Epochs)
+		return res, nil
+	}
+	l.attach(scheduleHook(t))
+	l.attach(hooks...)
+	if t.eval != nil {
+		l.attach(evalHook(ctx, t))
+	}
+	l.attach(checkpointHook(t), reportHook(out, t.k > 0))
+	if o.Metrics != "" {
+		l.attach(metricsHook(o.Metrics))
+	}
+	if o.Plot != "" {
+		l.attach(plotHook(o.Plot))
+	}
+	l.logStart(res.StartEpoch)
+	err = l.run(ctx, res.StartEpoch)
+	res.Epochs, res.Eval = l.history, l.last
+	return res, err
+}
+
+// setup checks the files against each other and loads the data, soft targets and eval set.
+func (t *trainer) setup() error {
+	o := &t.opts
+	if err := checkOutputs(o); err != nil {
+		return err
+	}
+	spec, err := student.LoadSpec(o.Spec)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	t.spec = spec
+	if err := t.loadData(); err != nil {
+		return err
+	}
+	t.initProvenance()
+	switch {
+	case o.SoftTargets != "":
+		err = t.loadSoftTargets()
+	case t.teacher != nil:
+		err = t.setupTeacher()
+	case t.labels == nil:
+		err = &OptionError{Scope: "train", Option: "Labels", Err: fmt.Errorf("no labels for %s: hard-label training needs labels (or an online teacher or soft targets)", o.Data)}
+	}
+	if err != nil {
+		return err
+	}
+	if t.k > 0 && t.labels == nil && o.Alpha != 1 {
+		slog.Info("no labels: training on soft targets alone (as alpha = 1)", "data", o.Data)
+	}
+	t.loss = student.Loss{T: o.Temperature, Alpha: o.Alpha, Kind: o.Loss, Ensemble: o.Ensemble}
+	if t.k == 0 {
+		// Hard labels only: T and alpha do not enter the loss.
+		t.loss.Alpha, t.prov.Alpha = 0, 0
+	}
+	if err := t.loss.Validate(); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := t.setupJitter(); err != nil {
+		return err
+	}
+	return t.loadEval()
+}
+
+// checkOutputs refuses an existing checkpoint (unless resuming or overwriting), a missing one to
+// resume, and outputs in folders that do not exist, so that nothing fails after the first epoch.
+func checkOutputs(o *Options) error {
+	_, statErr := os.Stat(o.Checkpoint)
+	if !o.Resume && !o.Overwrite && statErr == nil {
+		return fmt.Errorf("train: %s: %w", o.Checkpoint, ErrCheckpointExists)
+	}
+	if o.Resume && statErr != nil {
+		return fmt.Errorf("train: resume: %w", statErr)
+	}
+	for _, p := range []string{o.Checkpoint, o.Metrics, o.Plot} {
+		if p == "" {
+			continue
+		}
+		if st, err := os.Stat(filepath.Dir(p)); err != nil || !st.IsDir() {
+			return fmt.Errorf("train: output %s: directory %s does not exist", p, filepath.Dir(p))
+		}
+	}
+	return nil
+}
+
+// loadData loads the training set and checks it against the spec and the preprocessing.
+func (t *trainer) loadData() error {
+	o := &t.opts
+	data, err := dataset.Load(o.Data, o.Labels)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	t.data = data
+	t.inDim = data.SampleSize()
+	if err := student.CheckLabels(data.Labels, t.spec.Classes); err != nil {
+		return fmt.Errorf("train: labels %s for student spec %s: %w", data.LabelsPath, o.Spec, err)
+	}
+	t.labels = data.Labels
+	t.stDim = dataset.NumValues(t.spec.Input)
+	if err := o.Preprocess.CheckInput(data.Shape, t.spec.Input); err != nil {
+		return fmt.Errorf("train: student input: %w", err)
+	}
+	// Try the preprocessing on the first sample, so that a bad one fails before training starts.
+	if err := o.Preprocess.Apply(data.X[:t.inDim], 1, data.Shape, make([]float32, t.inDim)); err != nil {
+		return fmt.Errorf("train: student preprocessing of %s: %w", o.Data, err)
+	}
+	return nil
+}
+
+// initProvenance records the run's inputs and settings.
+func (t *trainer) initProvenance() {
+	o, data := &t.opts, t.data
+	t.prov = provenance.Record{
+		Mode: provenance.ModeHard, Data: o.Data, DataSHA256: data.SHA256, DataN: data.N,
+		Labels: data.LabelsPath, LabelsSHA256: data.LabelsSHA256,
+		Temperature: o.Temperature, Alpha: o.Alpha, Loss: o.Loss, Ensemble: o.Ensemble,
+		Optimizer: o.Optimizer, LR: o.LR, Schedule: o.Schedule.String(), Batch: o.Batch, Jitter: o.Jitter, Seed: o.Seed,
+		EvalData: o.EvalData, InitFrom: o.InitFrom,
+	}
+	if o.Optimizer == "sgd" {
+		t.prov.Momentum = o.Momentum
+	}
+}
+
+// setupJitter reads the image dimensions that jitter needs.
+func (t *trainer) setupJitter() error {
+	o := &t.opts
+	if o.Jitter == 0 {
+		return nil
+	}
+	shape := o.Preprocess.InputShape
+	if len(shape) == 0 {
+		shape = t.spec.Input
+	}
+	h, w, c, ok := dataset.ImageDims(t.data.Shape, shape)
+	if !ok {
+		return &OptionError{Scope: "train", Option: "Jitter", Err: fmt.Errorf("needs image samples ([h w], [c h w], or flat with a [c h w] input shape); %s has per-sample shape %v", o.Data, t.data.Shape)}
+	}
+	t.h, t.w, t.ch = h, w, c
+	return nil
+}
+
+// loadEval loads and preprocesses the eval set, if any.
+func (t *trainer) loadEval() error {
+	o := &t.opts
+	if o.EvalData == "" {
+		return nil
+	}
+	ev, err := dataset.Load(o.EvalData, o.EvalLabels)
+	if err != nil {
+		return fmt.Errorf("train: eval: %w", err)
+	}
+	if !reflect.DeepEqual(ev.Shape, t.data.Shape) {
+		return fmt.Errorf("train: eval data %s has per-sample shape %v, training data %s has %v", o.EvalData, ev.Shape, o.Data, t.data.Shape)
+	}
+	if err := student.CheckLabels(ev.Labels, t.spec.Classes); err != nil {
+		return fmt.Errorf("train: eval: labels %s for student spec %s: %w", ev.LabelsPath, o.Spec, err)
+	}
+	t.eval = ev
+	t.evalX = make([]float32, ev.N*t.stDim)
+	if err := o.Preprocess.Apply(ev.X, ev.N, ev.Shape, t.evalX); err != nil {
+		return fmt.Errorf("train: preprocess eval data %s: %w", o.EvalData, err)
+	}
+	return nil
+}
+
+// setupTeacher checks an online teacher against the spec and the data.
+func (t *trainer) setupTeacher() error {
+	o := &t.opts
+	if c := t.teacher.Classes(); c != t.spec.Classes {
+		return fmt.Errorf("train: teacher %s has %d classes, but student spec %s has %d", o.TeacherPath, c, o.Spec, t.spec.Classes)
+	}
+	tp := o.TeacherPreprocess
+	t.teDim = t.inDim
+	if len(tp.InputShape) > 0 {
+		t.teDim = dataset.NumValues(tp.InputShape)
+	}
+	if err := tp.CheckInput(t.data.Shape, nil); err != nil {
+		return fmt.Errorf("train: teacher input: %w", err)
+	}
+	if err := tp.Apply(t.data.X[:t.inDim], 1, t.data.Shape, make([]float32, t.inDim)); err != nil {
+		return fmt.Errorf("train: teacher preprocessing of %s: %w", o.Data, err)
+	}
+	t.k = 1
+	t.prov.Mode = provenance.ModeOnline
+	t.prov.Teacher = o.TeacherPath
+	t.prov.TeacherPreprocess = &tp
+	if o.TeacherPath != "" {
+		sum, err := dataset.FileSHA256(o.TeacherPath)
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		t.prov.TeacherSHA256 = sum
+	}
+	return nil
+}
+
+// teacherEval runs the online teacher once over the eval set, for agreement.
+func (t *trainer) teacherEval(ctx context.Context) ([]float32, error) {
+	ev := t.eval
+	x := make([]float32, ev.N*t.teDim)
+	if err := t.opts.TeacherPreprocess.Apply(ev.X, ev.N, ev.Shape, x); err != nil {
+		return nil, fmt.Errorf("teacher preprocess eval data %s: %w", t.opts.EvalData, err)
+	}
+	logits, err := t.teacher.Logits(ctx, x, ev.N)
+	if err != nil {
+		return nil, fmt.Errorf("teacher on eval data %s: %w", t.opts.EvalData, err)
+	}
+	if err := student.CheckTeacher(logits, 1, ev.N, t.spec.Classes, 0); err != nil {
+		return nil, fmt.Errorf("teacher output on eval data %s: %w", t.opts.EvalData, err)
+	}
+	m, err := eval.Classify(logits, ev.N, t.spec.Classes, ev.Labels)
+	if err != nil {
+		return nil, fmt.Errorf("teacher on eval data: %w", err)
+	}
+	fmt.Fprintf(t.out, "teacher on the eval set: accuracy %.2f%% (%d errors)\n", 100*m.Accuracy, m.Errors)
+	return logits, nil
+}

@@ -1,0 +1,511 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/distillgo/distill/internal/meta"
+	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/export"
+	"github.com/distillgo/distill/pipeline/internal/synth"
+	"github.com/distillgo/distill/pipeline/provenance"
+	"github.com/distillgo/distill/pipeline/targets"
+	"github.com/distillgo/distill/student"
+)
+
+// testOpts is one Train call in a test: the options and the live objects passed beside them.
+type testOpts struct {
+	Options
+	Teacher  model.Teacher // the online teacher, or nil
+	Progress io.Writer     // receives a progress bar when set
+	Hooks    []Hook        // more hooks
+}
+
+// train runs Train with o's options, teacher, progress bar and hooks.
+func (o testOpts) train(ctx context.Context, out io.Writer) (*Result, error) {
+	hooks := o.Hooks
+	if o.Progress != nil {
+		hooks = append([]Hook{ProgressBar(o.Progress)}, hooks...)
+	}
+	return Train(ctx, o.Options, o.Teacher, out, hooks...)
+}
+
+// opts returns the options of a run on f's data writing the checkpoint out in f's folder.
+func opts(f *synth.Fixture, out string) testOpts {
+	o := DefaultOptions()
+	o.Spec, o.Data, o.Labels = f.Spec, f.Data, f.Labels
+	o.EvalData, o.EvalLabels = f.EvalData, f.EvalLabels
+	o.Preprocess = dataset.Preprocess{Scale: 255}
+	o.TeacherPreprocess = dataset.Preprocess{Scale: 255}
+	o.Epochs, o.Batch, o.LR, o.Seed = 6, 32, 1e-2, 3
+	o.Checkpoint = filepath.Join(f.Dir, out)
+	return testOpts{Options: o}
+}
+
+func lastAccuracy(tb testing.TB, res *Result) float64 {
+	tb.Helper()
+	if res.Eval == nil {
+		tb.Fatal("no eval result")
+	}
+	return res.Eval.Accuracy
+}
+
+func TestTrainModes(t *testing.T) {
+	f := synth.NewFixture(t, 300, 0)
+	var progress strings.Builder
+	tests := []struct {
+		name    string
+		mode    string
+		setup   func(o *testOpts)
+		minAcc  float64
+		checkFn func(t *testing.T, res *Result)
+	}{
+		{name: "hard labels", mode: provenance.ModeHard, setup: func(o *testOpts) { o.Progress = &progress }, minAcc: 0.95},
+		{name: "online teacher with jitter", mode: provenance.ModeOnline, setup: func(o *testOpts) {
+			o.Teacher = &synth.RowTeacher{C: synth.Classes, Gain: 8}
+			o.Temperature, o.Alpha, o.Jitter = 2, 0.7, 1
+		}, minAcc: 0.9},
+		{name: "online teacher soft only mse sgd", mode: provenance.ModeOnline, setup: func(o *testOpts) {
+			o.Teacher = &synth.RowTeacher{C: synth.Classes, Gain: 8}
+			o.Alpha, o.Loss, o.Optimizer, o.LR, o.Momentum = 1, "mse", "sgd", 0.05, 0.9
+		}, minAcc: 0.9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := opts(f, strings.ReplaceAll(tt.name, " ", "-")+".ckpt")
+			o.Metrics = o.Checkpoint + ".jsonl"
+			o.Plot = o.Checkpoint + ".png"
+			tt.setup(&o)
+			var out strings.Builder
+			res, err := o.train(context.Background(), &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if acc := lastAccuracy(t, res); acc < tt.minAcc {
+				t.Errorf("eval accuracy %.3f after %d epochs, want >= %.2f\n%s", acc, o.Epochs, tt.minAcc, out.String())
+			}
+			if len(res.Epochs) != o.Epochs {
+				t.Errorf("%d epoch records, want %d", len(res.Epochs), o.Epochs)
+			}
+			if first, last := res.Epochs[0].Loss, res.Epochs[len(res.Epochs)-1].Loss; !(last < first) {
+				t.Errorf("training loss went from %v to %v", first, last)
+			}
+			if got := strings.Count(out.String(), "epoch "); got < o.Epochs {
+				t.Errorf("output has %d epoch lines, want %d:\n%s", got, o.Epochs, out.String())
+			}
+			mf, err := os.Open(o.Metrics)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := ReadMetrics(mf)
+			mf.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(res.Epochs, recs); d != "" {
+				t.Errorf("metrics file differs from the result (-result +file):\n%s", d)
+			}
+			if st, err := os.Stat(o.Plot); err != nil || st.Size() == 0 {
+				t.Errorf("plot %s: %v", o.Plot, err)
+			}
+			ck, prov := loadProvenance(t, o.Checkpoint)
+			if ck.Epoch != o.Epochs {
+				t.Errorf("checkpoint epoch %d, want %d", ck.Epoch, o.Epochs)
+			}
+			if prov.Mode != tt.mode || prov.Epochs != o.Epochs || prov.EvalAccuracy == nil {
+				t.Errorf("provenance %+v: want mode %s, %d epochs and an eval accuracy", prov, tt.mode, o.Epochs)
+			}
+			var pre dataset.Preprocess
+			if err := json.Unmarshal([]byte(ck.Meta[meta.Preprocess]), &pre); err != nil || pre.Scale != 255 {
+				t.Errorf("preprocess %q (%v): want scale 255", ck.Meta[meta.Preprocess], err)
+			}
+			if o.Progress != nil && !strings.Contains(progress.String(), "epoch 1/") {
+				t.Errorf("progress output %q lacks the epoch", progress.String())
+			}
+			if tt.mode == provenance.ModeOnline && res.Epochs[0].Agreement == nil {
+				t.Error("online training with eval data records no agreement")
+			}
+		})
+	}
+}
+
+// TestTrainDeterministic checks that the same seed and flags give the same weights.
+func TestTrainDeterministic(t *testing.T) {
+	f := synth.NewFixture(t, 200, 0.2)
+	var params [2]map[string][]float32
+	for i := range params {
+		o := opts(f, fmt.Sprintf("run%d.ckpt", i))
+		o.Epochs, o.Jitter = 2, 1
+		o.Teacher = &synth.RowTeacher{C: synth.Classes, Gain: 8}
+		if _, err := o.train(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		ck, err := student.LoadCheckpoint(o.Checkpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		params[i] = ck.Params
+	}
+	if d := cmp.Diff(params[0], params[1]); d != "" {
+		t.Errorf("two runs with one seed differ:\n%s", d)
+	}
+}
+
+// TestTrainResumeExact: 2 epochs, then --resume to 4, give exactly the weights, optimiser state
+// and rng state of 4 epochs straight (with dropout and jitter drawing from the rng).
+func TestTrainResumeExact(t *testing.T) {
+	f := synth.NewFixture(t, 200, 0.2)
+	run := func(out string, epochs int, resume bool) *student.Checkpoint {
+		t.Helper()
+		o := opts(f, out)
+		o.Epochs, o.Jitter, o.Resume = epochs, 1, resume
+		o.Metrics = o.Checkpoint + ".jsonl"
+		o.Teacher = &synth.RowTeacher{C: synth.Classes, Gain: 8}
+		res, err := o.train(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Epochs) != epochs {
+			t.Errorf("%s: %d epoch records after %d epochs", out, len(res.Epochs), epochs)
+		}
+		ck, err := student.LoadCheckpoint(o.Checkpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ck
+	}
+	straight := run("straight.ckpt", 4, false)
+	run("resumed.ckpt", 2, false)
+	resumed := run("resumed.ckpt", 4, true)
+	if resumed.Epoch != 4 {
+		t.Fatalf("resumed checkpoint at epoch %d, want 4", resumed.Epoch)
+	}
+	if d := cmp.Diff(straight.Params, resumed.Params); d != "" {
+		t.Errorf("weights after 2+2 epochs differ from 4 straight:\n%s", d)
+	}
+	if d := cmp.Diff(straight.Optimizer, resumed.Optimizer); d != "" {
+		t.Errorf("optimizer state after 2+2 epochs differs from 4 straight:\n%s", d)
+	}
+	if d := cmp.Diff(straight.RNG, resumed.RNG); d != "" {
+		t.Errorf("rng state after 2+2 epochs differs from 4 straight:\n%s", d)
+	}
+	// Resuming a finished checkpoint does nothing.
+	again := run("resumed.ckpt", 4, true)
+	if d := cmp.Diff(resumed.Params, again.Params); d != "" {
+		t.Errorf("resuming a finished checkpoint changed it:\n%s", d)
+	}
+}
+
+// TestTrainCancel: cancelling during epoch 2 returns context.Canceled and leaves epoch 1 on disk.
+func TestTrainCancel(t *testing.T) {
+	f := synth.NewFixture(t, 200, 0)
+	o := opts(f, "cancel.ckpt")
+	o.Epochs, o.Batch = 3, 20 // 10 teacher calls per epoch (+1 for the eval set)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o.Teacher = &synth.RowTeacher{C: synth.Classes, Gain: 8, OnCall: func(call int64) {
+		if call == 1+10+5 {
+			cancel()
+		}
+	}}
+	_, err := o.train(ctx, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Train error %v, want context.Canceled", err)
+	}
+	ck, err := student.LoadCheckpoint(o.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Epoch != 1 {
+		t.Errorf("checkpoint after cancellation in epoch 2 holds epoch %d, want 1", ck.Epoch)
+	}
+	// And it resumes to the end.
+	o.Resume = true
+	o.Teacher = &synth.RowTeacher{C: synth.Classes, Gain: 8}
+	res, err := o.train(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StartEpoch != 1 || len(res.Epochs) == 0 || res.Epochs[len(res.Epochs)-1].Epoch != 3 {
+		t.Errorf("resume after cancellation: start %d, epochs %+v", res.StartEpoch, res.Epochs)
+	}
+}
+
+func TestTrainBadInput(t *testing.T) {
+	f := synth.NewFixture(t, 60, 0)
+	dir := f.Dir
+	// Labels out of range: class 3 of 3.
+	badLabels := filepath.Join(dir, "bad-labels.idx")
+	y := append([]uint8(nil), f.Y...)
+	y[17] = 3
+	synth.WriteIDX(t, badLabels, []int{len(y)}, y)
+	// Empty data set.
+	emptyData := filepath.Join(dir, "empty-images.idx")
+	emptyLabels := filepath.Join(dir, "empty-labels.idx")
+	synth.WriteIDX(t, emptyData, []int{0, synth.H, synth.W}, nil)
+	synth.WriteIDX(t, emptyLabels, []int{0}, nil)
+	// The NaN sample: its first pixel is 255, which no other sample reaches (at most 239), and
+	// the teacher poisons inputs whose first value is at least 0.999.
+	raw, err := os.ReadFile(f.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pixels := raw[4+3*4:]
+	const nanSample = 23
+	pixels[nanSample*16] = 255
+	uniqData := filepath.Join(dir, "uniq-images.idx")
+	synth.WriteIDX(t, uniqData, []int{len(f.Y), synth.H, synth.W}, pixels)
+	otherSpec := synth.WriteSpec(t, dir, "other", 8, 0)
+	fourSpec := filepath.Join(dir, "four.json")
+	if err := os.WriteFile(fourSpec, []byte(`{"input":[16],"classes":4,"layers":[{"type":"dense","units":4}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name  string
+		setup func(o *testOpts)
+		want  string
+	}{
+		{"labels out of range", func(o *testOpts) { o.Labels = badLabels }, "sample 17 has label 3, want 0..2"},
+		{"eval labels out of range", func(o *testOpts) { o.EvalLabels = badLabels; o.EvalData = f.Data }, "sample 17 has label 3"},
+		{"empty data", func(o *testOpts) { o.Data, o.Labels = emptyData, emptyLabels }, "empty"},
+		{"no labels for hard training", func(o *testOpts) { o.Labels = "" }, "hard-label training needs labels"},
+		{"teacher classes", func(o *testOpts) {
+			o.Teacher = &synth.RowTeacher{C: 4, Gain: 1}
+			o.TeacherPath = "t4.onnx"
+		}, "teacher t4.onnx has 4 classes, but student spec"},
+		{"teacher NaN", func(o *testOpts) {
+			o.Data = uniqData
+			o.Teacher = &synth.RowTeacher{C: 3, Gain: 1, NaNAbove: 0.999}
+		}, fmt.Sprintf("sample %d has NaN for class 1", nanSample)},
+		{"spec with more classes than the labels use", func(o *testOpts) { o.Spec = fourSpec; o.EvalData, o.EvalLabels = "", "" }, ""},
+		{"jitter with soft targets", func(o *testOpts) { o.SoftTargets, o.Jitter = f.Data, 1 }, "Jitter: 1 with offline soft targets"},
+		{"soft targets and teacher", func(o *testOpts) {
+			o.SoftTargets = f.Data
+			o.Teacher = &synth.RowTeacher{C: 3}
+		}, "choose one"},
+		{"bad optimizer", func(o *testOpts) { o.Optimizer = "rmsprop" }, `Optimizer: "rmsprop": want adam or sgd`},
+		{"resume missing", func(o *testOpts) { o.Resume = true; o.Checkpoint = filepath.Join(dir, "none.ckpt") }, "resume"},
+		{"resume other spec", func(o *testOpts) {
+			o.Resume = true
+			o.Spec = otherSpec
+			o.Checkpoint = filepath.Join(dir, "base.ckpt")
+		}, "another spec"},
+		{"existing checkpoint", func(o *testOpts) { o.Checkpoint = filepath.Join(dir, "base.ckpt") }, "checkpoint exists"},
+		{"no output directory", func(o *testOpts) { o.Checkpoint = filepath.Join(dir, "none", "x.ckpt") }, "does not exist"},
+		{"bad preprocessing", func(o *testOpts) { o.Preprocess.Mean = []float64{0.1, 0.2} }, "2 mean values"},
+		{"resume with sgd", func(o *testOpts) {
+			o.Resume = true
+			o.Optimizer = "sgd"
+			o.Checkpoint = filepath.Join(dir, "base.ckpt")
+		}, "trained with optimizer adam, not sgd"},
+		{"resume with other preprocessing", func(o *testOpts) {
+			o.Resume = true
+			o.Preprocess.Scale = 1
+			o.Checkpoint = filepath.Join(dir, "base.ckpt")
+		}, "trained with preprocessing"},
+	}
+	// A finished checkpoint to protect.
+	base := opts(f, "base.ckpt")
+	base.Epochs = 1
+	if _, err := base.train(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(base.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := opts(f, strings.ReplaceAll(tt.name, " ", "-")+".ckpt")
+			o.Epochs = 1
+			tt.setup(&o)
+			_, err := o.train(context.Background(), nil)
+			if tt.want == "" {
+				// A 4-class spec with 3-class labels is fine; labels are checked against it.
+				if err != nil {
+					t.Fatalf("Train: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Train error = %v, want it to contain %q", err, tt.want)
+			}
+			if o.Checkpoint != base.Checkpoint {
+				if _, serr := os.Stat(o.Checkpoint); serr == nil {
+					t.Errorf("failed run left a checkpoint at %s", o.Checkpoint)
+				}
+			}
+		})
+	}
+	after, err := os.ReadFile(base.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(before) != string(after) {
+		t.Error("a failed run changed the existing checkpoint")
+	}
+}
+
+func TestTrainOffline(t *testing.T) {
+	f := synth.NewFixture(t, 300, 0)
+	one := filepath.Join(f.Dir, "one.safetensors")
+	two := filepath.Join(f.Dir, "two.safetensors")
+	synth.WriteSoftTargets(t, one, f.Data, 1, synth.Classes)
+	synth.WriteSoftTargets(t, two, f.Data, 2, synth.Classes)
+	tests := []struct {
+		name  string
+		setup func(o *testOpts)
+	}{
+		{"one teacher", func(o *testOpts) { o.SoftTargets = one }},
+		{"one teacher, no labels", func(o *testOpts) { o.SoftTargets, o.Labels = one, "" }},
+		{"ensemble of probs", func(o *testOpts) { o.SoftTargets = two }},
+		{"ensemble of logits", func(o *testOpts) { o.SoftTargets, o.Ensemble = two, "logits" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := opts(f, strings.ReplaceAll(tt.name, " ", "-")+".ckpt")
+			o.Temperature = 2
+			tt.setup(&o)
+			var out strings.Builder
+			res, err := o.train(context.Background(), &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if acc := lastAccuracy(t, res); acc < 0.9 {
+				t.Errorf("eval accuracy %.3f, want >= 0.9\n%s", acc, out.String())
+			}
+			if o.Labels != "" && !strings.Contains(out.String(), "teacher 1 of ") {
+				t.Errorf("output lacks the teacher's transfer-set accuracy:\n%s", out.String())
+			}
+			_, prov := loadProvenance(t, o.Checkpoint)
+			sum, err := dataset.FileSHA256(o.SoftTargets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prov.Mode != provenance.ModeOffline || prov.SoftTargetsSHA256 != sum || !strings.Contains(string(prov.Teachers), "row0.onnx") {
+				t.Errorf("provenance %+v: want offline from %s with its teachers", prov, sum)
+			}
+		})
+	}
+}
+
+func TestTrainOfflineMismatch(t *testing.T) {
+	f := synth.NewFixture(t, 60, 0)
+	other, _, _ := synth.Set(t, f.Dir, "other", 60, 9) // same N, other bytes
+	short, _, _ := synth.Set(t, f.Dir, "short", 50, 1) // other N
+	sameFile := filepath.Join(f.Dir, "same.safetensors")
+	otherFile := filepath.Join(f.Dir, "other.safetensors")
+	shortFile := filepath.Join(f.Dir, "short.safetensors")
+	fourFile := filepath.Join(f.Dir, "four.safetensors")
+	synth.WriteSoftTargets(t, sameFile, f.Data, 1, synth.Classes)
+	synth.WriteSoftTargets(t, otherFile, other, 1, synth.Classes)
+	synth.WriteSoftTargets(t, shortFile, short, 1, synth.Classes)
+	synth.WriteSoftTargets(t, fourFile, f.Data, 1, 4)
+	ds, err := dataset.Load(f.Data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, file string
+		want       []string
+	}{
+		{"other data", otherFile, []string{"sha256", ds.SHA256}},
+		{"other N", shortFile, []string{"sha256"}},
+		{"other classes", fourFile, []string{"4 classes", "has 3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := opts(f, strings.ReplaceAll(tt.name, " ", "-")+".ckpt")
+			o.SoftTargets = tt.file
+			_, err := o.train(context.Background(), nil)
+			if err == nil {
+				t.Fatal("Train accepted mismatched soft targets")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if !errors.Is(err, targets.ErrMismatch) {
+				t.Errorf("error %v does not wrap targets.ErrMismatch", err)
+			}
+		})
+	}
+	o := opts(f, "same.ckpt")
+	o.SoftTargets, o.Epochs = sameFile, 1
+	if _, err := o.train(context.Background(), nil); err != nil {
+		t.Errorf("matching soft targets refused: %v", err)
+	}
+}
+
+// TestTrainInitFrom starts training from a student exported to ONNX: with a negligible learning
+// rate the weights stay those of the exported model.
+func TestTrainInitFrom(t *testing.T) {
+	f := synth.NewFixture(t, 100, 0)
+	o := opts(f, "a.ckpt")
+	o.Epochs = 2
+	if _, err := o.train(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := student.LoadCheckpoint(o.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := student.NewNet(ck.Spec, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	if err := net.LoadParams(ck.Params); err != nil {
+		t.Fatal(err)
+	}
+	exported := filepath.Join(f.Dir, "a.onnx")
+	if err := export.Student(net, exported, export.GraphOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	b := opts(f, "b.ckpt")
+	b.Epochs, b.LR, b.InitFrom = 1, 1e-12, exported
+	if _, err := b.train(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := student.LoadCheckpoint(b.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(ck.Params, got.Params, cmpopts.EquateApprox(0, 1e-6)); d != "" {
+		t.Errorf("weights after --init-from differ from the exported model's:\n%s", d)
+	}
+
+	c := opts(f, "c.ckpt")
+	c.Spec, c.InitFrom = synth.WriteSpec(t, f.Dir, "wide", 32, 0), exported
+	if _, err := c.train(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "layers.0.weight shaped [16 32]") {
+		t.Errorf("--init-from with another spec: error %v, want one naming layers.0.weight", err)
+	}
+}
+
+// loadProvenance loads the checkpoint at path and decodes its meta.Provenance.
+func loadProvenance(t *testing.T, path string) (*student.Checkpoint, provenance.Record) {
+	t.Helper()
+	ck, err := student.LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prov provenance.Record
+	if err := json.Unmarshal([]byte(ck.Meta[meta.Provenance]), &prov); err != nil {
+		t.Fatalf("provenance of %s %q: %v", path, ck.Meta[meta.Provenance], err)
+	}
+	return ck, prov
+}
