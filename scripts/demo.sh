@@ -16,9 +16,8 @@
 # Run it with `make demo` (set-up and build first). It is idempotent: a finished step is skipped,
 # an interrupted training run is resumed; a step whose settings changed is redone.
 #
-# The learning-rate schedule is a step: epochs 1..E-F at LR, the last F at LR_FINE, done as
-# `distill train --epochs E-F` then `distill train --resume --epochs E --lr LR_FINE` (resume is
-# exact, so this equals one run with a step schedule).
+# The learning-rate schedule is a step: epochs 1..E-F at LR, the last F at LR_FINE, one run of
+# `distill train --schedule E-F:LR,E:LR_FINE`.
 #
 # Environment (defaults in brackets):
 #   EPOCHS [40]          epochs of the students (BASELINE_EPOCHS, DISTILL_EPOCHS override)
@@ -70,10 +69,10 @@ say() { printf '\n== %s\n' "$*"; }
 # metrics_lines FILE: number of epochs recorded in a --metrics file (0 if absent).
 metrics_lines() { if [[ -f $1 ]]; then grep -c . "$1" || true; else echo 0; fi; }
 
-# train_stepped NAME EPOCHS FINE_EPOCHS ARGS...: trains $OUT/NAME.ckpt in two stages (LR, then
-# LR_FINE for the last FINE_EPOCHS), resuming whatever an earlier run left, and redoing it when
-# the settings (recorded in $OUT/NAME.settings, with $SETTINGS_EXTRA, e.g. the teacher's sha256)
-# changed.
+# train_stepped NAME EPOCHS FINE_EPOCHS ARGS...: trains $OUT/NAME.ckpt with the step schedule (LR,
+# then LR_FINE for the last FINE_EPOCHS), resuming whatever an earlier run left, and redoing it
+# when the settings (recorded in $OUT/NAME.settings, with $SETTINGS_EXTRA, e.g. the teacher's
+# sha256) changed.
 train_stepped() {
 	local name=$1 epochs=$2 fine=$3
 	shift 3
@@ -84,22 +83,20 @@ train_stepped() {
 		rm -f "$ckpt" "$metrics" "$OUT/$name.png"
 	fi
 	echo "$settings" > "$OUT/$name.settings"
-	local first=$((epochs - fine)) done
+	local first=$((epochs - fine)) done schedule
 	((first >= 1)) || { echo "demo: $name: FINE_EPOCHS $fine must be below the epochs $epochs" >&2; exit 1; }
+	schedule="$first:$LR"
+	((fine > 0)) && schedule+=",$epochs:$LR_FINE"
 	done=$(metrics_lines "$metrics")
 	[[ -f $ckpt ]] || done=0
-	local common=("$@" --eval-data "$TEST_IMG" --eval-labels "$TEST_LBL" --seed "$SEED"
-		--out "$ckpt" --metrics "$metrics" --plot "$OUT/$name.png")
-	if ((done < first)); then
-		local how=(--overwrite)
-		((done > 0)) && how=(--resume)
-		"$BIN" train "${common[@]}" "${how[@]}" --epochs "$first" --lr "$LR"
-	fi
-	if (($(metrics_lines "$metrics") < epochs)); then
-		"$BIN" train "${common[@]}" --resume --epochs "$epochs" --lr "$LR_FINE"
-	else
+	if ((done >= epochs)); then
 		echo "$name: already trained to $epochs epochs ($ckpt)"
+		return
 	fi
+	local how=(--overwrite)
+	((done > 0)) && how=(--resume)
+	"$BIN" train "$@" --eval-data "$TEST_IMG" --eval-labels "$TEST_LBL" --seed "$SEED" \
+		--out "$ckpt" --metrics "$metrics" --plot "$OUT/$name.png" "${how[@]}" --schedule "$schedule"
 }
 
 start=$(date +%s)

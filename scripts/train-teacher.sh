@@ -6,10 +6,9 @@
 # the shipped models/mnist-teacher.onnx; scripts/demo.sh calls this script when the file is absent.
 #
 # The schedule is a list of END:LR stages: "50:1e-3 90:3e-4" trains epochs 1-50 at 1e-3 and 51-90
-# at 3e-4. Each stage is one `distill train --resume --epochs END --lr LR` (resume is exact:
-# optimiser state, RNG streams and the epoch are in the checkpoint), so the stages together give the
-# weights of one run with a step schedule. The script is idempotent: finished stages are skipped and
-# an interrupted one resumes from the last completed epoch; changed settings start afresh.
+# at 3e-4, in one `distill train --schedule` run. The script is idempotent: a finished run is
+# skipped and an interrupted one resumes from the last completed epoch (resume is exact: optimiser
+# state, RNG streams and the epoch are in the checkpoint); changed settings start afresh.
 #
 # Environment (defaults in brackets):
 #   SCHEDULE ["50:1e-3 90:3e-4 115:1e-4 130:3e-5"]   BATCH [128]   JITTER [2]   SEED [1]
@@ -54,19 +53,14 @@ common=(--model "$SPEC" --data "$D/train-images-idx3-ubyte.gz" --labels "$D/trai
 	--eval-data "$D/t10k-images-idx3-ubyte.gz" --eval-labels "$D/t10k-labels-idx1-ubyte.gz"
 	--scale 255 --mean 0.5 --std 0.5 --jitter "$JITTER" --batch "$BATCH" --seed "$SEED"
 	--out "$ckpt" --metrics "$metrics" --plot "$OUT/teacher.png")
-prev=0
-for stage in $SCHEDULE; do
-	end=${stage%%:*} lr=${stage#*:}
-	if (($(done_epochs) >= end)); then
-		echo "train-teacher: epochs $((prev + 1))-$end at lr $lr already done"
-	else
-		how=(--resume)
-		(($(done_epochs) == 0)) && how=(--overwrite)
-		echo "train-teacher: epochs $((prev + 1))-$end at lr $lr"
-		"$BIN" train "${common[@]}" "${how[@]}" --epochs "$end" --lr "$lr"
-	fi
-	prev=$end
-done
+if (($(done_epochs) >= prev)); then
+	echo "train-teacher: $prev epochs already done"
+else
+	how=(--resume)
+	(($(done_epochs) == 0)) && how=(--overwrite)
+	echo "train-teacher: $prev epochs, schedule $SCHEDULE"
+	"$BIN" train "${common[@]}" "${how[@]}" --schedule "$SCHEDULE"
+fi
 if [[ ! -f $TEACHER || $TEACHER -ot $ckpt ]]; then
 	"$BIN" export --model "$ckpt" --out "$TEACHER" --spec "$SPEC" --verify 256 --verify-data "$D/t10k-images-idx3-ubyte.gz"
 	# The per-epoch metrics go beside the model (as models/mnist-teacher.jsonl does), for the report.
