@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"github.com/distillgo/distill/internal/meta"
 )
 
 // ChecksumKey is the metadata key under which Export (with ExportGraph.Checksum) records a sha256
@@ -14,12 +16,12 @@ import (
 // (one cut before it has lost all its metadata). ONNX itself has no checksum, so without it a flipped byte in a weight would
 // load silently. ReadModelInfo (and so Open) and ImportGraph verify it when present; a model
 // edited after export (other metadata added, weights changed) then fails the check as well.
-const ChecksumKey = "distill.model_sha256"
+const ChecksumKey = meta.ModelSHA256
 
-// SpecKey is the metadata key under which distill stores a student's spec (pipeline.MetaSpec). A
+// SpecKey is the metadata key under which distill stores a student's spec (meta.Spec). A
 // model that has it was exported by distill with a checksum, so a missing ChecksumKey means the
 // entry was damaged: such a model is refused too.
-const SpecKey = "distill.spec"
+const SpecKey = meta.Spec
 
 // ErrChecksum is returned (wrapped) when a model's ChecksumKey does not match its bytes.
 var ErrChecksum = errors.New("model checksum mismatch")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/distillgo/distill/internal/model"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -35,10 +36,10 @@ const DefaultBatch = 256
 
 // Output kinds reported by Session.OutputKind.
 const (
-	OutputLogits   = "logits"
-	OutputProbs    = "probs"
-	OutputLogProbs = "logprobs"
-	OutputAuto     = "auto"
+	OutputLogits   = model.OutputLogits
+	OutputProbs    = model.OutputProbs
+	OutputLogProbs = model.OutputLogProbs
+	OutputAuto     = model.OutputAuto
 )
 
 // ErrCUDAUnavailable is returned (wrapped) by Open with device "cuda" when the CUDA execution

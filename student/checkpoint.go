@@ -10,15 +10,16 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/internal/safetensors"
 )
 
 // CheckpointFormat is the value of the "format" metadata key of every checkpoint.
-const CheckpointFormat = "distill.checkpoint/v1"
+const CheckpointFormat = meta.CheckpointFormat
 
 // Metadata keys of a checkpoint file, besides the safetensors checksums.
 const (
-	ckFormat    = "format"          // CheckpointFormat
+	ckFormat    = meta.FormatKey    // CheckpointFormat
 	ckSpec      = "spec"            // the Spec as JSON
 	ckEpoch     = "epoch"           // decimal
 	ckRNG       = "rng"             // standard base64

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"time"
 
 	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/eval"
+	"github.com/distillgo/distill/student"
 	"github.com/schollz/progressbar/v3"
 )
 
@@ -100,61 +100,80 @@ func (r *Report) WriteText(w io.Writer) error {
 // error or a cancelled ctx removes the temporary file. progress, when not nil, receives a
 // progress bar (a terminal); otherwise progress is logged every few seconds.
 func Generate(ctx context.Context, opts Options, teachers []Teacher, ds *dataset.Dataset, progress io.Writer) (*Report, error) {
-	if len(teachers) == 0 {
-		return nil, errors.New("generate targets: no teachers")
+	start, end, err := opts.check(ds)
+	if err != nil {
+		return nil, err
 	}
-	if ds == nil || ds.N == 0 {
-		return nil, errors.New("generate targets: no data")
+	classes, err := checkTeachers(teachers, ds)
+	if err != nil {
+		return nil, err
 	}
-	if opts.Out == "" {
-		return nil, errors.New("generate targets: no output file")
-	}
-	if opts.Batch == 0 {
-		opts.Batch = DefaultBatch
-	}
-	if opts.Batch < 0 {
-		return nil, fmt.Errorf("generate targets: batch %d: must be positive", opts.Batch)
-	}
-	if opts.Shards == 0 {
-		opts.Shards = 1
-	}
-	if opts.Shard < 0 || opts.Shard >= opts.Shards {
-		return nil, fmt.Errorf("generate targets %s: shard %d/%d: want 0 <= i < n", opts.Out, opts.Shard, opts.Shards)
-	}
-	start, end := ShardRange(opts.Shard, opts.Shards, ds.N)
-	if start == end {
-		return nil, fmt.Errorf("generate targets %s: shard %d/%d of the %d samples of %s is empty", opts.Out, opts.Shard, opts.Shards, ds.N, ds.Path)
-	}
-	if ds.Labels != nil && len(ds.Labels) != ds.N {
-		return nil, fmt.Errorf("generate targets: labels %s hold %d labels, but data %s has %d samples", ds.LabelsPath, len(ds.Labels), ds.Path, ds.N)
-	}
-	D := ds.SampleSize()
-	classes := teachers[0].Teacher.Classes()
-	for _, t := range teachers {
-		if _, err := t.Preprocess.OutputShape(ds.Shape); err != nil {
-			return nil, fmt.Errorf("generate targets: data %s has samples of shape %v (%d values), but teacher %s input %q takes %v (%d values)",
-				ds.Path, ds.Shape, D, t.Path, t.Input, t.Preprocess.InputShape, dataset.NumValues(t.Preprocess.InputShape))
-		}
-		if c := t.Teacher.Classes(); c != classes {
-			return nil, fmt.Errorf("generate targets: teacher %s has %d classes, but teacher %s has %d", t.Path, c, teachers[0].Path, classes)
-		}
-		if ds.Labels != nil {
-			for i, y := range ds.Labels[start:end] {
-				if y < 0 || int(y) >= classes {
-					return nil, fmt.Errorf("generate targets: labels %s: sample %d has label %d, outside the %d classes of teacher %s", ds.LabelsPath, start+i, y, classes, t.Path)
-				}
-			}
-		}
-	}
-
 	g := &generator{opts: opts, teachers: teachers, ds: ds, start: start, end: end, classes: classes,
-		x: make([]float32, min(opts.Batch, end-start)*D)}
+		x: make([]float32, min(opts.Batch, end-start)*ds.SampleSize())}
 	if ds.Labels != nil {
 		g.correct = make([]int, len(teachers))
 		if len(teachers) > 1 {
 			g.probs = make([]float64, min(opts.Batch, end-start)*classes)
 		}
 	}
+	return g.generate(ctx, progress)
+}
+
+// check fills in the defaults and checks the options against the data; it returns the sample
+// range of the shard.
+func (o *Options) check(ds *dataset.Dataset) (start, end int, err error) {
+	switch {
+	case ds == nil || ds.N == 0:
+		return 0, 0, errors.New("generate targets: no data")
+	case o.Out == "":
+		return 0, 0, errors.New("generate targets: no output file")
+	case o.Batch < 0:
+		return 0, 0, fmt.Errorf("generate targets: batch %d: must be positive", o.Batch)
+	}
+	if o.Batch == 0 {
+		o.Batch = DefaultBatch
+	}
+	if o.Shards == 0 {
+		o.Shards = 1
+	}
+	if o.Shard < 0 || o.Shard >= o.Shards {
+		return 0, 0, fmt.Errorf("generate targets %s: shard %d/%d: want 0 <= i < n", o.Out, o.Shard, o.Shards)
+	}
+	start, end = ShardRange(o.Shard, o.Shards, ds.N)
+	if start == end {
+		return 0, 0, fmt.Errorf("generate targets %s: shard %d/%d of the %d samples of %s is empty", o.Out, o.Shard, o.Shards, ds.N, ds.Path)
+	}
+	if ds.Labels != nil && len(ds.Labels) != ds.N {
+		return 0, 0, fmt.Errorf("generate targets: labels %s hold %d labels, but data %s has %d samples", ds.LabelsPath, len(ds.Labels), ds.Path, ds.N)
+	}
+	return start, end, nil
+}
+
+// checkTeachers checks the teachers against the data and each other and returns their number of
+// classes.
+func checkTeachers(teachers []Teacher, ds *dataset.Dataset) (int, error) {
+	if len(teachers) == 0 {
+		return 0, errors.New("generate targets: no teachers")
+	}
+	classes := teachers[0].Teacher.Classes()
+	for _, t := range teachers {
+		if _, err := t.Preprocess.OutputShape(ds.Shape); err != nil {
+			return 0, fmt.Errorf("generate targets: data %s has samples of shape %v (%d values), but teacher %s input %q takes %v (%d values)",
+				ds.Path, ds.Shape, ds.SampleSize(), t.Path, t.Input, t.Preprocess.InputShape, dataset.NumValues(t.Preprocess.InputShape))
+		}
+		if c := t.Teacher.Classes(); c != classes {
+			return 0, fmt.Errorf("generate targets: teacher %s has %d classes, but teacher %s has %d", t.Path, c, teachers[0].Path, classes)
+		}
+	}
+	if err := student.CheckLabels(ds.Labels, classes); err != nil {
+		return 0, fmt.Errorf("generate targets: labels %s for teacher %s: %w", ds.LabelsPath, teachers[0].Path, err)
+	}
+	return classes, nil
+}
+
+// generate runs the teachers over the shard, streams their logits into the file and reports.
+func (g *generator) generate(ctx context.Context, progress io.Writer) (*Report, error) {
+	opts, start, end, classes, teachers := g.opts, g.start, g.end, g.classes, g.teachers
 	t0 := time.Now()
 	// The first batch runs before the file is created, so that teachers whose output kind is
 	// detected ("auto") have detected it by the time the header is written.
@@ -273,10 +292,8 @@ func (g *generator) run(ctx context.Context, s, e int) ([][]float32, error) {
 		if len(z) != n*C {
 			return nil, fmt.Errorf("generate targets: teacher %s returned %d logits for %d samples of %d classes", t.Path, len(z), n, C)
 		}
-		for i, v := range z {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return nil, fmt.Errorf("generate targets: teacher %s: sample %d of %s: logit %d is %v", t.Path, s+i/C, g.ds.Path, i%C, v)
-			}
+		if err := student.CheckTeacher(z, 1, n, C, s); err != nil {
+			return nil, fmt.Errorf("generate targets: teacher %s on %s: %w", t.Path, g.ds.Path, err)
 		}
 		out[k] = z
 	}

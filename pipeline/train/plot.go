@@ -32,51 +32,8 @@ func PlotCurves(path string, records []EpochMetrics) error {
 	acc.Legend.Top = true
 	acc.Legend.Left = true
 
-	series := func(get func(EpochMetrics) (float64, bool)) plotter.XYs {
-		var xys plotter.XYs
-		for _, r := range records {
-			if v, ok := get(r); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
-				xys = append(xys, plotter.XY{X: float64(r.Epoch), Y: v})
-			}
-		}
-		return xys
-	}
-	opt := func(p *float64) (float64, bool) {
-		if p == nil {
-			return 0, false
-		}
-		return *p, true
-	}
-	palette := []color.Color{
-		color.RGBA{R: 31, G: 119, B: 180, A: 255},
-		color.RGBA{R: 255, G: 127, B: 14, A: 255},
-		color.RGBA{R: 44, G: 160, B: 44, A: 255},
-		color.RGBA{R: 214, G: 39, B: 40, A: 255},
-	}
-	add := func(p *plot.Plot, name string, xys plotter.XYs, ci int) error {
-		if len(xys) == 0 {
-			return nil
-		}
-		l, s, err := plotter.NewLinePoints(xys)
-		if err != nil {
-			return err
-		}
-		l.Color, s.Color = palette[ci], palette[ci]
-		p.Add(l, s)
-		p.Legend.Add(name, l, s)
-		return nil
-	}
-	for _, e := range []error{
-		add(loss, "train", series(func(r EpochMetrics) (float64, bool) { return r.Loss, true }), 0),
-		add(loss, "soft", series(func(r EpochMetrics) (float64, bool) { return r.SoftLoss, true }), 1),
-		add(loss, "hard", series(func(r EpochMetrics) (float64, bool) { return r.HardLoss, true }), 2),
-		add(loss, "eval NLL", series(func(r EpochMetrics) (float64, bool) { return opt(r.EvalLoss) }), 3),
-		add(acc, "eval accuracy", series(func(r EpochMetrics) (float64, bool) { return opt(r.EvalAccuracy) }), 0),
-		add(acc, "teacher agreement", series(func(r EpochMetrics) (float64, bool) { return opt(r.Agreement) }), 1),
-	} {
-		if e != nil {
-			return fmt.Errorf("plot %s: %w", path, e)
-		}
+	if err := addCurves(loss, acc, records); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	if records[0].EvalAccuracy == nil {
 		acc.Title.Text = "no eval data"
@@ -96,6 +53,59 @@ func PlotCurves(path string, records []EpochMetrics) error {
 	}
 	if err := atomicfile.WriteFile(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return nil
+}
+
+// palette holds the curves' colours (matplotlib's first four).
+var palette = []color.Color{
+	color.RGBA{R: 31, G: 119, B: 180, A: 255},
+	color.RGBA{R: 255, G: 127, B: 14, A: 255},
+	color.RGBA{R: 44, G: 160, B: 44, A: 255},
+	color.RGBA{R: 214, G: 39, B: 40, A: 255},
+}
+
+// addCurves adds the losses to the loss plot and the eval accuracy and agreement to acc.
+func addCurves(loss, acc *plot.Plot, records []EpochMetrics) error {
+	series := func(get func(EpochMetrics) (float64, bool)) plotter.XYs {
+		var xys plotter.XYs
+		for _, r := range records {
+			if v, ok := get(r); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+				xys = append(xys, plotter.XY{X: float64(r.Epoch), Y: v})
+			}
+		}
+		return xys
+	}
+	opt := func(p *float64) (float64, bool) {
+		if p == nil {
+			return 0, false
+		}
+		return *p, true
+	}
+	add := func(p *plot.Plot, name string, xys plotter.XYs, ci int) error {
+		if len(xys) == 0 {
+			return nil
+		}
+		l, s, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return err
+		}
+		l.Color, s.Color = palette[ci], palette[ci]
+		p.Add(l, s)
+		p.Legend.Add(name, l, s)
+		return nil
+	}
+	for _, err := range []error{
+		add(loss, "train", series(func(r EpochMetrics) (float64, bool) { return r.Loss, true }), 0),
+		add(loss, "soft", series(func(r EpochMetrics) (float64, bool) { return r.SoftLoss, true }), 1),
+		add(loss, "hard", series(func(r EpochMetrics) (float64, bool) { return r.HardLoss, true }), 2),
+		add(loss, "eval NLL", series(func(r EpochMetrics) (float64, bool) { return opt(r.EvalLoss) }), 3),
+		add(acc, "eval accuracy", series(func(r EpochMetrics) (float64, bool) { return opt(r.EvalAccuracy) }), 0),
+		add(acc, "teacher agreement", series(func(r EpochMetrics) (float64, bool) { return opt(r.Agreement) }), 1),
+	} {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
