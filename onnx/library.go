@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/distillgo/distill/internal/option"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -20,27 +22,30 @@ const LibraryEnv = "ONNXRUNTIME_LIB"
 // ErrLibraryNotFound is returned (wrapped) by FindLibrary when no onnxruntime library is found.
 var ErrLibraryNotFound = errors.New("onnxruntime library not found")
 
-// FindLibrary locates the onnxruntime shared library. It tries, in order: flagPath (the --ort-lib
-// flag), $ONNXRUNTIME_LIB, then third_party/onnxruntime/cpu/libonnxruntime.so* (cuda/ when cuda is
+// FindLibrary locates the onnxruntime shared library. It tries, in order: flagPath (Runtime.Lib,
+// which the command line sets from its --ort-lib flag), $ONNXRUNTIME_LIB, then third_party/onnxruntime/cpu/libonnxruntime.so* (cuda/ when cuda is
 // true) in the working directory and each of its parents, then likewise from the directory of the
 // running executable. A path given by flag or environment must exist; it is not silently skipped.
 // It returns the path found and every candidate it looked at, in order. When nothing is found the
 // error is one line naming the command that fetches the library.
 func FindLibrary(flagPath string, cuda bool) (path string, searched []string, err error) {
-	for _, c := range []struct{ from, path string }{{"--ort-lib", flagPath}, {"$" + LibraryEnv, os.Getenv(LibraryEnv)}} {
+	for _, c := range []struct{ from, path string }{{"", flagPath}, {"$" + LibraryEnv, os.Getenv(LibraryEnv)}} {
 		if c.path == "" {
 			continue
 		}
 		searched = append(searched, c.path)
-		slog.Debug("onnxruntime library: trying", "from", c.from, "path", c.path)
+		slog.Debug("onnxruntime library: trying", "from", cmp.Or(c.from, "Runtime.Lib"), "path", c.path)
 		st, err := os.Stat(c.path)
+		if err == nil && st.IsDir() {
+			err = fmt.Errorf("%s is a directory", c.path)
+		}
+		if err != nil && c.from == "" {
+			return "", searched, option.Errorf("onnx", "Runtime.Lib", "onnxruntime library: %w", err)
+		}
 		if err != nil {
 			return "", searched, fmt.Errorf("onnxruntime library from %s: %w", c.from, err)
 		}
-		if st.IsDir() {
-			return "", searched, fmt.Errorf("onnxruntime library from %s: %s is a directory", c.from, c.path)
-		}
-		slog.Debug("onnxruntime library found", "from", c.from, "path", c.path)
+		slog.Debug("onnxruntime library found", "from", cmp.Or(c.from, "Runtime.Lib"), "path", c.path)
 		return c.path, searched, nil
 	}
 
@@ -80,7 +85,7 @@ func FindLibrary(flagPath string, cuda bool) (path string, searched []string, er
 	if cuda {
 		setup = "scripts/setup.sh --cuda"
 	}
-	return "", searched, fmt.Errorf("%w (no --ort-lib, no $%s, no %s/libonnxruntime.so* above %s): run %s to fetch it",
+	return "", searched, fmt.Errorf("%w (no library path given, no $%s, no %s/libonnxruntime.so* above %s): run %s to fetch it",
 		ErrLibraryNotFound, LibraryEnv, rel, strings.Join(starts, " or "), setup)
 }
 

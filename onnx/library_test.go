@@ -49,7 +49,7 @@ func TestFindLibrary(t *testing.T) {
 		{"env next", "", envLib, deep, false, envLib, ""},
 		{"cpu default searched upward", "", "", deep, false, cpuLib, ""},
 		{"cuda default", "", "", deep, true, cudaLib, ""},
-		{"missing flag path is an error", filepath.Join(tmp, "nope.so"), envLib, deep, false, "", "--ort-lib"},
+		{"missing flag path is an error", filepath.Join(tmp, "nope.so"), envLib, deep, false, "", "Runtime.Lib"},
 		{"missing env path is an error", "", filepath.Join(tmp, "nope.so"), deep, false, "", "ONNXRUNTIME_LIB"},
 		{"directory is an error", filepath.Join(tmp, "flag"), "", deep, false, "", "directory"},
 		{"not found names setup", "", "", bare, false, "", "run scripts/setup.sh to fetch it"},

@@ -59,7 +59,7 @@ func evalCommand() *cli.Command {
 			if err := opts.Validate(); err != nil {
 				return optionError(cCtx, err, true)
 			}
-			return optionError(cCtx, runEval(cCtx.Context, opts, cCtx.App.Writer), false)
+			return runEval(cCtx.Context, opts, cCtx.App.Writer)
 		},
 	}
 }

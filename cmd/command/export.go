@@ -82,7 +82,7 @@ func exportCommand() *cli.Command {
 			if err := o.Validate(); err != nil {
 				return optionError(cCtx, err, true)
 			}
-			return optionError(cCtx, runExport(cCtx.Context, o, cCtx.App.Writer), false)
+			return runExport(cCtx.Context, o, cCtx.App.Writer)
 		},
 	}
 }

@@ -25,6 +25,7 @@ var optionFlags = map[string]string{
 	"export.Checkpoint": "model", "export.Out": "out", "export.Verify": "verify", "export.VerifyData": "verify-data",
 	"export.Opset":       "opset",
 	"sweep.Temperatures": "temperatures", "sweep.Dir": "out-dir",
+	"onnx.Runtime.Lib": "ort-lib",
 }
 
 // flagFor returns the flag (without its leading "--") that sets the option of e.
@@ -49,7 +50,8 @@ func flagFor(e *option.Error) string {
 
 // optionError rewrites err, when it holds an *option.Error, to name the option's flag instead of
 // its field: a usage error of the command running in cCtx when usage is set (the options were
-// wrong on their own), else an error to report as it is (they did not fit the files).
+// wrong on their own, found by a Validate), else an error to report as it is (they did not fit
+// the files; Main rewrites those).
 func optionError(cCtx *cli.Context, err error, usage bool) error {
 	var oe *option.Error
 	if !errors.As(err, &oe) {

@@ -299,6 +299,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		printUsage(app, ue.ctx, stderr)
 		return ExitUsage
 	}
+	err = optionError(nil, err, false)
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "distill: interrupted: %v\n", err)
 		return ExitRuntime

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/distillgo/distill/internal/option"
 )
 
 // TestChoiceErrors checks that a bad value of a flag with fixed choices is a usage error that
@@ -61,4 +63,50 @@ func sizeOf(st os.FileInfo) int64 {
 		return 0
 	}
 	return st.Size()
+}
+
+// TestOptionErrorsNameFlags: an option that does not fit the files, found below the command line,
+// is reported by its flag (exit 1, no usage).
+func TestOptionErrorsNameFlags(t *testing.T) {
+	f := newTrainFixture(t)
+	model := filepath.Join(f.dir, "teacher.onnx")
+	rowTeacherModel(t, model)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no labels for hard training", []string{"train", "--model", f.spec, "--data", f.data,
+			"--out", filepath.Join(f.dir, "x.ckpt")}, "train: --labels: no labels for "},
+		{"preprocessing of a bare ONNX model", []string{"eval", "--model", model, "--data", f.evalData,
+			"--labels", f.evalLabels}, "eval: --scale, --mean, --std or --input-shape: " + model + " records no preprocessing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runMain(t, tt.args...)
+			if code != ExitRuntime || !strings.Contains(stderr, tt.want) || strings.Contains(stderr, "USAGE") {
+				t.Errorf("exit %d, stderr %q: want %d and %q without usage", code, stderr, ExitRuntime, tt.want)
+			}
+		})
+	}
+}
+
+func TestFlagFor(t *testing.T) {
+	tests := []struct {
+		scope, option, want string
+	}{
+		{"train", "Epochs", "epochs"},
+		{"train", "Checkpoint", "out"},
+		{"export", "Checkpoint", "model"},
+		{"eval", "Model", "model"},
+		{"sweep", "Train.Temperature", "temperatures"},
+		{"sweep", "Train.Batch", "batch"},
+		{"sweep", "Dir", "out-dir"},
+		{"onnx", "Runtime.Lib", "ort-lib"},
+	}
+	for _, tt := range tests {
+		if got := flagFor(&option.Error{Scope: tt.scope, Option: tt.option}); got != tt.want {
+			t.Errorf("flagFor(%s %s) = %q, want %q", tt.scope, tt.option, got, tt.want)
+		}
+	}
 }

@@ -79,7 +79,7 @@ func sweepCommand() *cli.Command {
 				fmt.Fprintf(cCtx.App.Writer, "eval accuracy (errors) after %d epochs, %s:\n\n", o.Train.Epochs, o.Train.EvalData)
 				fmt.Fprint(cCtx.App.Writer, sweep.FormatTable(res, o.Temperatures, o.Alphas))
 			}
-			return optionError(cCtx, err, false)
+			return err
 		},
 	}
 }

@@ -115,10 +115,7 @@ func trainCommand() *cli.Command {
 			if err := opts.Validate(opts.TeacherPath != ""); err != nil {
 				return optionError(cCtx, err, true)
 			}
-			if err := runTrain(cCtx.Context, opts, cCtx.App.Writer, cCtx.App.ErrWriter); err != nil {
-				return optionError(cCtx, err, false)
-			}
-			return nil
+			return runTrain(cCtx.Context, opts, cCtx.App.Writer, cCtx.App.ErrWriter)
 		},
 	}
 }

@@ -150,8 +150,5 @@ func (t *trainer) save(epoch int, ev *eval.Classification) error {
 		OptimizerHyper: t.optim.Hyper(), Epoch: epoch, RNG: rngState,
 		Meta: provenance.Meta(t.opts.Preprocess, &t.prov),
 	}
-	if err := student.SaveCheckpoint(t.opts.Checkpoint, ck); err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
-	}
-	return nil
+	return student.SaveCheckpoint(t.opts.Checkpoint, ck) // its errors name the file
 }
