@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// checksumGraph is a small MLP exported with a checksum, as pipeline.ExportStudent writes it.
+// checksumGraph is a small MLP exported with a checksum, as export.Student writes it.
 func checksumGraph(fp16 bool) ExportGraph {
 	rng := rand.New(rand.NewPCG(3, 4))
 	vals := func(n int) []float32 {

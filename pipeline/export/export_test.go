@@ -70,7 +70,7 @@ func exportInputs(net *student.Net, n int, seed uint64) []float32 {
 var exportMeta = map[string]string{"distill.preprocess": `{"scale":0.00392156862745098}`, "distill.teacher_sha256": "abc"}
 
 // TestExportStudentParity exports MLP and CNN students and checks onnxruntime agrees with the
-// Gorgonia forward pass (VerifyExport: 1e-4 for float32, the relative fp16 bound otherwise).
+// Gorgonia forward pass (Verify: 1e-4 for float32, the relative fp16 bound otherwise).
 func TestExportStudentParity(t *testing.T) {
 	onnxtest.RequireLibrary(t)
 	for _, tc := range []struct {
@@ -85,12 +85,12 @@ func TestExportStudentParity(t *testing.T) {
 			net := exportTestNet(t, tc.name, 11)
 			path := filepath.Join(t.TempDir(), "student.onnx")
 			if err := Student(net, path, GraphOptions{FP16: tc.fp16, Metadata: exportMeta}); err != nil {
-				t.Fatalf("ExportStudent: %v", err)
+				t.Fatalf("Student: %v", err)
 			}
 			const n = 9
 			rep, err := Verify(context.Background(), &onnx.Runtime{}, net, path, exportInputs(net, n, 5), n)
 			if err != nil {
-				t.Fatalf("VerifyExport: %v (report %+v)", err, rep)
+				t.Fatalf("Verify: %v (report %+v)", err, rep)
 			}
 			t.Logf("max abs diff %.3g (tolerance %.3g), agreement %.3f on %d", rep.MaxAbsDiff, rep.Tolerance, rep.Agreement, rep.N)
 			if rep.N != n || rep.FP16 != tc.fp16 {
@@ -115,7 +115,7 @@ func TestExportStudentParity(t *testing.T) {
 	}
 }
 
-// TestVerifyExportMismatch checks that VerifyExport fails when the file is another student's.
+// TestVerifyExportMismatch checks that Verify fails when the file is another student's.
 func TestVerifyExportMismatch(t *testing.T) {
 	onnxtest.RequireLibrary(t)
 	a, b := exportTestNet(t, "mlp", 1), exportTestNet(t, "mlp", 2)
@@ -125,14 +125,14 @@ func TestVerifyExportMismatch(t *testing.T) {
 	}
 	rep, err := Verify(context.Background(), &onnx.Runtime{}, b, path, exportInputs(b, 4, 1), 4)
 	if !errors.Is(err, ErrVerify) {
-		t.Fatalf("VerifyExport with another net: err = %v, want ErrVerify", err)
+		t.Fatalf("Verify with another net: err = %v, want ErrVerify", err)
 	}
 	if rep.MaxAbsDiff <= VerifyTolerance || rep.N != 4 {
 		t.Errorf("report %+v", rep)
 	}
 }
 
-// TestStudentRoundTrip checks export -> ImportStudent -> export gives the same bytes and weights.
+// TestStudentRoundTrip checks export -> Import -> export gives the same bytes and weights.
 func TestStudentRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -153,7 +153,7 @@ func TestStudentRoundTrip(t *testing.T) {
 			}
 			back, err := Import(first)
 			if err != nil {
-				t.Fatalf("ImportStudent: %v", err)
+				t.Fatalf("Import: %v", err)
 			}
 			defer back.Close()
 			if diff := cmp.Diff(net.Spec(), back.Spec()); diff != "" {
@@ -175,11 +175,11 @@ func TestStudentRoundTrip(t *testing.T) {
 			}
 			params, err := ImportParams(first, net.Spec())
 			if err != nil {
-				t.Fatalf("ImportStudentParams: %v", err)
+				t.Fatalf("ImportParams: %v", err)
 			}
 			for _, p := range back.Params() {
 				if diff := cmp.Diff(p.Value, params[p.Name]); diff != "" {
-					t.Errorf("ImportStudentParams %s differs:\n%s", p.Name, diff)
+					t.Errorf("ImportParams %s differs:\n%s", p.Name, diff)
 				}
 			}
 		})
@@ -242,12 +242,12 @@ func TestImportStudentErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := ImportParams(good, wider); err == nil || !strings.Contains(err.Error(), "layers.0.weight shaped [12 11]") {
-		t.Errorf("ImportStudentParams with another spec: %v", err)
+		t.Errorf("ImportParams with another spec: %v", err)
 	}
 	// Exporting a net fails cleanly on a bad opset and leaves nothing behind.
 	old := filepath.Join(dir, "old.onnx")
 	if err := Student(net, old, GraphOptions{Opset: 6}); !errors.Is(err, onnx.ErrOpsetTooOld) || !strings.Contains(err.Error(), "Gemm needs opset >= 7") {
-		t.Errorf("ExportStudent opset 6: %v", err)
+		t.Errorf("Student opset 6: %v", err)
 	}
 	if _, err := os.Stat(old); !os.IsNotExist(err) {
 		t.Errorf("failed export left %s", old)
