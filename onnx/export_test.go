@@ -80,21 +80,7 @@ func forward(g onnx.ExportGraph, x []float32, n int) []float32 {
 	for _, l := range g.Layers {
 		switch l.Op {
 		case "Gemm":
-			in, out := l.WeightShape[0], l.WeightShape[1]
-			y := make([]float64, n*out)
-			for r := 0; r < n; r++ {
-				for j := 0; j < out; j++ {
-					s := 0.0
-					if l.Bias != nil {
-						s = float64(l.Bias[j])
-					}
-					for i := 0; i < in; i++ {
-						s += h[r*in+i] * float64(l.Weight[i*out+j])
-					}
-					y[r*out+j] = s
-				}
-			}
-			h, shape = y, []int{out}
+			h, shape = refGemm(l, h, n), []int{l.WeightShape[1]}
 		case "Relu":
 			for i, v := range h {
 				h[i] = math.Max(v, 0)
@@ -102,57 +88,7 @@ func forward(g onnx.ExportGraph, x []float32, n int) []float32 {
 		case "Flatten":
 			shape = []int{len(h) / n}
 		case "Conv", "MaxPool":
-			c, H, W := shape[0], shape[1], shape[2]
-			k, p := l.Kernel, l.Pad
-			s := l.Stride
-			if s == 0 {
-				s = 1
-				if l.Op == "MaxPool" {
-					s = k
-				}
-			}
-			oh, ow := (H+2*p-k)/s+1, (W+2*p-k)/s+1
-			f := c
-			if l.Op == "Conv" {
-				f = l.WeightShape[0]
-			}
-			y := make([]float64, n*f*oh*ow)
-			for b := 0; b < n; b++ {
-				for o := 0; o < f; o++ {
-					for i := 0; i < oh; i++ {
-						for j := 0; j < ow; j++ {
-							acc := math.Inf(-1)
-							if l.Op == "Conv" {
-								acc = 0
-								if l.Bias != nil {
-									acc = float64(l.Bias[o])
-								}
-							}
-							for ci := 0; ci < c; ci++ {
-								if l.Op == "MaxPool" && ci != o {
-									continue
-								}
-								for di := 0; di < k; di++ {
-									for dj := 0; dj < k; dj++ {
-										yi, xj := i*s+di-p, j*s+dj-p
-										if yi < 0 || yi >= H || xj < 0 || xj >= W {
-											continue // zero padding; MaxPool ignores padding
-										}
-										v := h[((b*c+ci)*H+yi)*W+xj]
-										if l.Op == "Conv" {
-											acc += v * float64(l.Weight[((o*c+ci)*k+di)*k+dj])
-										} else {
-											acc = math.Max(acc, v)
-										}
-									}
-								}
-							}
-							y[((b*f+o)*oh+i)*ow+j] = acc
-						}
-					}
-				}
-			}
-			h, shape = y, []int{f, oh, ow}
+			h, shape = refWindow(l, h, shape, n)
 		default:
 			panic("forward: op " + l.Op)
 		}
@@ -162,6 +98,89 @@ func forward(g onnx.ExportGraph, x []float32, n int) []float32 {
 		out[i] = float32(v)
 	}
 	return out
+}
+
+// refGemm applies the Gemm layer l (weight [in,out], optional bias) to the n rows of h.
+func refGemm(l onnx.Layer, h []float64, n int) []float64 {
+	in, out := l.WeightShape[0], l.WeightShape[1]
+	y := make([]float64, n*out)
+	for r := 0; r < n; r++ {
+		for j := 0; j < out; j++ {
+			s := 0.0
+			if l.Bias != nil {
+				s = float64(l.Bias[j])
+			}
+			for i := 0; i < in; i++ {
+				s += h[r*in+i] * float64(l.Weight[i*out+j])
+			}
+			y[r*out+j] = s
+		}
+	}
+	return y
+}
+
+// refWindow applies the Conv or MaxPool layer l to the n samples of h, each of shape [c,H,W], and
+// returns the output and its per-sample shape. A stride of 0 means 1 for Conv and the kernel size
+// for MaxPool, as in the exporter.
+func refWindow(l onnx.Layer, h []float64, shape []int, n int) ([]float64, []int) {
+	c, H, W := shape[0], shape[1], shape[2]
+	k, p := l.Kernel, l.Pad
+	s := l.Stride
+	if s == 0 {
+		s = 1
+		if l.Op == "MaxPool" {
+			s = k
+		}
+	}
+	oh, ow := (H+2*p-k)/s+1, (W+2*p-k)/s+1
+	f := c
+	if l.Op == "Conv" {
+		f = l.WeightShape[0]
+	}
+	y := make([]float64, n*f*oh*ow)
+	for b := 0; b < n; b++ {
+		for o := 0; o < f; o++ {
+			for i := 0; i < oh; i++ {
+				for j := 0; j < ow; j++ {
+					y[((b*f+o)*oh+i)*ow+j] = refWindowAt(l, h[b*c*H*W:(b+1)*c*H*W], c, H, W, s, o, i, j)
+				}
+			}
+		}
+	}
+	return y, []int{f, oh, ow}
+}
+
+// refWindowAt returns output channel o at row i, column j of the Conv or MaxPool layer l (stride
+// s) on one sample x of shape [c,H,W].
+func refWindowAt(l onnx.Layer, x []float64, c, H, W, s, o, i, j int) float64 {
+	k, p := l.Kernel, l.Pad
+	acc := math.Inf(-1)
+	if l.Op == "Conv" {
+		acc = 0
+		if l.Bias != nil {
+			acc = float64(l.Bias[o])
+		}
+	}
+	for ci := 0; ci < c; ci++ {
+		if l.Op == "MaxPool" && ci != o {
+			continue
+		}
+		for di := 0; di < k; di++ {
+			for dj := 0; dj < k; dj++ {
+				yi, xj := i*s+di-p, j*s+dj-p
+				if yi < 0 || yi >= H || xj < 0 || xj >= W {
+					continue // zero padding; MaxPool ignores padding
+				}
+				v := x[(ci*H+yi)*W+xj]
+				if l.Op == "Conv" {
+					acc += v * float64(l.Weight[((o*c+ci)*k+di)*k+dj])
+				} else {
+					acc = math.Max(acc, v)
+				}
+			}
+		}
+	}
+	return acc
 }
 
 // roundFP16 returns g with every weight rounded to float16, the values an FP16 export stores.

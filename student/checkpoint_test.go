@@ -277,100 +277,134 @@ func TestLoadCheckpointRefusesBadFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hdrLen := 8 + int(binary.LittleEndian.Uint64(data))
-	okMeta := func() map[string]string {
-		return map[string]string{"format": CheckpointFormat, "spec": tinySpecJSON, "epoch": "1", "rng": ""}
+	tests := append(damagedCheckpointCases(data), invalidCheckpointCases()...)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkCheckpointRefused(t, filepath.Join(dir, strconv.Itoa(i)+".ckpt"), tt)
+		})
 	}
-	allShapes := map[string][]int{"layers.0.weight": {6, 5}, "layers.0.bias": {5}, "layers.3.weight": {5, 3}, "layers.3.bias": {3}}
-	allOrder := []string{"layers.0.weight", "layers.0.bias", "layers.3.weight", "layers.3.bias"}
-	with := func(extra map[string][]int) map[string][]int {
-		m := map[string][]int{}
-		for k, v := range allShapes {
-			m[k] = v
-		}
-		for k, v := range extra {
-			m[k] = v
-		}
-		return m
-	}
+}
 
-	tests := []struct {
-		name  string
-		write func(path string)
-		want  string
-		is    error
-	}{
-		{"truncated", func(p string) { os.WriteFile(p, data[:len(data)-3], 0o644) }, "", safetensors.ErrCorrupt},
-		{"cut in header", func(p string) { os.WriteFile(p, data[:hdrLen/2], 0o644) }, "", safetensors.ErrCorrupt},
-		{"flipped data byte", func(p string) {
+// badCheckpointCase is a file that LoadCheckpoint must refuse: write puts it at path; the error
+// must hold want unless it is empty and wrap is unless it is nil.
+type badCheckpointCase struct {
+	name  string
+	write func(t *testing.T, path string)
+	want  string
+	is    error
+}
+
+// damagedCheckpointCases are data, a good checkpoint, cut short or with a byte flipped, and an
+// empty file; each must be refused as safetensors.ErrCorrupt.
+func damagedCheckpointCases(data []byte) []badCheckpointCase {
+	hdrLen := 8 + int(binary.LittleEndian.Uint64(data)) // the length prefix and the JSON header
+	return []badCheckpointCase{
+		{"truncated", func(t *testing.T, p string) { writeBytes(t, p, data[:len(data)-3]) }, "", safetensors.ErrCorrupt},
+		{"cut in header", func(t *testing.T, p string) { writeBytes(t, p, data[:hdrLen/2]) }, "", safetensors.ErrCorrupt},
+		{"flipped data byte", func(t *testing.T, p string) {
 			d := bytes.Clone(data)
 			d[len(d)-5] ^= 0x10
-			os.WriteFile(p, d, 0o644)
+			writeBytes(t, p, d)
 		}, "", safetensors.ErrCorrupt},
-		{"flipped metadata byte", func(p string) {
+		{"flipped metadata byte", func(t *testing.T, p string) {
 			d := bytes.Clone(data)
 			i := bytes.Index(d, []byte("teacher_sha256")) + 20
 			d[i] ^= 0x01
-			os.WriteFile(p, d, 0o644)
+			writeBytes(t, p, d)
 		}, "", safetensors.ErrCorrupt},
-		{"empty file", func(p string) { os.WriteFile(p, nil, 0o644) }, "", safetensors.ErrCorrupt},
-		{"missing tensor", func(p string) {
-			writeST(t, p, allShapes, []string{"layers.0.weight", "layers.0.bias", "layers.3.weight"}, okMeta())
+		{"empty file", func(t *testing.T, p string) { writeBytes(t, p, nil) }, "", safetensors.ErrCorrupt},
+	}
+}
+
+// invalidCheckpointCases are sound safetensors files whose tensors do not fit tinySpec or whose
+// metadata is not a checkpoint's.
+func invalidCheckpointCases() []badCheckpointCase {
+	return []badCheckpointCase{
+		{"missing tensor", func(t *testing.T, p string) {
+			writeST(t, p, tinyTensorShapes(nil), []string{"layers.0.weight", "layers.0.bias", "layers.3.weight"}, tinyCheckpointMeta())
 		}, `missing tensor "layers.3.bias" (shape [3])`, ErrSpecMismatch},
-		{"wrong shape", func(p string) {
-			writeST(t, p, with(map[string][]int{"layers.0.weight": {5, 6}}), allOrder, okMeta())
+		{"wrong shape", func(t *testing.T, p string) {
+			writeST(t, p, tinyTensorShapes(map[string][]int{"layers.0.weight": {5, 6}}), tinyTensorOrder(), tinyCheckpointMeta())
 		}, `tensor "layers.0.weight" has shape [5 6], spec wants [6 5]`, ErrSpecMismatch},
-		{"extra tensor", func(p string) {
-			writeST(t, p, with(map[string][]int{"layers.1.weight": {2}}), append(allOrder, "layers.1.weight"), okMeta())
+		{"extra tensor", func(t *testing.T, p string) {
+			writeST(t, p, tinyTensorShapes(map[string][]int{"layers.1.weight": {2}}), tinyTensorOrder("layers.1.weight"), tinyCheckpointMeta())
 		}, `unexpected tensor "layers.1.weight"`, ErrSpecMismatch},
-		{"optimizer tensor of no param", func(p string) {
-			writeST(t, p, with(map[string][]int{"optim.layers.9.weight.exp_avg": {2}}), append(allOrder, "optim.layers.9.weight.exp_avg"), okMeta())
+		{"optimizer tensor of no param", func(t *testing.T, p string) {
+			writeST(t, p, tinyTensorShapes(map[string][]int{"optim.layers.9.weight.exp_avg": {2}}), tinyTensorOrder("optim.layers.9.weight.exp_avg"), tinyCheckpointMeta())
 		}, `optimizer tensor "optim.layers.9.weight.exp_avg" belongs to no parameter`, ErrSpecMismatch},
-		{"optimizer tensor size", func(p string) {
-			writeST(t, p, with(map[string][]int{"optim.layers.0.bias.exp_avg": {4}}), append(allOrder, "optim.layers.0.bias.exp_avg"), okMeta())
+		{"optimizer tensor size", func(t *testing.T, p string) {
+			writeST(t, p, tinyTensorShapes(map[string][]int{"optim.layers.0.bias.exp_avg": {4}}), tinyTensorOrder("optim.layers.0.bias.exp_avg"), tinyCheckpointMeta())
 		}, `optimizer tensor "optim.layers.0.bias.exp_avg" has shape [4], its parameter 5 values`, ErrSpecMismatch},
-		{"soft-target file", func(p string) {
+		{"soft-target file", func(t *testing.T, p string) {
 			writeST(t, p, map[string][]int{"logits": {2, 3}}, []string{"logits"}, map[string]string{"format": "distill.softtargets/v1"})
 		}, `format "distill.softtargets/v1", want "distill.checkpoint/v1"`, nil},
-		{"no format", func(p string) {
-			m := okMeta()
+		{"no format", func(t *testing.T, p string) {
+			m := tinyCheckpointMeta()
 			delete(m, "format")
-			writeST(t, p, allShapes, allOrder, m)
+			writeST(t, p, tinyTensorShapes(nil), tinyTensorOrder(), m)
 		}, "not a distill checkpoint", nil},
-		{"bad spec", func(p string) {
-			m := okMeta()
+		{"bad spec", func(t *testing.T, p string) {
+			m := tinyCheckpointMeta()
 			m["spec"] = `{"input":[6],"classes":3,"layers":[{"type":"dense","units":0}]}`
-			writeST(t, p, allShapes, allOrder, m)
+			writeST(t, p, tinyTensorShapes(nil), tinyTensorOrder(), m)
 		}, `layer 0 (dense): field "units"`, nil},
-		{"bad epoch", func(p string) {
-			m := okMeta()
+		{"bad epoch", func(t *testing.T, p string) {
+			m := tinyCheckpointMeta()
 			m["epoch"] = "-2"
-			writeST(t, p, allShapes, allOrder, m)
+			writeST(t, p, tinyTensorShapes(nil), tinyTensorOrder(), m)
 		}, `bad "epoch"`, nil},
-		{"bad rng", func(p string) {
-			m := okMeta()
+		{"bad rng", func(t *testing.T, p string) {
+			m := tinyCheckpointMeta()
 			m["rng"] = "!!"
-			writeST(t, p, allShapes, allOrder, m)
+			writeST(t, p, tinyTensorShapes(nil), tinyTensorOrder(), m)
 		}, `bad "rng"`, nil},
 	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(dir, strconv.Itoa(i)+".ckpt")
-			tt.write(path)
-			c, err := LoadCheckpoint(path)
-			if err == nil {
-				t.Fatalf("LoadCheckpoint accepted it: %+v", c)
-			}
-			if !strings.Contains(err.Error(), path) {
-				t.Errorf("error %q does not name the file", err)
-			}
-			if tt.want != "" && !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q, want it to contain %q", err, tt.want)
-			}
-			if tt.is != nil && !errors.Is(err, tt.is) {
-				t.Errorf("error %q does not wrap %v", err, tt.is)
-			}
-		})
+}
+
+// tinyCheckpointMeta returns the metadata of a valid checkpoint of tinySpec at epoch 1.
+func tinyCheckpointMeta() map[string]string {
+	return map[string]string{"format": CheckpointFormat, "spec": tinySpecJSON, "epoch": "1", "rng": ""}
+}
+
+// tinyTensorShapes returns the shapes of tinySpec's parameters, with extra added or replacing them.
+func tinyTensorShapes(extra map[string][]int) map[string][]int {
+	m := map[string][]int{"layers.0.weight": {6, 5}, "layers.0.bias": {5}, "layers.3.weight": {5, 3}, "layers.3.bias": {3}}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+// tinyTensorOrder returns the names of tinySpec's parameters in file order, then extra.
+func tinyTensorOrder(extra ...string) []string {
+	return append([]string{"layers.0.weight", "layers.0.bias", "layers.3.weight", "layers.3.bias"}, extra...)
+}
+
+// writeBytes writes b to path.
+func writeBytes(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkCheckpointRefused writes tt at path and checks that LoadCheckpoint refuses it with an
+// error that names the file, holds tt.want and wraps tt.is.
+func checkCheckpointRefused(t *testing.T, path string, tt badCheckpointCase) {
+	t.Helper()
+	tt.write(t, path)
+	c, err := LoadCheckpoint(path)
+	if err == nil {
+		t.Fatalf("LoadCheckpoint accepted it: %+v", c)
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name the file", err)
+	}
+	if tt.want != "" && !strings.Contains(err.Error(), tt.want) {
+		t.Errorf("error %q, want it to contain %q", err, tt.want)
+	}
+	if tt.is != nil && !errors.Is(err, tt.is) {
+		t.Errorf("error %q does not wrap %v", err, tt.is)
 	}
 }
 

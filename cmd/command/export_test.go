@@ -14,7 +14,6 @@ import (
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/export"
 	"github.com/distillgo/distill/pipeline/provenance"
-	"github.com/distillgo/distill/pipeline/targets"
 	"github.com/distillgo/distill/pipeline/train"
 	"github.com/distillgo/distill/student"
 )
@@ -62,17 +61,38 @@ func TestExportCLI(t *testing.T) {
 	f := newTrainFixture(t)
 	ckpt := trainedCheckpoint(t, f)
 
-	// --verify 0 needs no onnxruntime.
+	plain := exportUnverified(t, f, ckpt)
+	ck, err := student.LoadCheckpoint(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkExportMetadata(t, plain, ck)
+	checkInspectShowsMetadata(t, plain)
+
+	onnxtest.RequireLibrary(t)
+	for _, tc := range exportVerifyCases(f) {
+		t.Run(tc.name, func(t *testing.T) { checkVerifiedExport(t, ckpt, ck, tc) })
+	}
+}
+
+// exportUnverified exports ckpt with --verify 0, which needs no onnxruntime, and returns the
+// model's path.
+func exportUnverified(t *testing.T, f *trainFixture, ckpt string) string {
+	t.Helper()
 	plain := filepath.Join(f.dir, "noverify.onnx")
 	code, out, stderr := runMain(t, "export", "--model", ckpt, "--out", plain, "--verify", "0")
 	if code != ExitOK || !strings.Contains(out, "not verified") {
 		t.Fatalf("export --verify 0: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
 	}
-	info, err := onnx.ReadModelInfo(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, err := student.LoadCheckpoint(ckpt)
+	return plain
+}
+
+// checkExportMetadata checks that the model exported from the hard-label checkpoint ck carries
+// its preprocessing, provenance, classes, epochs, eval accuracy, tool and checkpoint hash, and no
+// temperature.
+func checkExportMetadata(t *testing.T, model string, ck *student.Checkpoint) {
+	t.Helper()
+	info, err := onnx.ReadModelInfo(model)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,57 +118,75 @@ func TestExportCLI(t *testing.T) {
 	if len(info.Metadata[meta.CheckpointSHA256]) != 64 {
 		t.Errorf("no checkpoint sha256 in %v", info.Metadata)
 	}
-	// distill inspect shows them.
-	code, out, _ = runMain(t, "inspect", plain)
+}
+
+// checkInspectShowsMetadata checks that distill inspect shows the exported metadata.
+func checkInspectShowsMetadata(t *testing.T, model string) {
+	t.Helper()
+	code, out, _ := runMain(t, "inspect", model)
 	for _, want := range []string{meta.Preprocess, meta.EvalAccuracy, `"scale":255`} {
 		if code != ExitOK || !strings.Contains(out, want) {
 			t.Errorf("inspect: exit %d, lacks %q:\n%s", code, want, out)
 		}
 	}
+}
 
-	onnxtest.RequireLibrary(t)
-	for _, tc := range []struct {
-		name  string
-		extra []string
-		want  string
-	}{
+// exportVerifyCase is one verified export: the flags beyond --model and --out, and a phrase the
+// verification report must hold.
+type exportVerifyCase struct {
+	name  string
+	extra []string
+	want  string
+}
+
+func exportVerifyCases(f *trainFixture) []exportVerifyCase {
+	return []exportVerifyCase{
 		{"random", nil, "on 64 random inputs"},
 		{"data", []string{"--verify", "20", "--verify-data", f.evalData}, "on 20 samples of"},
 		{"more than the data", []string{"--verify", "1000", "--verify-data", f.evalData}, "on 150 samples of"},
 		{"fp16", []string{"--fp16"}, "bound"},
 		{"opset 17", []string{"--opset", "17"}, "agreement 100.00%"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			outPath := filepath.Join(t.TempDir(), "student.onnx")
-			code, out, stderr := runMain(t, append([]string{"export", "--model", ckpt, "--out", outPath}, tc.extra...)...)
-			if code != ExitOK {
-				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+}
+
+// checkVerifiedExport exports ckpt as tc says and checks the verification report, that no
+// temporary file is left and that the model reads back into ck's weights.
+func checkVerifiedExport(t *testing.T, ckpt string, ck *student.Checkpoint, tc exportVerifyCase) {
+	t.Helper()
+	outPath := filepath.Join(t.TempDir(), "student.onnx")
+	code, out, stderr := runMain(t, append([]string{"export", "--model", ckpt, "--out", outPath}, tc.extra...)...)
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "max abs logit difference") || !strings.Contains(out, tc.want) || !strings.Contains(out, ": ok") {
+		t.Errorf("output lacks the verification figures (%q):\n%s", tc.want, out)
+	}
+	// No temporary file is left beside the model.
+	if ents, _ := os.ReadDir(filepath.Dir(outPath)); len(ents) != 1 {
+		t.Errorf("directory holds %d entries, want only the model", len(ents))
+	}
+	tol := 0.0
+	if strings.Contains(tc.name, "fp16") {
+		tol = 1e-3 // float16 weights: about 3 significant digits
+	}
+	checkImportedWeights(t, outPath, ck, tol)
+}
+
+// checkImportedWeights checks that the exported model reads back into ck's weights, each within
+// tol relative to its size (0: exactly).
+func checkImportedWeights(t *testing.T, model string, ck *student.Checkpoint, tol float64) {
+	t.Helper()
+	net, err := export.Import(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	for name, v := range net.ParamValues() {
+		for i := range v {
+			if d := math.Abs(float64(v[i] - ck.Params[name][i])); d > tol*(1+math.Abs(float64(ck.Params[name][i]))) {
+				t.Fatalf("%s[%d] = %v after the round trip, want %v", name, i, v[i], ck.Params[name][i])
 			}
-			if !strings.Contains(out, "max abs logit difference") || !strings.Contains(out, tc.want) || !strings.Contains(out, ": ok") {
-				t.Errorf("output lacks the verification figures (%q):\n%s", tc.want, out)
-			}
-			// No temporary file is left beside the model.
-			if ents, _ := os.ReadDir(filepath.Dir(outPath)); len(ents) != 1 {
-				t.Errorf("directory holds %d entries, want only the model", len(ents))
-			}
-			// The exported model reads back into the same weights.
-			net, err := export.Import(outPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer net.Close()
-			tol := 0.0
-			if strings.Contains(tc.name, "fp16") {
-				tol = 1e-3
-			}
-			for name, v := range net.ParamValues() {
-				for i := range v {
-					if d := math.Abs(float64(v[i] - ck.Params[name][i])); d > tol*(1+math.Abs(float64(ck.Params[name][i]))) {
-						t.Fatalf("%s[%d] = %v after the round trip, want %v", name, i, v[i], ck.Params[name][i])
-					}
-				}
-			}
-		})
+		}
 	}
 }
 
@@ -238,16 +276,26 @@ func TestExportChain(t *testing.T) {
 		"--out", soft, "--scale", "255", "--output", "logits", "--threads", "1"); code != ExitOK {
 		t.Fatalf("targets: exit %d\n%s\n%s", code, out, stderr)
 	}
-	st, err := targets.Open(soft)
-	if err != nil {
-		t.Fatal(err)
+	_, got := fileLogits(t, soft)
+	want := checkpointLogits(t, ckpt, f.data)
+	if len(got) != len(want) {
+		t.Fatalf("soft targets hold %d logits, the student gives %d", len(got), len(want))
 	}
-	defer st.Close()
-	got, err := st.Logits()
-	if err != nil {
-		t.Fatal(err)
+	const tol = 1e-5 // float32 onnxruntime vs Gorgonia: summation order only
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); !(d <= tol) {
+			t.Fatalf("logit %d: soft target %v, student %v", i, got[i], want[i])
+		}
 	}
 
+	checkGrandStudent(t, f, model, soft)
+	checkInitFromExport(t, f, model)
+}
+
+// checkpointLogits returns the logits that the student of ckpt gives for the images in data,
+// scaled by 1/255, computed by Gorgonia.
+func checkpointLogits(t *testing.T, ckpt, data string) []float32 {
+	t.Helper()
 	ck, err := student.LoadCheckpoint(ckpt)
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +308,7 @@ func TestExportChain(t *testing.T) {
 	if err := ck.Apply(net); err != nil {
 		t.Fatal(err)
 	}
-	ds, err := dataset.Load(f.data, "")
+	ds, err := dataset.Load(data, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,24 +320,23 @@ func TestExportChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != len(want) {
-		t.Fatalf("soft targets hold %d logits, the student gives %d", len(got), len(want))
-	}
-	const tol = 1e-5 // float32 onnxruntime vs Gorgonia: summation order only
-	for i := range want {
-		if d := math.Abs(float64(got[i] - want[i])); !(d <= tol) {
-			t.Fatalf("logit %d: soft target %v, student %v", i, got[i], want[i])
-		}
-	}
+	return want
+}
 
-	// The student's soft targets train a student of the student.
-	grand := filepath.Join(f.dir, "grand.ckpt")
-	common := []string{"train", "--model", f.spec, "--data", f.data, "--labels", f.labels, "--epochs", "1",
+// chainTrainArgs are the flags of a one-epoch train run of the fixture spec on the fixture data.
+func chainTrainArgs(f *trainFixture) []string {
+	return []string{"train", "--model", f.spec, "--data", f.data, "--labels", f.labels, "--epochs", "1",
 		"--batch", "32", "--scale", "255", "--blas", "go"}
-	if code, out, stderr := runMain(t, append(common, "--soft-targets", soft, "--out", grand)...); code != ExitOK {
+}
+
+// checkGrandStudent trains a student of the student on soft, the soft targets of the exported
+// student model, and checks that its export records that teacher, T and alpha.
+func checkGrandStudent(t *testing.T, f *trainFixture, model, soft string) {
+	t.Helper()
+	grand := filepath.Join(f.dir, "grand.ckpt")
+	if code, out, stderr := runMain(t, append(chainTrainArgs(f), "--soft-targets", soft, "--out", grand)...); code != ExitOK {
 		t.Fatalf("train on the student's targets: exit %d\n%s\n%s", code, out, stderr)
 	}
-	// Its export records the teacher (the exported student), T and alpha.
 	grandModel := filepath.Join(f.dir, "grand.onnx")
 	if code, out, stderr := runMain(t, "export", "--model", grand, "--out", grandModel, "--verify", "8"); code != ExitOK {
 		t.Fatalf("export grand: exit %d\n%s\n%s", code, out, stderr)
@@ -313,8 +360,13 @@ func TestExportChain(t *testing.T) {
 			t.Errorf("grand-student metadata %s = %q, want %q", k, got, want)
 		}
 	}
-	// --init-from the exported student: the same spec works, another spec is refused.
-	if code, out, stderr := runMain(t, append(common, "--init-from", model, "--out", filepath.Join(f.dir, "init.ckpt"))...); code != ExitOK {
+}
+
+// checkInitFromExport checks train --init-from the exported student model: the same spec works,
+// another spec is refused.
+func checkInitFromExport(t *testing.T, f *trainFixture, model string) {
+	t.Helper()
+	if code, out, stderr := runMain(t, append(chainTrainArgs(f), "--init-from", model, "--out", filepath.Join(f.dir, "init.ckpt"))...); code != ExitOK {
 		t.Fatalf("train --init-from: exit %d\n%s\n%s", code, out, stderr)
 	}
 	other := filepath.Join(f.dir, "other.json")

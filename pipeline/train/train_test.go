@@ -244,52 +244,98 @@ func TestTrainCancel(t *testing.T) {
 
 func TestTrainBadInput(t *testing.T) {
 	f := synth.NewFixture(t, 60, 0)
+	tests := badTrainCases(f, writeBadTrainInputs(t, f))
+	// A finished checkpoint to protect.
+	base := opts(f, "base.ckpt")
+	base.Epochs = 1
+	if _, err := base.train(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(base.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkBadTrainCase(t, f, base.Checkpoint, tt) })
+	}
+	after, err := os.ReadFile(base.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(before) != string(after) {
+		t.Error("a failed run changed the existing checkpoint")
+	}
+}
+
+// badTrainNaNSample is the sample of badTrainInputs.uniqData on which the teacher gives NaN.
+const badTrainNaNSample = 23
+
+// badTrainInputs are the faulty files of TestTrainBadInput, written in the fixture's folder.
+type badTrainInputs struct {
+	badLabels              string // the fixture's labels with sample 17 set to class 3 of 3
+	emptyData, emptyLabels string // a data set of no samples
+	uniqData               string // the fixture's images, sample badTrainNaNSample's first pixel 255
+	otherSpec              string // another spec of the same classes
+	fourSpec               string // a spec of 4 classes
+}
+
+func writeBadTrainInputs(t *testing.T, f *synth.Fixture) badTrainInputs {
+	t.Helper()
 	dir := f.Dir
+	in := badTrainInputs{
+		badLabels:   filepath.Join(dir, "bad-labels.idx"),
+		emptyData:   filepath.Join(dir, "empty-images.idx"),
+		emptyLabels: filepath.Join(dir, "empty-labels.idx"),
+		uniqData:    filepath.Join(dir, "uniq-images.idx"),
+		fourSpec:    filepath.Join(dir, "four.json"),
+	}
 	// Labels out of range: class 3 of 3.
-	badLabels := filepath.Join(dir, "bad-labels.idx")
 	y := append([]uint8(nil), f.Y...)
 	y[17] = 3
-	synth.WriteIDX(t, badLabels, []int{len(y)}, y)
+	synth.WriteIDX(t, in.badLabels, []int{len(y)}, y)
 	// Empty data set.
-	emptyData := filepath.Join(dir, "empty-images.idx")
-	emptyLabels := filepath.Join(dir, "empty-labels.idx")
-	synth.WriteIDX(t, emptyData, []int{0, synth.H, synth.W}, nil)
-	synth.WriteIDX(t, emptyLabels, []int{0}, nil)
+	synth.WriteIDX(t, in.emptyData, []int{0, synth.H, synth.W}, nil)
+	synth.WriteIDX(t, in.emptyLabels, []int{0}, nil)
 	// The NaN sample: its first pixel is 255, which no other sample reaches (at most 239), and
 	// the teacher poisons inputs whose first value is at least 0.999.
 	raw, err := os.ReadFile(f.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pixels := raw[4+3*4:]
-	const nanSample = 23
-	pixels[nanSample*16] = 255
-	uniqData := filepath.Join(dir, "uniq-images.idx")
-	synth.WriteIDX(t, uniqData, []int{len(f.Y), synth.H, synth.W}, pixels)
-	otherSpec := synth.WriteSpec(t, dir, "other", 8, 0)
-	fourSpec := filepath.Join(dir, "four.json")
-	if err := os.WriteFile(fourSpec, []byte(`{"input":[16],"classes":4,"layers":[{"type":"dense","units":4}]}`), 0o644); err != nil {
+	pixels := raw[4+3*4:] // after the IDX magic and three dimensions
+	pixels[badTrainNaNSample*16] = 255
+	synth.WriteIDX(t, in.uniqData, []int{len(f.Y), synth.H, synth.W}, pixels)
+	in.otherSpec = synth.WriteSpec(t, dir, "other", 8, 0)
+	if err := os.WriteFile(in.fourSpec, []byte(`{"input":[16],"classes":4,"layers":[{"type":"dense","units":4}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return in
+}
 
-	tests := []struct {
-		name  string
-		setup func(o *testOpts)
-		want  string
-	}{
-		{"labels out of range", func(o *testOpts) { o.Labels = badLabels }, "sample 17 has label 3, want 0..2"},
-		{"eval labels out of range", func(o *testOpts) { o.EvalLabels = badLabels; o.EvalData = f.Data }, "sample 17 has label 3"},
-		{"empty data", func(o *testOpts) { o.Data, o.Labels = emptyData, emptyLabels }, "empty"},
+// badTrainCase is one Train call on f's options changed by setup, that must fail with an error
+// holding want, or succeed where want is empty.
+type badTrainCase struct {
+	name  string
+	setup func(o *testOpts)
+	want  string
+}
+
+func badTrainCases(f *synth.Fixture, in badTrainInputs) []badTrainCase {
+	dir := f.Dir
+	return []badTrainCase{
+		{"labels out of range", func(o *testOpts) { o.Labels = in.badLabels }, "sample 17 has label 3, want 0..2"},
+		{"eval labels out of range", func(o *testOpts) { o.EvalLabels = in.badLabels; o.EvalData = f.Data }, "sample 17 has label 3"},
+		{"empty data", func(o *testOpts) { o.Data, o.Labels = in.emptyData, in.emptyLabels }, "empty"},
 		{"no labels for hard training", func(o *testOpts) { o.Labels = "" }, "hard-label training needs labels"},
 		{"teacher classes", func(o *testOpts) {
 			o.Teacher = &synth.RowTeacher{C: 4, Gain: 1}
 			o.TeacherPath = "t4.onnx"
 		}, "teacher t4.onnx has 4 classes, but student spec"},
 		{"teacher NaN", func(o *testOpts) {
-			o.Data = uniqData
+			o.Data = in.uniqData
 			o.Teacher = &synth.RowTeacher{C: 3, Gain: 1, NaNAbove: 0.999}
-		}, fmt.Sprintf("sample %d has NaN for class 1", nanSample)},
-		{"spec with more classes than the labels use", func(o *testOpts) { o.Spec = fourSpec; o.EvalData, o.EvalLabels = "", "" }, ""},
+		}, fmt.Sprintf("sample %d has NaN for class 1", badTrainNaNSample)},
+		{"spec with more classes than the labels use", func(o *testOpts) { o.Spec = in.fourSpec; o.EvalData, o.EvalLabels = "", "" }, ""},
 		{"jitter with soft targets", func(o *testOpts) { o.SoftTargets, o.Jitter = f.Data, 1 }, "Jitter: 1 with offline soft targets"},
 		{"soft targets and teacher", func(o *testOpts) {
 			o.SoftTargets = f.Data
@@ -299,7 +345,7 @@ func TestTrainBadInput(t *testing.T) {
 		{"resume missing", func(o *testOpts) { o.Resume = true; o.Checkpoint = filepath.Join(dir, "none.ckpt") }, "resume"},
 		{"resume other spec", func(o *testOpts) {
 			o.Resume = true
-			o.Spec = otherSpec
+			o.Spec = in.otherSpec
 			o.Checkpoint = filepath.Join(dir, "base.ckpt")
 		}, "another spec"},
 		{"existing checkpoint", func(o *testOpts) { o.Checkpoint = filepath.Join(dir, "base.ckpt") }, "checkpoint exists"},
@@ -316,45 +362,30 @@ func TestTrainBadInput(t *testing.T) {
 			o.Checkpoint = filepath.Join(dir, "base.ckpt")
 		}, "trained with preprocessing"},
 	}
-	// A finished checkpoint to protect.
-	base := opts(f, "base.ckpt")
-	base.Epochs = 1
-	if _, err := base.train(context.Background(), nil); err != nil {
-		t.Fatal(err)
+}
+
+// checkBadTrainCase runs tt for one epoch and checks its error, and that a failed run leaves no
+// checkpoint behind (base, the protected one, is checked by the caller).
+func checkBadTrainCase(t *testing.T, f *synth.Fixture, base string, tt badTrainCase) {
+	t.Helper()
+	o := opts(f, strings.ReplaceAll(tt.name, " ", "-")+".ckpt")
+	o.Epochs = 1
+	tt.setup(&o)
+	_, err := o.train(context.Background(), nil)
+	if tt.want == "" {
+		// A 4-class spec with 3-class labels is fine; labels are checked against it.
+		if err != nil {
+			t.Fatalf("Train: %v", err)
+		}
+		return
 	}
-	before, err := os.ReadFile(base.Checkpoint)
-	if err != nil {
-		t.Fatal(err)
+	if err == nil || !strings.Contains(err.Error(), tt.want) {
+		t.Fatalf("Train error = %v, want it to contain %q", err, tt.want)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			o := opts(f, strings.ReplaceAll(tt.name, " ", "-")+".ckpt")
-			o.Epochs = 1
-			tt.setup(&o)
-			_, err := o.train(context.Background(), nil)
-			if tt.want == "" {
-				// A 4-class spec with 3-class labels is fine; labels are checked against it.
-				if err != nil {
-					t.Fatalf("Train: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Train error = %v, want it to contain %q", err, tt.want)
-			}
-			if o.Checkpoint != base.Checkpoint {
-				if _, serr := os.Stat(o.Checkpoint); serr == nil {
-					t.Errorf("failed run left a checkpoint at %s", o.Checkpoint)
-				}
-			}
-		})
-	}
-	after, err := os.ReadFile(base.Checkpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(before) != string(after) {
-		t.Error("a failed run changed the existing checkpoint")
+	if o.Checkpoint != base {
+		if _, serr := os.Stat(o.Checkpoint); serr == nil {
+			t.Errorf("failed run left a checkpoint at %s", o.Checkpoint)
+		}
 	}
 }
 
