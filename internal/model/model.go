@@ -34,7 +34,8 @@ type Model interface {
 type Description struct {
 	// Path is the model file as opened; SHA256 the hex sha256 of its bytes.
 	Path, SHA256 string
-	// Input and Output name the input and output tensors the runtime feeds and reads.
+	// Input and Output name the input the runtime feeds and the output it reads the class
+	// scores from (Options.OutputName, or the one output that can hold them).
 	Input, Output string
 	// SampleShape is the per-sample input shape the model takes, e.g. [784] or [1 28 28].
 	SampleShape []int
@@ -43,6 +44,11 @@ type Description struct {
 	OutputKind string
 	// Device is where the model runs, e.g. "cpu" or "cuda:0".
 	Device string
+	// ClassLabels are the model's own names of its classes, in the order of the columns of
+	// Logits, when the model says them: the keys of a scikit-learn ZipMap output
+	// (seq(map(int64|string, float))), sorted numerically for int64 keys (written in decimal) and
+	// lexically for string keys. Nil when the model does not name its classes (a tensor output).
+	ClassLabels []string
 }
 
 // Output kinds a model may be opened with (Options.Output).
@@ -64,6 +70,9 @@ type Options struct {
 	InputShape []int
 	// Output is what the model outputs, one of the Output* constants ("" means OutputAuto).
 	Output string
+	// OutputName names the model output that holds the class scores ("": the only output that
+	// can, a float tensor [N, classes] or a ZipMap; a model with several such outputs needs it).
+	OutputName string
 	// NoSpin asks that the runtime's idle threads do not spin: the model shares the cores with
 	// training (the online teacher).
 	NoSpin bool
