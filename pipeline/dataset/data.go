@@ -29,8 +29,31 @@ type Dataset struct {
 	X []float32
 	// Labels holds one class index per sample, or is nil when no labels file was given.
 	Labels []int32
-	// LabelsPath and LabelsSHA256 describe the labels file, empty when there is none.
+	// LabelsPath and LabelsSHA256 describe the labels file, empty when there is none (and for
+	// CSV, whose labels are a column of the data file).
 	LabelsPath, LabelsSHA256 string
+	// ClassNames names the classes, ClassNames[k] being class k, when the file names them: a CSV
+	// label column of names (mapped, sorted, to 0..K-1) or a scikit-learn CSV header. Nil for
+	// numeric labels.
+	ClassNames []string
+	// DType is the element type of the data as stored: "uint8", "int8", "int16", "int32",
+	// "int64", "float16", "float32" or "float64" ("float64" for CSV). X holds the values as
+	// float32 whatever it is.
+	DType string
+}
+
+// DefaultScale is the scale preprocessing should divide raw values by when none is given: 255
+// for 8-bit integer data (pixels), 1 for everything else (already scaled floats, tabular data).
+// A Dataset without a DType (one built by hand) gets the package's [DefaultScale], 255, which
+// was the rule before the element type was recorded.
+func (d *Dataset) DefaultScale() float64 {
+	switch d.DType {
+	case "uint8", "int8":
+		return 255
+	case "":
+		return DefaultScale
+	}
+	return 1
 }
 
 // SampleSize is the number of values in one sample, the product of Shape.
@@ -44,44 +67,15 @@ func (d *Dataset) Sample(i int) []float32 {
 	return d.X[i*s : (i+1)*s]
 }
 
-// Load reads the data file dataPath and, when labelsPath is not empty, its labels.
-// Each file is IDX (MNIST's format, raw or gzip-compressed; images of any IDX element
-// type, labels of an integer type) or NPY (images uint8, float32 or float64; labels uint8,
-// int32 or int64), told apart by content, not by name. The first dimension is the sample
-// count; the rest is the sample shape. Labels must be one-dimensional (or [N,1]),
+// Load reads the data file dataPath and, when labelsPath is not empty, its labels: it is
+// Open(Source{Data: dataPath, Labels: labelsPath}), and [Open] tells the formats apart.
+// Each IDX file (MNIST's format, raw or gzip-compressed; images of any IDX element type, labels
+// of an integer type) or NPY file (images uint8, int8/16/32/64, float16, float32 or float64;
+// labels of an integer type) is told apart by content, not by name. The first dimension is the
+// sample count; the rest is the sample shape. Labels must be one-dimensional (or [N,1]),
 // non-negative and as many as the samples.
 func Load(dataPath, labelsPath string) (*Dataset, error) {
-	a, sum, err := readArrayFile(dataPath)
-	if err != nil {
-		return nil, err
-	}
-	if len(a.shape) < 2 {
-		return nil, fmt.Errorf("load dataset %s: %w: shape %v, want [samples, ...] with at least 2 dimensions", dataPath, ErrBadData, a.shape)
-	}
-	ds := &Dataset{Path: dataPath, SHA256: sum, N: a.shape[0], Shape: append([]int(nil), a.shape[1:]...)}
-	if ds.N == 0 {
-		return nil, fmt.Errorf("load dataset %s: %w: empty dataset (0 samples)", dataPath, ErrBadData)
-	}
-	if ds.SampleSize() == 0 {
-		return nil, fmt.Errorf("load dataset %s: %w: empty samples of shape %v", dataPath, ErrBadData, ds.Shape)
-	}
-	ds.X = a.float32s()
-	if labelsPath == "" {
-		return ds, nil
-	}
-	l, lsum, err := readArrayFile(labelsPath)
-	if err != nil {
-		return nil, err
-	}
-	labels, err := l.labels()
-	if err != nil {
-		return nil, fmt.Errorf("load labels %s: %w: %v", labelsPath, ErrBadData, err)
-	}
-	if len(labels) != ds.N {
-		return nil, fmt.Errorf("load labels %s: %w: %d labels for %d samples in %s", labelsPath, ErrBadData, len(labels), ds.N, dataPath)
-	}
-	ds.Labels, ds.LabelsPath, ds.LabelsSHA256 = labels, labelsPath, lsum
-	return ds, nil
+	return Open(Source{Data: dataPath, Labels: labelsPath})
 }
 
 // FileSHA256 returns the hex sha256 of a file's bytes, as provenance records it.
@@ -99,25 +93,12 @@ func FileSHA256(path string) (string, error) {
 }
 
 // array is a decoded n-dimensional array; values is one of []uint8, []int8, []int16,
-// []int32, []int64, []float32 or []float64, in row-major order.
+// []int32, []int64, []float32 or []float64, in row-major order. dtype is the element type as
+// stored (as [Dataset.DType] names it): "float16" for values decoded to []float32.
 type array struct {
 	shape  []int
 	values any
-}
-
-// readArrayFile reads path, returning its array and the hex sha256 of its bytes.
-func readArrayFile(path string) (array, string, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return array{}, "", fmt.Errorf("read data %s: %w", path, err)
-	}
-	h := sha256.Sum256(raw)
-	sum := hex.EncodeToString(h[:])
-	a, err := decodeArray(raw)
-	if err != nil {
-		return array{}, "", fmt.Errorf("read data %s: %w", path, err)
-	}
-	return a, sum, nil
+	dtype  string
 }
 
 // decodeArray tells NPY, gzip and IDX apart by their first bytes and decodes.
@@ -125,14 +106,10 @@ func decodeArray(raw []byte) (array, error) {
 	switch {
 	case bytes.HasPrefix(raw, []byte("\x93NUMPY")):
 		return readNPY(raw)
-	case bytes.HasPrefix(raw, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(bytes.NewReader(raw))
+	case isGzip(raw):
+		plain, err := gunzip(raw)
 		if err != nil {
-			return array{}, fmt.Errorf("%w: gzip: %v", ErrBadData, err)
-		}
-		plain, err := io.ReadAll(zr)
-		if err != nil {
-			return array{}, fmt.Errorf("%w: gzip: %v (file cut short?)", ErrBadData, err)
+			return array{}, err
 		}
 		if bytes.HasPrefix(plain, []byte("\x93NUMPY")) {
 			return readNPY(plain)
@@ -142,7 +119,23 @@ func decodeArray(raw []byte) (array, error) {
 		return readIDX(raw)
 	}
 	n := min(len(raw), 4)
-	return array{}, fmt.Errorf("%w: unknown format (first bytes % x): want IDX (raw or gzip) or NPY", ErrBadData, raw[:n])
+	return array{}, fmt.Errorf("%w: unknown format (first bytes % x): want IDX (raw or gzip), NPY, NPZ, or CSV (named *.csv)", ErrBadData, raw[:n])
+}
+
+// isGzip reports whether raw starts with gzip's magic.
+func isGzip(raw []byte) bool { return bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) }
+
+// gunzip decompresses a gzip stream.
+func gunzip(raw []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%w: gzip: %v", ErrBadData, err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: gzip: %v (file cut short?)", ErrBadData, err)
+	}
+	return plain, nil
 }
 
 // float32s converts the values to float32.
@@ -206,7 +199,7 @@ func (a array) labels() ([]int32, error) {
 	case []int64:
 		return toLabels(v, check)
 	}
-	return nil, fmt.Errorf("labels of type %s, want an integer type (uint8, int32, int64)", typeName(a.values))
+	return nil, fmt.Errorf("labels of type %s, want an integer type (uint8, int8, int16, int32, int64)", a.dtype)
 }
 
 func toLabels[T int8 | int16 | int32 | int64](v []T, check func(int, int64) error) ([]int32, error) {
@@ -218,16 +211,6 @@ func toLabels[T int8 | int16 | int32 | int64](v []T, check func(int, int64) erro
 		out[i] = int32(x)
 	}
 	return out, nil
-}
-
-func typeName(v any) string {
-	switch v.(type) {
-	case []float32:
-		return "float32"
-	case []float64:
-		return "float64"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // NumValues returns the number of values in an array of shape dims: their product (1 for none).

@@ -20,6 +20,10 @@ const (
 
 var idxSizes = map[byte]int{idxUint8: 1, idxInt8: 1, idxInt16: 2, idxInt32: 4, idxFloat32: 4, idxFloat64: 8}
 
+// idxDTypes name the IDX element types as [Dataset.DType] does.
+var idxDTypes = map[byte]string{idxUint8: "uint8", idxInt8: "int8", idxInt16: "int16", idxInt32: "int32",
+	idxFloat32: "float32", idxFloat64: "float64"}
+
 // readIDX decodes an uncompressed IDX file (e.g. magic 0x00000803 for MNIST's ubyte
 // images [N,28,28], 0x00000801 for its labels [N]).
 func readIDX(b []byte) (array, error) {
@@ -61,7 +65,7 @@ func readIDX(b []byte) (array, error) {
 		return array{}, fmt.Errorf("%w: idx: %d trailing bytes after the %d bytes of shape %v", ErrBadData, len(data)-need, need, shape)
 	}
 	n := need / size
-	a := array{shape: shape}
+	a := array{shape: shape, dtype: idxDTypes[typ]}
 	be := binary.BigEndian
 	switch typ {
 	case idxUint8:

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"codeberg.org/sbinet/npyio"
+	"github.com/x448/float16"
 )
 
 // readNPY decodes a NumPy .npy file (format versions 1 and 2). The header is parsed by
@@ -16,7 +17,8 @@ import (
 // data, whose size is checked against the shape first, is decoded here in one pass
 // (npyio reads element by element through an io.Reader, which is several times slower
 // on MNIST-sized arrays). Supported element types: uint8, int8, int16, int32, int64,
-// float32 and float64, either byte order, C order (or Fortran order for 1-D arrays).
+// float16 (decoded to float32), float32 and float64, either byte order, C order (or Fortran
+// order for 1-D arrays).
 func readNPY(b []byte) (array, error) {
 	hdrEnd, err := npyHeaderEnd(b)
 	if err != nil {
@@ -37,7 +39,7 @@ func readNPY(b []byte) (array, error) {
 	if len(data) > need {
 		return array{}, fmt.Errorf("%w: npy: %d trailing bytes after the %d bytes of shape %v", ErrBadData, len(data)-need, need, shape)
 	}
-	return array{shape: shape, values: decodeNPYData(kind, order, data[:need], need/size)}, nil
+	return array{shape: shape, values: decodeNPYData(kind, order, data[:need], need/size), dtype: npyDTypes[kind]}, nil
 }
 
 // npyHeaderEnd checks the preamble of version 1 or 2 and returns where the header ends.
@@ -89,7 +91,7 @@ func npyType(hdr []byte) (kind string, size int, order binary.ByteOrder, shape [
 	kind = descr[1:]
 	size, ok := npySizes[kind]
 	if !ok {
-		return "", 0, nil, nil, fmt.Errorf("%w: npy: unsupported dtype %q: want uint8, int8/16/32/64, float32 or float64", ErrBadData, descr)
+		return "", 0, nil, nil, fmt.Errorf("%w: npy: unsupported dtype %q: want uint8, int8/16/32/64, float16, float32 or float64", ErrBadData, descr)
 	}
 	shape = append([]int(nil), h.Descr.Shape...)
 	if h.Descr.Fortran && len(shape) > 1 {
@@ -99,7 +101,11 @@ func npyType(hdr []byte) (kind string, size int, order binary.ByteOrder, shape [
 }
 
 // npySizes are the element sizes of the supported NPY kinds.
-var npySizes = map[string]int{"u1": 1, "i1": 1, "i2": 2, "i4": 4, "i8": 8, "f4": 4, "f8": 8}
+var npySizes = map[string]int{"u1": 1, "i1": 1, "i2": 2, "i4": 4, "i8": 8, "f2": 2, "f4": 4, "f8": 8}
+
+// npyDTypes name the supported NPY kinds as [Dataset.DType] does.
+var npyDTypes = map[string]string{"u1": "uint8", "i1": "int8", "i2": "int16", "i4": "int32", "i8": "int64",
+	"f2": "float16", "f4": "float32", "f8": "float64"}
 
 // decodeNPYData decodes n elements of kind in the given byte order.
 func decodeNPYData(kind string, order binary.ByteOrder, data []byte, n int) any {
@@ -128,6 +134,12 @@ func decodeNPYData(kind string, order binary.ByteOrder, data []byte, n int) any 
 		v := make([]int64, n)
 		for i := range v {
 			v[i] = int64(order.Uint64(data[8*i:]))
+		}
+		return v
+	case "f2":
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float16.Frombits(order.Uint16(data[2*i:])).Float32()
 		}
 		return v
 	case "f4":
