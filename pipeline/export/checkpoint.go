@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -201,6 +202,13 @@ func exportMetadata(ck *student.Checkpoint) (dataset.Preprocess, map[string]stri
 	if stored != nil {
 		pre = *stored
 		md[meta.Preprocess] = ck.Meta[meta.Preprocess]
+		// The exported model's input is the spec's; a sample the student saw in another shape
+		// (a dense student told its flat input is [1 28 28], for jitter) holds the same values
+		// in the same order, so the model's metadata names the shape the model takes.
+		if len(pre.InputShape) > 0 && !slices.Equal(pre.InputShape, ck.Spec.Input) {
+			pre.InputShape = append([]int(nil), ck.Spec.Input...)
+			md[meta.Preprocess] = provenance.MustJSON(pre)
+		}
 	}
 	md[meta.Epochs] = strconv.Itoa(ck.Epoch)
 	if prov == nil {
