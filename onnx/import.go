@@ -44,6 +44,9 @@ type initializer struct {
 // importModel does the work of ImportGraph on the file's bytes: the opset, the metadata (with its
 // checksum), the initializers, the graph's input and output, then the chain of nodes between them.
 func importModel(data []byte) (*ExportGraph, error) {
+	if err := checkNotLFSPointer(data); err != nil {
+		return nil, err
+	}
 	var m pb.ModelProto
 	if err := proto.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("not an ONNX model: %w", err)

@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -29,10 +30,31 @@ type ValueInfo struct {
 	ElemType string   // "float32", "float16", "int64", ...; "sequence", "map", ... for non-tensors; "" if unknown
 	Shape    []int64  // -1 for dynamic or unknown axes; nil when the model gives no shape
 	DimNames []string // the dim_param of each axis ("" for fixed axes), same length as Shape
+	// Type is the whole type: ElemType for a tensor; for other values the type with its parts,
+	// e.g. "seq(map(int64,float32))" for the probabilities of a scikit-learn classifier (a
+	// ZipMap), "map(string,float32)", "optional(float32)"; "" if unknown.
+	Type string
 }
 
 // ErrNotONNX is returned (wrapped) when a file does not parse as an ONNX model.
 var ErrNotONNX = errors.New("not an ONNX model")
+
+// ErrLFSPointer is returned (wrapped, together with ErrNotONNX) when a model file is a Git LFS
+// pointer: the small text file that a checkout holds in place of a file kept in Git LFS until
+// `git lfs pull` fetches it.
+var ErrLFSPointer = errors.New("the file is a Git LFS pointer, not the model itself (fetch it with git lfs pull)")
+
+// lfsPointerPrefix starts every Git LFS pointer file (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md).
+const lfsPointerPrefix = "version https://git-lfs.github.com/spec/v1"
+
+// checkNotLFSPointer returns an error wrapping ErrNotONNX and ErrLFSPointer when data is a Git LFS
+// pointer. A pointer is under 200 bytes of text; 1024 leaves room for extension lines.
+func checkNotLFSPointer(data []byte) error {
+	if len(data) < 1024 && bytes.HasPrefix(data, []byte(lfsPointerPrefix)) {
+		return fmt.Errorf("%w: %w", ErrNotONNX, ErrLFSPointer)
+	}
+	return nil
+}
 
 // ReadModelInfo reads the ONNX model at path and describes its inputs, outputs, opset, producer
 // and metadata. Errors name the file.
@@ -52,6 +74,9 @@ func ReadModelInfo(path string) (*ModelInfo, error) {
 func parseModelInfo(data []byte) (*ModelInfo, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty file", ErrNotONNX)
+	}
+	if err := checkNotLFSPointer(data); err != nil {
+		return nil, err
 	}
 	var m pb.ModelProto
 	if err := (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, &m); err != nil {
@@ -100,7 +125,7 @@ func parseModelInfo(data []byte) (*ModelInfo, error) {
 }
 
 func readValueInfo(vi *pb.ValueInfoProto) ValueInfo {
-	v := ValueInfo{Name: vi.GetName()}
+	v := ValueInfo{Name: vi.GetName(), Type: typeName(vi.GetType())}
 	t := vi.GetType()
 	switch {
 	case t == nil:
@@ -132,6 +157,26 @@ func readValueInfo(vi *pb.ValueInfoProto) ValueInfo {
 		v.ElemType = "sparse_tensor"
 	}
 	return v
+}
+
+// typeName returns the whole type t in the notation of ValueInfo.Type.
+func typeName(t *pb.TypeProto) string {
+	switch {
+	case t == nil:
+		return ""
+	case t.GetTensorType() != nil:
+		return ElemTypeName(t.GetTensorType().GetElemType())
+	case t.GetSequenceType() != nil:
+		return "seq(" + typeName(t.GetSequenceType().GetElemType()) + ")"
+	case t.GetMapType() != nil:
+		m := t.GetMapType()
+		return "map(" + ElemTypeName(m.GetKeyType()) + "," + typeName(m.GetValueType()) + ")"
+	case t.GetOptionalType() != nil:
+		return "optional(" + typeName(t.GetOptionalType().GetElemType()) + ")"
+	case t.GetSparseTensorType() != nil:
+		return "sparse_tensor(" + ElemTypeName(t.GetSparseTensorType().GetElemType()) + ")"
+	}
+	return ""
 }
 
 // infoElemNames maps ONNX TensorProto.DataType values to Go-style names.

@@ -62,35 +62,35 @@ func TestReadModelInfo(t *testing.T) {
 		want onnx.ModelInfo // SHA256 filled in from the file
 	}{
 		{"gemm dynamic batch", infoGemm(t, dir, "gemm.onnx", onnxtest.Metadata(map[string]string{"author": "test", "classes": "2"})), onnx.ModelInfo{
-			Inputs:  []onnx.ValueInfo{{Name: "input", ElemType: "float32", Shape: []int64{-1, 3}, DimNames: []string{"N", ""}}},
-			Outputs: []onnx.ValueInfo{{Name: "output", ElemType: "float32", Shape: []int64{-1, 2}, DimNames: []string{"N", ""}}},
+			Inputs:  []onnx.ValueInfo{{Name: "input", ElemType: "float32", Shape: []int64{-1, 3}, DimNames: []string{"N", ""}, Type: "float32"}},
+			Outputs: []onnx.ValueInfo{{Name: "output", ElemType: "float32", Shape: []int64{-1, 2}, DimNames: []string{"N", ""}, Type: "float32"}},
 			Opset:   onnxtest.Opset, Producer: onnxtest.Producer, ProducerVersion: "1", IRVersion: onnxtest.IRVersion,
 			Metadata: map[string]string{"author": "test", "classes": "2"},
 		}},
 		{"fixed batch 1", infoGemm(t, dir, "fixed.onnx", onnxtest.FixedBatch(1), onnxtest.ProducerName("pytorch")), onnx.ModelInfo{
-			Inputs:  []onnx.ValueInfo{{Name: "input", ElemType: "float32", Shape: []int64{1, 3}, DimNames: []string{"", ""}}},
-			Outputs: []onnx.ValueInfo{{Name: "output", ElemType: "float32", Shape: []int64{1, 2}, DimNames: []string{"", ""}}},
+			Inputs:  []onnx.ValueInfo{{Name: "input", ElemType: "float32", Shape: []int64{1, 3}, DimNames: []string{"", ""}, Type: "float32"}},
+			Outputs: []onnx.ValueInfo{{Name: "output", ElemType: "float32", Shape: []int64{1, 2}, DimNames: []string{"", ""}, Type: "float32"}},
 			Opset:   onnxtest.Opset, Producer: "pytorch", ProducerVersion: "1", IRVersion: onnxtest.IRVersion,
 			Metadata: map[string]string{},
 		}},
 		{"initializer listed as input", initPath, onnx.ModelInfo{
-			Inputs:  []onnx.ValueInfo{{Name: "x", ElemType: "float32", Shape: []int64{2, 2}, DimNames: []string{"", ""}}},
-			Outputs: []onnx.ValueInfo{{Name: "y", ElemType: "float32", Shape: []int64{2, 2}, DimNames: []string{"", ""}}},
+			Inputs:  []onnx.ValueInfo{{Name: "x", ElemType: "float32", Shape: []int64{2, 2}, DimNames: []string{"", ""}, Type: "float32"}},
+			Outputs: []onnx.ValueInfo{{Name: "y", ElemType: "float32", Shape: []int64{2, 2}, DimNames: []string{"", ""}, Type: "float32"}},
 			Opset:   onnxtest.Opset, Producer: "hand", ProducerVersion: "1", IRVersion: onnxtest.IRVersion,
 			Metadata: map[string]string{},
 		}},
 		{"two inputs", twoPath, onnx.ModelInfo{
 			Inputs: []onnx.ValueInfo{
-				{Name: "a", ElemType: "float32", Shape: []int64{-1, 4}, DimNames: []string{"N", ""}},
-				{Name: "b", ElemType: "float32", Shape: []int64{-1, 4}, DimNames: []string{"N", ""}},
+				{Name: "a", ElemType: "float32", Shape: []int64{-1, 4}, DimNames: []string{"N", ""}, Type: "float32"},
+				{Name: "b", ElemType: "float32", Shape: []int64{-1, 4}, DimNames: []string{"N", ""}, Type: "float32"},
 			},
-			Outputs: []onnx.ValueInfo{{Name: "output", ElemType: "float32", Shape: []int64{-1, 4}, DimNames: []string{"N", ""}}},
+			Outputs: []onnx.ValueInfo{{Name: "output", ElemType: "float32", Shape: []int64{-1, 4}, DimNames: []string{"N", ""}, Type: "float32"}},
 			Opset:   onnxtest.Opset, Producer: onnxtest.Producer, ProducerVersion: "1", IRVersion: onnxtest.IRVersion,
 			Metadata: map[string]string{},
 		}},
 		{"int input", intPath, onnx.ModelInfo{
-			Inputs:  []onnx.ValueInfo{{Name: "input", ElemType: "int64", Shape: []int64{-1, 4}, DimNames: []string{"N", ""}}},
-			Outputs: []onnx.ValueInfo{{Name: "output", ElemType: "float32", Shape: []int64{-1, 4}, DimNames: []string{"N", ""}}},
+			Inputs:  []onnx.ValueInfo{{Name: "input", ElemType: "int64", Shape: []int64{-1, 4}, DimNames: []string{"N", ""}, Type: "int64"}},
+			Outputs: []onnx.ValueInfo{{Name: "output", ElemType: "float32", Shape: []int64{-1, 4}, DimNames: []string{"N", ""}, Type: "float32"}},
 			Opset:   onnxtest.Opset, Producer: onnxtest.Producer, ProducerVersion: "1", IRVersion: onnxtest.IRVersion,
 			Metadata: map[string]string{},
 		}},

@@ -5,17 +5,27 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/distillgo/distill/internal/option"
 )
 
 // This file holds the batched run of a Session: its reusable tensors, the conversion of
 // probabilities to logits and the detection of the output kind.
 
 // probSumTol is how far a row's sum may be from 1 (or its log-sum-exp from 0) for "auto" to take
-// the row as probabilities (log-probabilities): float32 softmax sums are within ~1e-6 of 1, so
-// 1e-3 leaves room for fp16 teachers while no plausible logit vector lands there by chance.
-const probSumTol = 1e-3
+// the row as probabilities (log-probabilities). float32 softmax sums are within ~1e-6 of 1 and
+// float16 ones within ~1e-3, but a quantized softmax (8-bit outputs, steps of 1/255 rounded per
+// class) sums to 1 only within ~1e-2; 2e-2 takes those in, while logits whose entries all lie in
+// [0, 1] and sum to 1 that closely do not occur by chance.
+const probSumTol = 2e-2
+
+// nearSumTol is the band beyond probSumTol in which a row of entries in [0, 1] is neither: its sum
+// is within nearSumTol of 1, so it may be probabilities of a coarser quantization or small
+// logits, and "auto" refuses to guess.
+const nearSumTol = 0.1
 
 // minProb is the floor put under probabilities before taking logs, so that a probability of
 // exactly 0 becomes a large negative (finite) logit: log(1e-30) ≈ -69.
@@ -25,7 +35,7 @@ const minProb = 1e-30
 type batchTensors struct {
 	rows int
 	in   *ort.Tensor[float32]
-	out  *ort.Tensor[float32]
+	out  ort.Value // nil for a ZipMap output, which onnxruntime allocates on each run
 }
 
 func (b *batchTensors) destroy() {
@@ -33,45 +43,59 @@ func (b *batchTensors) destroy() {
 		return
 	}
 	b.in.Destroy()
-	b.out.Destroy()
+	if b.out != nil {
+		b.out.Destroy()
+	}
 }
 
 // Logits runs n preprocessed samples x (row-major, n × the per-sample input size) through the
-// model in batches and returns their logits [n, Classes()]. Probabilities are returned as
-// log(max(p, 1e-30)); log-probabilities and logits pass through. ctx is checked between batches.
+// model in batches and returns their logits [n, Classes()]. Outputs of float16, bfloat16 and
+// float64 are converted to float32 first, and a ZipMap's probabilities are put in the columns of
+// their sorted class labels. Probabilities are returned as log(max(p, 1e-30)); log-probabilities
+// and logits pass through. ctx is checked between batches.
+//
+// With output kind "auto" the first batch decides the kind, which then stays fixed (see
+// detectKind); a first batch that fits no kind is an *option.Error for Output (Scope "onnx"). A
+// model of probabilities that outputs some at or below the 1e-30 floor (exact zeros, as tree
+// ensembles give) gets one warning per session with the fraction of such entries.
 func (s *Session) Logits(ctx context.Context, x []float32, n int) ([]float32, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sess == nil {
-		return nil, fmt.Errorf("teacher %s: %w", s.path, ErrClosed)
+		return nil, fmt.Errorf("model %s: %w", s.path, ErrClosed)
 	}
 	if n < 0 || len(x) != n*s.sampleSize {
-		return nil, fmt.Errorf("teacher %s: got %d values for %d samples, but the model's input %q %v takes %v = %d values per sample",
+		return nil, fmt.Errorf("model %s: got %d values for %d samples, but the model's input %q %v takes %v = %d values per sample",
 			s.path, len(x), n, s.info.Inputs[0].Name, s.inShape, s.sample, s.sampleSize)
 	}
 	out := make([]float32, n*s.classes)
 	for start := 0; start < n; start += s.rows {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("teacher %s: %w", s.path, err)
+			return nil, fmt.Errorf("model %s: %w", s.path, err)
 		}
 		r := min(s.rows, n-start)
 		b, err := s.tensors(r)
 		if err != nil {
-			return nil, fmt.Errorf("teacher %s: %w", s.path, err)
+			return nil, fmt.Errorf("model %s: %w", s.path, err)
 		}
 		in := b.in.GetData()
 		m := copy(in, x[start*s.sampleSize:(start+r)*s.sampleSize])
 		clear(in[m:]) // a fixed-size batch is padded with zeros
-		if err := s.sess.Run([]ort.Value{b.in}, []ort.Value{b.out}); err != nil {
-			return nil, fmt.Errorf("teacher %s: run samples %d-%d on %s: %w", s.path, start, start+r, s.device, err)
+		y, err := s.run(b, r)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: run samples %d-%d on %s: %w", s.path, start, start+r, s.device, err)
 		}
-		y := b.out.GetData()[:r*s.classes]
 		if s.kind == OutputAuto {
-			s.kind = detectKind(y, s.classes)
-			slog.Info("teacher output kind detected", "model", s.path, "kind", s.kind)
+			kind, err := detectKind(y, s.classes)
+			if err != nil {
+				return nil, &option.Error{Scope: "onnx", Option: "Output", Err: fmt.Errorf("model %s: output %q: %w", s.path, s.out.Name, err)}
+			}
+			s.kind = kind
+			slog.Info("model output kind detected", "model", s.path, "output", s.out.Name, "kind", s.kind)
 		}
 		dst := out[start*s.classes:]
 		if s.kind == OutputProbs {
+			s.warnSaturated(y)
 			for i, p := range y {
 				dst[i] = float32(math.Log(math.Max(float64(p), minProb)))
 			}
@@ -80,6 +104,39 @@ func (s *Session) Logits(ctx context.Context, x []float32, n int) ([]float32, er
 		}
 	}
 	return out, nil
+}
+
+// run runs the batch in b and returns the scores of its first r rows as float32. They live in
+// b's output tensor or s.buf, until the next run.
+func (s *Session) run(b *batchTensors, r int) ([]float32, error) {
+	outs := []ort.Value{b.out}
+	if err := s.sess.Run([]ort.Value{b.in}, outs); err != nil {
+		return nil, err
+	}
+	if b.out == nil && outs[0] != nil {
+		defer outs[0].Destroy() // allocated by onnxruntime; the scores are copied out first
+	}
+	return s.scores(outs[0], r)
+}
+
+// warnSaturated logs, the first time a batch of probabilities y holds entries at or below the
+// log floor minProb, the fraction of such entries: their logit is the floor's, not the model's.
+func (s *Session) warnSaturated(y []float32) {
+	if s.saturated || len(y) == 0 {
+		return
+	}
+	k := 0
+	for _, p := range y {
+		if float64(p) <= minProb {
+			k++
+		}
+	}
+	if k == 0 {
+		return
+	}
+	s.saturated = true
+	slog.Warn("model outputs saturated probabilities (0 or at most 1e-30, taken as log p = -69); high temperatures amplify noise in saturated probabilities",
+		"model", s.path, "output", s.out.Name, "saturated_fraction", float64(k)/float64(len(y)), "saturated", k, "entries", len(y))
 }
 
 // tensors returns tensors for a run of r rows: the full-batch pair (allocated once) or, for the
@@ -112,7 +169,7 @@ func (s *Session) newTensors(rows int) (*batchTensors, error) {
 	if err != nil {
 		return nil, fmt.Errorf("allocate input tensor for %d samples: %w", rows, err)
 	}
-	out, err := ort.NewEmptyTensor[float32](ort.Shape{int64(rows), int64(s.classes)})
+	out, err := newScoreTensor(s.outType, rows, s.classes)
 	if err != nil {
 		in.Destroy()
 		return nil, fmt.Errorf("allocate output tensor for %d samples: %w", rows, err)
@@ -120,45 +177,91 @@ func (s *Session) newTensors(rows int) (*batchTensors, error) {
 	return &batchTensors{rows: rows, in: in, out: out}, nil
 }
 
-// detectKind classifies a batch of outputs y [rows, c]: "probs" if every row is non-negative and
-// sums to 1, "logprobs" if every row is non-positive with log-sum-exp 0, else "logits"
-// (both within probSumTol).
-func detectKind(y []float32, c int) string {
-	probs, logprobs := true, true
-	for r := 0; r+c <= len(y); r += c {
-		row := y[r : r+c]
-		var sum, mx float64 = 0, math.Inf(-1)
+// rowKind is what one row of outputs looks like to detectKind.
+type rowKind int
+
+const (
+	rowLogits    rowKind = iota // none of the others: some entry outside [0, 1], or a sum far from 1
+	rowProbs                    // entries in [0, 1] summing to 1 within probSumTol
+	rowNearProbs                // entries in [0, 1] summing to 1 within nearSumTol, not probSumTol
+	rowLogProbs                 // entries <= 0 whose log-sum-exp is 0 within probSumTol
+	numRowKinds
+)
+
+// classifyRow returns what row looks like and its sum. NaN entries make it logits.
+func classifyRow(row []float32) (rowKind, float64) {
+	in01, nonPos := true, true
+	var sum, mx float64 = 0, math.Inf(-1)
+	for _, v := range row {
+		in01 = in01 && v >= 0 && v <= 1
+		nonPos = nonPos && v <= 0
+		sum += float64(v)
+		mx = math.Max(mx, float64(v))
+	}
+	switch d := math.Abs(sum - 1); {
+	case in01 && d <= probSumTol:
+		return rowProbs, sum
+	case in01 && d <= nearSumTol:
+		return rowNearProbs, sum
+	case nonPos:
+		var se float64
 		for _, v := range row {
-			if !(v >= 0) {
-				probs = false
-			}
-			if !(v <= 0) {
-				logprobs = false
-			}
-			sum += float64(v)
-			mx = math.Max(mx, float64(v))
+			se += math.Exp(float64(v) - mx)
 		}
-		if math.Abs(sum-1) > probSumTol {
-			probs = false
+		if math.Abs(mx+math.Log(se)) <= probSumTol {
+			return rowLogProbs, sum
 		}
-		if logprobs {
-			var se float64
-			for _, v := range row {
-				se += math.Exp(float64(v) - mx)
-			}
-			if math.Abs(mx+math.Log(se)) > probSumTol {
-				logprobs = false
-			}
+	}
+	return rowLogits, sum
+}
+
+// detectKind decides the output kind from a first batch of outputs y [rows, c]: "probs" when
+// every row is probabilities (entries in [0, 1] summing to 1 within probSumTol), "logprobs" when
+// every row is log-probabilities (entries <= 0, log-sum-exp 0 within probSumTol), "logits" when
+// no row has all its entries in [0, 1] with a sum within nearSumTol of 1 (rows that look like
+// log-probabilities among logits are logits by chance). Anything else (some rows probabilities
+// and others not, or entries in [0, 1] whose sums are near 1 but not within probSumTol) is an
+// error that says what was seen.
+func detectKind(y []float32, c int) (string, error) {
+	var count [numRowKinds]int
+	var first [numRowKinds]int
+	var sums [numRowKinds]float64
+	rows := 0
+	for r := 0; r+c <= len(y); r += c {
+		k, sum := classifyRow(y[r : r+c])
+		if count[k] == 0 {
+			first[k], sums[k] = r/c, sum
 		}
-		if !probs && !logprobs {
-			return OutputLogits
-		}
+		count[k]++
+		rows++
 	}
 	switch {
-	case probs:
-		return OutputProbs
-	case logprobs:
-		return OutputLogProbs
+	case count[rowProbs] == rows:
+		return OutputProbs, nil
+	case count[rowLogProbs] == rows:
+		return OutputLogProbs, nil
+	case count[rowProbs] == 0 && count[rowNearProbs] == 0:
+		return OutputLogits, nil
 	}
-	return OutputLogits
+	msg := fmt.Sprintf("cannot tell the output kind from the first batch of %d rows: %d look like probabilities (entries in [0, 1] summing to 1 within %g)",
+		rows, count[rowProbs], probSumTol)
+	if k := count[rowNearProbs]; k > 0 {
+		msg += fmt.Sprintf(", %d have entries in [0, 1] summing to 1 only within %g (row %d sums to %.4g)", k, nearSumTol, first[rowNearProbs], sums[rowNearProbs])
+	}
+	if k := count[rowLogits] + count[rowLogProbs]; k > 0 {
+		r := first[rowLogits]
+		if count[rowLogits] == 0 || (count[rowLogProbs] > 0 && first[rowLogProbs] < r) {
+			r = first[rowLogProbs]
+		}
+		msg += fmt.Sprintf(", %d do not (row %d: %s)", k, r, formatRow(y[r*c:(r+1)*c]))
+	}
+	return "", fmt.Errorf("%s; give the output kind (logits, probs or logprobs) explicitly", msg)
+}
+
+// formatRow writes row for an error, its first 8 entries when it is longer.
+func formatRow(row []float32) string {
+	if len(row) <= 8 {
+		return fmt.Sprint(row)
+	}
+	return strings.TrimSuffix(fmt.Sprint(row[:8]), "]") + fmt.Sprintf(" ... (%d entries)]", len(row))
 }

@@ -3,6 +3,7 @@ package onnx
 import (
 	"errors"
 	"log/slog"
+	"slices"
 
 	"github.com/distillgo/distill/internal/model"
 )
@@ -30,7 +31,7 @@ func (r *Runtime) Open(path string, o model.Options) (model.Model, error) {
 		return nil, err
 	}
 	s, err := Open(path, Options{Device: r.Device, GPUID: r.GPUID, Threads: r.Threads, Batch: o.Batch,
-		Output: o.Output, InputShape: o.InputShape, NoSpin: o.NoSpin})
+		Output: o.Output, OutputName: o.OutputName, InputShape: o.InputShape, NoSpin: o.NoSpin})
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +59,9 @@ func (r *Runtime) Init() error {
 
 var _ model.Model = (*Session)(nil)
 
-// Describe returns what the pipeline records about the model (it implements model.Model).
+// Describe returns what the pipeline records about the model (it implements model.Model): its
+// Output is the output read for the class scores, and ClassLabels the class labels of a ZipMap
+// output (nil for a tensor).
 func (s *Session) Describe() model.Description {
 	d := model.Description{Path: s.path, OutputKind: s.OutputKind(), Device: s.device}
 	if s.info != nil {
@@ -66,9 +69,10 @@ func (s *Session) Describe() model.Description {
 		if len(s.info.Inputs) > 0 {
 			d.Input = s.info.Inputs[0].Name
 		}
-		if len(s.info.Outputs) > 0 {
-			d.Output = s.info.Outputs[0].Name
-		}
+	}
+	d.Output = s.out.Name
+	if s.zip != nil {
+		d.ClassLabels = slices.Clone(s.zip.labels)
 	}
 	for _, v := range s.sample {
 		d.SampleShape = append(d.SampleShape, int(v))

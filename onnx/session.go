@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/internal/option"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -20,6 +21,10 @@ type Options struct {
 	Threads int    // onnxruntime intra-op threads; 0 lets onnxruntime choose (one per physical core)
 	Batch   int    // samples per run for models with a dynamic batch axis; 0 means DefaultBatch. A fixed batch axis wins.
 	Output  string // what the model outputs: "auto" (default when empty), "logits", "probs" or "logprobs"
+	// OutputName names the output that holds the class scores. Empty (the default) takes the
+	// only output that can: a float tensor [N, classes] or a ZipMap (see Open); a model with
+	// several such outputs needs it. The other outputs are neither computed nor fetched.
+	OutputName string
 	// InputShape is the per-sample input shape (without the batch axis). It is needed only for
 	// models that leave non-batch axes dynamic, and must agree with the model's fixed axes.
 	InputShape []int
@@ -62,7 +67,12 @@ type Session struct {
 	rows       int // rows per run
 	classes    int
 	device     string
-	kind       string // output kind in use; "auto" until the first batch is seen
+	kind       string      // output kind in use; "auto" until the first batch is seen
+	out        ValueInfo   // the output that holds the class scores
+	outType    scoreType   // how out is read
+	zip        *zipColumns // the class labels of a ZipMap output; nil for tensors
+	buf        []float32   // scores converted from a type other than float32
+	saturated  bool        // the warning of saturated probabilities was logged
 
 	mu         sync.Mutex
 	sess       *ort.DynamicAdvancedSession
@@ -70,41 +80,31 @@ type Session struct {
 }
 
 // Open loads the classifier at modelPath. It checks that the model has exactly one float32
-// input (batch axis first) and one float32 output [N, classes], opens an onnxruntime session on
-// the requested device and runs one batch of zeros to learn the class count and to make sure the
-// device works. If Init has not been called, Open finds and loads the library itself.
+// input (batch axis first) and an output that holds the class scores (Options.OutputName, or the
+// only output that can: a float32, float16, bfloat16 or float64 tensor [N, classes], or a
+// scikit-learn ZipMap seq(map(int64|string, float)) of probabilities), opens an onnxruntime
+// session on the requested device that computes only that output, and runs one batch of zeros to
+// learn the class count (and a ZipMap's class labels) and to make sure the device works. If Init
+// has not been called, Open finds and loads the library itself.
+//
+// Errors name the file. An OutputName that is not an output, or that is needed because several
+// outputs could hold the class scores, is an *option.Error (package internal/option) for
+// OutputName, with Scope "onnx", listing the outputs.
 func Open(modelPath string, opts Options) (*Session, error) {
-	if opts.Device == "" {
-		opts.Device = "cpu"
-	}
-	if opts.Output == "" {
-		opts.Output = OutputAuto
-	}
-	if opts.Batch == 0 {
-		opts.Batch = DefaultBatch
-	}
-	switch {
-	case opts.Device != "cpu" && opts.Device != "cuda" && opts.Device != "auto":
-		return nil, fmt.Errorf("open teacher %s: device %q: want cpu, cuda or auto", modelPath, opts.Device)
-	case opts.Output != OutputAuto && opts.Output != OutputLogits && opts.Output != OutputProbs && opts.Output != OutputLogProbs:
-		return nil, fmt.Errorf("open teacher %s: output %q: want auto, logits, probs or logprobs", modelPath, opts.Output)
-	case opts.Batch < 0:
-		return nil, fmt.Errorf("open teacher %s: batch %d: must be positive", modelPath, opts.Batch)
-	case opts.Threads < 0:
-		return nil, fmt.Errorf("open teacher %s: threads %d: must be >= 0", modelPath, opts.Threads)
-	case opts.GPUID < 0:
-		return nil, fmt.Errorf("open teacher %s: gpu id %d: must be >= 0", modelPath, opts.GPUID)
+	opts = opts.withDefaults()
+	if err := opts.check(); err != nil {
+		return nil, fmt.Errorf("open model %s: %w", modelPath, err)
 	}
 	info, err := ReadModelInfo(modelPath)
 	if err != nil {
-		return nil, fmt.Errorf("open teacher: %w", err)
+		return nil, fmt.Errorf("open model: %w", err)
 	}
 	s := &Session{path: modelPath, opts: opts, info: info, kind: opts.Output}
 	if err := s.checkModel(); err != nil {
-		return nil, fmt.Errorf("open teacher %s: %w", modelPath, err)
+		return nil, openError(modelPath, err)
 	}
 	if err := ensureInit(opts.Device); err != nil {
-		return nil, fmt.Errorf("open teacher %s: %w", modelPath, err)
+		return nil, fmt.Errorf("open model %s: %w", modelPath, err)
 	}
 
 	switch opts.Device {
@@ -114,16 +114,58 @@ func Open(modelPath string, opts Options) (*Session, error) {
 		err = s.start(true)
 	case "auto":
 		if err = s.start(true); err != nil {
-			slog.Warn("CUDA unavailable, running the teacher on CPU", "model", modelPath, "reason", err)
+			slog.Warn("CUDA unavailable, running the model on CPU", "model", modelPath, "reason", err)
 			err = s.start(false)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open teacher %s: %w", modelPath, err)
+		return nil, fmt.Errorf("open model %s: %w", modelPath, err)
 	}
-	slog.Info("teacher session", "model", modelPath, "device", s.device, "input", info.Inputs[0].Name,
-		"shape", s.inShape, "classes", s.classes, "rows_per_run", s.rows, "threads", opts.Threads, "output", opts.Output)
+	slog.Info("model session", "model", modelPath, "device", s.device, "input", info.Inputs[0].Name,
+		"shape", s.inShape, "output", s.out.Name, "classes", s.classes, "rows_per_run", s.rows, "threads", opts.Threads,
+		"output_kind", opts.Output)
 	return s, nil
+}
+
+// withDefaults returns o with its zero fields set to their defaults.
+func (o Options) withDefaults() Options {
+	if o.Device == "" {
+		o.Device = "cpu"
+	}
+	if o.Output == "" {
+		o.Output = OutputAuto
+	}
+	if o.Batch == 0 {
+		o.Batch = DefaultBatch
+	}
+	return o
+}
+
+// check reports a field of o (with its defaults set) that is out of range.
+func (o Options) check() error {
+	switch {
+	case o.Device != "cpu" && o.Device != "cuda" && o.Device != "auto":
+		return fmt.Errorf("device %q: want cpu, cuda or auto", o.Device)
+	case o.Output != OutputAuto && o.Output != OutputLogits && o.Output != OutputProbs && o.Output != OutputLogProbs:
+		return fmt.Errorf("output %q: want auto, logits, probs or logprobs", o.Output)
+	case o.Batch < 0:
+		return fmt.Errorf("batch %d: must be positive", o.Batch)
+	case o.Threads < 0:
+		return fmt.Errorf("threads %d: must be >= 0", o.Threads)
+	case o.GPUID < 0:
+		return fmt.Errorf("gpu id %d: must be >= 0", o.GPUID)
+	}
+	return nil
+}
+
+// openError names the model in err, an error of opening it; an *option.Error stays one, with the
+// model named in its Err, so that the command line can name the option's flag.
+func openError(path string, err error) error {
+	var oe *option.Error
+	if errors.As(err, &oe) {
+		return &option.Error{Scope: oe.Scope, Option: oe.Option, Err: fmt.Errorf("open model %s: %w", path, oe.Err)}
+	}
+	return fmt.Errorf("open model %s: %w", path, err)
 }
 
 // ensureInit loads the library if Init has not been called, preferring the CUDA build for
@@ -152,18 +194,15 @@ func (s *Session) checkModel() error {
 		}
 		return fmt.Errorf("model has %d inputs [%s]; a teacher needs exactly one float32 input", len(in), strings.Join(names, ", "))
 	}
-	if len(out) != 1 {
-		return fmt.Errorf("model has %d outputs; a teacher needs exactly one float32 output [N, classes]", len(out))
-	}
 	if in[0].ElemType != "float32" {
 		return fmt.Errorf("input %q is %s; a teacher needs a float32 input", in[0].Name, orUnknown(in[0].ElemType))
 	}
-	if out[0].ElemType != "float32" {
-		return fmt.Errorf("output %q is %s; a teacher needs a float32 output", out[0].Name, orUnknown(out[0].ElemType))
+	i, err := chooseOutput(out, s.opts.OutputName)
+	if err != nil {
+		return err
 	}
-	if sh := out[0].Shape; sh != nil && len(sh) != 2 {
-		return fmt.Errorf("output %q has shape %v; a teacher needs [N, classes]", out[0].Name, sh)
-	}
+	s.out = out[i]
+	s.outType, _ = scoreTypeOf(s.out)
 	shape := in[0].Shape
 	if len(shape) < 2 {
 		if len(shape) == 0 && len(s.opts.InputShape) > 0 {
@@ -240,14 +279,16 @@ func (s *Session) start(cuda bool) error {
 			return err
 		}
 	}
-	sess, err := ort.NewDynamicAdvancedSession(s.path, []string{s.info.Inputs[0].Name}, []string{s.info.Outputs[0].Name}, so)
+	// Naming only the scores' output makes onnxruntime compute only what it needs (a label
+	// output beside a ZipMap is neither computed nor fetched).
+	sess, err := ort.NewDynamicAdvancedSession(s.path, []string{s.info.Inputs[0].Name}, []string{s.out.Name}, so)
 	if err != nil {
 		if cuda {
 			return fmt.Errorf("%w: create session on %s (needs the CUDA build of onnxruntime from scripts/setup.sh --cuda, CUDA 13 and cuDNN 9): %v", ErrCUDAUnavailable, device, err)
 		}
 		return fmt.Errorf("create session: %w", err)
 	}
-	classes, err := probe(sess, s.probeShape())
+	classes, zip, err := s.probe(sess)
 	if err != nil {
 		sess.Destroy()
 		if cuda {
@@ -255,11 +296,11 @@ func (s *Session) start(cuda bool) error {
 		}
 		return fmt.Errorf("run one batch on %s: %w", device, err)
 	}
-	if o := s.info.Outputs[0].Shape; len(o) == 2 && o[1] > 0 && o[1] != int64(classes) {
+	if o := s.out.Shape; len(o) == 2 && o[1] > 0 && o[1] != int64(classes) {
 		sess.Destroy()
-		return fmt.Errorf("output %q declares %d classes but produced %d", s.info.Outputs[0].Name, o[1], classes)
+		return fmt.Errorf("output %q declares %d classes but produced %d", s.out.Name, o[1], classes)
 	}
-	s.sess, s.device, s.classes = sess, device, classes
+	s.sess, s.device, s.classes, s.zip = sess, device, classes, zip
 	return nil
 }
 
@@ -297,27 +338,41 @@ func (s *Session) probeShape() ort.Shape {
 	return append(ort.Shape{n}, s.sample...)
 }
 
-// probe runs a batch of zeros shaped shape through sess and returns the class count.
-func probe(sess *ort.DynamicAdvancedSession, shape ort.Shape) (int, error) {
+// probe runs a batch of zeros through sess and returns the class count and, for a ZipMap, the
+// columns of its class labels.
+func (s *Session) probe(sess *ort.DynamicAdvancedSession) (int, *zipColumns, error) {
+	shape := s.probeShape()
 	in, err := ort.NewTensor(shape, make([]float32, shape.FlattenedSize()))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer in.Destroy()
 	outs := []ort.Value{nil}
 	if err := sess.Run([]ort.Value{in}, outs); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer outs[0].Destroy()
-	t, ok := outs[0].(*ort.Tensor[float32])
-	if !ok {
-		return 0, fmt.Errorf("output is %T, want a float32 tensor", outs[0])
+	if s.outType.zipMap() {
+		z, err := newZipColumns(outs[0], s.outType)
+		if err == nil && outs[0].GetShape()[0] != shape[0] {
+			err = fmt.Errorf("got %d maps for %d samples", outs[0].GetShape()[0], shape[0])
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("output %q: %w", s.out.Name, err)
+		}
+		return len(z.labels), z, nil
 	}
-	sh := t.GetShape()
+	want := map[scoreType]ort.TensorElementDataType{scoreFloat32: ort.TensorElementDataTypeFloat,
+		scoreFloat16: ort.TensorElementDataTypeFloat16, scoreBFloat16: ort.TensorElementDataTypeBFloat16,
+		scoreFloat64: ort.TensorElementDataTypeDouble}[s.outType]
+	if outs[0].GetONNXType() != ort.ONNXTypeTensor || ort.TensorElementDataType(outs[0].DataType()) != want {
+		return 0, nil, fmt.Errorf("output %q is %s, want a %s tensor", s.out.Name, describeOrt(outs[0]), s.out.Type)
+	}
+	sh := outs[0].GetShape()
 	if len(sh) != 2 || sh[0] != shape[0] || sh[1] <= 0 {
-		return 0, fmt.Errorf("output has shape %v for %d samples, want [%d, classes]", sh, shape[0], shape[0])
+		return 0, nil, fmt.Errorf("output %q has shape %v for %d samples, want [%d, classes]", s.out.Name, sh, shape[0], shape[0])
 	}
-	return int(sh[1]), nil
+	return int(sh[1]), nil, nil
 }
 
 // InputShape returns the model's input shape, with -1 for dynamic axes (the batch axis is first).
@@ -360,7 +415,7 @@ func (s *Session) Close() error {
 	err := s.sess.Destroy()
 	s.sess = nil
 	if err != nil {
-		return fmt.Errorf("close teacher %s: %w", s.path, err)
+		return fmt.Errorf("close model %s: %w", s.path, err)
 	}
 	return nil
 }

@@ -10,26 +10,62 @@ import (
 )
 
 func TestDetectKind(t *testing.T) {
+	// softmax8 is a softmax rounded to steps of 1/255, as an 8-bit quantized model outputs it:
+	// its rows sum to 1 only within ~1e-2.
+	softmax8 := []float32{26.0 / 255, 51.0 / 255, 176.0 / 255, 0, 3.0 / 255, 249.0 / 255}
 	for _, tc := range []struct {
 		name string
 		y    []float32
 		c    int
-		want string
+		want string // "" for an error
+		msg  string // what the error says
 	}{
-		{"probabilities", []float32{0.25, 0.75, 1, 0, 0.5, 0.5}, 2, OutputProbs},
-		{"probabilities within 1e-3", []float32{0.3, 0.7005}, 2, OutputProbs},
-		{"sum off by 2e-3", []float32{0.3, 0.702}, 2, OutputLogits},
-		{"one negative entry", []float32{0.5, 0.5, -0.1, 1.1}, 2, OutputLogits},
-		{"log-probabilities", []float32{-0.6931472, -0.6931472, 0, -80}, 2, OutputLogProbs},
-		{"logits", []float32{1, 2, -3, 0.5}, 2, OutputLogits},
-		{"all zero logits", []float32{0, 0, 0}, 3, OutputLogits},
-		{"NaN", []float32{float32(nan()), 1}, 2, OutputLogits},
+		{"probabilities", []float32{0.25, 0.75, 1, 0, 0.5, 0.5}, 2, OutputProbs, ""},
+		{"probabilities within 1e-3", []float32{0.3, 0.7005}, 2, OutputProbs, ""},
+		{"probabilities within 2e-2", []float32{0.3, 0.719, 0.49, 0.491}, 2, OutputProbs, ""},
+		{"8-bit quantized softmax", softmax8, 3, OutputProbs, ""},
+		{"log-probabilities", []float32{-0.6931472, -0.6931472, 0, -80}, 2, OutputLogProbs, ""},
+		{"log-probabilities within 2e-2", []float32{-0.68, -0.69}, 2, OutputLogProbs, ""},
+		{"logits", []float32{1, 2, -3, 0.5}, 2, OutputLogits, ""},
+		{"all zero logits", []float32{0, 0, 0}, 3, OutputLogits, ""},
+		{"entries in [0, 1] summing far from 1", []float32{0.1, 0.2, 0.9, 0.8}, 2, OutputLogits, ""},
+		{"logits with a row like log-probabilities", []float32{2, 5, -0.6931472, -0.6931472}, 2, OutputLogits, ""},
+		{"NaN", []float32{float32(nan()), 1}, 2, OutputLogits, ""},
+		{"MNIST-like logits", []float32{-3.1, 8.2, 0.4, -1.7, 2.2, 5.5, -0.2, 1.1, -4.4, 0.9}, 10, OutputLogits, ""},
+		{"some rows probabilities, one not", []float32{0.5, 0.5, -0.1, 1.1}, 2, "", "1 look like probabilities"},
+		{"probabilities and logits", []float32{0.25, 0.75, 3, -2, 0.5, 0.5}, 2, "", "2 look like probabilities"},
+		{"sums within 0.1 but not 2e-2", []float32{0.3, 0.75, 0.5, 0.45}, 2, "", "summing to 1 only within 0.1"},
+		{"probabilities and one sum off by 0.05", []float32{0.25, 0.75, 0.5, 0.55}, 2, "", "row 1 sums to 1.05"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := detectKind(tc.y, tc.c); got != tc.want {
-				t.Errorf("detectKind(%v, %d) = %q, want %q", tc.y, tc.c, got, tc.want)
+			got, err := detectKind(tc.y, tc.c)
+			if tc.want != "" {
+				if err != nil || got != tc.want {
+					t.Errorf("detectKind(%v, %d) = %q, %v; want %q", tc.y, tc.c, got, err, tc.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("detectKind(%v, %d) = %q, want an error", tc.y, tc.c, got)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.msg) || !strings.Contains(msg, "give the output kind") {
+				t.Errorf("error %q: want it to say %q and to ask for the output kind", msg, tc.msg)
 			}
 		})
+	}
+}
+
+func TestFormatRow(t *testing.T) {
+	for _, tc := range []struct {
+		row  []float32
+		want string
+	}{
+		{[]float32{0.5, -1}, "[0.5 -1]"},
+		{[]float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, "[1 2 3 4 5 6 7 8 ... (10 entries)]"},
+	} {
+		if got := formatRow(tc.row); got != tc.want {
+			t.Errorf("formatRow(%v) = %q, want %q", tc.row, got, tc.want)
+		}
 	}
 }
 

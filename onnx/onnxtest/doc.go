@@ -2,6 +2,9 @@
 // onnxruntime library (skipping the test when it is missing) and writes tiny ONNX models with
 // known weights, so that tests can compute the expected outputs by hand.
 //
-// Every model has one float32 input named "input" and one output named "output". Unless an option
-// says otherwise the batch axis is dynamic (dim_param "N"). Models use IR version 8 and opset 13.
+// Every model has one float32 input named "input" and an output named "output": float32 [N,
+// classes] unless GemmClassifier's options make it another float type (CastOutput) or a
+// scikit-learn style ZipMap (ZipMap, ZipMapInts), or add outputs beside it ("label" before it,
+// "logits" after it). Unless an option says otherwise the batch axis is dynamic (dim_param "N").
+// Models use IR version 8 and opset 13 (and ai.onnx.ml 1 for a ZipMap).
 package onnxtest

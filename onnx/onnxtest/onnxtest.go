@@ -51,6 +51,12 @@ type config struct {
 	image    bool
 	meta     map[string]string
 	producer string
+	castTo   string                  // what CastOutput was given
+	cast     pb.TensorProto_DataType // element type the scores are cast to; 0 for none
+	zipInts  []int64                 // class labels of a ZipMap with int64 keys
+	zipStrs  []string                // class labels of a ZipMap with string keys
+	label    bool                    // add the int64 output "label"
+	logits   bool                    // add the Gemm's result as the output "logits"
 }
 
 // Option changes how GemmClassifier builds its model.
@@ -74,8 +80,34 @@ func Metadata(m map[string]string) Option { return func(c *config) { c.meta = m 
 // ProducerName overrides the model's producer_name.
 func ProducerName(s string) Option { return func(c *config) { c.producer = s } }
 
+// castTypes are the element types CastOutput takes, by the names of onnx.ElemTypeName.
+var castTypes = map[string]pb.TensorProto_DataType{
+	"float16": pb.TensorProto_FLOAT16, "bfloat16": pb.TensorProto_BFLOAT16, "float64": pb.TensorProto_DOUBLE,
+}
+
+// CastOutput adds a Cast of the scores (after a Softmax or LogSoftmax) to elem, "float16",
+// "bfloat16" or "float64", so that "output" has that element type.
+func CastOutput(elem string) Option { return func(c *config) { c.castTo = elem } }
+
+// ZipMap ends the model as a scikit-learn classifier does: an ai.onnx.ml ZipMap turns the scores
+// (use it with Softmax) into "output", a seq(map(string, float)) with one map per sample from the
+// labels, in the order of W's columns, to the scores.
+func ZipMap(labels ...string) Option { return func(c *config) { c.zipStrs = labels } }
+
+// ZipMapInts is ZipMap with int64 class labels: "output" is a seq(map(int64, float)).
+func ZipMapInts(labels ...int64) Option { return func(c *config) { c.zipInts = labels } }
+
+// LabelOutput adds an int64 output "label" [N], the argmax of the scores, listed before "output"
+// (as scikit-learn's converters list theirs).
+func LabelOutput() Option { return func(c *config) { c.label = true } }
+
+// LogitsOutput adds the Gemm's result as a second float32 output "logits" [N, classes], listed
+// after "output"; use it with Softmax, LogSoftmax, CastOutput or ZipMap.
+func LogitsOutput() Option { return func(c *config) { c.logits = true } }
+
 // GemmClassifier writes to path a model computing y = x W + b with W shaped [in][out], optionally
-// followed by Softmax or LogSoftmax (see the options). Expected outputs: Gemm (and Softmax).
+// followed by Softmax or LogSoftmax, a Cast and a ZipMap, with outputs "label" and "logits"
+// besides "output" (see the options). Expected outputs: Gemm (and Softmax).
 func GemmClassifier(tb testing.TB, path string, W [][]float32, b []float32, opts ...Option) {
 	tb.Helper()
 	cfg := config{producer: Producer}
@@ -85,6 +117,11 @@ func GemmClassifier(tb testing.TB, path string, W [][]float32, b []float32, opts
 	in, out := len(W), len(b)
 	if in == 0 || len(W[0]) != out {
 		tb.Fatalf("onnxtest.GemmClassifier: W is [%d][%d], b has %d entries", in, len(W[0]), out)
+	}
+	if cfg.castTo != "" {
+		if cfg.cast = castTypes[cfg.castTo]; cfg.cast == 0 {
+			tb.Fatalf("onnxtest.GemmClassifier: CastOutput(%q): want float16, bfloat16 or float64", cfg.castTo)
+		}
 	}
 	batch := dim(cfg.batch)
 	g := &pb.GraphProto{Name: "gemm_classifier"}
@@ -100,16 +137,82 @@ func GemmClassifier(tb testing.TB, path string, W [][]float32, b []float32, opts
 		g.Input = []*pb.ValueInfoProto{valueInfo("input", pb.TensorProto_FLOAT, batch, dim(int64(in)))}
 	}
 	g.Initializer = []*pb.TensorProto{floatTensor("W", flatten(W), int64(in), int64(out)), floatTensor("b", b, int64(out))}
-	gemmOut := "output"
-	if cfg.output != "" {
-		gemmOut = "logits"
+	addHead(tb, g, &cfg, gemmIn, int64(out))
+	m := Model(g, cfg.producer, cfg.meta)
+	if cfg.zipInts != nil || cfg.zipStrs != nil {
+		m.OpsetImport = append(m.OpsetImport, &pb.OperatorSetIdProto{Domain: "ai.onnx.ml", Version: 1})
 	}
-	g.Node = append(g.Node, node("Gemm", []string{gemmIn, "W", "b"}, gemmOut))
-	if cfg.output != "" {
-		g.Node = append(g.Node, node(cfg.output, []string{"logits"}, "output", intAttr("axis", -1)))
+	Write(tb, path, m)
+}
+
+// addHead adds to g the Gemm on x and what follows it (Softmax or LogSoftmax, Cast, ZipMap, the
+// label), and the graph outputs: "label", "output", "logits", as cfg asks.
+func addHead(tb testing.TB, g *pb.GraphProto, cfg *config, x string, classes int64) {
+	tb.Helper()
+	type step struct {
+		op, out string
+		attr    *pb.AttributeProto
 	}
-	g.Output = []*pb.ValueInfoProto{valueInfo("output", pb.TensorProto_FLOAT, batch, dim(int64(out)))}
-	Write(tb, path, Model(g, cfg.producer, cfg.meta))
+	steps := []step{{op: "Gemm", out: "logits"}}
+	if cfg.output != "" {
+		steps = append(steps, step{cfg.output, "scores", intAttr("axis", -1)})
+	}
+	if cfg.cast != 0 {
+		steps = append(steps, step{"Cast", "cast", intAttr("to", int64(cfg.cast))})
+	}
+	zip := cfg.zipInts != nil || cfg.zipStrs != nil
+	if zip {
+		attr := &pb.AttributeProto{Name: "classlabels_int64s", Type: pb.AttributeProto_INTS, Ints: cfg.zipInts}
+		if cfg.zipStrs != nil {
+			attr = &pb.AttributeProto{Name: "classlabels_strings", Type: pb.AttributeProto_STRINGS}
+			for _, l := range cfg.zipStrs {
+				attr.Strings = append(attr.Strings, []byte(l))
+			}
+		}
+		steps = append(steps, step{"ZipMap", "zipmap", attr})
+	}
+	steps[len(steps)-1].out = "output"
+	prev, tensor := x, ""
+	for i, st := range steps {
+		ins := []string{prev}
+		if i == 0 {
+			ins = []string{x, "W", "b"}
+		}
+		n := node(st.op, ins, st.out)
+		if st.attr != nil {
+			n.Attribute = []*pb.AttributeProto{st.attr}
+		}
+		if st.op == "ZipMap" {
+			n.Domain = "ai.onnx.ml"
+		} else {
+			tensor = st.out
+		}
+		g.Node = append(g.Node, n)
+		prev = st.out
+	}
+	batch := dim(cfg.batch)
+	if cfg.label {
+		g.Node = append(g.Node, node("ArgMax", []string{tensor}, "label", intAttr("axis", 1), intAttr("keepdims", 0)))
+		g.Output = append(g.Output, valueInfo("label", pb.TensorProto_INT64, batch))
+	}
+	switch {
+	case zip && cfg.zipStrs != nil:
+		g.Output = append(g.Output, zipMapInfo("output", pb.TensorProto_STRING))
+	case zip:
+		g.Output = append(g.Output, zipMapInfo("output", pb.TensorProto_INT64))
+	default:
+		elem := pb.TensorProto_FLOAT
+		if cfg.cast != 0 {
+			elem = cfg.cast
+		}
+		g.Output = append(g.Output, valueInfo("output", elem, batch, dim(classes)))
+	}
+	if cfg.logits {
+		if len(steps) == 1 {
+			tb.Fatalf("onnxtest.GemmClassifier: LogitsOutput needs Softmax, LogSoftmax, CastOutput or ZipMap")
+		}
+		g.Output = append(g.Output, valueInfo("logits", pb.TensorProto_FLOAT, batch, dim(classes)))
+	}
 }
 
 // TwoInputs writes a model with two float inputs "a" and "b" [N,4] and output a+b.
@@ -267,6 +370,13 @@ func valueInfo(name string, elem pb.TensorProto_DataType, dims ...*pb.TensorShap
 			Shape:    &pb.TensorShapeProto{Dim: dims},
 		}}},
 	}
+}
+
+// zipMapInfo describes a ZipMap's output: a sequence of maps from key to float.
+func zipMapInfo(name string, key pb.TensorProto_DataType) *pb.ValueInfoProto {
+	value := &pb.TypeProto{Value: &pb.TypeProto_TensorType{TensorType: &pb.TypeProto_Tensor{ElemType: int32(pb.TensorProto_FLOAT)}}}
+	m := &pb.TypeProto{Value: &pb.TypeProto_MapType{MapType: &pb.TypeProto_Map{KeyType: int32(key), ValueType: value}}}
+	return &pb.ValueInfoProto{Name: name, Type: &pb.TypeProto{Value: &pb.TypeProto_SequenceType{SequenceType: &pb.TypeProto_Sequence{ElemType: m}}}}
 }
 
 func node(op string, inputs []string, output string, attrs ...*pb.AttributeProto) *pb.NodeProto {
