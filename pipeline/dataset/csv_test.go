@@ -47,6 +47,8 @@ func csvCases(t testing.TB) []csvCase {
 			src: Source{Header: HeaderSklearn}, shape: []int{1}, x: []float32{0.5, 0.25}, labels: []int32{1, 0}},
 		{name: "no header", file: "digits.csv", text: "0,1,2,5\n3,4,5,7\n",
 			src: Source{Header: HeaderNone, LabelColumn: "3"}, shape: []int{3}, x: []float32{0, 1, 2, 3, 4, 5}, labels: []int32{5, 7}},
+		{name: "numbers as names", file: "years.csv", text: "2019,2020,label\n1,2,0\n",
+			shape: []int{2}, x: []float32{1, 2}, labels: []int32{0}},
 		{name: "no header, no labels", file: "d.csv", text: "0,1\n",
 			src: Source{Header: HeaderNone}, shape: []int{2}, x: []float32{0, 1}},
 	}
@@ -131,6 +133,7 @@ func csvErrorCases() []csvErrorCase {
 		{"scikit-learn header read as names", iris, Source{}, []string{`2 samples of 4 columns (the first line "2,3,setosa,versicolor" looks like scikit-learn's`, "sklearn header form"}, ErrBadData},
 		{"numeric names that only nearly fit scikit-learn's form", "2,3,a,b\n1,2,3,0\n", Source{}, nil, nil},
 		{"scikit-learn header of wine read as names", "1,3,a,b,c\n1,2,3,0\n", Source{}, []string{"line 2: 4 fields, want 5 as the header has (the first line", "sklearn header form"}, ErrBadData},
+		{"a row of data read as names", "0,0,5,13\n1,2,3,4\n", Source{}, []string{`the first line "0,0,5,13" looks like a row of numbers, not column names: read the file with the none header form`}, ErrBadData},
 		{"labels file with CSV", "a\n1\n", Source{Labels: "labels.npy"}, []string{"a labels file (labels.npy) is not allowed with CSV data"}, ErrBadSource},
 		{"unknown header form", "a\n1\n", Source{Header: "pandas"}, []string{`unknown CSV header form "pandas": want names, sklearn or none`}, ErrBadSource},
 		{"gzip cut short", string(gzipPrefix), Source{}, []string{"gzip"}, ErrBadData},

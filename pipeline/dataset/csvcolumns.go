@@ -42,7 +42,27 @@ func readHeader(cr *csvReader, form string, limit int) (h *csvHeader, first []st
 	for i, c := range rec {
 		h.cols[i] = strings.TrimSpace(c)
 	}
+	if looksLikeData(h.cols) {
+		return nil, nil, fmt.Errorf("%w: csv: the first line %q looks like a row of numbers, not column names: read the file with the %s header form (no header)",
+			ErrBadData, strings.Join(h.cols, ","), HeaderNone)
+	}
 	return h, nil, nil
+}
+
+// looksLikeData reports whether a names header is a row of data: every name a number, and some
+// number twice (a header of numbers, like pandas' "0,1,2" for unnamed columns or years, names
+// each column once).
+func looksLikeData(cols []string) bool {
+	seen := make(map[string]bool, len(cols))
+	dup := false
+	for _, c := range cols {
+		if _, err := strconv.ParseFloat(c, 64); err != nil {
+			return false
+		}
+		dup = dup || seen[c]
+		seen[c] = true
+	}
+	return dup
 }
 
 // parseSklearn parses "<n_samples>,<n_features>[,<class name>...]"; trailing empty class names

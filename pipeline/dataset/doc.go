@@ -1,13 +1,46 @@
 // Package dataset reads transfer, training and test sets and maps their raw values to a model's
 // input.
 //
-// [Load] reads IDX (MNIST's format, raw or gzip) or NPY files, told apart by content, into memory
-// as raw float32 values with the sha256 of each file as stored. Every bad file gives an error that
-// names it and wraps [ErrBadData]; no input makes a reader panic (each has a fuzz target).
+// [Open] reads the data set a [Source] describes into memory, as raw float32 values with the
+// sha256 of each file as stored and the element type as stored ([Dataset.DType]); [Load] is
+// Open of a data file and a labels file. The formats:
+//
+//   - IDX (MNIST's format), raw or gzip-compressed: any IDX element type.
+//   - NPY (numpy.save, format 1 or 2, either byte order, C order): uint8, int8, int16, int32,
+//     int64, float16 (decoded to float32), float32, float64.
+//   - NPZ (numpy.savez and savez_compressed: a zip of NPY members, stored or deflated): "f.npz"
+//     when it holds one array, else "f.npz:<key>", the key being the member's name without
+//     ".npy". An archive of several arrays without a key, or a key it lacks, is an error that
+//     lists its keys. The sha256 is that of the whole archive.
+//   - CSV (RFC 4180, read with encoding/csv: quoted fields, CRLF line ends and a UTF-8
+//     byte-order mark work; gzip-compressed too): a table whose rows are samples of shape [F],
+//     every feature value a finite number, stored as "float64". The first line names the
+//     columns ([HeaderNames]), or is scikit-learn's "<n_samples>,<n_features>,<class names>"
+//     ([HeaderSklearn]), or there is none and columns are named "0", "1", ... ([HeaderNone]).
+//     The label column is [Source.LabelColumn], "label" by default when the header has it; its
+//     values are all non-negative integers, or all names, mapped in sorted order to classes
+//     0..K-1 and kept as [Dataset.ClassNames]. The features are [Source.FeatureColumns], every
+//     other column by default. A header that is clearly a row of numbers or scikit-learn's form
+//     read as names is an error that says which form to use.
+//
+// How a file is told apart: CSV by its name alone (ending in ".csv" or ".csv.gz", in any case:
+// [IsCSV]); every other file by its first bytes: "\x93NUMPY" NPY, "PK\x03\x04" (or the
+// "PK\x05\x06" of an empty archive) NPZ, 1f 8b gzip (then NPY or IDX inside), two zero bytes
+// IDX. A path "f.npz:<key>" that does not exist as a file, but whose part before the last ':'
+// does, is that file and key; a file whose name holds a ':' is still read as itself.
+//
+// Labels files (IDX, NPY, NPZ[:<key>]) hold one non-negative integer per sample, shape [N] or
+// [N,1]. A CSV's labels are one of its columns, so a labels file with CSV data is an error.
+//
+// Every malformed file gives an error that names it and what is wrong (for CSV the line and the
+// column) and wraps [ErrBadData]; a Source whose fields do not fit together wraps
+// [ErrBadSource]. No input makes a reader panic: each reader has a fuzz target with its seed
+// corpus under testdata/fuzz/.
 //
 // A [Preprocess] (scale, per-channel mean and std, the model's input shape) maps raw values to a
-// model's input. It is stored as JSON with every artefact, so that soft targets, training,
-// evaluation and the exported model agree. In an ensemble each teacher has its own, given as
-// options of --teacher (see [ParseTeacherSpec]). [Jitter] shifts images by whole pixels in raw
-// space, before preprocessing.
+// model's input; [Dataset.DefaultScale] is the scale to use when none is given (255 for 8-bit
+// pixels, 1 otherwise). A Preprocess is stored as JSON with every artefact, so that soft
+// targets, training, evaluation and the exported model agree. In an ensemble each teacher has
+// its own, given as options of --teacher (see [ParseTeacherSpec]). [Jitter] shifts images by
+// whole pixels in raw space, before preprocessing.
 package dataset
