@@ -203,6 +203,10 @@ func (s *Session) checkModel() error {
 	}
 	s.out = out[i]
 	s.outType, _ = scoreTypeOf(s.out)
+	if sh := s.out.Shape; (s.outType == scoreFloat16 || s.outType == scoreBFloat16) && (len(sh) != 2 || sh[1] <= 0) {
+		return fmt.Errorf("output %s: a %s output must declare its class count ([N, classes] with a fixed second axis), since onnxruntime_go cannot return one it allocates",
+			describeValue(s.out), s.out.Type)
+	}
 	shape := in[0].Shape
 	if len(shape) < 2 {
 		if len(shape) == 0 && len(s.opts.InputShape) > 0 {
@@ -348,7 +352,17 @@ func (s *Session) probe(sess *ort.DynamicAdvancedSession) (int, *zipColumns, err
 	}
 	defer in.Destroy()
 	outs := []ort.Value{nil}
+	if s.outType == scoreFloat16 || s.outType == scoreBFloat16 {
+		// onnxruntime_go v1.27.0 cannot return a 16-bit float output it allocated (it copies one
+		// byte per value), so the probe gives the declared shape (checkModel made sure of it).
+		if outs[0], err = newScoreTensor(s.outType, int(shape[0]), int(s.out.Shape[1])); err != nil {
+			return 0, nil, err
+		}
+	}
 	if err := sess.Run([]ort.Value{in}, outs); err != nil {
+		if outs[0] != nil {
+			outs[0].Destroy()
+		}
 		return 0, nil, err
 	}
 	defer outs[0].Destroy()

@@ -57,6 +57,7 @@ type config struct {
 	zipStrs  []string                // class labels of a ZipMap with string keys
 	label    bool                    // add the int64 output "label"
 	logits   bool                    // add the Gemm's result as the output "logits"
+	dynamic  bool                    // leave the class axis of the outputs dynamic
 }
 
 // Option changes how GemmClassifier builds its model.
@@ -104,6 +105,10 @@ func LabelOutput() Option { return func(c *config) { c.label = true } }
 // LogitsOutput adds the Gemm's result as a second float32 output "logits" [N, classes], listed
 // after "output"; use it with Softmax, LogSoftmax, CastOutput or ZipMap.
 func LogitsOutput() Option { return func(c *config) { c.logits = true } }
+
+// DynamicClasses leaves the class axis of the tensor outputs dynamic (dim_param "C"), as some
+// exporters write it, so that a runtime learns the class count by running the model.
+func DynamicClasses() Option { return func(c *config) { c.dynamic = true } }
 
 // GemmClassifier writes to path a model computing y = x W + b with W shaped [in][out], optionally
 // followed by Softmax or LogSoftmax, a Cast and a ZipMap, with outputs "label" and "logits"
@@ -190,7 +195,10 @@ func addHead(tb testing.TB, g *pb.GraphProto, cfg *config, x string, classes int
 		g.Node = append(g.Node, n)
 		prev = st.out
 	}
-	batch := dim(cfg.batch)
+	batch, cdim := dim(cfg.batch), dim(classes)
+	if cfg.dynamic {
+		cdim = &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimParam{DimParam: "C"}}
+	}
 	if cfg.label {
 		g.Node = append(g.Node, node("ArgMax", []string{tensor}, "label", intAttr("axis", 1), intAttr("keepdims", 0)))
 		g.Output = append(g.Output, valueInfo("label", pb.TensorProto_INT64, batch))
@@ -205,13 +213,13 @@ func addHead(tb testing.TB, g *pb.GraphProto, cfg *config, x string, classes int
 		if cfg.cast != 0 {
 			elem = cfg.cast
 		}
-		g.Output = append(g.Output, valueInfo("output", elem, batch, dim(classes)))
+		g.Output = append(g.Output, valueInfo("output", elem, batch, cdim))
 	}
 	if cfg.logits {
 		if len(steps) == 1 {
 			tb.Fatalf("onnxtest.GemmClassifier: LogitsOutput needs Softmax, LogSoftmax, CastOutput or ZipMap")
 		}
-		g.Output = append(g.Output, valueInfo("logits", pb.TensorProto_FLOAT, batch, dim(classes)))
+		g.Output = append(g.Output, valueInfo("logits", pb.TensorProto_FLOAT, batch, cdim))
 	}
 }
 
