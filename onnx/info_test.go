@@ -156,6 +156,49 @@ func TestReadModelInfoErrors(t *testing.T) {
 	})
 }
 
+// lfsPointer is a Git LFS pointer file as a checkout without `git lfs pull` holds it.
+const lfsPointer = "version https://git-lfs.github.com/spec/v1\n" +
+	"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n" +
+	"size 4799042\n"
+
+// TestLFSPointer gives ReadModelInfo, Open and ImportGraph a Git LFS pointer in place of a model:
+// each says so and how to fetch the model, rather than failing to parse protobuf.
+func TestLFSPointer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "teacher.onnx")
+	if err := os.WriteFile(path, []byte(lfsPointer), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"ReadModelInfo", func() error { _, err := onnx.ReadModelInfo(path); return err }},
+		{"Open", func() error {
+			s, err := onnx.Open(path, onnx.Options{})
+			if err == nil {
+				s.Close()
+			}
+			return err
+		}},
+		{"ImportGraph", func() error { _, err := onnx.ImportGraph(path); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if !errors.Is(err, onnx.ErrLFSPointer) || !errors.Is(err, onnx.ErrNotONNX) {
+				t.Fatalf("err = %v, want ErrLFSPointer and ErrNotONNX", err)
+			}
+			for _, w := range []string{path, "Git LFS pointer", "git lfs pull"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q: want it to contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "proto") {
+				t.Errorf("error %q speaks of protobuf", err)
+			}
+		})
+	}
+}
+
 // FuzzReadModelInfo checks that ReadModelInfo never panics and that what it accepts is sane.
 // The seed corpus is the builders' models (testdata/fuzz/FuzzReadModelInfo holds copies of them
 // and of a few broken files, written by TestWriteModelInfoCorpus).
@@ -212,7 +255,7 @@ func infoSeeds(tb testing.TB) [][]byte {
 		}
 		seeds = append(seeds, data)
 	}
-	return append(seeds, []byte("not onnx"), seeds[0][:len(seeds[0])/3], []byte{0x08, 0x08, 0x3a, 0x00})
+	return append(seeds, []byte("not onnx"), seeds[0][:len(seeds[0])/3], []byte{0x08, 0x08, 0x3a, 0x00}, []byte(lfsPointer))
 }
 
 // TestWriteModelInfoCorpus rewrites testdata/fuzz/FuzzReadModelInfo from infoSeeds when run with
