@@ -104,6 +104,15 @@ func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
 	}
 	var teacher model.Teacher
 	if o.TeacherModel != "" {
+		// The teacher's recorded preprocessing, when it has one, stands in for the model's;
+		// the --teacher-* flags override it field by field.
+		stored, err := recordedPreprocess(o.TeacherModel)
+		if err != nil {
+			return err
+		}
+		if stored != nil {
+			o.TeacherPreprocess = stored
+		}
 		s, err := o.Runtime.Open(o.TeacherModel, model.Options{Batch: o.Batch, InputShape: o.TeacherOverride.InputShape})
 		if err != nil {
 			return err

@@ -1,7 +1,12 @@
 package command
 
 import (
+	"fmt"
+
+	"github.com/distillgo/distill/internal/meta"
+	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/provenance"
 	"github.com/urfave/cli/v2"
 )
 
@@ -35,7 +40,7 @@ func preprocessFlags(prefix, whose string) []cli.Flag {
 			shape = def(shape)
 		}
 		return []cli.Flag{
-			&cli.Float64Flag{Name: "scale", Value: 255, Usage: usageScale, DefaultText: def("255")},
+			&cli.Float64Flag{Name: "scale", Usage: usageScale, DefaultText: def("255 for 8-bit data, 1 for float data")},
 			&cli.StringFlag{Name: "mean", Value: "0", Usage: usageMean, DefaultText: def("0")},
 			&cli.StringFlag{Name: "std", Value: "1", Usage: usageStd, DefaultText: def("1")},
 			&cli.StringFlag{Name: "input-shape", Usage: usageInputShape, DefaultText: shape},
@@ -50,7 +55,8 @@ func preprocessFlags(prefix, whose string) []cli.Flag {
 }
 
 // preprocessFromFlags reads and validates the preprocessing flags with the given prefix ("" or
-// "teacher-"). For the teacher, the scale, mean and std not given are def's. set reports whether
+// "teacher-"). For the teacher, the scale, mean and std not given are def's. A scale not given is
+// 0: the pipeline takes the data's (255 for 8-bit data, 1 for floats) once it has read it. set reports whether
 // any of the four flags was given on the command line. Errors are usage errors naming the flag.
 func preprocessFromFlags(cCtx *cli.Context, prefix string, def dataset.Preprocess) (p dataset.Preprocess, set bool, err error) {
 	if prefix != "" {
@@ -68,7 +74,7 @@ func preprocessFromFlags(cCtx *cli.Context, prefix string, def dataset.Preproces
 		}
 		return nil
 	}
-	if prefix == "" || cCtx.IsSet(prefix+"scale") {
+	if cCtx.IsSet(prefix + "scale") {
 		p.Scale = cCtx.Float64(prefix + "scale")
 		if !(p.Scale > 0) {
 			return p, set, usageErrorf(cCtx, "--%sscale %v: must be positive", prefix, p.Scale)
@@ -123,4 +129,22 @@ func overrideFromFlags(cCtx *cli.Context, prefix string) (dataset.PreprocessOver
 		o.InputShape = p.InputShape
 	}
 	return o, nil
+}
+
+// recordedPreprocess returns the preprocessing the model at path records in its metadata
+// (distill.preprocess, as every student distill exports does), or nil when it records none.
+func recordedPreprocess(path string) (*dataset.Preprocess, error) {
+	info, err := onnx.ReadModelInfo(path)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := info.Metadata[meta.Preprocess]
+	if !ok {
+		return nil, nil
+	}
+	pre, _, err := provenance.Read(map[string]string{meta.Preprocess: raw})
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", path, err)
+	}
+	return pre, nil
 }

@@ -35,7 +35,7 @@ func parsePreprocessFlags(t *testing.T, args ...string) (model, teacher dataset.
 }
 
 func TestPreprocessFlags(t *testing.T) {
-	def := dataset.Preprocess{Scale: 255, Mean: []float64{0}, Std: []float64{1}}
+	def := dataset.Preprocess{Mean: []float64{0}, Std: []float64{1}} // scale: the data's
 	tests := []struct {
 		name           string
 		args           []string
@@ -43,15 +43,17 @@ func TestPreprocessFlags(t *testing.T) {
 	}{
 		{"defaults", nil, def, def},
 		{"shape with x", []string{"--input-shape", "1x28x28"},
-			dataset.Preprocess{Scale: 255, Mean: []float64{0}, Std: []float64{1}, InputShape: []int{1, 28, 28}}, def},
+			dataset.Preprocess{Mean: []float64{0}, Std: []float64{1}, InputShape: []int{1, 28, 28}}, def},
 		{"shape with commas", []string{"--input-shape", "1,28,28"},
-			dataset.Preprocess{Scale: 255, Mean: []float64{0}, Std: []float64{1}, InputShape: []int{1, 28, 28}}, def},
+			dataset.Preprocess{Mean: []float64{0}, Std: []float64{1}, InputShape: []int{1, 28, 28}}, def},
 		{"channels with slashes and commas", []string{"--scale", "1", "--mean", "0.485/0.456/0.406", "--std", "0.229,0.224,0.225"},
 			dataset.Preprocess{Scale: 1, Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}},
 			dataset.Preprocess{Scale: 1, Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}}},
 		{"teacher overrides", []string{"--mean", "0.5", "--teacher-mean", "0.1307", "--teacher-std", "0.3081", "--teacher-input-shape", "784"},
-			dataset.Preprocess{Scale: 255, Mean: []float64{0.5}, Std: []float64{1}},
-			dataset.Preprocess{Scale: 255, Mean: []float64{0.1307}, Std: []float64{0.3081}, InputShape: []int{784}}},
+			dataset.Preprocess{Mean: []float64{0.5}, Std: []float64{1}},
+			dataset.Preprocess{Mean: []float64{0.1307}, Std: []float64{0.3081}, InputShape: []int{784}}},
+		{"teacher scale", []string{"--teacher-scale", "2"},
+			def, dataset.Preprocess{Scale: 2, Mean: []float64{0}, Std: []float64{1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -78,8 +78,6 @@ func TestOptionErrorsNameFlags(t *testing.T) {
 	}{
 		{"no labels for hard training", []string{"train", "--model", f.spec, "--data", f.data,
 			"--out", filepath.Join(f.dir, "x.ckpt")}, "train: --labels: no labels for "},
-		{"preprocessing of a bare ONNX model", []string{"eval", "--model", model, "--data", f.evalData,
-			"--labels", f.evalLabels}, "eval: --scale, --mean, --std or --input-shape: " + model + " records no preprocessing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,9 +31,10 @@ type TargetsOptions struct {
 	Runtime onnx.Runtime // --ort-lib, --device, --gpu-id, --threads: how the teachers run
 	Output  string       // --output: what the teachers output: auto (default), logits, probs or logprobs
 
-	// Preprocess is the preprocessing of the plain flags (--scale, --mean, --std,
-	// --input-shape); each teacher starts from it and its spec options override it.
-	Preprocess dataset.Preprocess
+	// Preprocess holds the plain preprocessing flags given (--scale, --mean, --std,
+	// --input-shape). Each teacher's preprocessing is the one its model records (else the
+	// defaults) with these in place, and its spec options override both.
+	Preprocess dataset.PreprocessOverride
 	Progress   io.Writer // where the progress bar goes (a terminal), or nil for periodic log lines
 }
 
@@ -55,7 +56,9 @@ Preprocessing is y = (x/scale - mean)/std, then the sample is reshaped to the mo
 (taken from the ONNX input unless --input-shape). In an ensemble each teacher may have its own:
   --teacher PATH:scale=255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225,shape=3x32x32,output=probs
 Options not given in a spec come from the plain flags (--scale, --mean, --std, --input-shape,
---output), so a teacher given alone just uses them.
+--output); fields no flag gives come from the preprocessing the model records (distill.preprocess,
+as every student distill exports has), else the defaults: scale 255 for 8-bit data and 1 for float
+data, mean 0, std 1, the model's input shape. The log says where each value came from.
 
 --shard i/n takes the i-th (from 0) of n contiguous ranges of the samples; 'distill targets
 merge' joins the shard files into a file byte-identical to a single run. Writing streams to
@@ -154,13 +157,11 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	if o.Shard, o.Shards, err = targets.ParseShard(cCtx.String("shard")); err != nil {
 		return o, usageErrorf(cCtx, "--shard: %v", err)
 	}
-	p, _, err := preprocessFromFlags(cCtx, "", dataset.Preprocess{})
-	if err != nil {
+	if o.Preprocess, err = overrideFromFlags(cCtx, ""); err != nil {
 		return o, err
 	}
-	o.Preprocess = p
 	for _, t := range o.Teachers {
-		if _, err := dataset.ParseTeacherSpec(t, p); err != nil {
+		if _, err := dataset.ParseTeacherSpec(t, dataset.Preprocess{}); err != nil {
 			return o, usageErrorf(cCtx, "--teacher: %v", err)
 		}
 	}
@@ -179,9 +180,9 @@ func (r *repeatedString) String() string     { return strings.Join(r.values, " "
 func runTargets(ctx context.Context, o TargetsOptions, stdout io.Writer) error {
 	specs := make([]dataset.TeacherSpec, len(o.Teachers))
 	for i, t := range o.Teachers {
-		ts, err := dataset.ParseTeacherSpec(t, o.Preprocess)
+		ts, err := teacherSpec(t, o.Preprocess)
 		if err != nil {
-			return fmt.Errorf("targets: --teacher: %w", err)
+			return err
 		}
 		if ts.Output == "" {
 			ts.Output = o.Output
@@ -212,6 +213,25 @@ func runTargets(ctx context.Context, o TargetsOptions, stdout io.Writer) error {
 		return err
 	}
 	return rep.WriteText(stdout)
+}
+
+// teacherSpec parses one --teacher argument: its preprocessing is the spec's options over the
+// plain flags given (flags) over the one its model records, else the defaults.
+func teacherSpec(arg string, flags dataset.PreprocessOverride) (dataset.TeacherSpec, error) {
+	ts, err := dataset.ParseTeacherSpec(arg, dataset.Preprocess{})
+	if err != nil {
+		return ts, fmt.Errorf("targets: --teacher: %w", err)
+	}
+	stored, err := recordedPreprocess(ts.Path)
+	if err != nil {
+		return ts, err
+	}
+	plain, from := flags.Resolve(stored, dataset.Preprocess{}, "default")
+	if ts, err = dataset.ParseTeacherSpec(arg, plain); err != nil {
+		return ts, fmt.Errorf("targets: --teacher: %w", err)
+	}
+	slog.Info("teacher preprocessing", "model", ts.Path, "from", from, "spec", arg != ts.Path)
+	return ts, nil
 }
 
 // openTeacher opens the teacher of one --teacher spec and describes it for the file's header; its

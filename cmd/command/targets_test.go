@@ -325,3 +325,38 @@ func TestTargetsImageFixedBatch(t *testing.T) {
 		t.Errorf("teacher metadata: output kind %q, input shape %v", ti.OutputKind, ti.Preprocess.InputShape)
 	}
 }
+
+// TestTargetsRecordedPreprocessing: a teacher that records its preprocessing (as every student
+// distill exports does) is run with it when no flag is given, and a flag given replaces its one
+// field only.
+func TestTargetsRecordedPreprocessing(t *testing.T) {
+	s := newTargetsSetup(t, 12)
+	recorded := filepath.Join(s.dir, "recorded.onnx")
+	onnxtest.GemmClassifier(t, recorded, s.W, s.b, onnxtest.Metadata(map[string]string{
+		"distill.preprocess": `{"scale":255,"mean":[0.25]}`}))
+	for _, tt := range []struct {
+		name string
+		args []string
+		mean float32
+	}{
+		{"recorded", nil, 0.25},
+		{"a flag replaces its field", []string{"--mean", "0.5"}, 0.5},
+		{"the spec replaces the flag", []string{"--mean", "0.5", "--teacher", recorded + ":mean=0.75"}, 0.75},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(s.dir, strings.ReplaceAll(tt.name, " ", "-")+".safetensors")
+			args := []string{"targets", "--data", s.data, "--out", out}
+			if !strings.Contains(strings.Join(tt.args, " "), "--teacher") {
+				args = append(args, "--teacher", recorded)
+			}
+			if code, _, stderr := runMain(t, append(args, tt.args...)...); code != ExitOK {
+				t.Fatalf("exit %d\nstderr:\n%s", code, stderr)
+			}
+			st, z := fileLogits(t, out)
+			within(t, "logits", z, s.want(tt.mean), 1e-5)
+			if p := st.Meta.Teachers[0].Preprocess; p.Scale != 255 || len(p.Mean) != 1 || float32(p.Mean[0]) != tt.mean {
+				t.Errorf("recorded teacher preprocessing %+v, want scale 255, mean %v", p, tt.mean)
+			}
+		})
+	}
+}

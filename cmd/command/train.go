@@ -24,6 +24,10 @@ type TrainCLIOptions struct {
 	train.Options
 	Runtime onnx.Runtime // --ort-lib, --device, --gpu-id, --threads: how the online teacher runs
 	BLAS    string       // --blas: auto (default), openblas or go
+	// TeacherFlags are the --teacher-* preprocessing flags given: they override, field by field,
+	// the preprocessing the online teacher's model records. A model that records none takes
+	// Options.TeacherPreprocess (the student's scale, mean and std with these flags in place).
+	TeacherFlags dataset.PreprocessOverride
 }
 
 const trainDescription = `Trains a student network from a JSON spec in one of three modes:
@@ -164,6 +168,9 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	if t.TeacherPreprocess, _, err = preprocessFromFlags(cCtx, "teacher-", t.Preprocess); err != nil {
 		return o, err
 	}
+	if o.TeacherFlags, err = overrideFromFlags(cCtx, "teacher-"); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -175,6 +182,15 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 	}
 	var teacher model.Teacher
 	if o.TeacherPath != "" {
+		stored, err := recordedPreprocess(o.TeacherPath)
+		if err != nil {
+			return err
+		}
+		from := "the student's, with the --teacher-* flags given"
+		if stored != nil {
+			o.TeacherPreprocess, from = o.TeacherFlags.Resolve(stored, o.TeacherPreprocess, "the student's")
+		}
+		slog.Info("teacher preprocessing", "model", o.TeacherPath, "from", from)
 		// The teacher runs between the student's steps: its idle threads must not spin.
 		s, err := o.Runtime.Open(o.TeacherPath, model.Options{Batch: o.Batch, InputShape: o.TeacherPreprocess.InputShape, NoSpin: true})
 		if err != nil {

@@ -9,8 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/onnx/onnxtest"
 	"github.com/distillgo/distill/pipeline/eval"
+	"github.com/distillgo/distill/pipeline/provenance"
+	"github.com/distillgo/distill/student"
 )
 
 // trainFixture writes a tiny synthetic task for the train and eval commands: 4x4 uint8 images in
@@ -195,5 +198,50 @@ func TestTrainEvalCLI(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Kind != eval.KindONNX || res.Metrics.Accuracy < 0.99 {
 		t.Errorf("eval onnx: %v %+v", err, res)
+	}
+}
+
+// TestTrainTeacherRecordedPreprocessing: an online teacher that records its preprocessing is run
+// with it, not with the student's; a --teacher-* flag replaces its one field.
+func TestTrainTeacherRecordedPreprocessing(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	f := newTrainFixture(t)
+	W := make([][]float32, 16)
+	for p := range W {
+		W[p] = make([]float32, 3)
+		if p/4 < 3 {
+			W[p][p/4] = 2
+		}
+	}
+	teacher := filepath.Join(f.dir, "recorded.onnx")
+	onnxtest.GemmClassifier(t, teacher, W, []float32{0, 0, 0}, onnxtest.Metadata(map[string]string{
+		"distill.preprocess": `{"scale":255,"mean":[0.5],"std":[0.5]}`}))
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"recorded", nil, `{"scale":255,"mean":[0.5],"std":[0.5]}`},
+		{"teacher flag", []string{"--teacher-std", "0.25"}, `{"scale":255,"mean":[0.5],"std":[0.25]}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ckpt := filepath.Join(f.dir, strings.ReplaceAll(tt.name, " ", "-")+".ckpt")
+			args := append([]string{"train", "--model", f.spec, "--data", f.data, "--labels", f.labels,
+				"--teacher", teacher, "--epochs", "1", "--batch", "32", "--scale", "1", "--blas", "go", "--out", ckpt}, tt.args...)
+			if code, _, stderr := runMain(t, args...); code != ExitOK {
+				t.Fatalf("exit %d\n%s", code, stderr)
+			}
+			ck, err := student.LoadCheckpoint(ckpt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var prov provenance.Record
+			if err := json.Unmarshal([]byte(ck.Meta[meta.Provenance]), &prov); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := json.Marshal(prov.TeacherPreprocess); string(got) != tt.want {
+				t.Errorf("teacher preprocessing %s, want %s", got, tt.want)
+			}
+		})
 	}
 }

@@ -31,8 +31,8 @@ func TestChoosePreprocess(t *testing.T) {
 		{name: "override over Preprocess", stored: stored, pre: &dataset.Preprocess{Scale: 2}, override: dataset.PreprocessOverride{Std: []float64{3}},
 			want: dataset.Preprocess{Scale: 2, Std: []float64{3}}},
 		{name: "nothing stored, flags", override: dataset.PreprocessOverride{Mean: []float64{0.5}},
-			want: dataset.Preprocess{Scale: dataset.DefaultScale, Mean: []float64{0.5}}},
-		{name: "nothing stored, no flags", wantErr: "records no preprocessing"},
+			want: dataset.Preprocess{Mean: []float64{0.5}}}, // scale: the data's, by ForData
+		{name: "nothing stored, no flags", want: dataset.Preprocess{}},
 		{name: "bad metadata", stored: "{", wantErr: "preprocessing metadata"},
 	}
 	for _, tt := range tests {

@@ -32,11 +32,12 @@ type Options struct {
 	// Data and Labels are the evaluation set; labels are required.
 	Data, Labels string
 	// Preprocess, when set, is the model's input preprocessing. When nil it comes from the
-	// checkpoint, or from the ONNX model's metadata (key meta.Preprocess); an ONNX model without
-	// it is an error asking for the preprocessing flags, unless PreprocessOverride gives some.
+	// checkpoint, or from the ONNX model's metadata (key meta.Preprocess); for an ONNX model
+	// without it, the defaults for the data (scale 255 for 8-bit data and 1 for floats, mean 0,
+	// std 1, the model's input shape).
 	Preprocess *dataset.Preprocess
 	// PreprocessOverride replaces single fields of the model's preprocessing (Preprocess, else
-	// the stored one, else scale dataset.DefaultScale, mean 0, std 1): the flags given on their own.
+	// the stored one, else the defaults): the flags given on their own.
 	PreprocessOverride dataset.PreprocessOverride
 	// TeacherPath names the teacher (an argument of Eval) in the result.
 	TeacherPath string
@@ -139,7 +140,7 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 		if opts.TeacherPreprocess != nil {
 			tp = *opts.TeacherPreprocess
 		}
-		tp = opts.TeacherOverride.Over(tp)
+		tp = opts.TeacherOverride.Over(tp).ForData(data)
 		tl, err := runModel(ctx, teacher, tp, data, batch)
 		if err != nil {
 			return nil, fmt.Errorf("eval: teacher %s: %w", opts.TeacherPath, err)
@@ -184,6 +185,7 @@ func evalCheckpoint(opts Options, data *dataset.Dataset, batch int) ([]float32, 
 	if err != nil {
 		return nil, 0, pre, err
 	}
+	pre = pre.ForData(data)
 	net, err := student.NewNet(ck.Spec, 0)
 	if err != nil {
 		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
@@ -220,6 +222,7 @@ func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset
 	if err != nil {
 		return nil, 0, pre, err
 	}
+	pre = pre.ForData(data)
 	s, err := rt.Open(opts.Model, model.Options{Batch: batch, InputShape: pre.InputShape})
 	if err != nil {
 		return nil, 0, pre, fmt.Errorf("eval: %w", err)
@@ -233,8 +236,8 @@ func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset
 }
 
 // choosePreprocess returns the model's preprocessing: opts.Preprocess if set, else the model's
-// stored one, with opts.PreprocessOverride's fields in place. A model that stores none needs one
-// of the two.
+// stored one, else the defaults (a zero scale, the data's), with opts.PreprocessOverride's fields
+// in place.
 func choosePreprocess(opts Options, stored string) (dataset.Preprocess, error) {
 	var fromModel *dataset.Preprocess
 	if stored != "" {
@@ -250,10 +253,9 @@ func choosePreprocess(opts Options, stored string) (dataset.Preprocess, error) {
 		pre = *opts.Preprocess
 	case fromModel != nil:
 		pre = *fromModel
-	case !opts.PreprocessOverride.IsZero():
-		pre = dataset.Preprocess{Scale: dataset.DefaultScale}
 	default:
-		return dataset.Preprocess{}, &OptionError{Scope: "eval", Option: "Preprocess", Err: fmt.Errorf("%s records no preprocessing: give the scale, mean, std and input shape", opts.Model)}
+		// The model records none: the defaults for the data (see ForData), and the flags given.
+		slog.Info("the model records no preprocessing: using the defaults for the data and the options given", "model", opts.Model)
 	}
 	pre = opts.PreprocessOverride.Over(pre)
 	if fromModel != nil && !reflect.DeepEqual(fromModel.Normalized(), pre.Normalized()) {

@@ -139,7 +139,7 @@ func TestEvalONNX(t *testing.T) {
 	}{
 		{"flags", plain, &dataset.Preprocess{Scale: 255}, ""},
 		{"metadata", withMeta, nil, ""},
-		{"no preprocessing", plain, nil, "records no preprocessing"},
+		{"no preprocessing: the defaults for 8-bit data", plain, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,6 +153,9 @@ func TestEvalONNX(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if res.Preprocess.Scale != 255 {
+				t.Errorf("preprocessing %+v, want scale 255", res.Preprocess)
 			}
 			if res.Kind != eval.KindONNX {
 				t.Errorf("kind %q, want %q", res.Kind, eval.KindONNX)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/distillgo/distill/internal/model"
@@ -107,6 +108,11 @@ func Generate(ctx context.Context, opts Options, teachers []Teacher, ds *dataset
 	classes, err := checkTeachers(teachers, ds)
 	if err != nil {
 		return nil, err
+	}
+	// A scale nobody gave is the data's; the file records the one used.
+	teachers = slices.Clone(teachers)
+	for i := range teachers {
+		teachers[i].Preprocess = teachers[i].Preprocess.ForData(ds)
 	}
 	g := &generator{opts: opts, teachers: teachers, ds: ds, start: start, end: end, classes: classes,
 		x: make([]float32, min(opts.Batch, end-start)*ds.SampleSize())}

@@ -17,15 +17,16 @@ type Inputs struct {
 	Data, Labels string
 	// EvalData and EvalLabels, when set (both or neither), are evaluated after every epoch.
 	EvalData, EvalLabels string
-	// Preprocess is the student's input preprocessing, stored in the checkpoint (default: none,
-	// the raw values).
+	// Preprocess is the student's input preprocessing, stored in the checkpoint (default: the
+	// data's scale, 255 for 8-bit data and 1 for floats, with mean 0 and std 1). A zero Scale is
+	// the data's.
 	Preprocess dataset.Preprocess
 	// SoftTargets is an offline soft-target file made from Data. At most one of SoftTargets and
 	// an online teacher (an argument of Train); with neither, training uses hard labels only.
 	SoftTargets string
 	// TeacherPath names the online teacher's model file for provenance (its sha256 is recorded).
 	TeacherPath string
-	// TeacherPreprocess is the online teacher's input preprocessing.
+	// TeacherPreprocess is the online teacher's input preprocessing (a zero Scale is the data's).
 	TeacherPreprocess dataset.Preprocess
 	// InitFrom initialises the student's weights from an ONNX student exported by this tool
 	// (default: none, a seeded initialisation).

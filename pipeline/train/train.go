@@ -184,6 +184,10 @@ func (t *trainer) loadData() error {
 	}
 	t.data = data
 	t.inDim = data.SampleSize()
+	// A scale nobody gave is the data's (255 for 8-bit data, 1 for floats); the checkpoint and the
+	// log record the one used.
+	o.Preprocess, o.TeacherPreprocess = o.Preprocess.ForData(data), o.TeacherPreprocess.ForData(data)
+	slog.Info("student preprocessing", "data", o.Data, "dtype", data.DType, "preprocess", o.Preprocess.String())
 	if err := student.CheckLabels(data.Labels, t.spec.Classes); err != nil {
 		return fmt.Errorf("train: labels %s for student spec %s: %w", data.LabelsPath, o.Spec, err)
 	}

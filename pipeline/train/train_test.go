@@ -540,3 +540,33 @@ func loadProvenance(t *testing.T, path string) (*student.Checkpoint, provenance.
 	}
 	return ck, prov
 }
+
+// TestTrainScaleByDataType: without a scale, 8-bit data is divided by 255 and float data already
+// in [0, 1] is left as it is; the checkpoint records the scale used, and both learn the task.
+func TestTrainScaleByDataType(t *testing.T) {
+	f := synth.NewFixture(t, 300, 0)
+	floats := synth.FloatSet(t, f.Data)
+	floatEval := synth.FloatSet(t, f.EvalData)
+	for _, tt := range []struct {
+		name, data, eval string
+		scale            float64
+	}{{"uint8", f.Data, f.EvalData, 255}, {"float32", floats, floatEval, 1}} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := opts(f, tt.name+".ckpt")
+			o.Data, o.EvalData = tt.data, tt.eval
+			o.Preprocess, o.TeacherPreprocess = dataset.Preprocess{}, dataset.Preprocess{}
+			res, err := o.train(context.Background(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if acc := lastAccuracy(t, res); acc < 0.95 {
+				t.Errorf("eval accuracy %.3f, want >= 0.95", acc)
+			}
+			ck, _ := loadProvenance(t, o.Checkpoint)
+			var pre dataset.Preprocess
+			if err := json.Unmarshal([]byte(ck.Meta[meta.Preprocess]), &pre); err != nil || pre.Scale != tt.scale {
+				t.Errorf("stored preprocessing %s (%v), want scale %v", ck.Meta[meta.Preprocess], err, tt.scale)
+			}
+		})
+	}
+}

@@ -209,3 +209,47 @@ func WriteSoftTargets(tb testing.TB, path, data string, k int, classes int) {
 		tb.Fatal(err)
 	}
 }
+
+// WriteNPY writes a float32 NPY file (format 1.0, little-endian, C order) of the given shape.
+func WriteNPY(tb testing.TB, path string, shape []int, data []float32) {
+	tb.Helper()
+	dims := make([]string, len(shape))
+	for i, d := range shape {
+		dims[i] = fmt.Sprint(d)
+	}
+	tuple := strings.Join(dims, ", ")
+	if len(shape) == 1 {
+		tuple += ","
+	}
+	hdr := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }", tuple)
+	// The preamble (10 bytes) and the header, padded with spaces and a newline to 64 bytes.
+	pad := 64 - (10+len(hdr)+1)%64
+	hdr += strings.Repeat(" ", pad%64) + "\n"
+	b := append([]byte("\x93NUMPY\x01\x00"), byte(len(hdr)), byte(len(hdr)>>8))
+	b = append(b, hdr...)
+	for _, v := range data {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// FloatSet writes the images of an IDX set written by Set as float32 NPY in [0, 1] (x/255), the
+// form of data that is already scaled, and returns its path.
+func FloatSet(tb testing.TB, idxPath string) string {
+	tb.Helper()
+	raw, err := os.ReadFile(idxPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := int(binary.BigEndian.Uint32(raw[4:]))
+	px := raw[4+3*4:]
+	x := make([]float32, len(px))
+	for i, v := range px {
+		x[i] = float32(v) / 255
+	}
+	path := strings.TrimSuffix(idxPath, ".idx") + ".npy"
+	WriteNPY(tb, path, []int{n, H, W}, x)
+	return path
+}

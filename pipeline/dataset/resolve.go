@@ -1,0 +1,65 @@
+package dataset
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// ForData returns p with the defaults that depend on the data filled in: a zero Scale becomes
+// ds.DefaultScale() (255 for 8-bit data, 1 for data already in floats). Every step that feeds a
+// model calls it once it has loaded the data, so that a scale nobody gave is never guessed
+// before the data is known, and the artefacts it writes record the scale used.
+func (p Preprocess) ForData(ds *Dataset) Preprocess {
+	if p.Scale == 0 {
+		p.Scale = ds.DefaultScale()
+	}
+	return p
+}
+
+// Resolve returns the preprocessing of a model, field by field: a field o gives wins; then the
+// model's stored preprocessing (nil when the model records none), then base (whose zero Scale is
+// left for ForData). It also describes where each field came from, for the log, e.g.
+// "scale 255 (model), mean 0.5 (flag), std 0.5 (model), input shape (the model's)".
+func (o PreprocessOverride) Resolve(stored *Preprocess, base Preprocess, baseName string) (Preprocess, string) {
+	p := base
+	src := [4]string{baseName, baseName, baseName, baseName}
+	if stored != nil {
+		p = *stored
+		src = [4]string{"model", "model", "model", "model"}
+	}
+	if o.Scale != nil {
+		p.Scale, src[0] = *o.Scale, "flag"
+	}
+	if o.Mean != nil {
+		p.Mean, src[1] = o.Mean, "flag"
+	}
+	if o.Std != nil {
+		p.Std, src[2] = o.Std, "flag"
+	}
+	if o.InputShape != nil {
+		p.InputShape, src[3] = o.InputShape, "flag"
+	}
+	scale := "by the data's type"
+	if p.Scale != 0 {
+		scale = strconv.FormatFloat(p.Scale, 'g', -1, 64)
+	}
+	shape := "the model's"
+	if len(p.InputShape) > 0 {
+		shape = FormatShape(p.InputShape)
+	}
+	parts := []string{
+		fmt.Sprintf("scale %s (%s)", scale, src[0]),
+		fmt.Sprintf("mean %s (%s)", listOr(p.Mean, "0"), src[1]),
+		fmt.Sprintf("std %s (%s)", listOr(p.Std, "1"), src[2]),
+		fmt.Sprintf("input shape %s (%s)", shape, src[3]),
+	}
+	return p, strings.Join(parts, ", ")
+}
+
+func listOr(v []float64, def string) string {
+	if len(v) == 0 {
+		return def
+	}
+	return joinFloats(v)
+}
