@@ -1,6 +1,7 @@
 package onnx_test
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/distillgo/distill/internal/teachertest"
 	"github.com/distillgo/distill/onnx"
@@ -26,8 +29,11 @@ const (
 
 // TestSessionConformance runs the teacher conformance suite on Sessions over each kind of model
 // they open: dynamic batch axes run in batches of 1, 4 and DefaultBatch, fixed batch axes of 1
-// and 4 (padded), a ReLU MLP, an image input that is flattened, and models that output
-// log-probabilities and probabilities (which Logits returns as log-probabilities).
+// and 4 (padded), a ReLU MLP, an image input that is flattened, models that output
+// log-probabilities and probabilities (which Logits returns as log-probabilities), models with
+// two outputs (logits and probabilities, chosen by OutputName; scores beside an int64 label),
+// float64 and float16 outputs, and a ZipMap of probabilities (a scikit-learn style classifier);
+// TestSessionConformanceSklearn adds skl2onnx's random forest.
 func TestSessionConformance(t *testing.T) {
 	onnxtest.RequireLibrary(t)
 	confQuiet(t)
@@ -56,6 +62,26 @@ func TestSessionConformance(t *testing.T) {
 	imgW, imgB := confRandGemm(rng, 784, 10)
 	onnxtest.GemmClassifier(t, imgPath, imgW, imgB, onnxtest.ImageInput())
 
+	both := model("both", onnxtest.Softmax(), onnxtest.LogitsOutput())
+	labelled := model("labelled", onnxtest.LabelOutput())
+	f64 := model("float64", onnxtest.CastOutput("float64"))
+	f16 := model("float16", onnxtest.CastOutput("float16"))
+	zip := model("zipmap", onnxtest.Softmax(), onnxtest.ZipMap("d", "b", "a", "c"), onnxtest.LabelOutput())
+	// The ZipMap's columns sorted by label (a, b, c, d) are W's columns 2, 1, 3, 0.
+	zipRef := func(x []float32, n int) []float32 {
+		logp := logpRef(x, n)
+		out := make([]float32, len(logp))
+		for i := range n {
+			for j, col := range []int{2, 1, 3, 0} {
+				out[i*classes+j] = logp[i*classes+col]
+			}
+		}
+		return out
+	}
+	// float16 rounds the logits (|v| < 7) to steps of at most 2^-8: the reference is rounded the
+	// same way, and the float32 sum may land on the other side of a rounding boundary.
+	f16Ref := func(x []float32, n int) []float32 { return round16(gemmRef(x, n), false) }
+
 	for _, tc := range []struct {
 		name string
 		path string
@@ -83,6 +109,18 @@ func TestSessionConformance(t *testing.T) {
 			teachertest.Case{Dim: 784, Classes: 10, Reference: func(x []float32, n int) []float32 {
 				return onnxtest.GemmRef(x, n, imgW, imgB)
 			}, Tol: confDeepTol, MaxBatch: 4}},
+		{"two outputs, logits chosen", both, onnx.Options{Batch: 4, OutputName: "logits"},
+			teachertest.Case{Dim: in, Classes: classes, Reference: gemmRef, Tol: confGemmTol, MaxBatch: 4}},
+		{"two outputs, probabilities chosen", both, onnx.Options{Batch: 4, OutputName: "output"},
+			teachertest.Case{Dim: in, Classes: classes, Reference: logpRef, Tol: confGemmTol, MaxBatch: 4}},
+		{"scores beside an int64 label", labelled, onnx.Options{Batch: 4},
+			teachertest.Case{Dim: in, Classes: classes, Reference: gemmRef, Tol: confGemmTol, MaxBatch: 4}},
+		{"float64 output", f64, onnx.Options{Batch: 4},
+			teachertest.Case{Dim: in, Classes: classes, Reference: gemmRef, Tol: confGemmTol, MaxBatch: 4}},
+		{"float16 output", f16, onnx.Options{Batch: 4},
+			teachertest.Case{Dim: in, Classes: classes, Reference: f16Ref, Tol: 1.0 / 256, MaxBatch: 4}},
+		{"ZipMap with string labels", zip, onnx.Options{Batch: 4},
+			teachertest.Case{Dim: in, Classes: classes, Reference: zipRef, Tol: confGemmTol, MaxBatch: 4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.c
@@ -91,6 +129,77 @@ func TestSessionConformance(t *testing.T) {
 			teachertest.Run(t, c)
 		})
 	}
+}
+
+// TestSessionConformanceSklearn runs the conformance suite on skl2onnx's iris random forest from
+// onnxruntime_go's test_data (its output_probability is a ZipMap beside the int64 output_label).
+// The reference is onnxruntime's own run of the forest, read back independently of the Session.
+func TestSessionConformanceSklearn(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	confQuiet(t)
+	path := ortFixture(t, "sklearn_randomforest.onnx")
+	teachertest.Run(t, teachertest.Case{
+		Open:    confOpen(path, onnx.Options{Batch: 4}),
+		Dim:     4,
+		Classes: 3,
+		Reference: func(x []float32, n int) []float32 {
+			want, err := sklearnLogProbs(path, x, n)
+			if err != nil {
+				t.Errorf("reference run of %s: %v", path, err) // the suite then reports the missing values
+			}
+			return want
+		},
+		// Trees are evaluated per sample; the only rounding is log's of a float32 probability.
+		Tol:       1e-6,
+		MaxBatch:  4,
+		ErrClosed: onnx.ErrClosed,
+	})
+}
+
+// sklearnLogProbs runs the forest's output_probability on n samples x with onnxruntime_go and
+// returns log(max(p, 1e-30)) with the classes in the order of their int64 keys.
+func sklearnLogProbs(path string, x []float32, n int) ([]float32, error) {
+	in, err := ort.NewTensor(ort.Shape{int64(n), 4}, x)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Destroy()
+	sess, err := ort.NewDynamicAdvancedSession(path, []string{"X"}, []string{"output_probability"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Destroy()
+	outs := []ort.Value{nil}
+	if err := sess.Run([]ort.Value{in}, outs); err != nil {
+		return nil, err
+	}
+	defer outs[0].Destroy()
+	seq, ok := outs[0].(*ort.Sequence)
+	if !ok {
+		return nil, fmt.Errorf("output_probability is %T, want a sequence", outs[0])
+	}
+	maps, _ := seq.GetValues()
+	out := make([]float32, 0, 3*n)
+	for _, m := range maps {
+		mp, ok := m.(*ort.Map)
+		if !ok {
+			return nil, fmt.Errorf("output_probability holds %T, want maps", m)
+		}
+		k, v, _ := mp.GetKeysAndValues()
+		keys, ok1 := k.(*ort.Tensor[int64])
+		vals, ok2 := v.(*ort.Tensor[float32])
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("map of %T to %T, want int64 to float32", k, v)
+		}
+		byKey := map[int64]float32{}
+		for i, key := range keys.GetData() {
+			byKey[key] = vals.GetData()[i]
+		}
+		for key := range int64(3) {
+			out = append(out, float32(math.Log(math.Max(float64(byKey[key]), 1e-30))))
+		}
+	}
+	return out, nil
 }
 
 // BenchmarkSessionTeacher times Session.Logits through teachertest.Bench on the
