@@ -9,6 +9,7 @@ import (
 
 	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/student"
 )
@@ -33,6 +34,7 @@ func evalCommand() *cli.Command {
 		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>` for checkpoints: auto, openblas or go"},
 	}
 	flags = append(flags, runtimeFlags("ONNX models")...)
+	flags = append(flags, csvFlags()...)
 	flags = append(flags, preprocessFlags("", "the stored one")...)
 	flags = append(flags, preprocessFlags("teacher-", "the model's")...)
 	return &cli.Command{
@@ -72,7 +74,16 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 		TeacherModel: cCtx.String("teacher"), JSON: cCtx.Bool("json"), BLAS: cCtx.String("blas"),
 	}
 	o.TeacherPath = o.TeacherModel
-	if err := requireFlags(cCtx, "model", "data", "labels"); err != nil {
+	if err := requireFlags(cCtx, "model", "data"); err != nil {
+		return o, err
+	}
+	if !dataset.IsCSV(o.Data) {
+		if err := requireFlags(cCtx, "labels"); err != nil {
+			return o, err
+		}
+	}
+	var err error
+	if o.Columns, err = columnsFromFlags(cCtx); err != nil {
 		return o, err
 	}
 	if o.Batch < 1 {
@@ -81,7 +92,6 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 	if err := checkChoice(cCtx, "blas", o.BLAS, choicesBLAS); err != nil {
 		return o, err
 	}
-	var err error
 	if o.Runtime, err = runtimeFromFlags(cCtx); err != nil {
 		return o, err
 	}

@@ -20,7 +20,7 @@ var optionFlags = map[string]string{
 	"Temperature": "temperature", "Alpha": "alpha", "Loss": "loss", "Ensemble": "ensemble", "Epochs": "epochs",
 	"Batch": "batch", "LR": "lr", "Schedule": "schedule", "Optimizer": "optimizer", "Momentum": "momentum",
 	"Jitter": "jitter", "Seed": "seed", "Checkpoint": "out", "Resume": "resume", "Overwrite": "overwrite",
-	"Metrics": "metrics", "Plot": "plot",
+	"Metrics": "metrics", "Plot": "plot", "Columns.Label": "label-column",
 	"eval.Model":        "model",
 	"export.Checkpoint": "model", "export.Out": "out", "export.Verify": "verify", "export.VerifyData": "verify-data",
 	"export.Opset":       "opset",

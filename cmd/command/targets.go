@@ -20,9 +20,11 @@ import (
 // TargetsOptions are the settings of `distill targets`.
 type TargetsOptions struct {
 	Teachers []string // --teacher arguments: PATH[:OPTION,...] (see dataset.ParseTeacherSpec)
-	Data     string   // --data: transfer set (IDX, gzip IDX or NPY)
+	Data     string   // --data: transfer set (IDX, gzip IDX, NPY, NPZ or CSV)
 	Labels   string   // --labels: optional; with them the teachers' accuracy is reported
 	Out      string   // --out: the soft-target file to write
+	// Columns are --label-column, --feature-columns and --csv-header, for CSV data.
+	Columns dataset.Columns
 
 	Shard, Shards int  // --shard i/n: the i-th (from 0) of n contiguous sample ranges; 0/1 is all
 	FP16          bool // --fp16: store the logits as float16 (half the size)
@@ -86,7 +88,7 @@ func targetsCommand() *cli.Command {
 			&cli.BoolFlag{Name: "fp16", Usage: "store logits as float16"},
 			&cli.IntFlag{Name: "batch", Value: targets.DefaultBatch, Usage: "samples per teacher run"},
 			&cli.StringFlag{Name: "output", Value: "auto", Usage: "teacher output kind: auto, logits, probs or logprobs"},
-		}, append(runtimeFlags("the teachers"), preprocessFlags("", "")...)...),
+		}, append(append(runtimeFlags("the teachers"), csvFlags()...), preprocessFlags("", "")...)...),
 		Subcommands: []*cli.Command{targetsMergeCommand()},
 		Action: func(cCtx *cli.Context) error {
 			opts, err := targetsOptionsFromFlags(cCtx)
@@ -157,6 +159,9 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	if o.Shard, o.Shards, err = targets.ParseShard(cCtx.String("shard")); err != nil {
 		return o, usageErrorf(cCtx, "--shard: %v", err)
 	}
+	if o.Columns, err = columnsFromFlags(cCtx); err != nil {
+		return o, err
+	}
 	if o.Preprocess, err = overrideFromFlags(cCtx, ""); err != nil {
 		return o, err
 	}
@@ -189,7 +194,7 @@ func runTargets(ctx context.Context, o TargetsOptions, stdout io.Writer) error {
 		}
 		specs[i] = ts
 	}
-	ds, err := dataset.Load(o.Data, o.Labels)
+	ds, err := dataset.Open(o.Columns.Source(o.Data, o.Labels))
 	if err != nil {
 		return err
 	}

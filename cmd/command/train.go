@@ -97,6 +97,7 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>`: auto, openblas or go"},
 	}
 	flags = append(flags, runtimeFlags("the online teacher")...)
+	flags = append(flags, csvFlags()...)
 	flags = append(flags, preprocessFlags("", "")...)
 	return append(flags, preprocessFlags("teacher-", "the student's")...)
 }
@@ -160,6 +161,9 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 		t.LR = t.Schedule.Steps[0].LR
 	}
 	if o.Runtime, err = runtimeFromFlags(cCtx); err != nil {
+		return o, err
+	}
+	if t.Columns, err = columnsFromFlags(cCtx); err != nil {
 		return o, err
 	}
 	if t.Preprocess, _, err = preprocessFromFlags(cCtx, "", dataset.Preprocess{}); err != nil {

@@ -63,3 +63,23 @@ func listOr(v []float64, def string) string {
 	}
 	return joinFloats(v)
 }
+
+// Columns says how the columns of a CSV file are read, for the steps that load several files
+// the same way (training data and eval data): the CSV fields of a Source.
+type Columns struct {
+	// Label is the label column ("" means "label" when the header has it, else no labels).
+	Label string
+	// Features are the feature columns in this order (nil: every other column).
+	Features []string
+	// Header is the form of the first line (HeaderNames when empty, HeaderSklearn, HeaderNone).
+	Header string
+}
+
+// Source returns the source of data and labels read with these columns; they apply to CSV
+// files only, so a Columns left zero reads any file as Load does.
+func (c Columns) Source(data, labels string) Source {
+	if !IsCSV(data) {
+		return Source{Data: data, Labels: labels}
+	}
+	return Source{Data: data, Labels: labels, LabelColumn: c.Label, FeatureColumns: c.Features, Header: c.Header}
+}

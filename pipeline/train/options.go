@@ -15,8 +15,12 @@ type Inputs struct {
 	// Data and Labels are the training set (IDX or NPY). Labels may be empty only when training
 	// on soft targets alone.
 	Data, Labels string
-	// EvalData and EvalLabels, when set (both or neither), are evaluated after every epoch.
+	// EvalData and EvalLabels, when set, are evaluated after every epoch. EvalLabels goes with
+	// EvalData unless EvalData is a CSV file, whose labels are a column.
 	EvalData, EvalLabels string
+	// Columns says how CSV files (Data and EvalData) are read (default: every column a feature
+	// but "label").
+	Columns dataset.Columns
 	// Preprocess is the student's input preprocessing, stored in the checkpoint (default: the
 	// data's scale, 255 for 8-bit data and 1 for floats, with mean 0 and std 1). A zero Scale is
 	// the data's.
@@ -139,7 +143,7 @@ func (in *Inputs) validate(online bool) error {
 		return optErr("Data", "no training data")
 	case in.SoftTargets != "" && online:
 		return optErr("SoftTargets", "both soft targets and an online teacher: choose one (offline or online distillation)")
-	case (in.EvalData == "") != (in.EvalLabels == ""):
+	case (in.EvalData == "") != (in.EvalLabels == "") && !dataset.IsCSV(in.EvalData):
 		return optErr("EvalData", "eval data and eval labels go together")
 	}
 	if err := in.Preprocess.Validate(); err != nil {
