@@ -16,7 +16,8 @@ import (
 // nodes from the single float input to the single float output, weights as float32 initializers or as
 // float16 initializers widened by Cast nodes. Gemm nodes written by other tools with transB = 1 are
 // accepted too (the weight is transposed to [in, out]). Anything else is an error naming the file and
-// the node. Export(ImportGraph(f)) reproduces f byte for byte when f came from Export.
+// the node (a Git LFS pointer in place of the model wraps ErrLFSPointer). Export(ImportGraph(f))
+// reproduces f byte for byte when f came from Export.
 //
 // The ModelProto is decoded with the generated protobuf types of
 // github.com/advancedclimatesystems/gonnx/onnx and turned into the Layers and weights of an

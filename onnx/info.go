@@ -57,7 +57,8 @@ func checkNotLFSPointer(data []byte) error {
 }
 
 // ReadModelInfo reads the ONNX model at path and describes its inputs, outputs, opset, producer
-// and metadata. Errors name the file.
+// and metadata. Errors name the file; a file that is not a model wraps ErrNotONNX, and a Git LFS
+// pointer also ErrLFSPointer.
 func ReadModelInfo(path string) (*ModelInfo, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -396,7 +396,7 @@ func (s *Session) InputShape() []int64 { return append([]int64(nil), s.inShape..
 // its batch axis, with Options.InputShape filled in).
 func (s *Session) SampleShape() []int64 { return append([]int64(nil), s.sample...) }
 
-// Classes returns the number of classes (the output's second axis).
+// Classes returns the number of classes: the second axis of a tensor output, or the keys of a ZipMap.
 func (s *Session) Classes() int { return s.classes }
 
 // Device returns where the session runs: "cpu" or "cuda:<id>".

@@ -30,10 +30,9 @@ const (
 // TestSessionConformance runs the teacher conformance suite on Sessions over each kind of model
 // they open: dynamic batch axes run in batches of 1, 4 and DefaultBatch, fixed batch axes of 1
 // and 4 (padded), a ReLU MLP, an image input that is flattened, models that output
-// log-probabilities and probabilities (which Logits returns as log-probabilities), models with
-// two outputs (logits and probabilities, chosen by OutputName; scores beside an int64 label),
-// float64 and float16 outputs, and a ZipMap of probabilities (a scikit-learn style classifier);
-// TestSessionConformanceSklearn adds skl2onnx's random forest.
+// log-probabilities and probabilities (which Logits returns as log-probabilities).
+// TestSessionConformanceOutputs adds other kinds of outputs, TestSessionConformanceSklearn
+// skl2onnx's random forest.
 func TestSessionConformance(t *testing.T) {
 	onnxtest.RequireLibrary(t)
 	confQuiet(t)
@@ -62,32 +61,7 @@ func TestSessionConformance(t *testing.T) {
 	imgW, imgB := confRandGemm(rng, 784, 10)
 	onnxtest.GemmClassifier(t, imgPath, imgW, imgB, onnxtest.ImageInput())
 
-	both := model("both", onnxtest.Softmax(), onnxtest.LogitsOutput())
-	labelled := model("labelled", onnxtest.LabelOutput())
-	f64 := model("float64", onnxtest.CastOutput("float64"))
-	f16 := model("float16", onnxtest.CastOutput("float16"))
-	zip := model("zipmap", onnxtest.Softmax(), onnxtest.ZipMap("d", "b", "a", "c"), onnxtest.LabelOutput())
-	// The ZipMap's columns sorted by label (a, b, c, d) are W's columns 2, 1, 3, 0.
-	zipRef := func(x []float32, n int) []float32 {
-		logp := logpRef(x, n)
-		out := make([]float32, len(logp))
-		for i := range n {
-			for j, col := range []int{2, 1, 3, 0} {
-				out[i*classes+j] = logp[i*classes+col]
-			}
-		}
-		return out
-	}
-	// float16 rounds the logits (|v| < 7) to steps of at most 2^-8: the reference is rounded the
-	// same way, and the float32 sum may land on the other side of a rounding boundary.
-	f16Ref := func(x []float32, n int) []float32 { return round16(gemmRef(x, n), false) }
-
-	for _, tc := range []struct {
-		name string
-		path string
-		opts onnx.Options
-		c    teachertest.Case // Open and ErrClosed are filled in below
-	}{
+	confRun(t, []confCase{
 		{"gemm batch 4", gemm, onnx.Options{Batch: 4},
 			teachertest.Case{Dim: in, Classes: classes, Reference: gemmRef, Tol: confGemmTol, MaxBatch: 4}},
 		{"gemm batch 1", gemm, onnx.Options{Batch: 1, Output: onnx.OutputLogits},
@@ -109,19 +83,21 @@ func TestSessionConformance(t *testing.T) {
 			teachertest.Case{Dim: 784, Classes: 10, Reference: func(x []float32, n int) []float32 {
 				return onnxtest.GemmRef(x, n, imgW, imgB)
 			}, Tol: confDeepTol, MaxBatch: 4}},
-		{"two outputs, logits chosen", both, onnx.Options{Batch: 4, OutputName: "logits"},
-			teachertest.Case{Dim: in, Classes: classes, Reference: gemmRef, Tol: confGemmTol, MaxBatch: 4}},
-		{"two outputs, probabilities chosen", both, onnx.Options{Batch: 4, OutputName: "output"},
-			teachertest.Case{Dim: in, Classes: classes, Reference: logpRef, Tol: confGemmTol, MaxBatch: 4}},
-		{"scores beside an int64 label", labelled, onnx.Options{Batch: 4},
-			teachertest.Case{Dim: in, Classes: classes, Reference: gemmRef, Tol: confGemmTol, MaxBatch: 4}},
-		{"float64 output", f64, onnx.Options{Batch: 4},
-			teachertest.Case{Dim: in, Classes: classes, Reference: gemmRef, Tol: confGemmTol, MaxBatch: 4}},
-		{"float16 output", f16, onnx.Options{Batch: 4},
-			teachertest.Case{Dim: in, Classes: classes, Reference: f16Ref, Tol: 1.0 / 256, MaxBatch: 4}},
-		{"ZipMap with string labels", zip, onnx.Options{Batch: 4},
-			teachertest.Case{Dim: in, Classes: classes, Reference: zipRef, Tol: confGemmTol, MaxBatch: 4}},
-	} {
+	})
+}
+
+// confCase is one model of TestSessionConformance, opened with opts.
+type confCase struct {
+	name string
+	path string
+	opts onnx.Options
+	c    teachertest.Case // Open and ErrClosed are filled in by confRun
+}
+
+// confRun runs the conformance suite on each case as a subtest.
+func confRun(t *testing.T, cases []confCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.c
 			c.Open = confOpen(tc.path, tc.opts)
@@ -129,6 +105,52 @@ func TestSessionConformance(t *testing.T) {
 			teachertest.Run(t, c)
 		})
 	}
+}
+
+// TestSessionConformanceOutputs runs the conformance suite on Sessions over models whose scores
+// are not the single float32 output: two outputs (logits and probabilities, chosen by
+// OutputName; scores beside an int64 label), float64 and float16 outputs, and a ZipMap of
+// probabilities with string labels (a scikit-learn style classifier).
+func TestSessionConformanceOutputs(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	confQuiet(t)
+	dir := t.TempDir()
+	const in, classes = 6, 4
+	W, b := confRandGemm(rand.New(rand.NewPCG(13, 14)), in, classes)
+	gemmRef := func(x []float32, n int) []float32 { return onnxtest.GemmRef(x, n, W, b) }
+	logpRef := func(x []float32, n int) []float32 { return confLogSoftmax(gemmRef(x, n), classes) }
+	// The ZipMap's columns sorted by label (a, b, c, d) are W's columns 2, 1, 3, 0.
+	zipRef := func(x []float32, n int) []float32 {
+		logp := logpRef(x, n)
+		out := make([]float32, len(logp))
+		for i := range n {
+			for j, col := range []int{2, 1, 3, 0} {
+				out[i*classes+j] = logp[i*classes+col]
+			}
+		}
+		return out
+	}
+	// float16 rounds the logits (|v| < 7) to steps of at most 2^-8: the reference is rounded the
+	// same way, and the float32 sum may land on the other side of a rounding boundary.
+	f16Ref := func(x []float32, n int) []float32 { return round16(gemmRef(x, n), false) }
+	model := func(name string, opts ...onnxtest.Option) string {
+		path := filepath.Join(dir, name+".onnx")
+		onnxtest.GemmClassifier(t, path, W, b, opts...)
+		return path
+	}
+	both := model("both", onnxtest.Softmax(), onnxtest.LogitsOutput())
+	gemm := func(ref func([]float32, int) []float32, tol float64) teachertest.Case {
+		return teachertest.Case{Dim: in, Classes: classes, Reference: ref, Tol: tol, MaxBatch: 4}
+	}
+	confRun(t, []confCase{
+		{"two outputs, logits chosen", both, onnx.Options{Batch: 4, OutputName: "logits"}, gemm(gemmRef, confGemmTol)},
+		{"two outputs, probabilities chosen", both, onnx.Options{Batch: 4, OutputName: "output"}, gemm(logpRef, confGemmTol)},
+		{"scores beside an int64 label", model("labelled", onnxtest.LabelOutput()), onnx.Options{Batch: 4}, gemm(gemmRef, confGemmTol)},
+		{"float64 output", model("float64", onnxtest.CastOutput("float64")), onnx.Options{Batch: 4}, gemm(gemmRef, confGemmTol)},
+		{"float16 output", model("float16", onnxtest.CastOutput("float16")), onnx.Options{Batch: 4}, gemm(f16Ref, 1.0/256)},
+		{"ZipMap with string labels", model("zipmap", onnxtest.Softmax(), onnxtest.ZipMap("d", "b", "a", "c"), onnxtest.LabelOutput()),
+			onnx.Options{Batch: 4}, gemm(zipRef, confGemmTol)},
+	})
 }
 
 // TestSessionConformanceSklearn runs the conformance suite on skl2onnx's iris random forest from
