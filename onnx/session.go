@@ -203,8 +203,10 @@ func (s *Session) checkModel() error {
 	}
 	s.out = out[i]
 	s.outType, _ = scoreTypeOf(s.out)
+	// onnxruntime_go v1.27.0 cannot return a 16-bit float output that onnxruntime allocated (it
+	// copies one byte per value), so such an output is read into a tensor of the declared shape.
 	if sh := s.out.Shape; (s.outType == scoreFloat16 || s.outType == scoreBFloat16) && (len(sh) != 2 || sh[1] <= 0) {
-		return fmt.Errorf("output %s: a %s output must declare its class count ([N, classes] with a fixed second axis), since onnxruntime_go cannot return one it allocates",
+		return fmt.Errorf("output %s: a %s output must declare its class count (shape [N, classes] with a fixed number of classes)",
 			describeValue(s.out), s.out.Type)
 	}
 	shape := in[0].Shape
@@ -353,8 +355,7 @@ func (s *Session) probe(sess *ort.DynamicAdvancedSession) (int, *zipColumns, err
 	defer in.Destroy()
 	outs := []ort.Value{nil}
 	if s.outType == scoreFloat16 || s.outType == scoreBFloat16 {
-		// onnxruntime_go v1.27.0 cannot return a 16-bit float output it allocated (it copies one
-		// byte per value), so the probe gives the declared shape (checkModel made sure of it).
+		// A 16-bit output is read into a tensor of its declared shape (see checkModel).
 		if outs[0], err = newScoreTensor(s.outType, int(shape[0]), int(s.out.Shape[1])); err != nil {
 			return 0, nil, err
 		}
