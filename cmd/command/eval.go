@@ -17,10 +17,12 @@ import (
 // EvalCLIOptions are the settings of `distill eval`.
 type EvalCLIOptions struct {
 	eval.Options
-	TeacherModel string       // --teacher: ONNX teacher to compare with (empty: none)
-	JSON         bool         // --json: print one JSON object instead of text (default false)
-	Runtime      onnx.Runtime // --ort-lib, --device, --gpu-id, --threads: how ONNX models run
-	BLAS         string       // --blas: auto (default), openblas or go, for checkpoints
+	TeacherModel string // --teacher: ONNX teacher to compare with (empty: none)
+	// TeacherOutput and TeacherOutputKind are --teacher-output and --teacher-output-kind.
+	TeacherOutput, TeacherOutputKind string
+	JSON                             bool         // --json: print one JSON object instead of text (default false)
+	Runtime                          onnx.Runtime // --ort-lib, --device, --gpu-id, --threads: how ONNX models run
+	BLAS                             string       // --blas: auto (default), openblas or go, for checkpoints
 }
 
 func evalCommand() *cli.Command {
@@ -30,6 +32,10 @@ func evalCommand() *cli.Command {
 		&cli.StringFlag{Name: "labels", Usage: "labels `<file>` of --data (required)", TakesFile: true},
 		&cli.StringFlag{Name: "teacher", Usage: "also evaluate teacher `<model.onnx>` and report top-1 agreement", TakesFile: true},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"},
+		&cli.StringFlag{Name: "model-output", Usage: "an ONNX model's output `<name>` that holds the class scores (default: the only one that can)"},
+		&cli.StringFlag{Name: "model-output-kind", Value: "auto", Usage: "what an ONNX model outputs, `<kind>`: auto, logits, probs or logprobs"},
+		&cli.StringFlag{Name: "teacher-output", Usage: "the teacher's output `<name>` that holds the class scores"},
+		&cli.StringFlag{Name: "teacher-output-kind", Value: "auto", Usage: "what the teacher outputs, `<kind>`: auto, logits, probs or logprobs"},
 		&cli.IntFlag{Name: "batch", Value: eval.DefaultBatch, Usage: "inference batch size `<n>`"},
 		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>` for checkpoints: auto, openblas or go"},
 	}
@@ -74,6 +80,13 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 		TeacherModel: cCtx.String("teacher"), JSON: cCtx.Bool("json"), BLAS: cCtx.String("blas"),
 	}
 	o.TeacherPath = o.TeacherModel
+	o.OutputName, o.OutputKind = cCtx.String("model-output"), cCtx.String("model-output-kind")
+	o.TeacherOutput, o.TeacherOutputKind = cCtx.String("teacher-output"), cCtx.String("teacher-output-kind")
+	for _, f := range []string{"model-output-kind", "teacher-output-kind"} {
+		if err := checkChoice(cCtx, f, cCtx.String(f), choicesOutput); err != nil {
+			return o, err
+		}
+	}
 	if err := requireFlags(cCtx, "model", "data"); err != nil {
 		return o, err
 	}
@@ -123,9 +136,10 @@ func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
 		if stored != nil {
 			o.TeacherPreprocess = stored
 		}
-		s, err := o.Runtime.Open(o.TeacherModel, model.Options{Batch: o.Batch, InputShape: o.TeacherOverride.InputShape})
+		s, err := o.Runtime.Open(o.TeacherModel, model.Options{Batch: o.Batch, InputShape: o.TeacherOverride.InputShape,
+			OutputName: o.TeacherOutput, Output: o.TeacherOutputKind})
 		if err != nil {
-			return err
+			return asTeacher(err)
 		}
 		defer s.Close()
 		teacher = s

@@ -26,12 +26,19 @@ var optionFlags = map[string]string{
 	"export.Opset":       "opset",
 	"sweep.Temperatures": "temperatures", "sweep.Dir": "out-dir",
 	"onnx.Runtime.Lib": "ort-lib",
+	// A model's output: the teachers' (cmd names them Teacher.*) and eval's model.
+	"onnx.Teacher.OutputName": "teacher-output", "onnx.Teacher.Output": "teacher-output-kind",
+	"targets.onnx.Teacher.Output": "output", "targets.onnx.Output": "output", "targets.onnx.OutputName": "teacher-output",
+	"train.onnx.Output": "teacher-output-kind", "train.onnx.OutputName": "teacher-output",
+	"eval.onnx.Output": "model-output-kind or --teacher-output-kind", "eval.onnx.OutputName": "model-output",
 }
 
-// flagFor returns the flag (without its leading "--") that sets the option of e.
-func flagFor(e *option.Error) string {
-	if f, ok := optionFlags[e.Scope+"."+e.Option]; ok {
-		return f
+// flagFor returns the flag (without its leading "--") of command that sets the option of e.
+func flagFor(e *option.Error, command string) string {
+	for _, k := range []string{command + "." + e.Scope + "." + e.Option, e.Scope + "." + e.Option} {
+		if f, ok := optionFlags[k]; ok {
+			return f
+		}
 	}
 	opt := strings.TrimPrefix(e.Option, "Train.") // sweep's shared training options
 	if e.Scope == "sweep" || strings.HasPrefix(e.Option, "Train.") {
@@ -51,15 +58,29 @@ func flagFor(e *option.Error) string {
 // optionError rewrites err, when it holds an *option.Error, to name the option's flag instead of
 // its field: a usage error of the command running in cCtx when usage is set (the options were
 // wrong on their own, found by a Validate), else an error to report as it is (they did not fit
-// the files; Main rewrites those).
+// the files or the models; every command's action is wrapped so, see prepareCommand).
 func optionError(cCtx *cli.Context, err error, usage bool) error {
 	var oe *option.Error
 	if !errors.As(err, &oe) {
 		return err
 	}
-	msg := fmt.Sprintf("--%s: %v", flagFor(oe), oe.Err)
+	command := ""
+	if cCtx != nil && cCtx.Command != nil {
+		command = cCtx.Command.Name
+	}
+	msg := fmt.Sprintf("--%s: %v", flagFor(oe, command), oe.Err)
 	if usage {
 		return usageErrorf(cCtx, "%s", msg)
 	}
 	return fmt.Errorf("%s: %s", oe.Scope, msg)
+}
+
+// asTeacher marks the option errors of opening a teacher as the teacher's (Teacher.<option>), so
+// that they name the --teacher-* flags rather than those of the model evaluated.
+func asTeacher(err error) error {
+	var oe *option.Error
+	if errors.As(err, &oe) && oe.Scope == "onnx" {
+		return &option.Error{Scope: oe.Scope, Option: "Teacher." + oe.Option, Err: oe.Err}
+	}
+	return err
 }

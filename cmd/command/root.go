@@ -184,6 +184,10 @@ func prepareCommand(c *cli.Command) {
 			c.Flags = append(c.Flags, f)
 		}
 	}
+	if act := c.Action; act != nil {
+		// Errors below the command line name options by field: name their flags.
+		c.Action = func(cCtx *cli.Context) error { return optionError(cCtx, act(cCtx), false) }
+	}
 	before := c.Before
 	c.Before = func(cCtx *cli.Context) error {
 		if err := setupLogging(cCtx); err != nil {
@@ -299,7 +303,6 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		printUsage(app, ue.ctx, stderr)
 		return ExitUsage
 	}
-	err = optionError(nil, err, false)
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "distill: interrupted: %v\n", err)
 		return ExitRuntime

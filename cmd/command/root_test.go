@@ -101,10 +101,19 @@ func TestFlagFor(t *testing.T) {
 		{"sweep", "Train.Batch", "batch"},
 		{"sweep", "Dir", "out-dir"},
 		{"onnx", "Runtime.Lib", "ort-lib"},
+		{"onnx", "Teacher.OutputName", "teacher-output"},
 	}
 	for _, tt := range tests {
-		if got := flagFor(&option.Error{Scope: tt.scope, Option: tt.option}); got != tt.want {
+		if got := flagFor(&option.Error{Scope: tt.scope, Option: tt.option}, "train"); got != tt.want {
 			t.Errorf("flagFor(%s %s) = %q, want %q", tt.scope, tt.option, got, tt.want)
+		}
+	}
+	for _, tt := range []struct{ command, option, want string }{
+		{"targets", "Output", "output"}, {"targets", "Teacher.Output", "output"}, {"train", "Output", "teacher-output-kind"},
+		{"eval", "OutputName", "model-output"}, {"eval", "Teacher.OutputName", "teacher-output"},
+	} {
+		if got := flagFor(&option.Error{Scope: "onnx", Option: tt.option}, tt.command); got != tt.want {
+			t.Errorf("distill %s: flagFor(onnx %s) = %q, want %q", tt.command, tt.option, got, tt.want)
 		}
 	}
 }

@@ -32,6 +32,9 @@ type TargetsOptions struct {
 	Batch   int          // --batch: samples per step (default 1024)
 	Runtime onnx.Runtime // --ort-lib, --device, --gpu-id, --threads: how the teachers run
 	Output  string       // --output: what the teachers output: auto (default), logits, probs or logprobs
+	// OutputName is --teacher-output: the output that holds the class scores (default: the only
+	// one that can).
+	OutputName string
 
 	// Preprocess holds the plain preprocessing flags given (--scale, --mean, --std,
 	// --input-shape). Each teacher's preprocessing is the one its model records (else the
@@ -50,7 +53,9 @@ const targetsDescription = `Runs each teacher over the transfer set (or one shar
 safetensors file: [N,C] for one teacher, [K,N,C] for an ensemble of K. Logits, not
 probabilities, are stored: the temperature is applied at training time, so one file serves
 any T. A teacher that outputs probabilities is stored as log p (valid logits); --output auto
-takes rows that are non-negative and sum to 1 as probabilities. The header records each
+takes rows whose entries are in [0, 1] and sum to 1 (within 2e-2) as probabilities and stops
+at a first batch it cannot tell. A model with several outputs is read from the only one that can
+hold class scores ([N,C] floats, or a scikit-learn ZipMap), or from --teacher-output <name>. The header records each
 teacher's sha256, tensor names, preprocessing and output kind, the data file's sha256 and
 sample count, the sample range and the tool version.
 
@@ -88,6 +93,7 @@ func targetsCommand() *cli.Command {
 			&cli.BoolFlag{Name: "fp16", Usage: "store logits as float16"},
 			&cli.IntFlag{Name: "batch", Value: targets.DefaultBatch, Usage: "samples per teacher run"},
 			&cli.StringFlag{Name: "output", Value: "auto", Usage: "teacher output kind: auto, logits, probs or logprobs"},
+			&cli.StringFlag{Name: "teacher-output", Usage: "the teachers' output `<name>` that holds the class scores (default: the only one that can)"},
 		}, append(append(runtimeFlags("the teachers"), csvFlags()...), preprocessFlags("", "")...)...),
 		Subcommands: []*cli.Command{targetsMergeCommand()},
 		Action: func(cCtx *cli.Context) error {
@@ -135,7 +141,7 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	o := TargetsOptions{
 		Teachers: cCtx.Generic("teacher").(*repeatedString).values, Data: cCtx.String("data"), Labels: cCtx.String("labels"),
 		Out: cCtx.String("out"), FP16: cCtx.Bool("fp16"), Batch: cCtx.Int("batch"),
-		Output: cCtx.String("output"),
+		Output: cCtx.String("output"), OutputName: cCtx.String("teacher-output"),
 	}
 	if cCtx.Args().Present() {
 		return o, usageErrorf(cCtx, "targets: unexpected argument %q (did you mean 'distill targets merge'?)", cCtx.Args().First())
@@ -242,9 +248,9 @@ func teacherSpec(arg string, flags dataset.PreprocessOverride) (dataset.TeacherS
 // openTeacher opens the teacher of one --teacher spec and describes it for the file's header; its
 // input shape, when the spec gives none, is the model's.
 func openTeacher(o TargetsOptions, ts dataset.TeacherSpec) (targets.Teacher, error) {
-	s, err := o.Runtime.Open(ts.Path, model.Options{Batch: o.Batch, Output: ts.Output, InputShape: ts.Preprocess.InputShape})
+	s, err := o.Runtime.Open(ts.Path, model.Options{Batch: o.Batch, Output: ts.Output, OutputName: o.OutputName, InputShape: ts.Preprocess.InputShape})
 	if err != nil {
-		return targets.Teacher{}, err
+		return targets.Teacher{}, asTeacher(err)
 	}
 	d := s.Describe()
 	pre := ts.Preprocess
@@ -255,6 +261,7 @@ func openTeacher(o TargetsOptions, ts dataset.TeacherSpec) (targets.Teacher, err
 		"shape", d.SampleShape, "classes", s.Classes(), "preprocess", pre.String())
 	return targets.Teacher{Teacher: s, TeacherInfo: targets.TeacherInfo{
 		Path: ts.Path, SHA256: d.SHA256, Input: d.Input, Output: d.Output, Preprocess: pre, OutputKind: ts.Output,
+		ClassLabels: d.ClassLabels,
 	}}, nil
 }
 

@@ -360,3 +360,37 @@ func TestTargetsRecordedPreprocessing(t *testing.T) {
 		})
 	}
 }
+
+// TestTargetsTeacherOutput: a teacher with two outputs that could hold the scores is refused with
+// an error naming --teacher-output; with it, the chosen output is stored; a scikit-learn style
+// ZipMap teacher records its class labels.
+func TestTargetsTeacherOutput(t *testing.T) {
+	s := newTargetsSetup(t, 12)
+	two := filepath.Join(s.dir, "two.onnx")
+	onnxtest.GemmClassifier(t, two, s.W, s.b, onnxtest.Softmax(), onnxtest.LogitsOutput())
+	out := filepath.Join(s.dir, "two.safetensors")
+	args := []string{"targets", "--teacher", two, "--data", s.data, "--scale", "255", "--out", out}
+	code, _, stderr := runMain(t, args...)
+	if code != ExitRuntime || !strings.Contains(stderr, "--teacher-output: ") || !strings.Contains(stderr, `"logits"`) {
+		t.Fatalf("two candidate outputs: exit %d, stderr %q: want %d and an error naming --teacher-output", code, stderr, ExitRuntime)
+	}
+	if code, _, stderr := runMain(t, append(args, "--teacher-output", "logits")...); code != ExitOK {
+		t.Fatalf("--teacher-output logits: exit %d\n%s", code, stderr)
+	}
+	st, z := fileLogits(t, out)
+	within(t, "logits", z, s.want(0), 1e-5)
+	if ti := st.Meta.Teachers[0]; ti.Output != "logits" || ti.OutputKind != "logits" {
+		t.Errorf("teacher %+v: want output logits of kind logits", ti)
+	}
+
+	zip := filepath.Join(s.dir, "zip.onnx")
+	onnxtest.GemmClassifier(t, zip, s.W, s.b, onnxtest.Softmax(), onnxtest.ZipMap("cat", "dog", "eel"))
+	zout := filepath.Join(s.dir, "zip.safetensors")
+	if code, _, stderr := runMain(t, "targets", "--teacher", zip, "--data", s.data, "--scale", "255", "--out", zout); code != ExitOK {
+		t.Fatalf("ZipMap teacher: exit %d\n%s", code, stderr)
+	}
+	st, _ = fileLogits(t, zout)
+	if ti := st.Meta.Teachers[0]; fmt.Sprint(ti.ClassLabels) != "[cat dog eel]" || ti.OutputKind != "probs" {
+		t.Errorf("ZipMap teacher %+v: want class labels [cat dog eel] and probabilities", ti)
+	}
+}

@@ -24,6 +24,8 @@ type TrainCLIOptions struct {
 	train.Options
 	Runtime onnx.Runtime // --ort-lib, --device, --gpu-id, --threads: how the online teacher runs
 	BLAS    string       // --blas: auto (default), openblas or go
+	// TeacherOutput and TeacherOutputKind are --teacher-output and --teacher-output-kind.
+	TeacherOutput, TeacherOutputKind string
 	// TeacherFlags are the --teacher-* preprocessing flags given: they override, field by field,
 	// the preprocessing the online teacher's model records. A model that records none takes
 	// Options.TeacherPreprocess (the student's scale, mean and std with these flags in place).
@@ -74,6 +76,8 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "labels", Usage: "training labels `<file>` (needed unless training on soft targets alone)", TakesFile: true},
 		&cli.StringFlag{Name: "soft-targets", Usage: "offline soft targets `<file.safetensors>` made from --data", TakesFile: true},
 		&cli.StringFlag{Name: "teacher", Usage: "online teacher `<model.onnx>`, run on every batch", TakesFile: true},
+		&cli.StringFlag{Name: "teacher-output", Usage: "the online teacher's output `<name>` that holds the class scores (default: the only one that can)"},
+		&cli.StringFlag{Name: "teacher-output-kind", Value: "auto", Usage: "what the online teacher outputs, `<kind>`: auto, logits, probs or logprobs"},
 		&cli.Float64Flag{Name: "temperature", Aliases: []string{"T"}, Value: def.Temperature, Usage: "softmax temperature `<T>` of the soft targets"},
 		&cli.Float64Flag{Name: "alpha", Value: def.Alpha, Usage: "weight `<a>` of the soft loss; 1 - a weights the hard loss"},
 		&cli.StringFlag{Name: "loss", Value: def.Loss, Usage: "soft loss `<kind>`: kl (T^2-scaled batchmean KL) or mse (logit matching)"},
@@ -146,6 +150,13 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	if err := checkChoice(cCtx, "blas", o.BLAS, choicesBLAS); err != nil {
 		return o, err
 	}
+	o.TeacherOutput, o.TeacherOutputKind = cCtx.String("teacher-output"), cCtx.String("teacher-output-kind")
+	if o.TeacherOutputKind == "" {
+		o.TeacherOutputKind = model.OutputAuto // sweep has no online teacher
+	}
+	if err := checkChoice(cCtx, "teacher-output-kind", o.TeacherOutputKind, choicesOutput); err != nil {
+		return o, err
+	}
 	var err error
 	if t.Schedule, err = train.ParseSchedule(cCtx.String("schedule")); err != nil {
 		return o, usageErrorf(cCtx, "--schedule: %v", err)
@@ -196,9 +207,10 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 		}
 		slog.Info("teacher preprocessing", "model", o.TeacherPath, "from", from)
 		// The teacher runs between the student's steps: its idle threads must not spin.
-		s, err := o.Runtime.Open(o.TeacherPath, model.Options{Batch: o.Batch, InputShape: o.TeacherPreprocess.InputShape, NoSpin: true})
+		s, err := o.Runtime.Open(o.TeacherPath, model.Options{Batch: o.Batch, InputShape: o.TeacherPreprocess.InputShape,
+			OutputName: o.TeacherOutput, Output: o.TeacherOutputKind, NoSpin: true})
 		if err != nil {
-			return err
+			return asTeacher(err)
 		}
 		defer s.Close()
 		d := s.Describe()

@@ -49,6 +49,9 @@ type Options struct {
 	TeacherOverride   dataset.PreprocessOverride
 	// Batch is the inference batch size (0 means DefaultBatch).
 	Batch int
+	// OutputName and OutputKind say which output of an ONNX model holds the class scores and
+	// what they are (see model.Options; empty: the only candidate, and auto).
+	OutputName, OutputKind string
 }
 
 // DefaultBatch is the inference batch size of Eval when Options.Batch is 0: large enough for
@@ -228,7 +231,7 @@ func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset
 		return nil, 0, pre, err
 	}
 	pre = pre.ForData(data)
-	s, err := rt.Open(opts.Model, model.Options{Batch: batch, InputShape: pre.InputShape})
+	s, err := rt.Open(opts.Model, model.Options{Batch: batch, InputShape: pre.InputShape, OutputName: opts.OutputName, Output: opts.OutputKind})
 	if err != nil {
 		return nil, 0, pre, fmt.Errorf("eval: %w", err)
 	}

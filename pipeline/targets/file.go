@@ -50,6 +50,9 @@ type TeacherInfo struct {
 	// OutputKind is what the model outputs: "logits", "probs" or "logprobs". Probabilities
 	// are stored as log p, which are valid logits.
 	OutputKind string `json:"output_kind"`
+	// ClassLabels names the classes as the model does (a scikit-learn ZipMap's keys), class k
+	// being ClassLabels[k]; absent when the model does not name them.
+	ClassLabels []string `json:"class_labels,omitempty"`
 }
 
 // Meta is the provenance stored in a soft-target file's header.
