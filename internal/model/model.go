@@ -1,5 +1,7 @@
 // Package model defines what the pipeline needs of a model runtime: a [Teacher] that turns
-// preprocessed samples into logits, and a [Runtime] that opens model files as teachers.
+// preprocessed samples into logits, and a [Runtime] that opens model files as teachers. A
+// [MultiInput] model is also fed by named inputs of other element types, as they are, without
+// preprocessing (a text classifier's token ids and attention mask).
 //
 // The pipeline never loads a runtime itself. The command line decides how models are run (today
 // onnxruntime on the CPU or a CUDA device, through package onnx) and hands the pipeline a Runtime;
@@ -30,14 +32,58 @@ type Model interface {
 	Describe() Description
 }
 
+// Input holds the values of one model input for n samples, for MultiInput.LogitsInputs.
+type Input struct {
+	// Name is the model's name of the input.
+	Name string
+	// SampleShape is the shape of one sample, without the batch axis, e.g. [128] for 128
+	// tokens. It must agree with the model's fixed axes; a dynamic axis takes the size given.
+	// Nil stands for the model's own per-sample shape when that has no dynamic axis.
+	SampleShape []int
+	// Values are the n samples' values, row-major [n, SampleShape...], as a []float32,
+	// []float64, []uint16 (the bits of IEEE 754 half-precision floats, for a float16 input),
+	// []int64, []int32, []int8, []uint8 or []bool: the slice type of the input's element type
+	// (InputInfo.DType). A runtime may also take a []float32 for a float16 or float64 input and
+	// convert it; package onnx does.
+	Values any
+}
+
+// InputInfo describes one input of a model, as a MultiInput feeds it.
+type InputInfo struct {
+	// Name is the model's name of the input.
+	Name string
+	// DType is the input's element type: "float32", "float16", "float64", "int64", "int32",
+	// "int8", "uint8" or "bool".
+	DType string
+	// SampleShape is the per-sample shape from the model (the input's shape without its batch
+	// axis), -1 for a dynamic axis; nil when the model does not say the input's shape.
+	SampleShape []int
+}
+
+// MultiInput is a Model fed by named inputs of any supported element type: a text classifier's
+// input_ids and attention_mask (int64 [N, L]), a float16 or float64 input, several inputs.
+// Its Logits feeds only a model with one float32 input, and fails for other models.
+type MultiInput interface {
+	Model
+	// Inputs describes the model's inputs, in the model's order.
+	Inputs() []InputInfo
+	// LogitsInputs returns n*Classes() logits, row-major [n, classes], for n samples given as
+	// every one of the model's inputs, each exactly once by name, as Logits does for one
+	// float32 input (probabilities are returned as log-probabilities). For a model with one
+	// float32 input it returns exactly what Logits returns.
+	LogitsInputs(ctx context.Context, in []Input, n int) ([]float32, error)
+}
+
 // Description is what a soft-target file and the logs record about a model.
 type Description struct {
 	// Path is the model file as opened; SHA256 the hex sha256 of its bytes.
 	Path, SHA256 string
-	// Input and Output name the input the runtime feeds and the output it reads the class
-	// scores from (Options.OutputName, or the one output that can hold them).
+	// Input and Output name the input the runtime feeds (the first of several) and the output
+	// it reads the class scores from (Options.OutputName, or the one output that can hold them).
 	Input, Output string
-	// SampleShape is the per-sample input shape the model takes, e.g. [784] or [1 28 28].
+	// SampleShape is the per-sample input shape the model takes, e.g. [784] or [1 28 28]. For a
+	// model that is not fed through Logits (several inputs, or one that is not float32), it is
+	// the first input's, -1 for a dynamic axis; MultiInput.Inputs describes them all.
 	SampleShape []int
 	// OutputKind is what the model outputs: "logits", "probs" or "logprobs" ("auto" while
 	// undetected).
@@ -66,7 +112,8 @@ type Options struct {
 	// default); larger calls are split.
 	Batch int
 	// InputShape overrides the per-sample input shape of a model whose input has dynamic axes
-	// besides the batch (nil: the model's).
+	// besides the batch (nil: the model's). It is for a model with one float32 input, fed by
+	// Logits; the inputs given to MultiInput.LogitsInputs say their own shapes.
 	InputShape []int
 	// Output is what the model outputs, one of the Output* constants ("" means OutputAuto).
 	Output string
