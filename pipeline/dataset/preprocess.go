@@ -12,22 +12,32 @@ import (
 //
 //	y = (x/Scale - Mean[c]) / Std[c]
 //
-// for channel c, then the sample is viewed with shape InputShape. It is stored as JSON
-// with every artefact (soft-target files, checkpoints, exported models), so that the same
-// mapping is applied at every step.
+// for channel (or feature) c, then the sample is viewed with shape InputShape. A sample stored
+// channel-last (Layout "nhwc") is first transposed to channel-major. It is stored as JSON with
+// every artefact (soft-target files, checkpoints, exported models), so that the same mapping is
+// applied at every step.
 type Preprocess struct {
 	// Scale divides the raw values first (255 maps 8-bit pixels to [0,1]); 0 means 1.
 	Scale float64 `json:"scale"`
-	// Mean is subtracted after scaling: one value for all channels, or one per channel.
-	// Empty means 0.
+	// Mean is subtracted after scaling: one value for all channels, or one per channel of a
+	// [C,H,W] input, or one per feature of a 1-D input [F]. Empty means 0.
 	Mean []float64 `json:"mean,omitempty"`
-	// Std divides after subtracting the mean: one value or one per channel, each positive.
-	// Empty means 1.
+	// Std divides after subtracting the mean: one value, or one per channel or feature as for
+	// Mean, each positive. Empty means 1.
 	Std []float64 `json:"std,omitempty"`
 	// InputShape is the per-sample shape the model takes (e.g. [784] or [1,28,28]); it must
-	// hold as many values as a sample. Empty means the sample's own shape. The values keep
-	// their row-major order: this is a reshape, never a transpose.
+	// hold as many values as a sample. Empty means the sample's own shape (for Layout "nhwc",
+	// its transposition [C,H,W]). The values keep their channel-major order: this is a
+	// reshape, never a transpose.
 	InputShape []int `json:"input_shape,omitempty"`
+	// Layout is how a sample is stored: "" or LayoutNCHW ("nchw"), as the model reads it
+	// (channel-major [C,H,W], or any shape reshaped to InputShape); LayoutNHWC ("nhwc"),
+	// channel-last [H,W,C] (or flat with a [C,H,W] InputShape), transposed to [C,H,W] before
+	// scaling so that the per-channel Mean and Std fall on the channel axis. "" refuses what
+	// looks channel-last for a channel-major model (see [Preprocess.Apply]); [GuessLayout] and
+	// [Preprocess.ForModel] decide it from the shapes. Empty is stored as nothing, so that the
+	// artefacts of channel-major data are as before.
+	Layout string `json:"layout,omitempty"`
 }
 
 // DefaultScale is the scale of a preprocessing built from overrides alone (an ONNX model that
@@ -41,11 +51,13 @@ type PreprocessOverride struct {
 	Scale      *float64
 	Mean, Std  []float64
 	InputShape []int
+	// Layout is the layout given ("nchw" or "nhwc"); "" keeps the base's.
+	Layout string
 }
 
 // IsZero reports whether o overrides nothing.
 func (o PreprocessOverride) IsZero() bool {
-	return o.Scale == nil && o.Mean == nil && o.Std == nil && o.InputShape == nil
+	return o.Scale == nil && o.Mean == nil && o.Std == nil && o.InputShape == nil && o.Layout == ""
 }
 
 // Over returns base with o's fields in place of its own.
@@ -62,11 +74,14 @@ func (o PreprocessOverride) Over(base Preprocess) Preprocess {
 	if o.InputShape != nil {
 		base.InputShape = o.InputShape
 	}
+	if o.Layout != "" {
+		base.Layout = o.Layout
+	}
 	return base
 }
 
 // String formats p as the teacher-spec options it corresponds to, e.g.
-// "scale=255,mean=0.1307,std=0.3081,shape=1x28x28".
+// "scale=255,mean=0.1307,std=0.3081,shape=1x28x28" (and ",layout=nhwc" when a layout is set).
 func (p Preprocess) String() string {
 	parts := []string{"scale=" + strconv.FormatFloat(p.EffectiveScale(), 'g', -1, 64)}
 	if len(p.Mean) > 0 {
@@ -77,6 +92,9 @@ func (p Preprocess) String() string {
 	}
 	if len(p.InputShape) > 0 {
 		parts = append(parts, "shape="+FormatShape(p.InputShape))
+	}
+	if p.Layout != "" {
+		parts = append(parts, "layout="+p.Layout)
 	}
 	return strings.Join(parts, ",")
 }
@@ -98,7 +116,8 @@ func (p Preprocess) EffectiveScale() float64 {
 }
 
 // Validate checks the fields on their own: a finite positive (or zero) scale, finite
-// means, finite positive stds and positive input dimensions.
+// means, finite positive stds, positive input dimensions and a known layout (an unknown one is
+// an *[option.Error] on "Layout").
 func (p Preprocess) Validate() error {
 	if p.Scale < 0 || math.IsNaN(p.Scale) || math.IsInf(p.Scale, 0) {
 		return fmt.Errorf("preprocess: scale %v must be positive", p.Scale)
@@ -118,14 +137,23 @@ func (p Preprocess) Validate() error {
 			return fmt.Errorf("preprocess: input shape %v: every dimension must be positive", p.InputShape)
 		}
 	}
+	switch p.Layout {
+	case "", LayoutNCHW, LayoutNHWC:
+	default:
+		return layoutError("unknown layout %q (want %s or %s)", p.Layout, LayoutNCHW, LayoutNHWC)
+	}
 	return nil
 }
 
 // OutputShape returns the per-sample shape the model sees for samples of sampleShape:
-// InputShape, or sampleShape when InputShape is empty. It fails when the two hold
-// different numbers of values, naming both shapes.
+// InputShape, or sampleShape when InputShape is empty (for Layout "nhwc" and a 3-D sample
+// [H,W,C], its transposition [C,H,W]). It fails when the two hold different numbers of values,
+// naming both shapes.
 func (p Preprocess) OutputShape(sampleShape []int) ([]int, error) {
 	if len(p.InputShape) == 0 {
+		if p.Layout == LayoutNHWC && len(sampleShape) == 3 {
+			return []int{sampleShape[2], sampleShape[0], sampleShape[1]}, nil
+		}
 		return append([]int(nil), sampleShape...), nil
 	}
 	if NumValues(p.InputShape) != NumValues(sampleShape) {
@@ -134,22 +162,30 @@ func (p Preprocess) OutputShape(sampleShape []int) ([]int, error) {
 	return append([]int(nil), p.InputShape...), nil
 }
 
-// channels returns the number of channels and the values per channel of one sample:
-// the first dimension of the model's [C,H,W] (or [C,...] with 3 or more dimensions)
-// shape, else 1. With more than one mean or std, their count must equal C.
+// channels returns the number of channels and the values per channel of one sample of the
+// channel-major shape (see channelShape): the first dimension of a shape of 3 or more dimensions
+// ([C,H,W]); for a 1-D shape [F] with F means or stds, F (one per feature); else 1. A mean or
+// std of more than one value must hold one value per channel (or feature).
 func (p Preprocess) channels(shape []int) (c, plane int, err error) {
 	size := NumValues(shape)
 	c = 1
-	if len(shape) >= 3 {
+	switch {
+	case len(shape) >= 3:
+		c = shape[0]
+	case len(shape) == 1 && shape[0] > 1 && (len(p.Mean) == shape[0] || len(p.Std) == shape[0]):
 		c = shape[0]
 	}
 	for _, v := range []struct {
 		name string
 		vals []float64
 	}{{"mean", p.Mean}, {"std", p.Std}} {
-		if len(v.vals) > 1 && len(v.vals) != c {
-			return 0, 0, fmt.Errorf("preprocess: %d %s values for %d channels of input shape %v (give one value, or one per channel of a [C,H,W] shape)", len(v.vals), v.name, c, shape)
+		if len(v.vals) <= 1 || len(v.vals) == c {
+			continue
 		}
+		if len(shape) == 1 {
+			return 0, 0, fmt.Errorf("preprocess: %d %s values for the %d features of input shape %v (give one value, or %d: one per feature)", len(v.vals), v.name, shape[0], shape, shape[0])
+		}
+		return 0, 0, fmt.Errorf("preprocess: %d %s values for %d channels of input shape %v (give one value, or one per channel of a [C,H,W] shape)", len(v.vals), v.name, c, shape)
 	}
 	if c == 0 {
 		return 0, 0, fmt.Errorf("preprocess: input shape %v has no channels", shape)
@@ -159,7 +195,11 @@ func (p Preprocess) channels(shape []int) (c, plane int, err error) {
 
 // Apply writes the preprocessed values of n samples of sampleShape from raw into dst.
 // raw and dst each hold at least n*prod(sampleShape) values and may be the same slice.
-// Arithmetic is in float32, as torchvision's ToTensor and Normalize do it.
+// Arithmetic is in float32, as torchvision's ToTensor and Normalize do it. With Layout "nhwc"
+// each sample is transposed from [H,W,C] to [C,H,W] on the way (see [Preprocess.Layout]). With
+// Layout "" a 3-D sample whose last axis is the 3 or 4 channels of a 3-D InputShape while its
+// first is not ([32,32,3] for [3,32,32]) is refused with an *[option.Error] on "Layout": it
+// looks channel-last, and taken as stored it would be reshaped, not transposed.
 func (p Preprocess) Apply(raw []float32, n int, sampleShape []int, dst []float32) error {
 	if err := p.Validate(); err != nil {
 		return err
@@ -168,7 +208,14 @@ func (p Preprocess) Apply(raw []float32, n int, sampleShape []int, dst []float32
 	if err != nil {
 		return err
 	}
-	c, plane, err := p.channels(shape)
+	if err := p.checkLayout(sampleShape, shape); err != nil {
+		return err
+	}
+	cm, err := p.channelShape(sampleShape, shape)
+	if err != nil {
+		return err
+	}
+	c, plane, err := p.channels(cm)
 	if err != nil {
 		return err
 	}
@@ -177,8 +224,29 @@ func (p Preprocess) Apply(raw []float32, n int, sampleShape []int, dst []float32
 		return fmt.Errorf("preprocess: %d samples of shape %v need %d values; raw has %d, dst %d", n, sampleShape, n*size, len(raw), len(dst))
 	}
 	scale := float32(p.EffectiveScale())
-	mean := make([]float32, c)
-	std := make([]float32, c)
+	mean, std := p.perChannel(c)
+	if p.Layout == LayoutNHWC {
+		applyNHWC(raw, n, c, plane, scale, mean, std, dst)
+		return nil
+	}
+	for i := range n {
+		for ch := range c {
+			off := i*size + ch*plane
+			src, out := raw[off:off+plane], dst[off:off+plane]
+			m, s := mean[ch], std[ch]
+			for j, x := range src {
+				out[j] = (x/scale - m) / s
+			}
+		}
+	}
+	return nil
+}
+
+// perChannel returns the mean and std of each of c channels, as float32: the one value given
+// for all, the channel's own, or 0 and 1 when none is given.
+func (p Preprocess) perChannel(c int) (mean, std []float32) {
+	mean = make([]float32, c)
+	std = make([]float32, c)
 	for ch := range c {
 		mean[ch], std[ch] = 0, 1
 		if len(p.Mean) == 1 {
@@ -192,17 +260,7 @@ func (p Preprocess) Apply(raw []float32, n int, sampleShape []int, dst []float32
 			std[ch] = float32(p.Std[ch])
 		}
 	}
-	for i := range n {
-		for ch := range c {
-			off := i*size + ch*plane
-			src, out := raw[off:off+plane], dst[off:off+plane]
-			m, s := mean[ch], std[ch]
-			for j, x := range src {
-				out[j] = (x/scale - m) / s
-			}
-		}
-	}
-	return nil
+	return mean, std
 }
 
 // TeacherSpec is one --teacher argument of an ensemble: a model path with its own
@@ -228,6 +286,7 @@ type TeacherSpec struct {
 //	mean=<m>[/<m>...]      one mean, or one per channel separated by '/' or ','
 //	std=<s>[/<s>...]       one std, or one per channel separated by '/' or ','
 //	shape=<d>x<d>[x<d>...] per-sample input shape, e.g. 1x28x28, 1,28,28 or 784
+//	layout=<layout>        nchw or nhwc: how the data's samples are stored (Preprocess.Layout)
 //	output=<kind>          auto, logits, probs or logprobs
 //
 // for example "mnist.onnx:scale=255,mean=0.1307,std=0.3081,shape=1x28x28". The values are
@@ -236,7 +295,7 @@ type TeacherSpec struct {
 // start after the last ':' of the argument, and only when that part contains '='; so a
 // spec without options is a plain path (even one with ':' in it). Rules: every field the
 // spec does not set is taken from plain, the preprocessing of the plain flags (--scale,
-// --mean, --std, --input-shape); hence a teacher given alone, or given without options,
+// --mean, --std, --input-shape, --layout); hence a teacher given alone, or given without options,
 // uses the plain flags unchanged. The result is validated.
 func ParseTeacherSpec(spec string, plain Preprocess) (TeacherSpec, error) {
 	ts := TeacherSpec{Path: spec, Preprocess: plain}
@@ -284,6 +343,11 @@ func ParseTeacherSpec(spec string, plain Preprocess) (TeacherSpec, error) {
 			ts.Preprocess.Std, err = ParseFloatList(val)
 		case "shape":
 			ts.Preprocess.InputShape, err = ParseShape(val)
+		case "layout":
+			if val != LayoutNCHW && val != LayoutNHWC {
+				err = errors.New("want nchw or nhwc")
+			}
+			ts.Preprocess.Layout = val
 		case "output":
 			switch val {
 			case "auto", "logits", "probs", "logprobs":
@@ -292,7 +356,7 @@ func ParseTeacherSpec(spec string, plain Preprocess) (TeacherSpec, error) {
 				err = errors.New("want auto, logits, probs or logprobs")
 			}
 		default:
-			err = errors.New("unknown option (want scale, mean, std, shape or output)")
+			err = errors.New("unknown option (want scale, mean, std, shape, layout or output)")
 		}
 		if err != nil {
 			return TeacherSpec{}, fmt.Errorf("teacher spec %q: option %q: %w", spec, opt, err)
@@ -360,7 +424,10 @@ func FormatShape(shape []int) string {
 
 // CheckInput checks that p maps samples of dataShape to a model input of want's size: InputShape
 // (when set) must hold as many values as a sample, and the result as many as want. want nil skips
-// the second comparison (teachers check their own input).
+// the second comparison (teachers check their own input). The layout is checked against the
+// model's shape (InputShape, else want) as [Preprocess.Apply] checks it: with Layout "" a
+// channel-last-looking sample for a [C,H,W] model is refused, and with "nhwc" the transposed
+// sample must be a 3-D model's [C,H,W]; both are *[option.Error]s on "Layout".
 func (p Preprocess) CheckInput(dataShape, want []int) error {
 	got := dataShape
 	if len(p.InputShape) > 0 {
@@ -372,12 +439,16 @@ func (p Preprocess) CheckInput(dataShape, want []int) error {
 	if want != nil && NumValues(got) != NumValues(want) {
 		return fmt.Errorf("samples of shape %v hold %d values, but the model's input %v needs %d", got, NumValues(got), want, NumValues(want))
 	}
-	return nil
+	model := p.InputShape
+	if len(model) == 0 {
+		model = want
+	}
+	return p.checkLayout(dataShape, model)
 }
 
 // Normalized writes the defaults one way, so that two preprocessings that mean the same compare
 // equal: scale 0 as 1, a mean of [0] or [] as nil, a std of [1] or [] as nil, an empty input
-// shape as nil.
+// shape as nil, layout "nchw" as "".
 func (p Preprocess) Normalized() Preprocess {
 	if p.Scale == 0 {
 		p.Scale = 1
@@ -390,6 +461,9 @@ func (p Preprocess) Normalized() Preprocess {
 	}
 	if len(p.InputShape) == 0 {
 		p.InputShape = nil
+	}
+	if p.Layout == LayoutNCHW {
+		p.Layout = ""
 	}
 	return p
 }

@@ -20,13 +20,14 @@ func (p Preprocess) ForData(ds *Dataset) Preprocess {
 // Resolve returns the preprocessing of a model, field by field: a field o gives wins; then the
 // model's stored preprocessing (nil when the model records none), then base (whose zero Scale is
 // left for ForData). It also describes where each field came from, for the log, e.g.
-// "scale 255 (model), mean 0.5 (flag), std 0.5 (model), input shape (the model's)".
+// "scale 255 (model), mean 0.5 (flag), std 0.5 (model), input shape (the model's)", followed by
+// ", layout nhwc (flag)" when a layout is set.
 func (o PreprocessOverride) Resolve(stored *Preprocess, base Preprocess, baseName string) (Preprocess, string) {
 	p := base
-	src := [4]string{baseName, baseName, baseName, baseName}
+	src := [5]string{baseName, baseName, baseName, baseName, baseName}
 	if stored != nil {
 		p = *stored
-		src = [4]string{"model", "model", "model", "model"}
+		src = [5]string{"model", "model", "model", "model", "model"}
 	}
 	if o.Scale != nil {
 		p.Scale, src[0] = *o.Scale, "flag"
@@ -39,6 +40,9 @@ func (o PreprocessOverride) Resolve(stored *Preprocess, base Preprocess, baseNam
 	}
 	if o.InputShape != nil {
 		p.InputShape, src[3] = o.InputShape, "flag"
+	}
+	if o.Layout != "" {
+		p.Layout, src[4] = o.Layout, "flag"
 	}
 	scale := "by the data's type"
 	if p.Scale != 0 {
@@ -53,6 +57,9 @@ func (o PreprocessOverride) Resolve(stored *Preprocess, base Preprocess, baseNam
 		fmt.Sprintf("mean %s (%s)", listOr(p.Mean, "0"), src[1]),
 		fmt.Sprintf("std %s (%s)", listOr(p.Std, "1"), src[2]),
 		fmt.Sprintf("input shape %s (%s)", shape, src[3]),
+	}
+	if p.Layout != "" {
+		parts = append(parts, fmt.Sprintf("layout %s (%s)", p.Layout, src[4]))
 	}
 	return p, strings.Join(parts, ", ")
 }
