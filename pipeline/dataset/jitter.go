@@ -8,14 +8,15 @@ import (
 
 // Jitter writes into dst n images from src, each shifted by whole pixels dx and dy drawn
 // uniformly from [-k, k] (dx first, then dy, one pair per image, from rng), with the
-// pixels shifted in filled with zero. It works in raw pixel space, before
-// preprocessing, so zero is black for 8-bit images. This is the augmentation of Hinton
+// pixels shifted in filled with zero. It works in raw pixel space, before preprocessing (so
+// zero is black for 8-bit images), on the images as stored. This is the augmentation of Hinton
 // et al. 2015 §3 (MNIST teacher trained on images "jittered by up to two pixels").
 //
 // Each image is c planes of h×w values, channel-major ([C,H,W] or, with c=1, [H,W];
 // a flat 784-value MNIST sample is h=w=28, c=1). All channels of an image get the same
 // shift. dst and src must each hold n*c*h*w values and must not overlap. With k <= 0 the
-// images are copied unchanged and rng is not used. It panics if the slices are short.
+// images are copied unchanged and rng is not used. It panics if the slices are short. Images
+// stored channel-last (Layout "nhwc") are jittered with [JitterLayout].
 func Jitter(dst, src []float32, n, h, w, c int, k int, rng *rand.Rand) {
 	size := c * h * w
 	if len(dst) < n*size || len(src) < n*size {
@@ -49,6 +50,40 @@ func shift(out, in []float32, h, w, c, dx, dy int) {
 			copy(out[row+x0:row+x1], in[srow+x0-dx:srow+x1-dx])
 		}
 	}
+}
+
+// JitterLayout is [Jitter] of images stored in layout (a [Preprocess.Layout]): for LayoutNHWC
+// each image is h×w pixels of c values each ([H,W,C]), and a pixel's c values move together;
+// any other layout is Jitter's channel-major [C,H,W]. The shifts drawn from rng are the same as
+// Jitter's, so jittering channel-last images and then transposing them gives the same images as
+// transposing and then jittering.
+func JitterLayout(dst, src []float32, n, h, w, c int, layout string, k int, rng *rand.Rand) {
+	if layout != LayoutNHWC || c == 1 || k <= 0 {
+		Jitter(dst, src, n, h, w, c, k, rng)
+		return
+	}
+	size := c * h * w
+	if len(dst) < n*size || len(src) < n*size {
+		panic(fmt.Sprintf("dataset.JitterLayout: %d images of %dx%dx%d need %d values; src has %d, dst %d", n, h, w, c, n*size, len(src), len(dst)))
+	}
+	for i := range n {
+		dx := rng.IntN(2*k+1) - k
+		dy := rng.IntN(2*k+1) - k
+		// A row of a channel-last image is w*c values, and a shift by dx pixels moves them by
+		// dx*c: one plane of h rows of w*c values.
+		shift(dst[i*size:(i+1)*size], src[i*size:(i+1)*size], h, w*c, 1, dx*c, dy)
+	}
+}
+
+// ImageDimsLayout is [ImageDims] for images stored in layout (a [Preprocess.Layout]): for
+// LayoutNHWC [h w c], [h w] (c = 1) or a flat sample laid out as a [c h w] modelShape says,
+// for [JitterLayout]; any other layout is ImageDims's channel-major reading.
+func ImageDimsLayout(shape, modelShape []int, layout string) (h, w, c int, ok bool) {
+	if layout != LayoutNHWC {
+		return ImageDims(shape, modelShape)
+	}
+	h, w, c, err := hwc(shape, modelShape)
+	return h, w, c, err == nil
 }
 
 // ImageDims reads image height, width and channels from a per-sample shape, channel-major as

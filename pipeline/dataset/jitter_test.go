@@ -98,3 +98,56 @@ func TestImageDims(t *testing.T) {
 		}
 	}
 }
+
+func TestJitterLayout(t *testing.T) {
+	// Channel-last images jittered, then transposed, are the channel-major images transposed,
+	// then jittered: the same shifts from the same seed, every pixel's channels moving together.
+	const n, h, w, c, k = 50, 6, 7, 3, 2
+	rng := rand.New(rand.NewPCG(9, 10))
+	hwcImgs := make([]float32, n*h*w*c)
+	for i := range hwcImgs {
+		hwcImgs[i] = float32(1 + rng.IntN(255)) // never 0, so a shift always shows
+	}
+	got := make([]float32, len(hwcImgs))
+	JitterLayout(got, hwcImgs, n, h, w, c, LayoutNHWC, k, rand.New(rand.NewPCG(1, 2)))
+	want := make([]float32, len(hwcImgs))
+	Jitter(want, toCHW(hwcImgs, n, h, w, c), n, h, w, c, k, rand.New(rand.NewPCG(1, 2)))
+	if diff := cmp.Diff(want, toCHW(got, n, h, w, c)); diff != "" {
+		t.Errorf("(-transpose then jitter +jitter then transpose):\n%s", diff)
+	}
+	if slices.Equal(got, hwcImgs) {
+		t.Error("no image was shifted")
+	}
+	// Channel-major layouts are Jitter's.
+	for _, layout := range []string{"", LayoutNCHW} {
+		a, b := make([]float32, len(hwcImgs)), make([]float32, len(hwcImgs))
+		JitterLayout(a, hwcImgs, n, h, w, c, layout, k, rand.New(rand.NewPCG(1, 2)))
+		Jitter(b, hwcImgs, n, h, w, c, k, rand.New(rand.NewPCG(1, 2)))
+		if !slices.Equal(a, b) {
+			t.Errorf("layout %q: JitterLayout is not Jitter", layout)
+		}
+	}
+}
+
+func TestImageDimsLayout(t *testing.T) {
+	tests := []struct {
+		shape, model []int
+		layout       string
+		h, w, c      int
+		ok           bool
+	}{
+		{[]int{32, 32, 3}, nil, LayoutNHWC, 32, 32, 3, true},
+		{[]int{28, 28}, nil, LayoutNHWC, 28, 28, 1, true},
+		{[]int{3072}, []int{3, 32, 32}, LayoutNHWC, 32, 32, 3, true},
+		{[]int{3072}, []int{3072}, LayoutNHWC, 0, 0, 0, false},
+		{[]int{2, 3, 4, 5}, nil, LayoutNHWC, 0, 0, 0, false},
+		{[]int{3, 32, 32}, nil, LayoutNCHW, 32, 32, 3, true},
+		{[]int{3, 32, 32}, nil, "", 32, 32, 3, true},
+	}
+	for _, tt := range tests {
+		h, w, c, ok := ImageDimsLayout(tt.shape, tt.model, tt.layout)
+		if h != tt.h || w != tt.w || c != tt.c || ok != tt.ok {
+			t.Errorf("ImageDimsLayout(%v, %v, %q) = %d, %d, %d, %v; want %d, %d, %d, %v", tt.shape, tt.model, tt.layout, h, w, c, ok, tt.h, tt.w, tt.c, tt.ok)
+		}
+	}
+}
