@@ -1,11 +1,14 @@
 package command
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/targets"
+	"github.com/distillgo/distill/pipeline/train"
 )
 
 // csvFlags returns the flags that say how CSV data is read, shared by targets, train (for --data
@@ -36,4 +39,54 @@ func columnsFromFlags(cCtx *cli.Context) (dataset.Columns, error) {
 		}
 	}
 	return c, nil
+}
+
+// parseInputs reads --input (or --teacher-input) arguments: "<name>=<file>" feeds the model input
+// name from an array file (IDX, NPY or NPZ[:key]); "<file>.npz" feeds every input from the
+// array of the same key.
+func parseInputs(flag string, args []string) ([]train.TeacherInput, error) {
+	var out []train.TeacherInput
+	seen := map[string]bool{}
+	add := func(name, path string) error {
+		if seen[name] {
+			return fmt.Errorf("--%s: input %q given twice", flag, name)
+		}
+		seen[name] = true
+		out = append(out, train.TeacherInput{Name: name, Path: path})
+		return nil
+	}
+	for _, a := range args {
+		if name, path, ok := strings.Cut(a, "="); ok {
+			if name == "" || path == "" {
+				return nil, fmt.Errorf("--%s %q: want <name>=<file> or <file>.npz", flag, a)
+			}
+			if err := add(name, path); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		keys, err := dataset.NPZKeys(a)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %q: want <name>=<file>, or an NPZ archive whose keys are the input names: %w", flag, a, err)
+		}
+		for _, k := range keys {
+			if err := add(k, a+":"+k); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// readInputs reads the arrays of parsed --input arguments.
+func readInputs(inputs []train.TeacherInput) ([]targets.Input, error) {
+	out := make([]targets.Input, 0, len(inputs))
+	for _, in := range inputs {
+		a, err := dataset.ReadArray(in.Path)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, targets.Input{Name: in.Name, Array: a})
+	}
+	return out, nil
 }

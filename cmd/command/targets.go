@@ -15,6 +15,7 @@ import (
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/targets"
+	"github.com/distillgo/distill/pipeline/train"
 )
 
 // TargetsOptions are the settings of `distill targets`.
@@ -35,6 +36,8 @@ type TargetsOptions struct {
 	// OutputName is --teacher-output: the output that holds the class scores (default: the only
 	// one that can).
 	OutputName string
+	// Inputs are the --input arguments: arrays that feed the teacher's named inputs (one teacher).
+	Inputs []train.TeacherInput
 
 	// Preprocess holds the plain preprocessing flags given (--scale, --mean, --std,
 	// --input-shape). Each teacher's preprocessing is the one its model records (else the
@@ -94,6 +97,7 @@ func targetsCommand() *cli.Command {
 			&cli.IntFlag{Name: "batch", Value: targets.DefaultBatch, Usage: "samples per teacher run"},
 			&cli.StringFlag{Name: "output", Value: "auto", Usage: "teacher output kind: auto, logits, probs or logprobs"},
 			&cli.StringFlag{Name: "teacher-output", Usage: "the teachers' output `<name>` that holds the class scores (default: the only one that can)"},
+			&cli.GenericFlag{Name: "input", Value: &repeatedString{}, Usage: "feed the teacher's input from an array: `<name>=<file>` (IDX, NPY, NPZ[:key]) or <file>.npz (every key); repeat for each input"},
 		}, append(append(runtimeFlags("the teachers"), csvFlags()...), preprocessFlags("", "")...)...),
 		Subcommands: []*cli.Command{targetsMergeCommand()},
 		Action: func(cCtx *cli.Context) error {
@@ -167,6 +171,12 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	}
 	if o.Columns, err = columnsFromFlags(cCtx); err != nil {
 		return o, err
+	}
+	if o.Inputs, err = parseInputs("input", cCtx.Generic("input").(*repeatedString).values); err != nil {
+		return o, usageErrorf(cCtx, "%v", err)
+	}
+	if len(o.Inputs) > 0 && len(o.Teachers) != 1 {
+		return o, usageErrorf(cCtx, "--input feeds one teacher; %d --teacher given", len(o.Teachers))
 	}
 	if o.Preprocess, err = overrideFromFlags(cCtx, ""); err != nil {
 		return o, err
@@ -248,6 +258,9 @@ func teacherSpec(arg string, flags dataset.PreprocessOverride) (dataset.TeacherS
 // openTeacher opens the teacher of one --teacher spec and describes it for the file's header; its
 // input shape, when the spec gives none, is the model's.
 func openTeacher(o TargetsOptions, ts dataset.TeacherSpec) (targets.Teacher, error) {
+	if len(o.Inputs) > 0 {
+		return openInputsTeacher(o, ts)
+	}
 	s, err := o.Runtime.Open(ts.Path, model.Options{Batch: o.Batch, Output: ts.Output, OutputName: o.OutputName, InputShape: ts.Preprocess.InputShape})
 	if err != nil {
 		return targets.Teacher{}, asTeacher(err)
@@ -272,4 +285,26 @@ func runTargetsMerge(_ context.Context, o TargetsMergeOptions, stdout io.Writer)
 	}
 	fmt.Fprintf(stdout, "merged %d parts into %s\n", len(o.Parts), o.Out)
 	return nil
+}
+
+// openInputsTeacher opens a teacher fed by the --input arrays; their float inputs get the
+// teacher's scale, mean and std.
+func openInputsTeacher(o TargetsOptions, ts dataset.TeacherSpec) (targets.Teacher, error) {
+	s, err := o.Runtime.Open(ts.Path, model.Options{Batch: o.Batch, Output: ts.Output, OutputName: o.OutputName})
+	if err != nil {
+		return targets.Teacher{}, asTeacher(err)
+	}
+	inputs, err := readInputs(o.Inputs)
+	if err != nil {
+		s.Close()
+		return targets.Teacher{}, err
+	}
+	d := s.Describe()
+	pre := ts.Preprocess
+	pre.InputShape = nil
+	slog.Info("teacher", "model", ts.Path, "device", d.Device, "inputs", len(inputs), "classes", s.Classes())
+	return targets.Teacher{Teacher: s, Inputs: inputs, TeacherInfo: targets.TeacherInfo{
+		Path: ts.Path, SHA256: d.SHA256, Input: d.Input, Output: d.Output, Preprocess: pre, OutputKind: ts.Output,
+		ClassLabels: d.ClassLabels,
+	}}, nil
 }

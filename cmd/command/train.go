@@ -77,6 +77,7 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "soft-targets", Usage: "offline soft targets `<file.safetensors>` made from --data", TakesFile: true},
 		&cli.StringFlag{Name: "teacher", Usage: "online teacher `<model.onnx>`, run on every batch", TakesFile: true},
 		&cli.StringFlag{Name: "teacher-output", Usage: "the online teacher's output `<name>` that holds the class scores (default: the only one that can)"},
+		&cli.GenericFlag{Name: "teacher-input", Value: &repeatedString{}, Usage: "feed the online teacher's input from an array of --data's samples: `<name>=<file>` or <file>.npz (every key); repeat for each input"},
 		&cli.StringFlag{Name: "teacher-output-kind", Value: "auto", Usage: "what the online teacher outputs, `<kind>`: auto, logits, probs or logprobs"},
 		&cli.Float64Flag{Name: "temperature", Aliases: []string{"T"}, Value: def.Temperature, Usage: "softmax temperature `<T>` of the soft targets"},
 		&cli.Float64Flag{Name: "alpha", Value: def.Alpha, Usage: "weight `<a>` of the soft loss; 1 - a weights the hard loss"},
@@ -151,6 +152,15 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 		return o, err
 	}
 	o.TeacherOutput, o.TeacherOutputKind = cCtx.String("teacher-output"), cCtx.String("teacher-output-kind")
+	if g, ok := cCtx.Generic("teacher-input").(*repeatedString); ok {
+		var err error
+		if t.TeacherInputs, err = parseInputs("teacher-input", g.values); err != nil {
+			return o, usageErrorf(cCtx, "%v", err)
+		}
+		if len(t.TeacherInputs) > 0 && t.TeacherPath == "" {
+			return o, usageErrorf(cCtx, "--teacher-input without --teacher")
+		}
+	}
 	if o.TeacherOutputKind == "" {
 		o.TeacherOutputKind = model.OutputAuto // sweep has no online teacher
 	}

@@ -1,8 +1,11 @@
 package dataset
 
 import (
+	"archive/zip"
+	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Array is one array file read as it is stored, for a model input that is fed without
@@ -211,4 +214,22 @@ func typeName(values any) string {
 		return "bool"
 	}
 	return fmt.Sprintf("%T", values)
+}
+
+// NPZKeys lists the keys of the arrays of an NPZ archive (its member names without ".npy"), in
+// archive order, so that each can be read as "<path>:<key>".
+func NPZKeys(path string) ([]string, error) {
+	zr, err := zip.OpenReader(path)
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
+		return nil, fmt.Errorf("read npz %s: %w: %v", path, ErrBadData, err)
+	}
+	defer zr.Close()
+	keys := make([]string, len(zr.File))
+	for i, f := range zr.File {
+		keys[i] = strings.TrimSuffix(f.Name, ".npy")
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("read npz %s: %w: the archive holds no arrays", path, ErrBadData)
+	}
+	return keys, nil
 }

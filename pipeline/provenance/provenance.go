@@ -29,6 +29,7 @@ type Record struct {
 	Teacher           string              `json:"teacher,omitempty"`             // online teacher model, if any
 	TeacherSHA256     string              `json:"teacher_sha256,omitempty"`      // its sha256
 	TeacherPreprocess *dataset.Preprocess `json:"teacher_preprocess,omitempty"`  // its preprocessing
+	TeacherInputs     []InputFile         `json:"teacher_inputs,omitempty"`      // the arrays that fed its named inputs
 	SoftTargets       string              `json:"soft_targets,omitempty"`        // offline soft-target file, if any
 	SoftTargetsSHA256 string              `json:"soft_targets_sha256,omitempty"` // its sha256
 	Teachers          json.RawMessage     `json:"teachers,omitempty"`            // the soft-target file's teacher list
@@ -47,6 +48,13 @@ type Record struct {
 	EvalData          string              `json:"eval_data,omitempty"`           // evaluation data file, if any
 	EvalAccuracy      *float64            `json:"eval_accuracy,omitempty"`       // accuracy on it after the last epoch
 	InitFrom          string              `json:"init_from,omitempty"`           // ONNX student the weights started from
+}
+
+// InputFile records an array file that fed a named model input.
+type InputFile struct {
+	Name   string `json:"name"`   // the input's name
+	Path   string `json:"path"`   // the file, as given
+	SHA256 string `json:"sha256"` // its sha256 as stored
 }
 
 // TeacherSHA256s lists the sha256 of the teachers a run learnt from: the online teacher's, or

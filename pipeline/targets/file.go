@@ -53,6 +53,8 @@ type TeacherInfo struct {
 	// ClassLabels names the classes as the model does (a scikit-learn ZipMap's keys), class k
 	// being ClassLabels[k]; absent when the model does not name them.
 	ClassLabels []string `json:"class_labels,omitempty"`
+	// Inputs lists the arrays that fed the teacher's named inputs, when the data set did not.
+	Inputs []InputInfo `json:"inputs,omitempty"`
 }
 
 // Meta is the provenance stored in a soft-target file's header.

@@ -51,6 +51,11 @@ type Teacher struct {
 	// Teacher computes logits; Generate does not close it.
 	Teacher model.Teacher
 	TeacherInfo
+	// Inputs, when set, feed the teacher's named inputs from their own arrays (a model.MultiInput:
+	// a text classifier's input_ids and attention_mask) instead of the data set, whose samples
+	// they hold in the same order; the data set then names the samples (and scores the teacher
+	// with its labels). Their files are recorded in TeacherInfo.Inputs.
+	Inputs []Input
 }
 
 // Accuracy is a teacher's (or the ensemble's) top-1 accuracy on labelled samples.
@@ -163,7 +168,11 @@ func checkTeachers(teachers []Teacher, ds *dataset.Dataset) (int, error) {
 	}
 	classes := teachers[0].Teacher.Classes()
 	for _, t := range teachers {
-		if _, err := t.Preprocess.OutputShape(ds.Shape); err != nil {
+		if err := checkInputs(t, ds); err != nil {
+			return 0, err
+		}
+		// A teacher fed by its own arrays does not take the data's samples.
+		if _, err := t.Preprocess.OutputShape(ds.Shape); err != nil && len(t.Inputs) == 0 {
 			return 0, fmt.Errorf("generate targets: data %s has samples of shape %v (%d values), but teacher %s input %q takes %v (%d values)",
 				ds.Path, ds.Shape, ds.SampleSize(), t.Path, t.Input, t.Preprocess.InputShape, dataset.NumValues(t.Preprocess.InputShape))
 		}
@@ -272,6 +281,7 @@ func (g *generator) meta() Meta {
 				info.OutputKind = m.Describe().OutputKind
 			}
 		}
+		info.Inputs = inputInfos(t.Inputs)
 		m.Teachers = append(m.Teachers, info)
 	}
 	return m
@@ -288,12 +298,9 @@ func (g *generator) run(ctx context.Context, s, e int) ([][]float32, error) {
 	x := g.x[:n*D]
 	out := make([][]float32, len(g.teachers))
 	for k, t := range g.teachers {
-		if err := t.Preprocess.Apply(raw, n, g.ds.Shape, x); err != nil {
-			return nil, fmt.Errorf("generate targets: teacher %s: data %s: %w", t.Path, g.ds.Path, err)
-		}
-		z, err := t.Teacher.Logits(ctx, x, n)
+		z, err := g.logits(ctx, t, raw, x, s, e)
 		if err != nil {
-			return nil, fmt.Errorf("generate targets: %w", err)
+			return nil, err
 		}
 		if len(z) != n*C {
 			return nil, fmt.Errorf("generate targets: teacher %s returned %d logits for %d samples of %d classes", t.Path, len(z), n, C)
@@ -391,4 +398,24 @@ func (p *progressReporter) finish() {
 	if p.bar != nil {
 		_ = p.bar.Finish()
 	}
+}
+
+// logits runs one teacher on the samples [s, e): from the data's raw values, preprocessed into
+// x, or from its own input arrays.
+func (g *generator) logits(ctx context.Context, t Teacher, raw, x []float32, s, e int) ([]float32, error) {
+	if len(t.Inputs) > 0 {
+		z, err := FeedInputs(ctx, t.Teacher.(model.MultiInput), t.Inputs, t.Preprocess, s, e, nil)
+		if err != nil {
+			return nil, fmt.Errorf("generate targets: teacher %s: %w", t.Path, err)
+		}
+		return z, nil
+	}
+	if err := t.Preprocess.Apply(raw, e-s, g.ds.Shape, x); err != nil {
+		return nil, fmt.Errorf("generate targets: teacher %s: data %s: %w", t.Path, g.ds.Path, err)
+	}
+	z, err := t.Teacher.Logits(ctx, x, e-s)
+	if err != nil {
+		return nil, fmt.Errorf("generate targets: %w", err)
+	}
+	return z, nil
 }

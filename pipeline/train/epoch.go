@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/targets"
 	"github.com/distillgo/distill/student"
 )
 
@@ -151,7 +153,7 @@ func (t *trainer) newBatch() *batch {
 	if t.k > 0 {
 		b.teacher = make([]float32, t.k*B*C)
 	}
-	if t.teacher != nil {
+	if t.teacher != nil && t.teacherInputs == nil {
 		b.tx = make([]float32, B*t.teDim)
 	}
 	if t.labels != nil {
@@ -205,11 +207,17 @@ func (t *trainer) gatherSoft(b *batch, idx []int) {
 // runTeacher runs the online teacher on the batch's raw samples and checks its logits.
 func (t *trainer) runTeacher(ctx context.Context, b *batch, idx []int, raw []float32) error {
 	n, C := len(idx), t.spec.Classes
-	tx := b.tx[:n*t.teDim]
-	if err := t.opts.TeacherPreprocess.Apply(raw, n, t.data.Shape, tx); err != nil {
-		return fmt.Errorf("train: teacher preprocess %s: %w", t.opts.Data, err)
+	var logits []float32
+	var err error
+	if t.teacherInputs != nil {
+		logits, err = targets.FeedInputs(ctx, t.teacher.(model.MultiInput), t.teacherInputs, t.opts.TeacherPreprocess, 0, 0, idx)
+	} else {
+		tx := b.tx[:n*t.teDim]
+		if err := t.opts.TeacherPreprocess.Apply(raw, n, t.data.Shape, tx); err != nil {
+			return fmt.Errorf("train: teacher preprocess %s: %w", t.opts.Data, err)
+		}
+		logits, err = t.teacher.Logits(ctx, tx, n)
 	}
-	logits, err := t.teacher.Logits(ctx, tx, n)
 	if err != nil {
 		return fmt.Errorf("train: teacher %s: %w", t.opts.TeacherPath, err)
 	}

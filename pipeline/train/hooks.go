@@ -37,6 +37,10 @@ func evalHook(ctx context.Context, t *trainer) Hook {
 			if t.teacher == nil {
 				return nil
 			}
+			if t.teacherInputs != nil {
+				slog.Info("no teacher agreement on the eval set: the teacher is fed by its own arrays, which the eval data lacks")
+				return nil
+			}
 			var err error
 			teacherLogits, err = t.teacherEval(ctx)
 			return err

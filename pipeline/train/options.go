@@ -32,9 +32,20 @@ type Inputs struct {
 	TeacherPath string
 	// TeacherPreprocess is the online teacher's input preprocessing (a zero Scale is the data's).
 	TeacherPreprocess dataset.Preprocess
+	// TeacherInputs, when set, feed the online teacher's named inputs from their own arrays (a
+	// token teacher's input_ids and attention_mask), which hold Data's samples in the same
+	// order, instead of Data's samples: teacher and student then see different representations
+	// of the same samples. Jitter does not shift them. The teacher must be a model.MultiInput.
+	TeacherInputs []TeacherInput
 	// InitFrom initialises the student's weights from an ONNX student exported by this tool
 	// (default: none, a seeded initialisation).
 	InitFrom string
+}
+
+// TeacherInput names the array file that feeds one input of the online teacher.
+type TeacherInput struct {
+	Name string // the model's input name
+	Path string // an IDX, NPY or NPZ[:key] file with one row per sample of Data
 }
 
 // Settings says how to train.

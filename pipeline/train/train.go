@@ -14,6 +14,7 @@ import (
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/pipeline/provenance"
+	"github.com/distillgo/distill/pipeline/targets"
 	"github.com/distillgo/distill/student"
 )
 
@@ -33,25 +34,27 @@ type Result struct {
 type trainer struct {
 	opts    Options
 	teacher model.Teacher // the online teacher, or nil
-	out     io.Writer
-	spec    *student.Spec
-	data    *dataset.Dataset
-	eval    *dataset.Dataset
-	evalX   []float32 // preprocessed eval inputs
-	net     *student.Net
-	optim   student.Optimizer
-	rng     *rand.Rand
-	pcg     *rand.PCG
-	loss    student.Loss
-	soft    []float32 // offline teacher logits [k][N][C]
-	k       int       // number of teachers (0: hard labels only)
-	labels  []int32   // training labels, nil for soft targets alone
-	prov    provenance.Record
-	inDim   int // per-sample raw size
-	stDim   int // per-sample student input size
-	teDim   int // per-sample teacher input size
-	h, w    int // image dims for jitter
-	ch      int
+	// teacherInputs feed the online teacher's named inputs instead of the data, when set.
+	teacherInputs []targets.Input
+	out           io.Writer
+	spec          *student.Spec
+	data          *dataset.Dataset
+	eval          *dataset.Dataset
+	evalX         []float32 // preprocessed eval inputs
+	net           *student.Net
+	optim         student.Optimizer
+	rng           *rand.Rand
+	pcg           *rand.PCG
+	loss          student.Loss
+	soft          []float32 // offline teacher logits [k][N][C]
+	k             int       // number of teachers (0: hard labels only)
+	labels        []int32   // training labels, nil for soft targets alone
+	prov          provenance.Record
+	inDim         int // per-sample raw size
+	stDim         int // per-sample student input size
+	teDim         int // per-sample teacher input size
+	h, w          int // image dims for jitter
+	ch            int
 }
 
 // Train trains a student as o says: on hard labels, on o.SoftTargets, or with teacher (not nil)
@@ -269,6 +272,19 @@ func (t *trainer) setupTeacher() error {
 	if c := t.teacher.Classes(); c != t.spec.Classes {
 		return fmt.Errorf("train: teacher %s has %d classes, but student spec %s has %d", o.TeacherPath, c, o.Spec, t.spec.Classes)
 	}
+	t.k = 1
+	t.prov.Mode = provenance.ModeOnline
+	t.prov.Teacher = o.TeacherPath
+	if o.TeacherPath != "" {
+		sum, err := dataset.FileSHA256(o.TeacherPath)
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		t.prov.TeacherSHA256 = sum
+	}
+	if len(o.TeacherInputs) > 0 {
+		return t.setupTeacherInputs()
+	}
 	tp := o.TeacherPreprocess
 	t.teDim = t.inDim
 	if len(tp.InputShape) > 0 {
@@ -280,17 +296,38 @@ func (t *trainer) setupTeacher() error {
 	if err := tp.Apply(t.data.X[:t.inDim], 1, t.data.Shape, make([]float32, t.inDim)); err != nil {
 		return fmt.Errorf("train: teacher preprocessing of %s: %w", o.Data, err)
 	}
-	t.k = 1
-	t.prov.Mode = provenance.ModeOnline
-	t.prov.Teacher = o.TeacherPath
 	t.prov.TeacherPreprocess = &tp
-	if o.TeacherPath != "" {
-		sum, err := dataset.FileSHA256(o.TeacherPath)
-		if err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-		t.prov.TeacherSHA256 = sum
+	return nil
+}
+
+// setupTeacherInputs reads the arrays that feed the online teacher's named inputs and checks
+// them against the data and the model.
+func (t *trainer) setupTeacherInputs() error {
+	o := &t.opts
+	mi, ok := t.teacher.(model.MultiInput)
+	if !ok {
+		return &OptionError{Scope: "train", Option: "TeacherInputs", Err: fmt.Errorf("teacher %s takes only one input", o.TeacherPath)}
 	}
+	names := map[string]bool{}
+	for _, in := range mi.Inputs() {
+		names[in.Name] = true
+	}
+	for _, in := range o.TeacherInputs {
+		if !names[in.Name] {
+			return &OptionError{Scope: "train", Option: "TeacherInputs", Err: fmt.Errorf("teacher %s has no input %q", o.TeacherPath, in.Name)}
+		}
+		a, err := dataset.ReadArray(in.Path)
+		if err != nil {
+			return fmt.Errorf("train: teacher input %s: %w", in.Name, err)
+		}
+		if a.N != t.data.N {
+			return fmt.Errorf("train: teacher input %s (%s) holds %d samples, but data %s has %d", in.Name, in.Path, a.N, o.Data, t.data.N)
+		}
+		t.teacherInputs = append(t.teacherInputs, targets.Input{Name: in.Name, Array: a})
+		t.prov.TeacherInputs = append(t.prov.TeacherInputs, provenance.InputFile{Name: in.Name, Path: in.Path, SHA256: a.SHA256})
+	}
+	tp := o.TeacherPreprocess
+	t.prov.TeacherPreprocess = &tp
 	return nil
 }
 
