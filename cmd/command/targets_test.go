@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/onnx/onnxtest"
 	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/pipeline/targets"
@@ -392,5 +393,56 @@ func TestTargetsTeacherOutput(t *testing.T) {
 	st, _ = fileLogits(t, zout)
 	if ti := st.Meta.Teachers[0]; fmt.Sprint(ti.ClassLabels) != "[cat dog eel]" || ti.OutputKind != "probs" {
 		t.Errorf("ZipMap teacher %+v: want class labels [cat dog eel] and probabilities", ti)
+	}
+}
+
+// TestClassNamesCarried: the class names of a CSV's label column go into the soft-target file,
+// the checkpoint, the exported model and eval's report.
+func TestClassNamesCarried(t *testing.T) {
+	s := newTargetsSetup(t, 12)
+	names := []string{"cat", "dog", "eel"}
+	var b strings.Builder
+	b.WriteString("f0,f1,f2,f3,species\n")
+	for i := range s.lab {
+		p := s.pix[i*4 : (i+1)*4]
+		fmt.Fprintf(&b, "%d,%d,%d,%d,%s\n", p[0], p[1], p[2], p[3], names[s.lab[i]])
+	}
+	csv := filepath.Join(s.dir, "pets.csv")
+	if err := os.WriteFile(csv, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	soft := filepath.Join(s.dir, "pets.safetensors")
+	if code, _, stderr := runMain(t, "targets", "--teacher", s.model, "--data", csv, "--label-column", "species",
+		"--scale", "255", "--out", soft); code != ExitOK {
+		t.Fatalf("targets: exit %d\n%s", code, stderr)
+	}
+	st, z := fileLogits(t, soft)
+	within(t, "logits", z, s.want(0), 1e-5)
+	if fmt.Sprint(st.Meta.ClassNames) != "[cat dog eel]" {
+		t.Errorf("soft-target class names %v", st.Meta.ClassNames)
+	}
+	spec := filepath.Join(s.dir, "pets.json")
+	if err := os.WriteFile(spec, []byte(`{"input":[4],"classes":3,"layers":[{"type":"dense","units":3}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(s.dir, "pets.ckpt")
+	if code, _, stderr := runMain(t, "train", "--model", spec, "--data", csv, "--label-column", "species", "--scale", "255",
+		"--soft-targets", soft, "--epochs", "1", "--batch", "4", "--blas", "go", "--out", ckpt); code != ExitOK {
+		t.Fatalf("train: exit %d\n%s", code, stderr)
+	}
+	model := filepath.Join(s.dir, "pets.onnx")
+	if code, _, stderr := runMain(t, "export", "--model", ckpt, "--out", model); code != ExitOK {
+		t.Fatalf("export: exit %d\n%s", code, stderr)
+	}
+	info, err := onnx.ReadModelInfo(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Metadata["distill.class_names"]; got != `["cat","dog","eel"]` {
+		t.Errorf("exported class names %q", got)
+	}
+	code, out, stderr := runMain(t, "eval", "--model", model, "--data", csv, "--label-column", "species")
+	if code != ExitOK || !strings.Contains(out, "classes   0 cat, 1 dog, 2 eel") {
+		t.Errorf("eval: exit %d, output:\n%s\n%s", code, out, stderr)
 	}
 }

@@ -32,6 +32,9 @@ const (
 	CheckpointSHA256 = "distill.checkpoint_sha256"
 	// Tool is the tool version that wrote the file (Tool's value, ToolVersion).
 	Tool = "distill.tool"
+	// ClassNames holds the names of the classes as a JSON list, class k being the k-th, when
+	// the training data named them (a CSV's label names, an image folder's sub-folders).
+	ClassNames = "distill.class_names"
 )
 
 // ToolVersion names this tool in the files it writes.

@@ -84,6 +84,8 @@ type Result struct {
 	Data  string `json:"data"`  // the evaluation data file
 	// Preprocess is the model's input preprocessing that was applied.
 	Preprocess dataset.Preprocess `json:"preprocess"`
+	// ClassNames names the classes (class k is ClassNames[k]) when the data or the model does.
+	ClassNames []string `json:"class_names,omitempty"`
 	// Metrics are the model's.
 	Metrics *Classification `json:"metrics"`
 	// Teacher and TeacherMetrics are set with a teacher, as is Agreement (top-1, student vs teacher).
@@ -117,7 +119,7 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
 	}
-	res := &Result{Model: opts.Model, Kind: kind, Data: opts.Data}
+	res := &Result{Model: opts.Model, Kind: kind, Data: opts.Data, ClassNames: data.ClassNames}
 
 	var logits []float32
 	var classes int
@@ -129,6 +131,9 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 	}
 	if err != nil {
 		return nil, err
+	}
+	if res.ClassNames == nil && kind == KindONNX {
+		res.ClassNames = recordedClassNames(opts.Model)
 	}
 	if err := student.CheckLabels(data.Labels, classes); err != nil {
 		return nil, fmt.Errorf("eval: labels %s for model %s: %w", data.LabelsPath, opts.Model, err)
@@ -301,6 +306,13 @@ func (r *Result) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "model     %s (%s, %d classes)\n", r.Model, r.Kind, m.Classes)
 	fmt.Fprintf(&b, "data      %s (%d samples)\n", r.Data, m.N)
+	if len(r.ClassNames) > 0 {
+		names := make([]string, len(r.ClassNames))
+		for k, n := range r.ClassNames {
+			names[k] = fmt.Sprintf("%d %s", k, n)
+		}
+		fmt.Fprintf(&b, "classes   %s\n", strings.Join(names, ", "))
+	}
 	fmt.Fprintf(&b, "accuracy  %.2f%% (%d errors)\n", 100*m.Accuracy, m.Errors)
 	fmt.Fprintf(&b, "mean NLL  %.4f\n", m.MeanNLL)
 	fmt.Fprintf(&b, "ECE       %.4f (%d bins)\n", m.ECE, ECEBins)
@@ -343,4 +355,20 @@ func Forward(net *student.Net, x []float32, n, batch int) ([]float32, error) {
 		out = append(out, z...)
 	}
 	return out, nil
+}
+
+// recordedClassNames returns the class names an ONNX model records (meta.ClassNames), or nil.
+func recordedClassNames(path string) []string {
+	info, err := onnx.ReadModelInfo(path)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	if raw, ok := info.Metadata[meta.ClassNames]; ok {
+		if err := json.Unmarshal([]byte(raw), &names); err != nil {
+			slog.Warn("unreadable class names in the model's metadata", "model", path, "err", err)
+			return nil
+		}
+	}
+	return names
 }

@@ -225,6 +225,9 @@ func exportMetadata(ck *student.Checkpoint) (dataset.Preprocess, map[string]stri
 	if prov.EvalAccuracy != nil {
 		md[meta.EvalAccuracy] = strconv.FormatFloat(*prov.EvalAccuracy, 'g', -1, 64)
 	}
+	if len(prov.ClassNames) > 0 {
+		md[meta.ClassNames] = provenance.MustJSON(prov.ClassNames)
+	}
 	return pre, md, nil
 }
 

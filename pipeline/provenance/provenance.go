@@ -24,6 +24,7 @@ type Record struct {
 	Data              string              `json:"data"`                          // training data file, as given
 	DataSHA256        string              `json:"data_sha256"`                   // its sha256 as stored
 	DataN             int                 `json:"data_n"`                        // its number of samples
+	ClassNames        []string            `json:"class_names,omitempty"`         // the data's class names, when it names them
 	Labels            string              `json:"labels,omitempty"`              // labels file, if any
 	LabelsSHA256      string              `json:"labels_sha256,omitempty"`       // its sha256
 	Teacher           string              `json:"teacher,omitempty"`             // online teacher model, if any

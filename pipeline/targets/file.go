@@ -30,6 +30,7 @@ const (
 	metaRange    = "range"          // "start:end", the samples held, end exclusive
 	metaClasses  = "classes"        // C
 	metaTool     = "tool"           // meta.ToolVersion of the writer
+	metaNames    = "class_names"    // JSON list of the data's class names, when it names them
 )
 
 // ErrMismatch is wrapped by the errors that refuse a soft-target file for data,
@@ -73,6 +74,8 @@ type Meta struct {
 	DType string
 	// Tool names the writer; Create sets meta.ToolVersion when empty.
 	Tool string
+	// ClassNames names the classes, class k being ClassNames[k], when the data names them.
+	ClassNames []string
 }
 
 // K is the number of teachers.
@@ -92,7 +95,7 @@ func (m Meta) encode() (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{
+	md := map[string]string{
 		metaFormat:   meta.TargetsFormat,
 		metaTeachers: string(teachers),
 		metaDataSHA:  m.DataSHA256,
@@ -100,7 +103,15 @@ func (m Meta) encode() (map[string]string, error) {
 		metaRange:    fmt.Sprintf("%d:%d", m.Start, m.End),
 		metaClasses:  strconv.Itoa(m.Classes),
 		metaTool:     m.Tool,
-	}, nil
+	}
+	if len(m.ClassNames) > 0 {
+		names, err := json.Marshal(m.ClassNames)
+		if err != nil {
+			return nil, err
+		}
+		md[metaNames] = string(names)
+	}
+	return md, nil
 }
 
 // validate checks the fields against each other.
@@ -291,6 +302,11 @@ func targetsFromFile(path string, f *safetensors.File) (*File, error) {
 		return v
 	}
 	m.DataSHA256, m.Tool = md[metaDataSHA], md[metaTool]
+	if raw, ok := md[metaNames]; ok {
+		if err := json.Unmarshal([]byte(raw), &m.ClassNames); err != nil {
+			return nil, fmt.Errorf("%w: metadata class_names: %v", safetensors.ErrCorrupt, err)
+		}
+	}
 	m.DataN, m.Classes = num(metaDataN), num(metaClasses)
 	a, b, ok := strings.Cut(md[metaRange], ":")
 	if !ok {
@@ -496,6 +512,8 @@ func sameSource(ref, t *File) error {
 		return mismatch("dtype", a.DType, b.DType)
 	case a.Tool != b.Tool:
 		return mismatch("tool version", a.Tool, b.Tool)
+	case !slices.Equal(a.ClassNames, b.ClassNames):
+		return mismatch("class names", a.ClassNames, b.ClassNames)
 	}
 	return nil
 }

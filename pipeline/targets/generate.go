@@ -272,7 +272,8 @@ type generator struct {
 
 // meta describes the file for Create.
 func (g *generator) meta() Meta {
-	m := Meta{DataSHA256: g.ds.SHA256, DataN: g.ds.N, Start: g.start, End: g.end, Classes: g.classes, Tool: g.opts.Tool}
+	m := Meta{DataSHA256: g.ds.SHA256, DataN: g.ds.N, Start: g.start, End: g.end, Classes: g.classes, Tool: g.opts.Tool,
+		ClassNames: g.ds.ClassNames}
 	for _, t := range g.teachers {
 		info := t.TeacherInfo
 		if info.OutputKind == "" || info.OutputKind == "auto" {

@@ -210,7 +210,7 @@ func (t *trainer) loadData() error {
 func (t *trainer) initProvenance() {
 	o, data := &t.opts, t.data
 	t.prov = provenance.Record{
-		Mode: provenance.ModeHard, Data: o.Data, DataSHA256: data.SHA256, DataN: data.N,
+		Mode: provenance.ModeHard, Data: o.Data, DataSHA256: data.SHA256, DataN: data.N, ClassNames: data.ClassNames,
 		Labels: data.LabelsPath, LabelsSHA256: data.LabelsSHA256,
 		Temperature: o.Temperature, Alpha: o.Alpha, Loss: o.Loss, Ensemble: o.Ensemble,
 		Optimizer: o.Optimizer, LR: o.LR, Schedule: o.Schedule.String(), Batch: o.Batch, Jitter: o.Jitter, Seed: o.Seed,
