@@ -5,17 +5,31 @@
 // under third_party/onnxruntime/) and loaded once per process by Init; Open does this itself when
 // Init has not been called.
 //
-// A Session wraps one classifier: exactly one float32 input whose first axis is the batch, and an
-// output that holds the class scores. That output is Options.OutputName, or, when it is empty, the
-// only output that can hold them: a tensor of float32, float16, bfloat16 or float64 shaped [N,
-// classes], or a ZipMap seq(map(int64|string, float)) of probabilities as scikit-learn's
-// converters (skl2onnx) write it. Several candidates, or a name that is not an output, are an
-// *option.Error for OutputName that lists the outputs; the other outputs (an int64 label beside a
-// ZipMap) are neither computed nor fetched. Logits runs preprocessed samples through the model in
-// batches, reusing its input and output tensors, converts the scores to float32 (a ZipMap's in the
-// order of its sorted class keys, numerically for int64 and lexically for strings, which
-// Describe reports as ClassLabels) and returns logits: a model that outputs probabilities has them
-// converted to log-probabilities, which are valid logits (softmax(log p) = p).
+// A Session wraps one classifier: inputs whose first axis is the batch, and an output that holds
+// the class scores. A model with one float32 input is fed preprocessed samples by Logits. Any
+// other model (a text classifier's input_ids and attention_mask, int64 [N, L]; float16, float64,
+// int32, int8, uint8 or bool inputs; several inputs) is fed by name through LogitsInputs (the
+// model.MultiInput of package internal/model), with values of each input's element type, as they
+// are, without preprocessing: a []uint16 of float16 bits or a []float32 (rounded to float16)
+// for a float16 input, a []float64 or []float32 for a float64 one, the slice of the element type
+// for the others. Each call gives each input's per-sample shape, so dynamic axes such as a
+// sequence length may change from call to call. Logits of such a model, and a name missing,
+// unknown or given twice, are an *option.Error for Inputs that lists the model's inputs. Other
+// input types (bfloat16, string, ...) are refused by Open. onnxruntime_go v1.27.0 has no float16
+// Go type, so a float16 input is a CustomDataTensor of element type FLOAT16 over its bytes.
+//
+// The output of the class scores is Options.OutputName, or, when it is empty, the only output
+// that can hold them: a tensor of float32, float16, bfloat16 or float64 shaped [N, classes], or a
+// ZipMap seq(map(int64|string, float)) of probabilities as scikit-learn's converters (skl2onnx)
+// write it. Several candidates, or a name that is not an output, are an *option.Error for
+// OutputName that lists the outputs; the other outputs (an int64 label beside a ZipMap) are
+// neither computed nor fetched. Logits and LogitsInputs run the samples through the model in
+// batches (Options.Batch, or a fixed batch axis, padded with zeros), reusing the input and output
+// tensors for runs of the same size and per-sample shapes, convert the scores to float32 (a
+// ZipMap's in the order of its sorted class keys, numerically for int64 and lexically for
+// strings, which Describe reports as ClassLabels) and return logits: a model that outputs
+// probabilities has them converted to log-probabilities, which are valid logits
+// (softmax(log p) = p).
 //
 // Output kind "auto" decides from the first batch and keeps the kind: rows whose entries are all
 // in [0, 1] and sum to 1 within 2e-2 are probabilities (quantized softmax outputs sum to 1 within

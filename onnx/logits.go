@@ -9,10 +9,11 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/internal/option"
 )
 
-// This file holds the batched run of a Session: its reusable tensors, the conversion of
+// This file holds the batched run of a Session: Logits and LogitsInputs, the conversion of
 // probabilities to logits and the detection of the output kind.
 
 // probSumTol is how far a row's sum may be from 1 (or its log-sum-exp from 0) for "auto" to take
@@ -31,23 +32,6 @@ const nearSumTol = 0.1
 // exactly 0 becomes a large negative (finite) logit: log(1e-30) ≈ -69.
 const minProb = 1e-30
 
-// batchTensors are the input and output tensors for runs of a given number of rows.
-type batchTensors struct {
-	rows int
-	in   *ort.Tensor[float32]
-	out  ort.Value // nil for a ZipMap output, which onnxruntime allocates on each run
-}
-
-func (b *batchTensors) destroy() {
-	if b == nil {
-		return
-	}
-	b.in.Destroy()
-	if b.out != nil {
-		b.out.Destroy()
-	}
-}
-
 // Logits runs n preprocessed samples x (row-major, n × the per-sample input size) through the
 // model in batches and returns their logits [n, Classes()]. Outputs of float16, bfloat16 and
 // float64 are converted to float32 first, and a ZipMap's probabilities are put in the columns of
@@ -58,29 +42,64 @@ func (b *batchTensors) destroy() {
 // detectKind); a first batch that fits no kind is an *option.Error for Output (Scope "onnx"). A
 // model of probabilities that outputs some at or below the 1e-30 floor (exact zeros, as tree
 // ensembles give) gets one warning per session with the fraction of such entries.
+//
+// Logits feeds a model with one float32 input. For any other model (several inputs, or one of
+// another element type) it returns an *option.Error for Inputs (Scope "onnx") that lists the
+// model's inputs, each of which must be fed by name through LogitsInputs.
 func (s *Session) Logits(ctx context.Context, x []float32, n int) ([]float32, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sess == nil {
 		return nil, fmt.Errorf("model %s: %w", s.path, ErrClosed)
 	}
-	if n < 0 || len(x) != n*s.sampleSize {
-		return nil, fmt.Errorf("model %s: got %d values for %d samples, but the model's input %q %v takes %v = %d values per sample",
-			s.path, len(x), n, s.info.Inputs[0].Name, s.inShape, s.sample, s.sampleSize)
+	f, err := s.logitsFeed(x, n)
+	if err != nil {
+		return nil, err
 	}
+	return s.runAll(ctx, f, n)
+}
+
+// LogitsInputs runs n samples given as the model's inputs through the model in batches and
+// returns their logits [n, Classes()], reading and converting the output as Logits does (it
+// implements model.MultiInput). Each of the model's inputs (Inputs) must be given exactly once,
+// by name, with values of its element type: the slice types of model.Input, and for a float16
+// or float64 input also a []float32 (rounded to the nearest float16, ties to even, or widened).
+// An input's SampleShape must agree with the model's fixed per-sample axes, a dynamic axis taking
+// the size given (nil: the model's shape, when it has no dynamic axis), and its values must hold
+// n samples of that shape. The values are fed as they are, without preprocessing. For a model with
+// one float32 input, LogitsInputs with that input returns exactly what Logits returns.
+//
+// A run feeds at most the session's rows per run (Options.Batch, or a fixed batch axis, padded
+// with zeros); its tensors are kept for the next run of the same rows and per-sample shapes.
+// An input not given, one given twice or a name the model does not have is an *option.Error for
+// Inputs (Scope "onnx") that lists the model's inputs; other errors name the input.
+func (s *Session) LogitsInputs(ctx context.Context, in []model.Input, n int) ([]float32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sess == nil {
+		return nil, fmt.Errorf("model %s: %w", s.path, ErrClosed)
+	}
+	f, err := s.inputsFeed(in, n)
+	if err != nil {
+		return nil, err
+	}
+	return s.runAll(ctx, f, n)
+}
+
+// runAll runs the n samples of f through the model in runs of s.rows samples and returns their
+// logits, as Logits describes.
+func (s *Session) runAll(ctx context.Context, f *feed, n int) ([]float32, error) {
 	out := make([]float32, n*s.classes)
 	for start := 0; start < n; start += s.rows {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("model %s: %w", s.path, err)
 		}
 		r := min(s.rows, n-start)
-		b, err := s.tensors(r)
+		b, err := s.tensors(r, f)
 		if err != nil {
 			return nil, fmt.Errorf("model %s: %w", s.path, err)
 		}
-		in := b.in.GetData()
-		m := copy(in, x[start*s.sampleSize:(start+r)*s.sampleSize])
-		clear(in[m:]) // a fixed-size batch is padded with zeros
+		b.fill(f, start, r)
 		y, err := s.run(b, r)
 		if err != nil {
 			return nil, fmt.Errorf("model %s: run samples %d-%d on %s: %w", s.path, start, start+r, s.device, err)
@@ -110,7 +129,7 @@ func (s *Session) Logits(ctx context.Context, x []float32, n int) ([]float32, er
 // b's output tensor or s.buf, until the next run.
 func (s *Session) run(b *batchTensors, r int) ([]float32, error) {
 	outs := []ort.Value{b.out}
-	if err := s.sess.Run([]ort.Value{b.in}, outs); err != nil {
+	if err := s.sess.Run(b.vals, outs); err != nil {
 		return nil, err
 	}
 	if b.out == nil && outs[0] != nil {
@@ -137,44 +156,6 @@ func (s *Session) warnSaturated(y []float32) {
 	s.saturated = true
 	slog.Warn("model outputs saturated probabilities (0 or at most 1e-30, taken as log p = -69); high temperatures amplify noise in saturated probabilities",
 		"model", s.path, "output", s.out.Name, "saturated_fraction", float64(k)/float64(len(y)), "saturated", k, "entries", len(y))
-}
-
-// tensors returns tensors for a run of r rows: the full-batch pair (allocated once) or, for the
-// last partial batch of a dynamic-batch model, a tail pair kept until a different size is needed.
-func (s *Session) tensors(r int) (*batchTensors, error) {
-	if s.fixed > 0 || r == s.rows {
-		if s.full == nil {
-			b, err := s.newTensors(s.rows)
-			if err != nil {
-				return nil, err
-			}
-			s.full = b
-		}
-		return s.full, nil
-	}
-	if s.tail == nil || s.tail.rows != r {
-		s.tail.destroy()
-		s.tail = nil
-		b, err := s.newTensors(r)
-		if err != nil {
-			return nil, err
-		}
-		s.tail = b
-	}
-	return s.tail, nil
-}
-
-func (s *Session) newTensors(rows int) (*batchTensors, error) {
-	in, err := ort.NewEmptyTensor[float32](append(ort.Shape{int64(rows)}, s.sample...))
-	if err != nil {
-		return nil, fmt.Errorf("allocate input tensor for %d samples: %w", rows, err)
-	}
-	out, err := newScoreTensor(s.outType, rows, s.classes)
-	if err != nil {
-		in.Destroy()
-		return nil, fmt.Errorf("allocate output tensor for %d samples: %w", rows, err)
-	}
-	return &batchTensors{rows: rows, in: in, out: out}, nil
 }
 
 // rowKind is what one row of outputs looks like to detectKind.

@@ -25,7 +25,8 @@ type Runtime struct {
 
 var _ model.Runtime = (*Runtime)(nil)
 
-// Open loads onnxruntime if needed and opens the model at path as a Session.
+// Open loads onnxruntime if needed and opens the model at path as a Session. The model it
+// returns is also a model.MultiInput, fed by named inputs of any element type a Session takes.
 func (r *Runtime) Open(path string, o model.Options) (model.Model, error) {
 	if err := r.Init(); err != nil {
 		return nil, err
@@ -57,7 +58,10 @@ func (r *Runtime) Init() error {
 	return Init(path)
 }
 
-var _ model.Model = (*Session)(nil)
+var (
+	_ model.Model      = (*Session)(nil)
+	_ model.MultiInput = (*Session)(nil)
+)
 
 // Describe returns what the pipeline records about the model (it implements model.Model): its
 // Output is the output read for the class scores, and ClassLabels the class labels of a ZipMap

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/distillgo/distill/internal/model"
@@ -25,8 +25,10 @@ type Options struct {
 	// only output that can: a float tensor [N, classes] or a ZipMap (see Open); a model with
 	// several such outputs needs it. The other outputs are neither computed nor fetched.
 	OutputName string
-	// InputShape is the per-sample input shape (without the batch axis). It is needed only for
-	// models that leave non-batch axes dynamic, and must agree with the model's fixed axes.
+	// InputShape is the per-sample input shape (without the batch axis) of a model with one
+	// float32 input. It is needed only for such models that leave non-batch axes dynamic, and
+	// must agree with the model's fixed axes; other models refuse it (LogitsInputs is given the
+	// shape of each input).
 	InputShape []int
 	// NoSpin stops onnxruntime's intra-op threads from spinning while they wait for work. Spinning
 	// shortens each run a little when onnxruntime has the cores to itself (distill targets), but
@@ -60,8 +62,10 @@ type Session struct {
 	path       string
 	opts       Options
 	info       *ModelInfo
-	inShape    []int64 // the model's input shape, -1 for dynamic axes
-	sample     []int64 // per-sample shape used
+	inputs     []model.InputInfo // the model's inputs as LogitsInputs feeds them
+	single     bool              // the model has one float32 input, which Logits feeds
+	inShape    []int64           // the (first) input's shape, -1 for dynamic axes
+	sample     []int64           // per-sample shape Logits feeds (the first input's, -1 for dynamic axes, when !single)
 	sampleSize int
 	fixed      int // the model's fixed batch size, 0 when dynamic
 	rows       int // rows per run
@@ -79,17 +83,25 @@ type Session struct {
 	full, tail *batchTensors
 }
 
-// Open loads the classifier at modelPath. It checks that the model has exactly one float32
-// input (batch axis first) and an output that holds the class scores (Options.OutputName, or the
-// only output that can: a float32, float16, bfloat16 or float64 tensor [N, classes], or a
-// scikit-learn ZipMap seq(map(int64|string, float)) of probabilities), opens an onnxruntime
-// session on the requested device that computes only that output, and runs one batch of zeros to
-// learn the class count (and a ZipMap's class labels) and to make sure the device works. If Init
-// has not been called, Open finds and loads the library itself.
+// Open loads the classifier at modelPath. It checks the model's inputs (each a tensor of
+// float32, float16, float64, int64, int32, int8, uint8 or bool with its batch axis first, the
+// same for all inputs where fixed) and that it has an output that holds the class scores
+// (Options.OutputName, or the only output that can: a float32, float16, bfloat16 or float64
+// tensor [N, classes], or a scikit-learn ZipMap seq(map(int64|string, float)) of
+// probabilities), opens an onnxruntime session on the requested device that computes only that
+// output, and runs one batch of zeros to learn the class count (and a ZipMap's class labels) and
+// to make sure the device works; a dynamic non-batch axis of a model that Logits does not feed is
+// given size 1 in that run. If Init has not been called, Open finds and loads the library itself.
+//
+// A model with one float32 input is fed by Logits (and by LogitsInputs); its non-batch axes must
+// be fixed by the model or by Options.InputShape. Any other model (several inputs, or one of
+// another element type) is fed by name through LogitsInputs, each input with its own per-sample
+// shape, dynamic axes included.
 //
 // Errors name the file. An OutputName that is not an output, or that is needed because several
 // outputs could hold the class scores, is an *option.Error (package internal/option) for
-// OutputName, with Scope "onnx", listing the outputs.
+// OutputName, with Scope "onnx", listing the outputs; an InputShape given for a model that is
+// not fed by Logits is one for InputShape.
 func Open(modelPath string, opts Options) (*Session, error) {
 	opts = opts.withDefaults()
 	if err := opts.check(); err != nil {
@@ -121,9 +133,13 @@ func Open(modelPath string, opts Options) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open model %s: %w", modelPath, err)
 	}
-	slog.Info("model session", "model", modelPath, "device", s.device, "input", info.Inputs[0].Name,
+	attrs := []any{"model", modelPath, "device", s.device, "input", info.Inputs[0].Name,
 		"shape", s.inShape, "output", s.out.Name, "classes", s.classes, "rows_per_run", s.rows, "threads", opts.Threads,
-		"output_kind", opts.Output)
+		"output_kind", opts.Output}
+	if !s.single {
+		attrs = append(attrs, "inputs", describeInputs(info.Inputs))
+	}
+	slog.Info("model session", attrs...)
 	return s, nil
 }
 
@@ -184,19 +200,13 @@ func ensureInit(device string) error {
 	return Init(path)
 }
 
-// checkModel validates the model's signature and fixes the per-sample shape and run size.
+// checkModel validates the model's signature and fixes its inputs, the per-sample shape Logits
+// feeds, the run size and the output of the class scores.
 func (s *Session) checkModel() error {
-	in, out := s.info.Inputs, s.info.Outputs
-	if len(in) != 1 {
-		names := make([]string, len(in))
-		for i, v := range in {
-			names[i] = v.Name
-		}
-		return fmt.Errorf("model has %d inputs [%s]; a teacher needs exactly one float32 input", len(in), strings.Join(names, ", "))
+	if err := s.checkInputs(); err != nil {
+		return err
 	}
-	if in[0].ElemType != "float32" {
-		return fmt.Errorf("input %q is %s; a teacher needs a float32 input", in[0].Name, orUnknown(in[0].ElemType))
-	}
+	out := s.info.Outputs
 	i, err := chooseOutput(out, s.opts.OutputName)
 	if err != nil {
 		return err
@@ -208,40 +218,6 @@ func (s *Session) checkModel() error {
 	if sh := s.out.Shape; (s.outType == scoreFloat16 || s.outType == scoreBFloat16) && (len(sh) != 2 || sh[1] <= 0) {
 		return fmt.Errorf("output %s: a %s output must declare its class count (shape [N, classes] with a fixed number of classes)",
 			describeValue(s.out), s.out.Type)
-	}
-	shape := in[0].Shape
-	if len(shape) < 2 {
-		if len(shape) == 0 && len(s.opts.InputShape) > 0 {
-			shape = append([]int64{-1}, toInt64(s.opts.InputShape)...)
-		} else {
-			return fmt.Errorf("input %q has shape %v; a teacher needs a batch axis and at least one more", in[0].Name, shape)
-		}
-	}
-	s.inShape = append([]int64(nil), shape...)
-	s.sample = append([]int64(nil), shape[1:]...)
-	if want := s.opts.InputShape; len(want) > 0 {
-		if len(want) != len(s.sample) {
-			return fmt.Errorf("input shape %v given for input %q of shape %v: want %d per-sample axes", want, in[0].Name, shape, len(s.sample))
-		}
-		for i, d := range want {
-			if d <= 0 || (s.sample[i] > 0 && s.sample[i] != int64(d)) {
-				return fmt.Errorf("input shape %v given does not fit input %q of shape %v", want, in[0].Name, shape)
-			}
-			s.sample[i] = int64(d)
-		}
-	}
-	s.sampleSize = 1
-	for _, d := range s.sample {
-		if d <= 0 {
-			return fmt.Errorf("input %q has shape %v with a dynamic non-batch axis; give the per-sample input shape", in[0].Name, shape)
-		}
-		s.sampleSize *= int(d)
-	}
-	if shape[0] > 0 {
-		s.fixed = int(shape[0])
-		s.rows = s.fixed
-	} else {
-		s.rows = s.opts.Batch
 	}
 	return nil
 }
@@ -287,7 +263,11 @@ func (s *Session) start(cuda bool) error {
 	}
 	// Naming only the scores' output makes onnxruntime compute only what it needs (a label
 	// output beside a ZipMap is neither computed nor fetched).
-	sess, err := ort.NewDynamicAdvancedSession(s.path, []string{s.info.Inputs[0].Name}, []string{s.out.Name}, so)
+	names := make([]string, len(s.inputs))
+	for i, v := range s.inputs {
+		names[i] = v.Name
+	}
+	sess, err := ort.NewDynamicAdvancedSession(s.path, names, []string{s.out.Name}, so)
 	if err != nil {
 		if cuda {
 			return fmt.Errorf("%w: create session on %s (needs the CUDA build of onnxruntime from scripts/setup.sh --cuda, CUDA 13 and cuDNN 9): %v", ErrCUDAUnavailable, device, err)
@@ -335,42 +315,65 @@ func appendCUDA(so *ort.SessionOptions, gpuID int) error {
 	return nil
 }
 
-// probeShape is the input shape of the probing run: one sample, or the fixed batch.
-func (s *Session) probeShape() ort.Shape {
-	n := int64(1)
+// probeShapes returns the rows of the probing run (one sample, or the fixed batch) and the
+// per-sample shape of each input in it: the input's, with size 1 for dynamic axes.
+func (s *Session) probeShapes() (int, [][]int64) {
+	rows := 1
 	if s.fixed > 0 {
-		n = int64(s.fixed)
+		rows = s.fixed
 	}
-	return append(ort.Shape{n}, s.sample...)
+	shapes := make([][]int64, len(s.inputs))
+	for i, v := range s.inputs {
+		shapes[i] = make([]int64, len(v.SampleShape))
+		for j, d := range v.SampleShape {
+			shapes[i][j] = max(int64(d), 1)
+		}
+	}
+	return rows, shapes
 }
 
 // probe runs a batch of zeros through sess and returns the class count and, for a ZipMap, the
 // columns of its class labels.
 func (s *Session) probe(sess *ort.DynamicAdvancedSession) (int, *zipColumns, error) {
-	shape := s.probeShape()
-	in, err := ort.NewTensor(shape, make([]float32, shape.FlattenedSize()))
-	if err != nil {
-		return 0, nil, err
+	rows, shapes := s.probeShapes()
+	var ins []ort.Value
+	defer func() {
+		for _, v := range ins {
+			v.Destroy()
+		}
+	}()
+	for i, v := range s.inputs {
+		in, err := newInputTensor(v.DType, append(ort.Shape{int64(rows)}, shapes[i]...))
+		if err != nil {
+			return 0, nil, fmt.Errorf("input %q: %w", v.Name, err)
+		}
+		ins = append(ins, in.v)
 	}
-	defer in.Destroy()
 	outs := []ort.Value{nil}
+	var err error
 	if s.outType == scoreFloat16 || s.outType == scoreBFloat16 {
 		// A 16-bit output is read into a tensor of its declared shape (see checkModel).
-		if outs[0], err = newScoreTensor(s.outType, int(shape[0]), int(s.out.Shape[1])); err != nil {
+		if outs[0], err = newScoreTensor(s.outType, rows, int(s.out.Shape[1])); err != nil {
 			return 0, nil, err
 		}
 	}
-	if err := sess.Run([]ort.Value{in}, outs); err != nil {
+	if err := sess.Run(ins, outs); err != nil {
 		if outs[0] != nil {
 			outs[0].Destroy()
 		}
 		return 0, nil, err
 	}
 	defer outs[0].Destroy()
+	return s.probeClasses(outs[0], int64(rows))
+}
+
+// probeClasses reads the class count (and a ZipMap's columns) from out, the output of the
+// probing run of rows samples.
+func (s *Session) probeClasses(out ort.Value, rows int64) (int, *zipColumns, error) {
 	if s.outType.zipMap() {
-		z, err := newZipColumns(outs[0], s.outType)
-		if err == nil && outs[0].GetShape()[0] != shape[0] {
-			err = fmt.Errorf("got %d maps for %d samples", outs[0].GetShape()[0], shape[0])
+		z, err := newZipColumns(out, s.outType)
+		if err == nil && out.GetShape()[0] != rows {
+			err = fmt.Errorf("got %d maps for %d samples", out.GetShape()[0], rows)
 		}
 		if err != nil {
 			return 0, nil, fmt.Errorf("output %q: %w", s.out.Name, err)
@@ -380,22 +383,35 @@ func (s *Session) probe(sess *ort.DynamicAdvancedSession) (int, *zipColumns, err
 	want := map[scoreType]ort.TensorElementDataType{scoreFloat32: ort.TensorElementDataTypeFloat,
 		scoreFloat16: ort.TensorElementDataTypeFloat16, scoreBFloat16: ort.TensorElementDataTypeBFloat16,
 		scoreFloat64: ort.TensorElementDataTypeDouble}[s.outType]
-	if outs[0].GetONNXType() != ort.ONNXTypeTensor || ort.TensorElementDataType(outs[0].DataType()) != want {
-		return 0, nil, fmt.Errorf("output %q is %s, want a %s tensor", s.out.Name, describeOrt(outs[0]), s.out.Type)
+	if out.GetONNXType() != ort.ONNXTypeTensor || ort.TensorElementDataType(out.DataType()) != want {
+		return 0, nil, fmt.Errorf("output %q is %s, want a %s tensor", s.out.Name, describeOrt(out), s.out.Type)
 	}
-	sh := outs[0].GetShape()
-	if len(sh) != 2 || sh[0] != shape[0] || sh[1] <= 0 {
-		return 0, nil, fmt.Errorf("output %q has shape %v for %d samples, want [%d, classes]", s.out.Name, sh, shape[0], shape[0])
+	sh := out.GetShape()
+	if len(sh) != 2 || sh[0] != rows || sh[1] <= 0 {
+		return 0, nil, fmt.Errorf("output %q has shape %v for %d samples, want [%d, classes]", s.out.Name, sh, rows, rows)
 	}
 	return int(sh[1]), nil, nil
 }
 
-// InputShape returns the model's input shape, with -1 for dynamic axes (the batch axis is first).
+// InputShape returns the model's input shape, with -1 for dynamic axes (the batch axis is
+// first); for a model of several inputs, the first input's.
 func (s *Session) InputShape() []int64 { return append([]int64(nil), s.inShape...) }
 
 // SampleShape returns the per-sample input shape that Logits expects (the input shape without
-// its batch axis, with Options.InputShape filled in).
+// its batch axis, with Options.InputShape filled in). For a model that Logits does not feed it is
+// the first input's, with -1 for dynamic axes.
 func (s *Session) SampleShape() []int64 { return append([]int64(nil), s.sample...) }
+
+// Inputs describes the model's inputs in its order, as LogitsInputs feeds them (it implements
+// model.MultiInput): name, element type and per-sample shape (-1 for a dynamic axis; for a model
+// with one float32 input, with Options.InputShape filled in).
+func (s *Session) Inputs() []model.InputInfo {
+	out := make([]model.InputInfo, len(s.inputs))
+	for i, v := range s.inputs {
+		out[i] = model.InputInfo{Name: v.Name, DType: v.DType, SampleShape: slices.Clone(v.SampleShape)}
+	}
+	return out
+}
 
 // Classes returns the number of classes: the second axis of a tensor output, or the keys of a ZipMap.
 func (s *Session) Classes() int { return s.classes }

@@ -421,17 +421,20 @@ func TestSessionOutputNameErrors(t *testing.T) {
 }
 
 // TestSessionFixtureErrors opens onnxruntime_go's test models that are not classifiers: each is
-// refused with an error that names the file and says why.
+// refused with an error that names the file and says why (TestSessionFixtureInputs makes
+// classifiers of three of them).
 func TestSessionFixtureErrors(t *testing.T) {
 	onnxtest.RequireLibrary(t)
 	for _, tc := range []struct {
 		file string
 		want string
 	}{
-		{"example_several_inputs_and_outputs.onnx", "3 inputs [input 1, input 2, input 3]"},
-		{"example_multitype.onnx", "2 inputs"},
-		{"example_float16.onnx", `input "InputA" is float16`},
-		{"example_strings.onnx", `input "input" is string`},
+		{"example_several_inputs_and_outputs.onnx", `input "input 3" bfloat16 [9] cannot be fed: want float32, float16, float64, int64, int32, int8, uint8 or bool`},
+		// uint8 and float64 inputs are fed; int16 and int64 outputs cannot hold class scores.
+		{"example_multitype.onnx", `none of the model's outputs "OutputA" int16 [1, 2, 2], "OutputB" int64 [1, 1, 1] can hold class scores`},
+		// The float16 input is fed; a bfloat16 [1, 2, 2, 2] output is not [N, classes].
+		{"example_float16.onnx", `output "OutputA" bfloat16 [1, 2, 2, 2] cannot hold class scores`},
+		{"example_strings.onnx", `input "input" string [?] cannot be fed`},
 		// float [N, 10] -> float [N]: no [N, classes] output.
 		{"example_dynamic_axes.onnx", `output "output_scalars" float32 [output_scalars_dynamic_axes_1] cannot hold class scores`},
 		{"example_0_dim_output.onnx", "cannot hold class scores"},
