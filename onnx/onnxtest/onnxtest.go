@@ -223,7 +223,7 @@ func addHead(tb testing.TB, g *pb.GraphProto, cfg *config, x string, classes int
 	}
 }
 
-// TwoInputs writes a model with two float inputs "a" and "b" [N,4] and output a+b.
+// TwoInputs writes a model with two float inputs "a" and "b" [N,4] and output a+b [N,4].
 func TwoInputs(tb testing.TB, path string) {
 	tb.Helper()
 	g := &pb.GraphProto{
