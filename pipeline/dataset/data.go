@@ -19,7 +19,8 @@ var ErrBadData = errors.New("bad data file")
 // Dataset is a transfer, training or test set held in memory.
 type Dataset struct {
 	// Path is the data file as given; SHA256 is the hex sha256 of its bytes as stored
-	// (of the compressed bytes for a gzip file), which soft-target files record.
+	// (of the compressed bytes for a gzip file; of its files' names and sums for an image
+	// folder, see the package doc), which soft-target files record.
 	Path, SHA256 string
 	// N is the number of samples.
 	N int
@@ -33,8 +34,8 @@ type Dataset struct {
 	// CSV, whose labels are a column of the data file).
 	LabelsPath, LabelsSHA256 string
 	// ClassNames names the classes, ClassNames[k] being class k, when the file names them: a CSV
-	// label column of names (mapped, sorted, to 0..K-1) or a scikit-learn CSV header. Nil for
-	// numeric labels.
+	// label column of names (mapped, sorted, to 0..K-1), a scikit-learn CSV header or an image
+	// folder's class folders. Nil for numeric labels.
 	ClassNames []string
 	// DType is the element type of the data as stored: "uint8", "int8", "int16", "int32",
 	// "int64", "float16", "float32" or "float64" ("float64" for CSV). X holds the values as

@@ -18,11 +18,11 @@ var ErrBadSource = errors.New("bad data source")
 // Source says where a data set comes from and how to read it.
 type Source struct {
 	// Data is the data file: IDX (raw or gzip), NPY, NPZ ("f.npz" holding one array, or
-	// "f.npz:<key>"), or CSV (named *.csv or *.csv.gz). See the package doc for how a file is
-	// told apart.
+	// "f.npz:<key>"), or CSV (named *.csv or *.csv.gz); or an image folder, a directory of
+	// class folders of PNG and JPEG images. See the package doc for how a file is told apart.
 	Data string
 	// Labels is the labels file (IDX, NPY, NPZ[:<key>]); empty for none. Not allowed with CSV,
-	// whose labels are a column.
+	// whose labels are a column, nor with an image folder, whose labels are its class folders.
 	Labels string
 	// LabelColumn (CSV) is the label column; "" means "label" when the header has it, else no
 	// labels.
@@ -33,6 +33,12 @@ type Source struct {
 	// Header (CSV) is the form of the first line: HeaderNames ("" means it), HeaderSklearn or
 	// HeaderNone.
 	Header string
+	// ImageSize (image folder) is the [height, width] every image is resized to; nil means
+	// every image must have the size of the first one.
+	ImageSize []int
+	// Color (image folder) is ColorGray or ColorRGB; "" means gray when the first image is
+	// grayscale (or paletted with gray colours only), else rgb.
+	Color string
 }
 
 // The forms of a CSV file's first line, for [Source.Header].
@@ -53,9 +59,13 @@ const (
 // labels. A CSV file is one table: the label column and the feature columns, each sample of
 // shape [F]. For the other formats the first dimension of the array is the sample count and the
 // rest is the sample shape; labels must be one-dimensional (or [N,1]), of an integer type,
-// non-negative and as many as the samples. Every malformed file gives an error naming it and
-// wrapping [ErrBadData].
+// non-negative and as many as the samples. An image folder's samples are its images and its
+// labels their class folders (see the package doc). Every malformed file gives an error naming
+// it and wrapping [ErrBadData].
 func Open(src Source) (*Dataset, error) {
+	if isDir(src.Data) {
+		return openImageFolder(src, maxImagePixels)
+	}
 	csv, err := src.check()
 	if err != nil {
 		return nil, err
@@ -107,6 +117,8 @@ func (src Source) check() (csv bool, err error) {
 		return true, fmt.Errorf("open dataset %s: %w: a labels file (%s) is not allowed with CSV data, whose labels are a column", src.Data, ErrBadSource, src.Labels)
 	case !csv && (src.LabelColumn != "" || src.FeatureColumns != nil || src.Header != ""):
 		return false, fmt.Errorf("open dataset %s: %w: label column, feature columns and header form are for CSV data (a file named *.csv or *.csv.gz)", src.Data, ErrBadSource)
+	case src.ImageSize != nil || src.Color != "":
+		return csv, fmt.Errorf("open dataset %s: %w: image size and color are for image folders (a directory of class folders)", src.Data, ErrBadSource)
 	}
 	switch src.Header {
 	case "", HeaderNames, HeaderSklearn, HeaderNone:
