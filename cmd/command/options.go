@@ -27,7 +27,7 @@ var optionFlags = map[string]string{
 	"export.Checkpoint":           "model", "export.Out": "out", "export.Verify": "verify", "export.VerifyData": "verify-data",
 	"export.Opset":       "opset",
 	"sweep.Temperatures": "temperatures", "sweep.Dir": "out-dir",
-	"onnx.Runtime.Lib": "ort-lib",
+	"onnx.Runtime.Lib": "ort-lib", "dataset.Layout": "layout", "Standardize": "standardize",
 	// A model's output: the teachers' (cmd names them Teacher.*) and eval's model.
 	"onnx.Teacher.OutputName": "teacher-output", "onnx.Teacher.Output": "teacher-output-kind",
 	"targets.onnx.Teacher.Output": "output", "targets.onnx.Output": "output", "targets.onnx.OutputName": "teacher-output",

@@ -19,6 +19,7 @@ const (
 	usageMean       = "subtract `<m>` after scaling: one value, or one per channel as 0.485/0.456/0.406 or 0.485,0.456,0.406"
 	usageStd        = "then divide by `<s>`: one value, or one per channel as for --mean"
 	usageInputShape = "`<shape>` of one sample as the model takes it, e.g. 1x28x28 or 1,28,28"
+	usageLayout     = "how image samples are stored, `<layout>`: nchw (channel first) or nhwc (channel last, transposed for the model)"
 )
 
 // preprocessFlags returns the preprocessing flags --scale, --mean, --std and --input-shape of the
@@ -44,6 +45,7 @@ func preprocessFlags(prefix, whose string) []cli.Flag {
 			&cli.StringFlag{Name: "mean", Value: "0", Usage: usageMean, DefaultText: def("0")},
 			&cli.StringFlag{Name: "std", Value: "1", Usage: usageStd, DefaultText: def("1")},
 			&cli.StringFlag{Name: "input-shape", Usage: usageInputShape, DefaultText: shape},
+			&cli.StringFlag{Name: "layout", Usage: usageLayout, DefaultText: "from the shapes; an error when they cannot tell"},
 		}
 	}
 	return []cli.Flag{
@@ -51,6 +53,7 @@ func preprocessFlags(prefix, whose string) []cli.Flag {
 		&cli.StringFlag{Name: prefix + "mean", Usage: "the teacher's --mean: " + usageMean, DefaultText: whose},
 		&cli.StringFlag{Name: prefix + "std", Usage: "the teacher's --std: " + usageStd, DefaultText: whose},
 		&cli.StringFlag{Name: prefix + "input-shape", Usage: "the teacher's --input-shape: " + usageInputShape, DefaultText: "the teacher model's"},
+		&cli.StringFlag{Name: prefix + "layout", Usage: "the teacher's --layout: " + usageLayout, DefaultText: whose},
 	}
 }
 
@@ -62,7 +65,10 @@ func preprocessFromFlags(cCtx *cli.Context, prefix string, def dataset.Preproces
 	if prefix != "" {
 		p.Scale, p.Mean, p.Std = def.Scale, def.Mean, def.Std
 	}
-	for _, name := range []string{"scale", "mean", "std", "input-shape"} {
+	if prefix != "" {
+		p.Layout = def.Layout // the same data
+	}
+	for _, name := range []string{"scale", "mean", "std", "input-shape", "layout"} {
 		if cCtx.IsSet(prefix + name) {
 			set = true
 		}
@@ -99,6 +105,12 @@ func preprocessFromFlags(cCtx *cli.Context, prefix string, def dataset.Preproces
 			return p, set, err
 		}
 	}
+	if cCtx.IsSet(prefix + "layout") {
+		p.Layout = cCtx.String(prefix + "layout")
+		if err := checkChoice(cCtx, prefix+"layout", p.Layout, []string{dataset.LayoutNCHW, dataset.LayoutNHWC}); err != nil {
+			return p, set, err
+		}
+	}
 	if s := cCtx.String(prefix + "input-shape"); s != "" {
 		if p.InputShape, err = dataset.ParseShape(s); err != nil {
 			return p, set, usageErrorf(cCtx, "--%sinput-shape: %v", prefix, err)
@@ -127,6 +139,9 @@ func overrideFromFlags(cCtx *cli.Context, prefix string) (dataset.PreprocessOver
 	}
 	if cCtx.IsSet(prefix + "input-shape") {
 		o.InputShape = p.InputShape
+	}
+	if cCtx.IsSet(prefix + "layout") {
+		o.Layout = p.Layout
 	}
 	return o, nil
 }

@@ -221,7 +221,7 @@ func runTargets(ctx context.Context, o TargetsOptions, stdout io.Writer) error {
 		}
 	}()
 	for _, ts := range specs {
-		t, err := openTeacher(o, ts)
+		t, err := openTeacher(o, ts, ds)
 		if err != nil {
 			return err
 		}
@@ -257,7 +257,7 @@ func teacherSpec(arg string, flags dataset.PreprocessOverride) (dataset.TeacherS
 
 // openTeacher opens the teacher of one --teacher spec and describes it for the file's header; its
 // input shape, when the spec gives none, is the model's.
-func openTeacher(o TargetsOptions, ts dataset.TeacherSpec) (targets.Teacher, error) {
+func openTeacher(o TargetsOptions, ts dataset.TeacherSpec, ds *dataset.Dataset) (targets.Teacher, error) {
 	if len(o.Inputs) > 0 {
 		return openInputsTeacher(o, ts)
 	}
@@ -269,6 +269,10 @@ func openTeacher(o TargetsOptions, ts dataset.TeacherSpec) (targets.Teacher, err
 	pre := ts.Preprocess
 	if len(pre.InputShape) == 0 {
 		pre.InputShape = d.SampleShape
+	}
+	if pre, err = pre.ForModel(ds.Shape, pre.InputShape); err != nil {
+		s.Close()
+		return targets.Teacher{}, fmt.Errorf("targets: teacher %s: %w", ts.Path, err)
 	}
 	slog.Info("teacher", "model", ts.Path, "device", d.Device, "input", d.Input,
 		"shape", d.SampleShape, "classes", s.Classes(), "preprocess", pre.String())

@@ -100,6 +100,7 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "plot", Usage: "draw loss and accuracy curves as a PNG to `<file>`", TakesFile: true},
 		&cli.StringFlag{Name: "init-from", Usage: "initialise the weights from a student `<model.onnx>` exported by distill", TakesFile: true},
 		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>`: auto, openblas or go"},
+		&cli.BoolFlag{Name: "standardize", Usage: "set the student's --mean and --std to those of --data (per channel, or per feature of a table)"},
 	}
 	flags = append(flags, runtimeFlags("the online teacher")...)
 	flags = append(flags, csvFlags()...)
@@ -147,6 +148,7 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	t.EvalData, t.EvalLabels = cCtx.String("eval-data"), cCtx.String("eval-labels")
 	t.Checkpoint, t.Resume, t.Overwrite = cCtx.String("out"), cCtx.Bool("resume"), cCtx.Bool("overwrite")
 	t.Metrics, t.Plot, t.InitFrom = cCtx.String("metrics"), cCtx.String("plot"), cCtx.String("init-from")
+	t.Standardize = cCtx.Bool("standardize")
 	o.BLAS = cCtx.String("blas")
 	if err := checkChoice(cCtx, "blas", o.BLAS, choicesBLAS); err != nil {
 		return o, err
@@ -189,6 +191,12 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	}
 	if t.Preprocess, _, err = preprocessFromFlags(cCtx, "", dataset.Preprocess{}); err != nil {
 		return o, err
+	}
+	if t.Standardize && (cCtx.IsSet("mean") || cCtx.IsSet("std")) {
+		return o, usageErrorf(cCtx, "--standardize with --mean or --std: choose one")
+	}
+	if t.Standardize {
+		t.Preprocess.Mean, t.Preprocess.Std = nil, nil // computed from the data
 	}
 	if t.TeacherPreprocess, _, err = preprocessFromFlags(cCtx, "teacher-", t.Preprocess); err != nil {
 		return o, err

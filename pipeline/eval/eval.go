@@ -198,7 +198,9 @@ func evalCheckpoint(opts Options, data *dataset.Dataset, batch int) ([]float32, 
 	if err != nil {
 		return nil, 0, pre, err
 	}
-	pre = pre.ForData(data)
+	if pre, err = pre.ForData(data).ForModel(data.Shape, ck.Spec.Input); err != nil {
+		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+	}
 	net, err := student.NewNet(ck.Spec, 0)
 	if err != nil {
 		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
@@ -236,6 +238,11 @@ func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset
 		return nil, 0, pre, err
 	}
 	pre = pre.ForData(data)
+	if len(info.Inputs) == 1 {
+		if pre, err = pre.ForModel(data.Shape, modelSampleShape(info.Inputs[0].Shape, pre.InputShape)); err != nil {
+			return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+		}
+	}
 	s, err := rt.Open(opts.Model, model.Options{Batch: batch, InputShape: pre.InputShape, OutputName: opts.OutputName, Output: opts.OutputKind})
 	if err != nil {
 		return nil, 0, pre, fmt.Errorf("eval: %w", err)
@@ -371,4 +378,21 @@ func recordedClassNames(path string) []string {
 		}
 	}
 	return names
+}
+
+// modelSampleShape returns the per-sample input shape of a model whose input has shape full
+// (the batch axis first, -1 for dynamic axes): given, when set, else full without its batch axis
+// (nil when another axis is dynamic).
+func modelSampleShape(full []int64, given []int) []int {
+	if given != nil {
+		return given
+	}
+	var out []int
+	for _, d := range full[min(1, len(full)):] {
+		if d < 0 {
+			return nil
+		}
+		out = append(out, int(d))
+	}
+	return out
 }

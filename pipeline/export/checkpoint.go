@@ -244,7 +244,9 @@ func verifyInputs(opts Options, spec *student.Spec, pre dataset.Preprocess) (x [
 			raw[i] = rng.Float32() * scale
 		}
 		x = make([]float32, n*dim)
-		if err := pre.Apply(raw, n, spec.Input, x); err != nil {
+		q := pre
+		q.Layout = "" // random values are drawn in the model's layout already
+		if err := q.Apply(raw, n, spec.Input, x); err != nil {
 			return nil, 0, "", fmt.Errorf("random verification inputs: %w", err)
 		}
 		return x, n, "random", nil

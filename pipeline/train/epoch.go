@@ -180,7 +180,7 @@ func (t *trainer) fill(ctx context.Context, b *batch, idx []int, jit *rand.Rand)
 		}
 	}
 	if t.opts.Jitter > 0 {
-		dataset.Jitter(raw, gather, n, t.h, t.w, t.ch, t.opts.Jitter, jit)
+		dataset.JitterLayout(raw, gather, n, t.h, t.w, t.ch, t.opts.Preprocess.Layout, t.opts.Jitter, jit)
 	}
 	if err := t.opts.Preprocess.Apply(raw, n, t.data.Shape, b.x[:n*t.stDim]); err != nil {
 		b.err = fmt.Errorf("train: preprocess %s: %w", t.opts.Data, err)

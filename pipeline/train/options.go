@@ -30,6 +30,9 @@ type Inputs struct {
 	SoftTargets string
 	// TeacherPath names the online teacher's model file for provenance (its sha256 is recorded).
 	TeacherPath string
+	// Standardize replaces Preprocess's mean and std with those of Data (per channel, or per
+	// feature of tabular data; see dataset.Standardize), stored like any other preprocessing.
+	Standardize bool
 	// TeacherPreprocess is the online teacher's input preprocessing (a zero Scale is the data's).
 	TeacherPreprocess dataset.Preprocess
 	// TeacherInputs, when set, feed the online teacher's named inputs from their own arrays (a
@@ -156,6 +159,9 @@ func (in *Inputs) validate(online bool) error {
 		return optErr("SoftTargets", "both soft targets and an online teacher: choose one (offline or online distillation)")
 	case (in.EvalData == "") != (in.EvalLabels == "") && !dataset.IsCSV(in.EvalData):
 		return optErr("EvalData", "eval data and eval labels go together")
+	}
+	if in.Standardize && (len(in.Preprocess.Mean) > 0 || len(in.Preprocess.Std) > 0) {
+		return optErr("Standardize", "with a mean or std given: choose one")
 	}
 	if err := in.Preprocess.Validate(); err != nil {
 		return &OptionError{Scope: "train", Option: "Preprocess", Err: err}

@@ -190,6 +190,14 @@ func (t *trainer) loadData() error {
 	// A scale nobody gave is the data's (255 for 8-bit data, 1 for floats); the checkpoint and the
 	// log record the one used.
 	o.Preprocess, o.TeacherPreprocess = o.Preprocess.ForData(data), o.TeacherPreprocess.ForData(data)
+	if o.Preprocess, err = o.Preprocess.ForModel(data.Shape, t.spec.Input); err != nil {
+		return fmt.Errorf("train: student input: %w", err)
+	}
+	if o.Standardize {
+		if o.Preprocess, err = dataset.Standardize(data, o.Preprocess); err != nil {
+			return fmt.Errorf("train: standardize %s: %w", o.Data, err)
+		}
+	}
 	slog.Info("student preprocessing", "data", o.Data, "dtype", data.DType, "preprocess", o.Preprocess.String())
 	if err := student.CheckLabels(data.Labels, t.spec.Classes); err != nil {
 		return fmt.Errorf("train: labels %s for student spec %s: %w", data.LabelsPath, o.Spec, err)
@@ -231,7 +239,7 @@ func (t *trainer) setupJitter() error {
 	if len(shape) == 0 {
 		shape = t.spec.Input
 	}
-	h, w, c, ok := dataset.ImageDims(t.data.Shape, shape)
+	h, w, c, ok := dataset.ImageDimsLayout(t.data.Shape, shape, o.Preprocess.Layout)
 	if !ok {
 		return &OptionError{Scope: "train", Option: "Jitter", Err: fmt.Errorf("needs image samples ([h w], [c h w], or flat with a [c h w] input shape); %s has per-sample shape %v", o.Data, t.data.Shape)}
 	}
@@ -284,6 +292,14 @@ func (t *trainer) setupTeacher() error {
 	}
 	if len(o.TeacherInputs) > 0 {
 		return t.setupTeacherInputs()
+	}
+	modelShape := o.TeacherPreprocess.InputShape
+	if m, ok := t.teacher.(model.Model); ok && modelShape == nil {
+		modelShape = m.Describe().SampleShape
+	}
+	var err error
+	if o.TeacherPreprocess, err = o.TeacherPreprocess.ForModel(t.data.Shape, modelShape); err != nil {
+		return fmt.Errorf("train: teacher input: %w", err)
 	}
 	tp := o.TeacherPreprocess
 	t.teDim = t.inDim

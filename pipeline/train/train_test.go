@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -568,5 +569,76 @@ func TestTrainScaleByDataType(t *testing.T) {
 				t.Errorf("stored preprocessing %s (%v), want scale %v", ck.Meta[meta.Preprocess], err, tt.scale)
 			}
 		})
+	}
+}
+
+// TestTrainStandardize: the student's mean and std come from the training data and are stored.
+func TestTrainStandardize(t *testing.T) {
+	f := synth.NewFixture(t, 300, 0)
+	o := opts(f, "std.ckpt")
+	o.Standardize = true
+	res, err := o.train(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc := lastAccuracy(t, res); acc < 0.95 {
+		t.Errorf("eval accuracy %.3f, want >= 0.95", acc)
+	}
+	ck, _ := loadProvenance(t, o.Checkpoint)
+	var pre dataset.Preprocess
+	if err := json.Unmarshal([]byte(ck.Meta[meta.Preprocess]), &pre); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := dataset.Load(f.Data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum, sq float64
+	for _, v := range ds.X {
+		x := float64(v) / 255
+		sum += x
+		sq += x * x
+	}
+	n := float64(len(ds.X))
+	mean := sum / n
+	std := math.Sqrt(sq/n - mean*mean)
+	if len(pre.Mean) != 1 || len(pre.Std) != 1 || math.Abs(pre.Mean[0]-mean) > 1e-9 || math.Abs(pre.Std[0]-std) > 1e-9 {
+		t.Errorf("stored preprocessing %+v, want mean %v and std %v", pre, mean, std)
+	}
+	o = opts(f, "std-mean.ckpt")
+	o.Standardize, o.Preprocess.Mean = true, []float64{0.5}
+	if _, err := o.train(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "Standardize") {
+		t.Errorf("--standardize with a mean: %v", err)
+	}
+}
+
+// TestTrainLayoutFromShapes: channel-last images for a [3 4 4] student are transposed (the layout
+// is told from the shapes and stored), and learn the task as channel-first ones do.
+func TestTrainLayoutFromShapes(t *testing.T) {
+	f := synth.NewFixture(t, 300, 0)
+	ds, err := dataset.Load(f.Data, f.Labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three copies of each image as channels, stored [N, 4, 4, 3].
+	x := make([]float32, 0, len(ds.X)*3)
+	for _, v := range ds.X {
+		x = append(x, v/255, v/255, v/255)
+	}
+	nhwc := filepath.Join(f.Dir, "nhwc.npy")
+	synth.WriteNPY(t, nhwc, []int{ds.N, synth.H, synth.W, 3}, x)
+	spec := filepath.Join(f.Dir, "rgb.json")
+	if err := os.WriteFile(spec, []byte(`{"input":[3,4,4],"classes":3,"layers":[{"type":"flatten"},{"type":"dense","units":16},{"type":"relu"},{"type":"dense","units":3}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := opts(f, "nhwc.ckpt")
+	o.Spec, o.Data, o.EvalData, o.EvalLabels = spec, nhwc, "", ""
+	o.Preprocess = dataset.Preprocess{}
+	if _, err := o.train(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ck, _ := loadProvenance(t, o.Checkpoint)
+	if got := ck.Meta[meta.Preprocess]; got != `{"scale":1,"layout":"nhwc"}` {
+		t.Errorf("stored preprocessing %s, want scale 1 and layout nhwc", got)
 	}
 }
