@@ -13,6 +13,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -268,6 +269,8 @@ func TestOpenImageFolderErrors(t *testing.T) {
 			[]string{"read image $DIR/a/1.png"}},
 		{"mixed sizes", map[string][]byte{"a/1.png": ok, "a/2.png": pngOf(t, grayImg(3, 2, 1, 2, 3, 4, 5, 6))}, Source{}, ErrBadData,
 			[]string{"read image $DIR/a/2.png", "3x2 pixels (height x width)", "the first image, $DIR/a/1.png, is 2x2", "set an image size"}},
+		{"huge header", map[string][]byte{"a/1.png": claimSize(ok, 100000, 100000)}, Source{}, ErrBadData,
+			[]string{"read image $DIR/a/1.png", "100000x100000 pixels (height x width), more than the 67108864"}},
 		{"labels file", map[string][]byte{"a/1.png": ok}, Source{Labels: "labels.idx"}, ErrBadSource,
 			[]string{"labels file (labels.idx) is not allowed with an image folder"}},
 		{"csv settings", map[string][]byte{"a/1.png": ok}, Source{LabelColumn: "y"}, ErrBadSource, []string{"for CSV data"}},
@@ -377,4 +380,31 @@ func pngGrayAlpha(tb testing.TB, h, w int, ga ...uint8) []byte {
 	}
 	out := chunk(chunk(append([]byte(nil), pngMagic...), "IHDR", ihdr), "IDAT", idat.Bytes())
 	return chunk(out, "IEND", nil)
+}
+
+// claimSize returns the PNG file b with its header saying it is h x w, its checksum fixed.
+func claimSize(b []byte, h, w int) []byte {
+	b = append([]byte(nil), b...)
+	binary.BigEndian.PutUint32(b[16:], uint32(w))
+	binary.BigEndian.PutUint32(b[20:], uint32(h))
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29])) // over "IHDR" and its 13 bytes
+	return b
+}
+
+// TestImageFolderSkippedLog checks that skipped entries are counted in one warning and hidden
+// ones are not counted.
+func TestImageFolderSkippedLog(t *testing.T) {
+	var buf bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+	dir := t.TempDir()
+	ok := pngOf(t, grayImg(1, 1, 7))
+	writeTree(t, dir, map[string][]byte{"a/1.png": ok, "a/2.gif": ok, "a/.3.txt": ok, "b/1.png": ok, "b/x/1.png": ok, "LICENSE": ok})
+	if _, err := Open(Source{Data: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, "level=WARN") || !strings.Contains(got, "skipped=3 first=LICENSE") {
+		t.Errorf("log %q, want one warning of 3 skipped entries, the first LICENSE", got)
+	}
 }
