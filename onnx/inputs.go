@@ -146,7 +146,8 @@ func (s *Session) inputsError(format string, args ...any) error {
 		s.path, fmt.Sprintf(format, args...), describeInputs(s.info.Inputs))}
 }
 
-// logitsFeed returns the feed of Logits: x for the one float32 input.
+// logitsFeed returns the feed of Logits: x for the one float32 input, in a feed that the
+// session keeps for the next call.
 func (s *Session) logitsFeed(x []float32, n int) (*feed, error) {
 	if !s.single {
 		return nil, &option.Error{Scope: "onnx", Option: "Inputs", Err: fmt.Errorf(
@@ -157,7 +158,11 @@ func (s *Session) logitsFeed(x []float32, n int) (*feed, error) {
 		return nil, fmt.Errorf("model %s: got %d values for %d samples, but the model's input %q %v takes %v = %d values per sample",
 			s.path, len(x), n, s.info.Inputs[0].Name, s.inShape, s.sample, s.sampleSize)
 	}
-	return &feed{values: []any{x}, shapes: [][]int64{s.sample}, sizes: []int{s.sampleSize}}, nil
+	if s.xfeed == nil {
+		s.xfeed = &feed{values: []any{nil}, shapes: [][]int64{s.sample}, sizes: []int{s.sampleSize}}
+	}
+	s.xfeed.values[0] = x // dropped by Logits after the call
+	return s.xfeed, nil
 }
 
 // inputsFeed returns the feed of LogitsInputs: the values in given for each model input.

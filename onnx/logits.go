@@ -56,6 +56,7 @@ func (s *Session) Logits(ctx context.Context, x []float32, n int) ([]float32, er
 	if err != nil {
 		return nil, err
 	}
+	defer func() { f.values[0] = nil }() // the session does not keep x
 	return s.runAll(ctx, f, n)
 }
 

@@ -77,6 +77,7 @@ type Session struct {
 	zip        *zipColumns // the class labels of a ZipMap output; nil for tensors
 	buf        []float32   // scores converted from a type other than float32
 	saturated  bool        // the warning of saturated probabilities was logged
+	xfeed      *feed       // the feed of Logits, kept from call to call
 
 	mu         sync.Mutex
 	sess       *ort.DynamicAdvancedSession
