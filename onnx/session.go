@@ -53,7 +53,7 @@ const (
 // provider cannot be loaded or run.
 var ErrCUDAUnavailable = errors.New("CUDA execution provider unavailable")
 
-// ErrClosed is returned by Logits after Close.
+// ErrClosed is returned (wrapped) by Logits and LogitsInputs after Close.
 var ErrClosed = errors.New("session closed")
 
 // Session runs one ONNX classifier under onnxruntime. It is safe for use by one goroutine at a
