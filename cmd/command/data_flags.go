@@ -11,24 +11,38 @@ import (
 	"github.com/distillgo/distill/pipeline/train"
 )
 
-// csvFlags returns the flags that say how CSV data is read, shared by targets, train (for --data
-// and --eval-data), eval and sweep.
+// csvFlags returns the flags that say how CSV data and image folders are read, shared by
+// targets, train (for --data and --eval-data), eval and sweep.
 func csvFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "label-column", Usage: "CSV data: the label `<column>` (default: \"label\" when the header has it, else no labels)"},
 		&cli.StringFlag{Name: "feature-columns", Usage: "CSV data: the feature `<columns>`, comma-separated, in this order (default: every other column)"},
+		&cli.StringFlag{Name: "image-size", Usage: "image folder: resize every image to `<h>x<w>` (default: every image the size of the first)"},
+		&cli.StringFlag{Name: "color", Usage: "image folder: read images as `<color>`, gray or rgb (default: as the first image is)"},
 		&cli.StringFlag{Name: "csv-header", Value: dataset.HeaderNames, Usage: "CSV data: the first line is column `<names>`, \"sklearn\" (n_samples,n_features,class names; the label is the last column) or \"none\" (columns are 0, 1, ...)"},
 	}
 }
 
-// columnsFromFlags reads the flags of csvFlags.
-func columnsFromFlags(cCtx *cli.Context) (dataset.Columns, error) {
-	c := dataset.Columns{Label: cCtx.String("label-column"), Header: cCtx.String("csv-header")}
+// formatFromFlags reads the flags of csvFlags.
+func formatFromFlags(cCtx *cli.Context) (dataset.Format, error) {
+	c := dataset.Format{Label: cCtx.String("label-column"), Header: cCtx.String("csv-header")}
 	if c.Header == "" {
 		c.Header = dataset.HeaderNames
 	}
 	if err := checkChoice(cCtx, "csv-header", c.Header, []string{dataset.HeaderNames, dataset.HeaderSklearn, dataset.HeaderNone}); err != nil {
 		return c, err
+	}
+	if s := cCtx.String("image-size"); s != "" {
+		size, err := dataset.ParseShape(s)
+		if err != nil || len(size) != 2 {
+			return c, usageErrorf(cCtx, "--image-size %q: want <height>x<width>, e.g. 28x28", s)
+		}
+		c.ImageSize = size
+	}
+	if c.Color = cCtx.String("color"); c.Color != "" {
+		if err := checkChoice(cCtx, "color", c.Color, []string{dataset.ColorGray, dataset.ColorRGB}); err != nil {
+			return c, err
+		}
 	}
 	if s := cCtx.String("feature-columns"); s != "" {
 		for f := range strings.SplitSeq(s, ",") {

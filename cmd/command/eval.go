@@ -90,13 +90,13 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 	if err := requireFlags(cCtx, "model", "data"); err != nil {
 		return o, err
 	}
-	if !dataset.IsCSV(o.Data) {
+	if !dataset.HasOwnLabels(o.Data) {
 		if err := requireFlags(cCtx, "labels"); err != nil {
 			return o, err
 		}
 	}
 	var err error
-	if o.Columns, err = columnsFromFlags(cCtx); err != nil {
+	if o.Format, err = formatFromFlags(cCtx); err != nil {
 		return o, err
 	}
 	if o.Batch < 1 {

@@ -20,7 +20,7 @@ var optionFlags = map[string]string{
 	"Temperature": "temperature", "Alpha": "alpha", "Loss": "loss", "Ensemble": "ensemble", "Epochs": "epochs",
 	"Batch": "batch", "LR": "lr", "Schedule": "schedule", "Optimizer": "optimizer", "Momentum": "momentum",
 	"Jitter": "jitter", "Seed": "seed", "Checkpoint": "out", "Resume": "resume", "Overwrite": "overwrite",
-	"Metrics": "metrics", "Plot": "plot", "Columns.Label": "label-column", "TeacherInputs": "teacher-input",
+	"Metrics": "metrics", "Plot": "plot", "Format.Label": "label-column", "TeacherInputs": "teacher-input",
 	"onnx.Inputs": "input", "train.onnx.Inputs": "teacher-input", "onnx.Teacher.Inputs": "teacher-input",
 	"targets.onnx.Teacher.Inputs": "input",
 	"eval.Model":                  "model",

@@ -24,8 +24,9 @@ type TargetsOptions struct {
 	Data     string   // --data: transfer set (IDX, gzip IDX, NPY, NPZ or CSV)
 	Labels   string   // --labels: optional; with them the teachers' accuracy is reported
 	Out      string   // --out: the soft-target file to write
-	// Columns are --label-column, --feature-columns and --csv-header, for CSV data.
-	Columns dataset.Columns
+	// Format holds --label-column, --feature-columns, --csv-header (CSV data), --image-size and
+	// --color (image folders).
+	Format dataset.Format
 
 	Shard, Shards int  // --shard i/n: the i-th (from 0) of n contiguous sample ranges; 0/1 is all
 	FP16          bool // --fp16: store the logits as float16 (half the size)
@@ -169,7 +170,7 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	if o.Shard, o.Shards, err = targets.ParseShard(cCtx.String("shard")); err != nil {
 		return o, usageErrorf(cCtx, "--shard: %v", err)
 	}
-	if o.Columns, err = columnsFromFlags(cCtx); err != nil {
+	if o.Format, err = formatFromFlags(cCtx); err != nil {
 		return o, err
 	}
 	if o.Inputs, err = parseInputs("input", cCtx.Generic("input").(*repeatedString).values); err != nil {
@@ -210,7 +211,7 @@ func runTargets(ctx context.Context, o TargetsOptions, stdout io.Writer) error {
 		}
 		specs[i] = ts
 	}
-	ds, err := dataset.Open(o.Columns.Source(o.Data, o.Labels))
+	ds, err := dataset.Open(o.Format.Source(o.Data, o.Labels))
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -444,5 +447,49 @@ func TestClassNamesCarried(t *testing.T) {
 	code, out, stderr := runMain(t, "eval", "--model", model, "--data", csv, "--label-column", "species")
 	if code != ExitOK || !strings.Contains(out, "classes   0 cat, 1 dog, 2 eel") {
 		t.Errorf("eval: exit %d, output:\n%s\n%s", code, out, stderr)
+	}
+}
+
+// TestTargetsImageFolder: an image folder is read with its labels from the class folders and
+// resized by --image-size; the class names reach the file.
+func TestTargetsImageFolder(t *testing.T) {
+	s := newTargetsSetup(t, 12)
+	dir := filepath.Join(s.dir, "folder")
+	for i, y := range s.lab {
+		class := filepath.Join(dir, []string{"ant", "bee", "cow"}[y])
+		if err := os.MkdirAll(class, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// Each image 4x4, 2x2 blocks of the sample's 4 pixels, so that a resize to 2x2 gives them back.
+		img := image.NewGray(image.Rect(0, 0, 4, 4))
+		p := s.pix[i*4 : (i+1)*4]
+		for yy := range 4 {
+			for xx := range 4 {
+				img.SetGray(xx, yy, color.Gray{Y: p[(yy/2)*2+xx/2]})
+			}
+		}
+		var b bytes.Buffer
+		if err := png.Encode(&b, img); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(class, fmt.Sprintf("%02d.png", i)), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(s.dir, "folder.safetensors")
+	code, stdout, stderr := runMain(t, "targets", "--teacher", s.model, "--data", dir, "--image-size", "2x2",
+		"--input-shape", "4", "--out", out)
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	st, _ := fileLogits(t, out)
+	if fmt.Sprint(st.Meta.ClassNames) != "[ant bee cow]" || st.N != 12 {
+		t.Errorf("class names %v, %d samples", st.Meta.ClassNames, st.N)
+	}
+	if !strings.Contains(stdout, "on the transfer set") {
+		t.Errorf("no accuracy from the folder's labels:\n%s", stdout)
+	}
+	if code, _, stderr := runMain(t, "targets", "--teacher", s.model, "--data", dir, "--image-size", "2", "--out", out); code != ExitUsage || !strings.Contains(stderr, "--image-size") {
+		t.Errorf("bad --image-size: exit %d, %s", code, stderr)
 	}
 }

@@ -186,7 +186,7 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	if o.Runtime, err = runtimeFromFlags(cCtx); err != nil {
 		return o, err
 	}
-	if t.Columns, err = columnsFromFlags(cCtx); err != nil {
+	if t.Format, err = formatFromFlags(cCtx); err != nil {
 		return o, err
 	}
 	if t.Preprocess, _, err = preprocessFromFlags(cCtx, "", dataset.Preprocess{}); err != nil {

@@ -71,22 +71,36 @@ func listOr(v []float64, def string) string {
 	return joinFloats(v)
 }
 
-// Columns says how the columns of a CSV file are read, for the steps that load several files
-// the same way (training data and eval data): the CSV fields of a Source.
-type Columns struct {
-	// Label is the label column ("" means "label" when the header has it, else no labels).
+// Format says how the data files of a step are read beyond what their bytes tell: the columns of
+// a CSV file and the images of an image folder. The steps that load several files the same way
+// (training data and eval data) share one.
+type Format struct {
+	// Label is a CSV's label column ("" means "label" when the header has it, else no labels).
 	Label string
-	// Features are the feature columns in this order (nil: every other column).
+	// Features are a CSV's feature columns in this order (nil: every other column).
 	Features []string
-	// Header is the form of the first line (HeaderNames when empty, HeaderSklearn, HeaderNone).
+	// Header is the form of a CSV's first line (HeaderNames when empty, HeaderSklearn, HeaderNone).
 	Header string
+	// ImageSize is the [height, width] an image folder's images are resized to (nil: the size of
+	// the first image, which every image must have).
+	ImageSize []int
+	// Color is ColorGray or ColorRGB for an image folder ("": as the first image is).
+	Color string
 }
 
-// Source returns the source of data and labels read with these columns; they apply to CSV
-// files only, so a Columns left zero reads any file as Load does.
-func (c Columns) Source(data, labels string) Source {
-	if !IsCSV(data) {
-		return Source{Data: data, Labels: labels}
+// Source returns the source of data and labels read in this format; the CSV fields apply to CSV
+// files and the image fields to folders, so a Format left zero reads any file as Load does.
+func (f Format) Source(data, labels string) Source {
+	src := Source{Data: data, Labels: labels}
+	switch {
+	case IsCSV(data):
+		src.LabelColumn, src.FeatureColumns, src.Header = f.Label, f.Features, f.Header
+	case isDir(data):
+		src.ImageSize, src.Color = f.ImageSize, f.Color
 	}
-	return Source{Data: data, Labels: labels, LabelColumn: c.Label, FeatureColumns: c.Features, Header: c.Header}
+	return src
 }
+
+// HasOwnLabels reports whether the data at path carries its labels itself (a CSV file's label
+// column, an image folder's class folders), so that it takes no labels file.
+func HasOwnLabels(path string) bool { return IsCSV(path) || isDir(path) }

@@ -31,8 +31,8 @@ type Options struct {
 	Model string
 	// Data and Labels are the evaluation set; labels are required (a CSV file's are a column).
 	Data, Labels string
-	// Columns says how a CSV file is read.
-	Columns dataset.Columns
+	// Format says how a CSV file or an image folder is read.
+	Format dataset.Format
 	// Preprocess, when set, is the model's input preprocessing. When nil it comes from the
 	// checkpoint, or from the ONNX model's metadata (key meta.Preprocess); for an ONNX model
 	// without it, the defaults for the data (scale 255 for 8-bit data and 1 for floats, mean 0,
@@ -65,7 +65,7 @@ func (o Options) Validate() error {
 		return &OptionError{Scope: "eval", Option: "Model", Err: errors.New("no model to evaluate")}
 	case o.Data == "":
 		return &OptionError{Scope: "eval", Option: "Data", Err: errors.New("no evaluation data")}
-	case o.Labels == "" && !dataset.IsCSV(o.Data):
+	case o.Labels == "" && !dataset.HasOwnLabels(o.Data):
 		return &OptionError{Scope: "eval", Option: "Labels", Err: errors.New("no labels for the evaluation data")}
 	case o.Batch < 0:
 		return &OptionError{Scope: "eval", Option: "Batch", Err: fmt.Errorf("%d must be at least 1", o.Batch)}
@@ -105,12 +105,12 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 	if batch == 0 {
 		batch = DefaultBatch
 	}
-	data, err := dataset.Open(opts.Columns.Source(opts.Data, opts.Labels))
+	data, err := dataset.Open(opts.Format.Source(opts.Data, opts.Labels))
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
 	}
 	if data.Labels == nil {
-		return nil, &OptionError{Scope: "eval", Option: "Columns.Label", Err: fmt.Errorf("%s has no label column: name it", opts.Data)}
+		return nil, &OptionError{Scope: "eval", Option: "Format.Label", Err: fmt.Errorf("%s has no label column: name it", opts.Data)}
 	}
 	if data.N == 0 {
 		return nil, fmt.Errorf("eval: data %s is empty", opts.Data)

@@ -18,9 +18,9 @@ type Inputs struct {
 	// EvalData and EvalLabels, when set, are evaluated after every epoch. EvalLabels goes with
 	// EvalData unless EvalData is a CSV file, whose labels are a column.
 	EvalData, EvalLabels string
-	// Columns says how CSV files (Data and EvalData) are read (default: every column a feature
-	// but "label").
-	Columns dataset.Columns
+	// Format says how CSV files and image folders (Data and EvalData) are read (default: every
+	// CSV column a feature but "label"; images of the first image's size and colour).
+	Format dataset.Format
 	// Preprocess is the student's input preprocessing, stored in the checkpoint (default: the
 	// data's scale, 255 for 8-bit data and 1 for floats, with mean 0 and std 1). A zero Scale is
 	// the data's.
@@ -157,7 +157,7 @@ func (in *Inputs) validate(online bool) error {
 		return optErr("Data", "no training data")
 	case in.SoftTargets != "" && online:
 		return optErr("SoftTargets", "both soft targets and an online teacher: choose one (offline or online distillation)")
-	case (in.EvalData == "") != (in.EvalLabels == "") && !dataset.IsCSV(in.EvalData):
+	case (in.EvalData == "") != (in.EvalLabels == "") && !dataset.HasOwnLabels(in.EvalData):
 		return optErr("EvalData", "eval data and eval labels go together")
 	}
 	if in.Standardize && (len(in.Preprocess.Mean) > 0 || len(in.Preprocess.Std) > 0) {

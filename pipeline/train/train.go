@@ -181,7 +181,7 @@ func checkOutputs(o *Options) error {
 // loadData loads the training set and checks it against the spec and the preprocessing.
 func (t *trainer) loadData() error {
 	o := &t.opts
-	data, err := dataset.Open(o.Columns.Source(o.Data, o.Labels))
+	data, err := dataset.Open(o.Format.Source(o.Data, o.Labels))
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -253,12 +253,12 @@ func (t *trainer) loadEval() error {
 	if o.EvalData == "" {
 		return nil
 	}
-	ev, err := dataset.Open(o.Columns.Source(o.EvalData, o.EvalLabels))
+	ev, err := dataset.Open(o.Format.Source(o.EvalData, o.EvalLabels))
 	if err != nil {
 		return fmt.Errorf("train: eval: %w", err)
 	}
 	if ev.Labels == nil {
-		return &OptionError{Scope: "train", Option: "Columns.Label", Err: fmt.Errorf("eval data %s has no label column: name it", o.EvalData)}
+		return &OptionError{Scope: "train", Option: "Format.Label", Err: fmt.Errorf("eval data %s has no label column: name it", o.EvalData)}
 	}
 	if !reflect.DeepEqual(ev.Shape, t.data.Shape) {
 		return fmt.Errorf("train: eval data %s has per-sample shape %v, training data %s has %v", o.EvalData, ev.Shape, o.Data, t.data.Shape)
