@@ -3,11 +3,14 @@ package command
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/internal/option"
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/eval"
@@ -140,6 +143,12 @@ func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
 			OutputName: o.TeacherOutput, Output: o.TeacherOutputKind})
 		if err != nil {
 			return asTeacher(err)
+		}
+		if err := fedByData(s, o.TeacherModel); err != nil {
+			s.Close()
+			var oe *option.Error
+			errors.As(err, &oe)
+			return fmt.Errorf("eval: %v; eval feeds a teacher from --data only", oe.Err)
 		}
 		defer s.Close()
 		teacher = s

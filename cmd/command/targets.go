@@ -266,6 +266,10 @@ func openTeacher(o TargetsOptions, ts dataset.TeacherSpec, ds *dataset.Dataset) 
 	if err != nil {
 		return targets.Teacher{}, asTeacher(err)
 	}
+	if err := fedByData(s, ts.Path); err != nil {
+		s.Close()
+		return targets.Teacher{}, err
+	}
 	d := s.Describe()
 	pre := ts.Preprocess
 	if len(pre.InputShape) == 0 {

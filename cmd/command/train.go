@@ -231,6 +231,11 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 			return asTeacher(err)
 		}
 		defer s.Close()
+		if len(o.TeacherInputs) == 0 {
+			if err := fedByData(s, o.TeacherPath); err != nil {
+				return err
+			}
+		}
 		d := s.Describe()
 		slog.Info("online teacher", "model", o.TeacherPath, "device", d.Device, "classes", s.Classes())
 		teacher = s
