@@ -275,7 +275,7 @@ func openTeacher(o TargetsOptions, ts dataset.TeacherSpec, ds *dataset.Dataset) 
 	if len(pre.InputShape) == 0 {
 		pre.InputShape = d.SampleShape
 	}
-	if pre, err = pre.ForModel(ds.Shape, pre.InputShape); err != nil {
+	if pre, err = pre.ForData(ds).ForModel(ds.Shape, pre.InputShape); err != nil {
 		s.Close()
 		return targets.Teacher{}, fmt.Errorf("targets: teacher %s: %w", ts.Path, err)
 	}

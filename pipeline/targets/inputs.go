@@ -63,8 +63,9 @@ func inputInfos(inputs []Input) []InputInfo {
 
 // FeedInputs runs a teacher fed by named input arrays on the samples [s, e) (rows, when not nil,
 // picks the samples instead). Values are converted to the types the model's inputs take without
-// loss (dataset.ConvertValues); float inputs get pre's scale, mean and std (a zero scale: 1, or
-// 255 for 8-bit arrays). Training uses it too, for an online teacher fed by arrays.
+// loss (dataset.ConvertValues); float32 inputs get pre's scale, mean and std (a zero scale: 1, or
+// 255 for 8-bit arrays), the others (token ids, masks, float16 and float64 features) go as they
+// are. Training uses it too, for an online teacher fed by arrays.
 func FeedInputs(ctx context.Context, t model.MultiInput, inputs []Input, pre dataset.Preprocess, s, e int, rows []int) ([]float32, error) {
 	types := map[string]string{}
 	for _, in := range t.Inputs() {
@@ -93,9 +94,7 @@ func FeedInputs(ctx context.Context, t model.MultiInput, inputs []Input, pre dat
 
 // feedValues converts the values of one input of n samples for a model input of dtype.
 func feedValues(in Input, values any, dtype string, pre dataset.Preprocess, n int) (any, error) {
-	switch dtype {
-	case "float32", "float16", "float64":
-	default:
+	if dtype != "float32" {
 		return dataset.ConvertValues(values, dtype)
 	}
 	f, err := dataset.ConvertValues(values, "float32")
@@ -113,5 +112,5 @@ func feedValues(in Input, values any, dtype string, pre dataset.Preprocess, n in
 	if err := p.Apply(f.([]float32), n, in.Array.SampleShape, x); err != nil {
 		return nil, err
 	}
-	return dataset.ConvertValues(x, dtype)
+	return x, nil
 }
