@@ -44,19 +44,17 @@ func (o PreprocessOverride) Resolve(stored *Preprocess, base Preprocess, baseNam
 	if o.Layout != "" {
 		p.Layout, src[4] = o.Layout, "flag"
 	}
-	scale := "by the data's type"
-	if p.Scale != 0 {
-		scale = strconv.FormatFloat(p.Scale, 'g', -1, 64)
-	}
-	shape := "the model's"
-	if len(p.InputShape) > 0 {
-		shape = FormatShape(p.InputShape)
-	}
 	parts := []string{
-		fmt.Sprintf("scale %s (%s)", scale, src[0]),
+		"scale by the data's type", // nobody gave one: ForData decides
 		fmt.Sprintf("mean %s (%s)", listOr(p.Mean, "0"), src[1]),
 		fmt.Sprintf("std %s (%s)", listOr(p.Std, "1"), src[2]),
-		fmt.Sprintf("input shape %s (%s)", shape, src[3]),
+		"input shape the model's",
+	}
+	if p.Scale != 0 {
+		parts[0] = fmt.Sprintf("scale %s (%s)", strconv.FormatFloat(p.Scale, 'g', -1, 64), src[0])
+	}
+	if len(p.InputShape) > 0 {
+		parts[3] = fmt.Sprintf("input shape %s (%s)", FormatShape(p.InputShape), src[3])
 	}
 	if p.Layout != "" {
 		parts = append(parts, fmt.Sprintf("layout %s (%s)", p.Layout, src[4]))
