@@ -31,7 +31,7 @@ type EvalCLIOptions struct {
 func evalCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "model", Usage: "student checkpoint or ONNX `<model>` (required)", TakesFile: true},
-		&cli.StringFlag{Name: "data", Usage: "evaluation data `<file>` (IDX, gzip IDX or NPY; required)", TakesFile: true},
+		&cli.StringFlag{Name: "data", Usage: "evaluation data `<file>` (IDX, gzip IDX, NPY, NPZ, CSV) or image folder (required)", TakesFile: true},
 		&cli.StringFlag{Name: "labels", Usage: "labels `<file>` of --data (required)", TakesFile: true},
 		&cli.StringFlag{Name: "teacher", Usage: "also evaluate teacher `<model.onnx>` and report top-1 agreement", TakesFile: true},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"},

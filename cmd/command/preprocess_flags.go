@@ -41,7 +41,7 @@ func preprocessFlags(prefix, whose string) []cli.Flag {
 			shape = def(shape)
 		}
 		return []cli.Flag{
-			&cli.Float64Flag{Name: "scale", Usage: usageScale, DefaultText: def("255 for 8-bit data, 1 for float data")},
+			&cli.Float64Flag{Name: "scale", Usage: usageScale, DefaultText: scaleDefault(whose)},
 			&cli.StringFlag{Name: "mean", Value: "0", Usage: usageMean, DefaultText: def("0")},
 			&cli.StringFlag{Name: "std", Value: "1", Usage: usageStd, DefaultText: def("1")},
 			&cli.StringFlag{Name: "input-shape", Usage: usageInputShape, DefaultText: shape},
@@ -162,4 +162,13 @@ func recordedPreprocess(path string) (*dataset.Preprocess, error) {
 		return nil, fmt.Errorf("model %s: %w", path, err)
 	}
 	return pre, nil
+}
+
+// scaleDefault is the --scale flag's default text: the data's, after whose when it is given.
+func scaleDefault(whose string) string {
+	const byType = "255 for 8-bit data, 1 for float data"
+	if whose == "" {
+		return byType
+	}
+	return whose + ", else " + byType
 }

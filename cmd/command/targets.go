@@ -65,7 +65,7 @@ sample count, the sample range and the tool version.
 
 Preprocessing is y = (x/scale - mean)/std, then the sample is reshaped to the model's input
 (taken from the ONNX input unless --input-shape). In an ensemble each teacher may have its own:
-  --teacher PATH:scale=255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225,shape=3x32x32,output=probs
+  --teacher PATH:scale=255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225,shape=3x32x32,layout=nhwc,output=probs
 Options not given in a spec come from the plain flags (--scale, --mean, --std, --input-shape,
 --output); fields no flag gives come from the preprocessing the model records (distill.preprocess,
 as every student distill exports has), else the defaults: scale 255 for 8-bit data and 1 for float
@@ -90,7 +90,7 @@ func targetsCommand() *cli.Command {
 		Description: targetsDescription,
 		Flags: append([]cli.Flag{
 			&cli.GenericFlag{Name: "teacher", Value: &repeatedString{}, Usage: "teacher `<model.onnx>[:opt=v,...]`; repeat for an ensemble"},
-			&cli.StringFlag{Name: "data", Usage: "transfer set `<file>` (IDX, gzip IDX or NPY)", TakesFile: true},
+			&cli.StringFlag{Name: "data", Usage: "transfer set `<file>` (IDX, gzip IDX, NPY, NPZ, CSV) or image folder", TakesFile: true},
 			&cli.StringFlag{Name: "labels", Usage: "labels `<file>`, to report the teachers' accuracy", TakesFile: true},
 			&cli.StringFlag{Name: "out", Usage: "soft-target `<file.safetensors>` to write", TakesFile: true},
 			&cli.StringFlag{Name: "shard", Value: "0/1", Usage: "compute shard `<i>/<n>` (i from 0) of n contiguous ranges"},

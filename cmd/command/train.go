@@ -72,7 +72,7 @@ func trainFlags() []cli.Flag {
 	def := train.DefaultOptions()
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "model", Usage: "student spec `<file.json>` (required)", TakesFile: true},
-		&cli.StringFlag{Name: "data", Usage: "training data `<file>` (IDX, gzip IDX or NPY; required)", TakesFile: true},
+		&cli.StringFlag{Name: "data", Usage: "training data `<file>` (IDX, gzip IDX, NPY, NPZ, CSV) or image folder (required)", TakesFile: true},
 		&cli.StringFlag{Name: "labels", Usage: "training labels `<file>` (needed unless training on soft targets alone)", TakesFile: true},
 		&cli.StringFlag{Name: "soft-targets", Usage: "offline soft targets `<file.safetensors>` made from --data", TakesFile: true},
 		&cli.StringFlag{Name: "teacher", Usage: "online teacher `<model.onnx>`, run on every batch", TakesFile: true},
