@@ -54,10 +54,12 @@ func evalCommand() *cli.Command {
 			"(15 equal-width confidence bins) and the confusion matrix; with --teacher also the teacher's\n" +
 			"figures and the top-1 agreement between model and teacher.\n\n" +
 			"A checkpoint carries its preprocessing; an ONNX student exported by distill records it in its\n" +
-			"metadata. Other ONNX models need --scale/--mean/--std/--input-shape. Each of these flags given\n" +
+			"metadata. Other ONNX models take --scale/--mean/--std/--input-shape. Each of these flags given\n" +
 			"replaces that one field of the stored preprocessing (with a warning when the result differs);\n" +
-			"for a model that stores none, the fields not given are 255, 0, 1 and the model's input shape.\n" +
-			"The teacher's scale, mean and std not given are the model's.\n\n" +
+			"for a model that stores none, the fields not given are the defaults: scale 255 for 8-bit data\n" +
+			"and 1 for float data, mean 0, std 1, the model's input shape. A --teacher is run with the\n" +
+			"preprocessing it records, else the model's scale, mean and std; --teacher-* flags replace\n" +
+			"single fields. --data may be a CSV (--label-column) or an image folder (labels from folders).\n\n" +
 			"Example:\n" +
 			"  distill eval --model out/student.ckpt --data data/mnist/t10k-images-idx3-ubyte.gz \\\n" +
 			"      --labels data/mnist/t10k-labels-idx1-ubyte.gz --teacher out/teacher.onnx",
