@@ -1,0 +1,29 @@
+// Package purego runs distill's exported students without cgo: it decodes an ONNX model with
+// github.com/owulveryck/onnx-go and evaluates it with that module's gorgonnx backend (gorgonia on
+// gonum's pure-Go BLAS), so a service built with CGO_ENABLED=0 can classify with a student.
+//
+// [Load] opens a model file and [Model.Predict] returns its logits; [Model.Preprocess] gives the
+// preprocessing distill recorded in the model's metadata (key distill.preprocess), which a caller
+// applies to raw samples first. A Model also implements internal/model's Model, and [Runtime]
+// its Runtime, so the pipeline can run a student through this package instead of onnxruntime.
+//
+// Rules and limits:
+//   - Only a model whose operators gorgonnx implements is accepted (distill's Gemm, Relu, Conv,
+//     MaxPool and Flatten are); Load names the first operator that is not, and refuses a Conv
+//     with groups. The input must be one float32 tensor [N, ...] with a dynamic batch axis.
+//   - A float16 initializer widened by a Cast node (distill's --fp16 export) is folded into a
+//     float32 initializer before decoding, since gorgonnx has neither float16 tensors nor Cast.
+//   - gorgonnx drops the dynamic batch axis and fixes a decoded graph at the batch size of its
+//     first run, so a Model keeps decoded graphs per batch size: a call is cut into runs of the
+//     model's batch size, and a shorter last run is padded with zero rows to a power of two.
+//   - gorgonnx's Gemm writes its output into the bias when the bias has as many elements as the
+//     output (a bias [n] and a batch of 1), so a later run adds the previous logits to the bias.
+//     No graph is ever run on fewer than 2 rows: a single sample runs with a zero second row.
+//   - A decoded graph is not safe for concurrent use; a Model keeps a pool of them per batch
+//     size, so one Model may be shared by goroutines.
+//   - The checksum distill records (metadata distill.model_sha256) is verified when present.
+//
+// The package imports neither package onnx nor onnxruntime_go: onnx-go's generated protobuf
+// types register the same message names as the ONNX types package onnx uses, so a binary that
+// links both panics at start (see docs/design.md and the package's report for the fix).
+package purego

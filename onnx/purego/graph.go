@@ -1,0 +1,65 @@
+package purego
+
+import (
+	"fmt"
+
+	onnxgo "github.com/owulveryck/onnx-go"
+	"github.com/owulveryck/onnx-go/backend/x/gorgonnx"
+	"gorgonia.org/tensor"
+)
+
+// graph is one decoded model, fixed at rows samples per run; it is not safe for concurrent use.
+type graph struct {
+	backend *gorgonnx.Graph
+	model   *onnxgo.Model
+	in      *tensor.Dense
+	inData  []float32
+	rows    int
+}
+
+// decode decodes the (Cast-folded) model data as a graph run on rows samples of shape sample.
+func decode(data []byte, rows int, sample []int) (*graph, error) {
+	backend := gorgonnx.NewGraph()
+	m := onnxgo.NewModel(backend)
+	if err := m.UnmarshalBinary(data); err != nil {
+		return nil, fmt.Errorf("decode with onnx-go: %w", err)
+	}
+	g := &graph{backend: backend, model: m, rows: rows}
+	shape := append([]int{rows}, sample...)
+	dim := 1
+	for _, d := range sample {
+		dim *= d
+	}
+	g.inData = make([]float32, rows*dim)
+	g.in = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(g.inData))
+	if err := m.SetInput(0, g.in); err != nil {
+		return nil, fmt.Errorf("set the input of the decoded graph: %w", err)
+	}
+	return g, nil
+}
+
+// run evaluates the graph on x, which holds at most rows samples (the rest of the rows are
+// zero), and appends the logits of x's samples to dst.
+func (g *graph) run(dst, x []float32, classes int) ([]float32, error) {
+	copy(g.inData, x)
+	clear(g.inData[len(x):])
+	if err := g.model.SetInput(0, g.in); err != nil {
+		return dst, fmt.Errorf("set input: %w", err)
+	}
+	if err := g.backend.Run(); err != nil {
+		return dst, fmt.Errorf("run the gorgonnx graph: %w", err)
+	}
+	outs, err := g.model.GetOutputTensors()
+	if err != nil {
+		return dst, fmt.Errorf("read the output: %w", err)
+	}
+	if len(outs) == 0 || outs[0] == nil {
+		return dst, fmt.Errorf("the graph produced no output")
+	}
+	y, ok := outs[0].Data().([]float32)
+	if !ok || len(y) != g.rows*classes {
+		return dst, fmt.Errorf("output %v of %T, want float32 [%d %d]", outs[0].Shape(), outs[0].Data(), g.rows, classes)
+	}
+	n := len(x) / (len(g.inData) / g.rows)
+	return append(dst, y[:n*classes]...), nil
+}

@@ -1,0 +1,246 @@
+package purego
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"slices"
+	"sync"
+)
+
+// DefaultBatch is the most samples Load's Model runs at once (Runtime takes Options.Batch):
+// 256 keeps a 784-800-800-10 MLP's activations under 2 MB per decoded graph while a run is long
+// enough that gorgonia's per-run overhead is small.
+const DefaultBatch = 256
+
+// minRows is the fewest rows a graph is run on: gorgonnx's Gemm writes its output into a bias of
+// as many elements (a bias [classes] with one row), corrupting later runs, so one sample runs
+// with a zero second row. Tests set it to 1 to show the fault.
+var minRows = 2
+
+// ErrClosed is returned (wrapped) by Predict and Logits after Close.
+var ErrClosed = errors.New("purego: model closed")
+
+// Model is a distill student loaded for pure-Go inference. It is safe for concurrent use.
+type Model struct {
+	path, sha256          string
+	data                  []byte // the model with its float16 Casts folded
+	inputName, outputName string
+	sample                []int
+	dim, classes, batch   int
+	metadata              map[string]string
+	pre                   *Preprocess
+	kind                  string // output kind (model.Output*), Logits's conversion
+
+	mu     sync.Mutex
+	pools  map[int][]*graph // idle decoded graphs by rows
+	closed bool
+}
+
+// Load reads the ONNX model at path for [Model.Predict], which runs at most [DefaultBatch]
+// samples at once. It verifies distill's checksum when the model has one, refuses a model with
+// an operator gorgonnx lacks (naming it, ErrUnsupported) and folds float16 initializers' Casts.
+// Errors name the file.
+func Load(path string) (*Model, error) {
+	return load(path, DefaultBatch)
+}
+
+// load is Load running at most batch samples at once.
+func load(path string, batch int) (*Model, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load model: %w", err)
+	}
+	m, err := newModel(data, batch)
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: %w", path, err)
+	}
+	m.path = path
+	return m, nil
+}
+
+// newModel checks and prepares the model data and decodes its first graph, so that a model
+// gorgonnx cannot decode fails here rather than on the first Predict.
+func newModel(data []byte, batch int) (*Model, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("batch %d: must be >= 1", batch)
+	}
+	p, err := parseModel(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkChecksum(data, p.metadata); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	m := &Model{sha256: hex.EncodeToString(sum[:]), metadata: p.metadata, batch: batch, kind: "logits", pools: map[int][]*graph{}}
+	if err := m.readIO(&p.graph); err != nil {
+		return nil, err
+	}
+	if raw, ok := p.metadata[PreprocessKey]; ok {
+		if m.pre, err = parsePreprocess(raw); err != nil {
+			return nil, err
+		}
+	}
+	folded, err := checkOps(&p.graph)
+	if err != nil {
+		return nil, err
+	}
+	if m.data, err = foldCasts(data, &p.graph, folded); err != nil {
+		return nil, err
+	}
+	g, err := decode(m.data, m.rowsFor(1), m.sample)
+	if err != nil {
+		return nil, err
+	}
+	m.put(g)
+	return m, nil
+}
+
+// readIO records the model's input and output: one float32 input [N, sample...] with a dynamic
+// batch axis N and fixed sample axes, and a float32 output [N, classes].
+func (m *Model) readIO(g *graphProto) error {
+	inits := map[string]bool{}
+	for _, t := range g.inits {
+		inits[t.name] = true
+	}
+	var ins []valueInfo
+	for _, v := range g.inputs {
+		if !inits[v.name] { // before IR 4 initializers are listed as inputs too
+			ins = append(ins, v)
+		}
+	}
+	if len(ins) != 1 || len(g.outputs) != 1 {
+		return fmt.Errorf("%w: %d inputs and %d outputs, want one of each", ErrUnsupported, len(ins), len(g.outputs))
+	}
+	in, out := ins[0], g.outputs[0]
+	if in.elem != dtFloat || out.elem != dtFloat {
+		return fmt.Errorf("%w: input %q of type %d, output %q of type %d: want float32 (1)", ErrUnsupported, in.name, in.elem, out.name, out.elem)
+	}
+	if len(in.dims) < 2 || in.dims[0] != -1 || slices.Contains(in.dims[1:], -1) {
+		return fmt.Errorf("%w: input %q of shape %v: want [N, fixed axes...] with a dynamic batch axis N", ErrUnsupported, in.name, in.dims)
+	}
+	if len(out.dims) != 2 || out.dims[1] < 1 {
+		return fmt.Errorf("%w: output %q of shape %v: want [N, classes]", ErrUnsupported, out.name, out.dims)
+	}
+	m.inputName, m.outputName = in.name, out.name
+	m.dim = 1
+	for _, d := range in.dims[1:] {
+		if d < 1 || d > 1<<24 || int64(m.dim)*d > 1<<28 {
+			return fmt.Errorf("%w: input %q of shape %v", errMalformed, in.name, in.dims)
+		}
+		m.sample = append(m.sample, int(d))
+		m.dim *= int(d)
+	}
+	m.classes = int(out.dims[1])
+	return nil
+}
+
+// Classes is the number of logits per sample.
+func (m *Model) Classes() int { return m.classes }
+
+// SampleShape is the per-sample input shape, e.g. [784] or [1 28 28].
+func (m *Model) SampleShape() []int { return slices.Clone(m.sample) }
+
+// Metadata returns a copy of the model's metadata_props.
+func (m *Model) Metadata() map[string]string {
+	out := make(map[string]string, len(m.metadata))
+	for k, v := range m.metadata {
+		out[k] = v
+	}
+	return out
+}
+
+// Preprocess returns the preprocessing recorded in the model's metadata (distill.preprocess),
+// or nil when it records none; the caller applies it to raw samples before Predict.
+func (m *Model) Preprocess() *Preprocess {
+	if m.pre == nil {
+		return nil
+	}
+	p := *m.pre
+	p.Mean, p.Std, p.InputShape = slices.Clone(p.Mean), slices.Clone(p.Std), slices.Clone(p.InputShape)
+	return &p
+}
+
+// Predict returns the logits of the n preprocessed samples x, row-major [n, Classes()]. x holds
+// n*D values, D the product of SampleShape; n = 0 returns an empty slice. Any n is accepted:
+// it is run in batches of at most the model's batch size.
+func (m *Model) Predict(x []float32, n int) ([]float32, error) {
+	return m.predict(nil, x, n)
+}
+
+// predict is Predict, checking ctxErr (when not nil) before each run.
+func (m *Model) predict(ctxErr func() error, x []float32, n int) ([]float32, error) {
+	if n < 0 || len(x) != n*m.dim {
+		return nil, fmt.Errorf("predict: %d values for %d samples of %d", len(x), n, m.dim)
+	}
+	out := make([]float32, 0, n*m.classes)
+	for done := 0; done < n; {
+		if ctxErr != nil {
+			if err := ctxErr(); err != nil {
+				return nil, fmt.Errorf("predict: %w", err)
+			}
+		}
+		s := min(n-done, m.batch)
+		g, err := m.get(m.rowsFor(s))
+		if err != nil {
+			return nil, fmt.Errorf("predict: %w", err)
+		}
+		out, err = g.run(out, x[done*m.dim:(done+s)*m.dim], m.classes)
+		m.put(g)
+		if err != nil {
+			return nil, fmt.Errorf("predict: %w", err)
+		}
+		done += s
+	}
+	return out, nil
+}
+
+// rowsFor returns the rows of the graph that runs s samples: the batch size for a full run, else
+// s rounded up to a power of two (so few graphs are decoded), never fewer than minRows.
+func (m *Model) rowsFor(s int) int {
+	rows := m.batch
+	if s < m.batch {
+		rows = min(1<<bits.Len(uint(s-1)), m.batch)
+	}
+	return max(rows, minRows)
+}
+
+// get takes an idle graph of the given rows from the pool, or decodes one.
+func (m *Model) get(rows int) (*graph, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	pool := m.pools[rows]
+	if k := len(pool); k > 0 {
+		g := pool[k-1]
+		m.pools[rows] = pool[:k-1]
+		m.mu.Unlock()
+		return g, nil
+	}
+	m.mu.Unlock()
+	return decode(m.data, rows, m.sample)
+}
+
+// put returns g to the pool, unless the model was closed meanwhile.
+func (m *Model) put(g *graph) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed {
+		m.pools[g.rows] = append(m.pools[g.rows], g)
+	}
+}
+
+// Close releases the decoded graphs; later Predict calls return ErrClosed. It returns nil.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.pools = nil
+	return nil
+}
