@@ -73,6 +73,11 @@ type ExportGraph struct {
 	// FP16 stores weights as float16 initializers, each widened by a Cast node; the model's input,
 	// output and arithmetic stay float32.
 	FP16 bool
+	// Int8 stores every Gemm and Conv weight as a symmetric per-output-channel int8 initializer
+	// with a float32 scale per channel (QuantizeChannels), widened by a DequantizeLinear node;
+	// biases, input, output and arithmetic stay float32. It needs opset >= 13 and excludes FP16.
+	// ImportGraph returns the dequantised weights with Int8 set (default false).
+	Int8 bool
 	// Metadata becomes the model's metadata_props, written in sorted key order.
 	Metadata map[string]string
 	// Checksum records a sha256 of the whole file under the metadata key ChecksumKey, which
@@ -95,6 +100,8 @@ var opMinOpset = map[string]int{
 	"MaxPool": 1,
 	"Flatten": 1,
 	"Cast":    6,
+	// DequantizeLinear exists from opset 10; its per-axis scale (one per output channel), from 13.
+	"DequantizeLinear": 13,
 }
 
 // irVersion returns the IR version that came out with the ONNX release introducing opset
@@ -181,7 +188,9 @@ func buildModel(in ExportGraph) (*pb.ModelProto, error) {
 		if i == len(g.Layers)-1 {
 			out = g.OutputName
 		}
-		b.layer(i, l, cur, out)
+		if err := b.layer(i, l, cur, out); err != nil {
+			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Op, err)
+		}
 		cur = out
 	}
 	return &pb.ModelProto{
@@ -201,14 +210,23 @@ type graphBuilder struct {
 }
 
 // layer appends layer i's node, reading value in and writing value out, after the initializers
-// (and, with FP16, the Cast nodes) of its weight and bias.
-func (b *graphBuilder) layer(i int, l Layer, in, out string) {
+// (and, with FP16, the Cast nodes, with Int8 the DequantizeLinear node) of its weight and bias.
+func (b *graphBuilder) layer(i int, l Layer, in, out string) error {
 	node := &pb.NodeProto{Name: fmt.Sprintf("layer%d.%s", i, l.Op), OpType: l.Op, Input: []string{in}, Output: []string{out}}
 	switch l.Op {
 	case "Gemm", "Conv":
-		node.Input = append(node.Input, b.param(weightName(i), l.Weight, l.WeightShape))
+		w := b.param
+		if b.g.Int8 {
+			w = b.int8Param(l.Op)
+		}
+		name, err := w(weightName(i), l.Weight, l.WeightShape)
+		if err != nil {
+			return err
+		}
+		node.Input = append(node.Input, name)
 		if l.Bias != nil {
-			node.Input = append(node.Input, b.param(biasName(i), l.Bias, []int{len(l.Bias)}))
+			name, _ := b.param(biasName(i), l.Bias, []int{len(l.Bias)})
+			node.Input = append(node.Input, name)
 		}
 	}
 	switch l.Op {
@@ -223,11 +241,13 @@ func (b *graphBuilder) layer(i int, l Layer, in, out string) {
 		node.Attribute = []*pb.AttributeProto{intAttr("axis", 1)}
 	}
 	b.graph.Node = append(b.graph.Node, node)
+	return nil
 }
 
 // param adds an initializer and returns the float32 value name the layer node consumes: the
-// initializer itself, or with FP16 the output of a Cast node that widens it.
-func (b *graphBuilder) param(name string, data []float32, shape []int) string {
+// initializer itself, or with FP16 the output of a Cast node that widens it. It never fails; the
+// error is that of the weight writers' common signature.
+func (b *graphBuilder) param(name string, data []float32, shape []int) (string, error) {
 	t := initializerTensor(name, data, toInt64(shape), b.g.FP16)
 	b.graph.Initializer = append(b.graph.Initializer, t)
 	if irVersion(b.g.Opset) < 4 {
@@ -235,14 +255,14 @@ func (b *graphBuilder) param(name string, data []float32, shape []int) string {
 		b.graph.Input = append(b.graph.Input, &pb.ValueInfoProto{Name: name, Type: tensorType(pb.TensorProto_DataType(t.DataType), t.Dims, false)})
 	}
 	if !b.g.FP16 {
-		return name
+		return name, nil
 	}
 	f32 := name + ".f32"
 	b.graph.Node = append(b.graph.Node, &pb.NodeProto{
 		Name: name + ".cast", OpType: "Cast", Input: []string{name}, Output: []string{f32},
 		Attribute: []*pb.AttributeProto{intAttr("to", int64(pb.TensorProto_FLOAT))},
 	})
-	return f32
+	return f32, nil
 }
 
 // initializerTensor holds data as little-endian raw_data: float16 when fp16, else float32.

@@ -55,6 +55,12 @@ func (g *ExportGraph) normalized() (*ExportGraph, error) {
 	if n.FP16 && n.Opset < opMinOpset["Cast"] {
 		return nil, fmt.Errorf("%w: Cast (fp16 weights) needs opset >= %d, got %d", ErrOpsetTooOld, opMinOpset["Cast"], n.Opset)
 	}
+	if n.Int8 && n.FP16 {
+		return nil, errors.New("int8 and fp16 weights exclude each other")
+	}
+	if min := opMinOpset["DequantizeLinear"]; n.Int8 && n.Opset < min {
+		return nil, fmt.Errorf("%w: DequantizeLinear with a per-channel scale (int8 weights) needs opset >= %d, got %d", ErrOpsetTooOld, min, n.Opset)
+	}
 	if n.Opset < MinOpset {
 		return nil, fmt.Errorf("%w: onnxruntime needs opset >= %d, got %d", ErrOpsetTooOld, MinOpset, n.Opset)
 	}

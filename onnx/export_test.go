@@ -237,6 +237,9 @@ func cases() []struct {
 		{"cnn-opset7-fp16", withOpts(testCNN(6), 7, true)},
 		{"cnn-opset11", withOpts(testCNN(7), 11, false)},
 		{"mlp-opset17", withOpts(testMLP(8), 17, false)},
+		{"mlp-int8", withInt8(testMLP(9), 0)},
+		{"cnn-int8", withInt8(testCNN(10), 0)},
+		{"cnn-int8-opset17", withInt8(testCNN(11), 17)},
 	}
 }
 
@@ -313,6 +316,9 @@ func TestRoundTrip(t *testing.T) {
 			if want.FP16 {
 				want = roundFP16(want)
 			}
+			if want.Int8 {
+				want = roundInt8(t, want)
+			}
 			if want.InputName == "" {
 				want.InputName = onnx.DefaultInputName
 			}
@@ -348,6 +354,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"mlp", testMLP(1)},
 		{"cnn-fp16", withOpts(testCNN(2), 0, true)},
+		{"cnn-int8", withInt8(testCNN(2), 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, data := exportBytes(t, tc.g)
@@ -407,6 +414,11 @@ func TestExportErrors(t *testing.T) {
 		{"unknown op", edit(mlp, func(g *onnx.ExportGraph) { g.Layers[1].Op = "Dropout" }), []string{"layer 1", `unsupported op "Dropout"`}, false},
 		{"pad >= kernel", edit(cnn, func(g *onnx.ExportGraph) { g.Layers[3].Pad = 2 }), []string{"layer 3 (Conv)", "pad 2 must be smaller than kernel 2"}, false},
 		{"same names", edit(mlp, func(g *onnx.ExportGraph) { g.InputName, g.OutputName = "x", "x" }), []string{`share the name "x"`}, false},
+		{"int8 and fp16", edit(withInt8(mlp, 0), func(g *onnx.ExportGraph) { g.FP16 = true }), []string{"int8 and fp16 weights exclude each other"}, false},
+		{"int8 before opset 13", withInt8(cnn, 11), []string{"DequantizeLinear", "needs opset >= 13", "got 11"}, true},
+		{"int8 of a NaN", edit(withInt8(mlp, 0), func(g *onnx.ExportGraph) {
+			g.Layers[2].Weight = append([]float32{float32(math.NaN())}, g.Layers[2].Weight[1:]...)
+		}), []string{"layer 2 (Gemm)", "cannot quantise to int8", "channel 0"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "bad.onnx")
@@ -542,8 +554,8 @@ func TestChecker(t *testing.T) {
 // that export must import to the same graph (NaN payloads aside).
 func FuzzImportGraph(f *testing.F) {
 	// The seed corpus lives in testdata/fuzz/FuzzImportGraph (written by TestGolden/-update helpers);
-	// these add the current exports of the test graphs.
-	for _, tc := range cases()[:4] {
+	// these add the current exports of the test graphs (int8 ones among them).
+	for _, tc := range cases() {
 		path := filepath.Join(f.TempDir(), tc.name+".onnx")
 		if err := onnx.Export(path, tc.g); err != nil {
 			f.Fatal(err)

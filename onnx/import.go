@@ -13,8 +13,10 @@ import (
 )
 
 // ImportGraph reads back a student that Export wrote: a chain of Gemm, Relu, Conv, MaxPool and Flatten
-// nodes from the single float input to the single float output, weights as float32 initializers or as
-// float16 initializers widened by Cast nodes. Gemm nodes written by other tools with transB = 1 are
+// nodes from the single float input to the single float output, weights as float32 initializers, as
+// float16 initializers widened by Cast nodes, or as int8 initializers with per-channel float32
+// scales widened by DequantizeLinear nodes (returned dequantised, with Int8 set; only the form
+// Export writes is read: scales and values as QuantizeChannels makes them). Gemm nodes written by other tools with transB = 1 are
 // accepted too (the weight is transposed to [in, out]). Anything else is an error naming the file and
 // the node (a Git LFS pointer in place of the model wraps ErrLFSPointer). Export(ImportGraph(f))
 // reproduces f byte for byte when f came from Export.
@@ -34,12 +36,15 @@ func ImportGraph(path string) (*ExportGraph, error) {
 	return g, nil
 }
 
-// initializer is a decoded weight tensor.
+// initializer is a decoded weight tensor (int8 values are held as float32), or the float32
+// weight a DequantizeLinear node makes of one (deq set).
 type initializer struct {
 	dims   []int
 	values []float32
 	fp16   bool
+	int8   bool
 	used   bool
+	deq    *dequantized
 }
 
 // importModel does the work of ImportGraph on the file's bytes: the opset, the metadata (with its
@@ -64,18 +69,20 @@ func importModel(data []byte) (*ExportGraph, error) {
 	if g.Metadata, g.Checksum, err = importMetadata(data, m.GetMetadataProps()); err != nil {
 		return nil, err
 	}
-	inits, fp16, err := importInitializers(graph.GetInitializer())
+	inits, err := importInitializers(graph.GetInitializer())
 	if err != nil {
 		return nil, err
 	}
-	g.FP16 = fp16
+	for _, in := range inits {
+		g.FP16, g.Int8 = g.FP16 || in.fp16, g.Int8 || in.int8
+	}
 	if g.InputName, g.InputShape, err = importInput(graph.GetInput(), inits); err != nil {
 		return nil, err
 	}
 	if g.OutputName, g.Classes, err = importOutput(graph.GetOutput()); err != nil {
 		return nil, err
 	}
-	if g.Layers, err = importChain(graph.GetNode(), inits, g.InputName, g.OutputName); err != nil {
+	if g.Layers, err = importChain(graph.GetNode(), inits, g.InputName, g.OutputName, g.Int8); err != nil {
 		return nil, err
 	}
 	n, err := g.normalized()
@@ -128,18 +135,18 @@ func importMetadata(data []byte, props []*pb.StringStringEntryProto) (meta map[s
 	return meta, checksum, nil
 }
 
-// importInitializers decodes the initializers by name; fp16 says that they are all float16 (a
-// mix of float16 and float32 is an error).
-func importInitializers(tensors []*pb.TensorProto) (inits map[string]*initializer, fp16 bool, err error) {
-	inits = make(map[string]*initializer, len(tensors))
+// importInitializers decodes the initializers by name: all float16, or float32 and int8 (the
+// weights and scales of an Int8 export); float16 mixed with another type is an error.
+func importInitializers(tensors []*pb.TensorProto) (map[string]*initializer, error) {
+	inits := make(map[string]*initializer, len(tensors))
 	nfp16 := 0
 	for _, t := range tensors {
 		if _, dup := inits[t.GetName()]; dup {
-			return nil, false, fmt.Errorf("initializer %q appears twice", t.GetName())
+			return nil, fmt.Errorf("initializer %q appears twice", t.GetName())
 		}
 		in, err := decodeTensor(t)
 		if err != nil {
-			return nil, false, fmt.Errorf("initializer %q: %w", t.GetName(), err)
+			return nil, fmt.Errorf("initializer %q: %w", t.GetName(), err)
 		}
 		if in.fp16 {
 			nfp16++
@@ -147,9 +154,9 @@ func importInitializers(tensors []*pb.TensorProto) (inits map[string]*initialize
 		inits[t.GetName()] = in
 	}
 	if nfp16 > 0 && nfp16 != len(inits) {
-		return nil, false, errors.New("mixed float16 and float32 initializers are not supported")
+		return nil, errors.New("float16 initializers mixed with others are not supported")
 	}
-	return inits, nfp16 > 0, nil
+	return inits, nil
 }
 
 // importInput returns the name and per-sample shape of the one graph input that is not an
@@ -191,9 +198,10 @@ func importOutput(outputs []*pb.ValueInfoProto) (name string, classes int, err e
 }
 
 // importChain decodes the nodes, which must form a chain of layers from value input to value
-// output, and checks that every initializer and every Cast output is used.
-func importChain(nodes []*pb.NodeProto, inits map[string]*initializer, input, output string) ([]Layer, error) {
-	c := &chain{inits: inits, casts: map[string]*initializer{}}
+// output, and checks that every initializer and every Cast or DequantizeLinear output is used;
+// int8 says the graph's weights are int8 (every Gemm and Conv weight must then be).
+func importChain(nodes []*pb.NodeProto, inits map[string]*initializer, input, output string, int8 bool) ([]Layer, error) {
+	c := &chain{inits: inits, casts: map[string]*initializer{}, int8: int8}
 	var layers []Layer
 	cur := input
 	for i, n := range nodes {
@@ -201,7 +209,7 @@ func importChain(nodes []*pb.NodeProto, inits map[string]*initializer, input, ou
 		if err != nil {
 			return nil, fmt.Errorf("node %d %q (%s): %w", i, n.GetName(), n.GetOpType(), err)
 		}
-		if l == nil { // a Cast
+		if l == nil { // a Cast or DequantizeLinear
 			continue
 		}
 		layers = append(layers, *l)
@@ -216,7 +224,7 @@ func importChain(nodes []*pb.NodeProto, inits map[string]*initializer, input, ou
 		}
 	}
 	if len(c.casts) > 0 {
-		return nil, errors.New("a Cast output is not used")
+		return nil, errors.New("a Cast or DequantizeLinear output is not used")
 	}
 	return layers, nil
 }
@@ -249,8 +257,8 @@ func batchShape(vi *pb.ValueInfoProto) ([]int, error) {
 	return out, nil
 }
 
-// decodeTensor reads a FLOAT or FLOAT16 initializer from raw_data (little endian), float_data or
-// int32_data (float16 bits).
+// decodeTensor reads a FLOAT, FLOAT16 or INT8 initializer from raw_data (little endian),
+// float_data or int32_data (float16 bits, int8 values).
 func decodeTensor(t *pb.TensorProto) (*initializer, error) {
 	if t.GetDataLocation() == pb.TensorProto_EXTERNAL || len(t.GetExternalData()) > 0 {
 		return nil, errors.New("external data is not supported")
@@ -302,8 +310,30 @@ func decodeTensor(t *pb.TensorProto) (*initializer, error) {
 		default:
 			return nil, fmt.Errorf("has %d values, shape %v needs %d", len(t.GetInt32Data()), in.dims, n)
 		}
+	case pb.TensorProto_INT8:
+		in.int8 = true
+		switch {
+		case raw != nil:
+			if len(raw) != n {
+				return nil, fmt.Errorf("raw_data has %d bytes, shape %v needs %d", len(raw), in.dims, n)
+			}
+			in.values = make([]float32, n)
+			for i, b := range raw {
+				in.values[i] = float32(int8(b))
+			}
+		case len(t.GetInt32Data()) == n:
+			in.values = make([]float32, n)
+			for i, v := range t.GetInt32Data() {
+				if v < math.MinInt8 || v > math.MaxInt8 {
+					return nil, fmt.Errorf("int32_data value %d is not an int8", v)
+				}
+				in.values[i] = float32(v)
+			}
+		default:
+			return nil, fmt.Errorf("has %d values, shape %v needs %d", len(t.GetInt32Data()), in.dims, n)
+		}
 	default:
-		return nil, fmt.Errorf("data type %v is not supported (want FLOAT or FLOAT16)", pb.TensorProto_DataType(t.GetDataType()))
+		return nil, fmt.Errorf("data type %v is not supported (want FLOAT, FLOAT16 or INT8)", pb.TensorProto_DataType(t.GetDataType()))
 	}
 	return in, nil
 }

@@ -9,11 +9,13 @@ import (
 )
 
 // chain holds what decoding the nodes of an imported graph shares: the initializers, and the
-// float32 outputs of the Cast nodes seen so far, each mapped to the float16 initializer it widens
-// (taken out again when a layer consumes it).
+// float32 outputs of the Cast and DequantizeLinear nodes seen so far, each mapped to the float16
+// initializer it widens or the weight it dequantises (taken out again when a layer consumes it);
+// int8 says that the graph's weights are int8.
 type chain struct {
 	inits map[string]*initializer
 	casts map[string]*initializer
+	int8  bool
 }
 
 // layerImporters decode the nodes that become a Layer, by op type. Each reads the node's weight
@@ -39,8 +41,11 @@ func (c *chain) node(n *pb.NodeProto, cur string) (*Layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.GetOpType() == "Cast" {
+	switch n.GetOpType() {
+	case "Cast":
 		return nil, c.cast(n, a, cur)
+	case "DequantizeLinear":
+		return nil, c.dequantize(n, a, cur)
 	}
 	if len(n.GetInput()) == 0 || n.GetInput()[0] != cur {
 		return nil, fmt.Errorf("does not consume the previous layer's output %q", cur)
@@ -50,7 +55,7 @@ func (c *chain) node(n *pb.NodeProto, cur string) (*Layer, error) {
 	}
 	decode, ok := layerImporters[n.GetOpType()]
 	if !ok {
-		return nil, errors.New("op is not supported (want Gemm, Relu, Conv, MaxPool, Flatten or a Cast of a float16 weight)")
+		return nil, errors.New("op is not supported (want Gemm, Relu, Conv, MaxPool, Flatten, a Cast of a float16 weight or a DequantizeLinear of an int8 one)")
 	}
 	l := &Layer{Op: n.GetOpType()}
 	if err := decode(c, n, a, l); err != nil {
@@ -90,7 +95,8 @@ func (c *chain) cast(n *pb.NodeProto, a attrs, cur string) error {
 }
 
 // weight resolves a node input to the initializer behind it: the float16 initializer of a Cast
-// output, or a float32 initializer used by no other node.
+// output, the dequantised weight of a DequantizeLinear output, or a float32 initializer used by no
+// other node.
 func (c *chain) weight(name string) (*initializer, error) {
 	if in, ok := c.casts[name]; ok {
 		return in, nil
@@ -101,6 +107,9 @@ func (c *chain) weight(name string) (*initializer, error) {
 	}
 	if in.fp16 {
 		return nil, fmt.Errorf("float16 initializer %q used without a Cast", name)
+	}
+	if in.int8 {
+		return nil, fmt.Errorf("int8 initializer %q used without a DequantizeLinear", name)
 	}
 	if in.used {
 		return nil, fmt.Errorf("initializer %q used twice", name)
@@ -128,6 +137,14 @@ func (c *chain) params(n *pb.NodeProto, maxInputs int) (w, b *initializer, err e
 	}
 	if b != nil && len(b.dims) != 1 {
 		return nil, nil, fmt.Errorf("bias has shape %v, want a vector", b.dims)
+	}
+	if b != nil && b.deq != nil {
+		return nil, nil, errors.New("int8 biases are not supported (biases stay float32)")
+	}
+	if c.int8 {
+		if err := checkInt8Weight(n.GetOpType(), w); err != nil {
+			return nil, nil, err
+		}
 	}
 	return w, b, nil
 }
@@ -176,6 +193,9 @@ func importGemm(c *chain, n *pb.NodeProto, a attrs, l *Layer) error {
 		return fmt.Errorf("weight has shape %v, want 2-D", w.dims)
 	}
 	l.Weight, l.WeightShape = w.values, w.dims
+	if transB == 1 && w.deq != nil {
+		return errors.New("int8 weights are read only untransposed (transB = 0)")
+	}
 	if transB == 1 {
 		l.Weight, l.WeightShape = transpose(w.values, w.dims[0], w.dims[1]), []int{w.dims[1], w.dims[0]}
 	}
