@@ -27,3 +27,5 @@
 // types register the same message names as the ONNX types package onnx uses, so a binary that
 // links both panics at start (see docs/design.md and the package's report for the fix).
 package purego
+
+//go:generate go run ./internal/fixturegen -out testdata

@@ -225,3 +225,5 @@ func cnn(seed uint64, c, h, w, filters, classes int) netSpec {
 		{op: "Gemm", w: randn(r, flat*classes, math.Sqrt(1/float64(flat))), wshape: []int{flat, classes}, b: randn(r, classes, 0.1)},
 	}}
 }
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 4)) }

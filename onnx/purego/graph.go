@@ -2,11 +2,16 @@ package purego
 
 import (
 	"fmt"
+	"sync"
 
 	onnxgo "github.com/owulveryck/onnx-go"
 	"github.com/owulveryck/onnx-go/backend/x/gorgonnx"
 	"gorgonia.org/tensor"
 )
+
+// populateMu serialises building gorgonia graphs: gorgonnx names nodes from an unguarded global
+// counter (backend/x/gorgonnx/uniq.go), so two graphs must not be built at once.
+var populateMu sync.Mutex
 
 // graph is one decoded model, fixed at rows samples per run; it is not safe for concurrent use.
 type graph struct {
@@ -34,6 +39,12 @@ func decode(data []byte, rows int, sample []int) (*graph, error) {
 	g.in = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(g.inData))
 	if err := m.SetInput(0, g.in); err != nil {
 		return nil, fmt.Errorf("set the input of the decoded graph: %w", err)
+	}
+	populateMu.Lock()
+	err := backend.PopulateExprgraph()
+	populateMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("build the gorgonia graph: %w", err)
 	}
 	return g, nil
 }
