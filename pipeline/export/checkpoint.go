@@ -36,6 +36,9 @@ type Options struct {
 	Opset int
 	// FP16 stores the weights as float16 (default false).
 	FP16 bool
+	// Int8 stores the dense and conv2d weights as per-output-channel symmetric int8 with float32
+	// scales (onnx.ExportGraph.Int8; default false). It excludes FP16 and needs opset >= 13.
+	Int8 bool
 	// Verify is the number of samples the exported model is checked on, run by a model runtime,
 	// against the student's own forward pass; 0 skips the check (and no runtime is needed).
 	Verify int
@@ -72,6 +75,8 @@ func (o Options) Validate() error {
 		return &OptionError{Scope: "export", Option: "Out", Err: errors.New("no output file")}
 	case o.Verify < 0:
 		return &OptionError{Scope: "export", Option: "Verify", Err: fmt.Errorf("%d samples: must not be negative", o.Verify)}
+	case o.Int8 && o.FP16:
+		return &OptionError{Scope: "export", Option: "Int8", Err: errors.New("int8 and fp16 weights exclude each other")}
 	case o.Opset < 0:
 		return &OptionError{Scope: "export", Option: "Opset", Err: fmt.Errorf("%d must be positive", o.Opset)}
 	case o.VerifyData != "" && o.Verify == 0:
@@ -159,7 +164,7 @@ func Checkpoint(ctx context.Context, opts Options, rt model.Runtime) (*Result, e
 
 // writeModel writes net as ONNX with metadata md to a temporary file beside opts.Out.
 func writeModel(net *student.Net, opts Options, md map[string]string) (*atomicfile.File, error) {
-	g, err := Graph(net, GraphOptions{Opset: opts.Opset, FP16: opts.FP16, Metadata: md})
+	g, err := Graph(net, GraphOptions{Opset: opts.Opset, FP16: opts.FP16, Int8: opts.Int8, Metadata: md})
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", opts.Out, err)
 	}

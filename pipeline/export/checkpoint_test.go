@@ -2,7 +2,9 @@ package export_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/distillgo/distill/onnx"
@@ -50,5 +52,34 @@ func TestCheckpointInputShape(t *testing.T) {
 	}
 	if fromONNX.Metrics.Errors != fromCkpt.Metrics.Errors {
 		t.Errorf("exported model makes %d errors, the checkpoint %d", fromONNX.Metrics.Errors, fromCkpt.Metrics.Errors)
+	}
+
+	// The int8 export verifies within its bound, and evaluates from its metadata alone.
+	q := filepath.Join(f.Dir, "s-int8.onnx")
+	res, err = export.Checkpoint(context.Background(), export.Options{Checkpoint: o.Checkpoint, Out: q, Verify: 16, Int8: true}, rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Verify.Int8 || res.Verify.Tolerance < export.VerifyToleranceInt8 {
+		t.Errorf("int8 verify report %+v", res.Verify)
+	}
+	opts.Model = q
+	fromInt8, err := eval.Eval(context.Background(), opts, rt, nil)
+	if err != nil {
+		t.Fatalf("eval of the int8 model: %v", err)
+	}
+	t.Logf("errors: checkpoint %d, int8 %d of %d", fromCkpt.Metrics.Errors, fromInt8.Metrics.Errors, fromInt8.Metrics.N)
+}
+
+// TestOptionsInt8 checks that Int8 and FP16 exclude each other, reported on the Int8 option.
+func TestOptionsInt8(t *testing.T) {
+	o := export.Options{Checkpoint: "s.ckpt", Out: "s.onnx", Int8: true}
+	if err := o.Validate(); err != nil {
+		t.Errorf("Int8 alone: %v", err)
+	}
+	o.FP16 = true
+	var oe *export.OptionError
+	if err := o.Validate(); !errors.As(err, &oe) || oe.Option != "Int8" || !strings.Contains(err.Error(), "exclude each other") {
+		t.Errorf("Int8 with FP16: %v, want an OptionError on Int8", err)
 	}
 }

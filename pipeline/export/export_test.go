@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -70,21 +71,24 @@ func exportInputs(net *student.Net, n int, seed uint64) []float32 {
 var exportMeta = map[string]string{"distill.preprocess": `{"scale":0.00392156862745098}`, "distill.teacher_sha256": "abc"}
 
 // TestExportStudentParity exports MLP and CNN students and checks onnxruntime agrees with the
-// Gorgonia forward pass (Verify: 1e-4 for float32, the relative fp16 bound otherwise).
+// Gorgonia forward pass (Verify: 1e-4 for float32, the relative fp16 or int8 bound otherwise).
 func TestExportStudentParity(t *testing.T) {
 	onnxtest.RequireLibrary(t)
 	for _, tc := range []struct {
-		name string
-		fp16 bool
-	}{{"mlp", false}, {"cnn", false}, {"mlp", true}, {"cnn", true}} {
+		name       string
+		fp16, int8 bool
+	}{{"mlp", false, false}, {"cnn", false, false}, {"mlp", true, false}, {"cnn", true, false}, {"mlp", false, true}, {"cnn", false, true}} {
 		label := tc.name
 		if tc.fp16 {
 			label += "-fp16"
 		}
+		if tc.int8 {
+			label += "-int8"
+		}
 		t.Run(label, func(t *testing.T) {
 			net := exportTestNet(t, tc.name, 11)
 			path := filepath.Join(t.TempDir(), "student.onnx")
-			if err := Student(net, path, GraphOptions{FP16: tc.fp16, Metadata: exportMeta}); err != nil {
+			if err := Student(net, path, GraphOptions{FP16: tc.fp16, Int8: tc.int8, Metadata: exportMeta}); err != nil {
 				t.Fatalf("Student: %v", err)
 			}
 			const n = 9
@@ -93,10 +97,13 @@ func TestExportStudentParity(t *testing.T) {
 				t.Fatalf("Verify: %v (report %+v)", err, rep)
 			}
 			t.Logf("max abs diff %.3g (tolerance %.3g), agreement %.3f on %d", rep.MaxAbsDiff, rep.Tolerance, rep.Agreement, rep.N)
-			if rep.N != n || rep.FP16 != tc.fp16 {
+			if rep.N != n || rep.FP16 != tc.fp16 || rep.Int8 != tc.int8 {
 				t.Errorf("report %+v", rep)
 			}
-			if !tc.fp16 && (rep.MaxAbsDiff > 1e-4 || rep.Agreement != 1) {
+			if tc.int8 && rep.Tolerance <= VerifyToleranceInt8 {
+				t.Errorf("int8 tolerance %g, want VerifyToleranceInt8 x (1 + largest |logit|)", rep.Tolerance)
+			}
+			if !tc.fp16 && !tc.int8 && (rep.MaxAbsDiff > 1e-4 || rep.Agreement != 1) {
 				t.Errorf("max abs diff %g, agreement %g: want <= 1e-4 and 1", rep.MaxAbsDiff, rep.Agreement)
 			}
 			info, err := onnx.ReadModelInfo(path)
@@ -132,17 +139,19 @@ func TestVerifyExportMismatch(t *testing.T) {
 	}
 }
 
-// TestStudentRoundTrip checks export -> Import -> export gives the same bytes and weights.
+// TestStudentRoundTrip checks export -> Import -> export gives the same bytes and weights (int8
+// weights: within half a quantisation step, and ImportParams gives the dequantised ones).
 func TestStudentRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		opts  GraphOptions
-		fp16  bool
 		model string
 	}{
-		{"mlp", GraphOptions{Metadata: exportMeta}, false, "mlp"},
-		{"cnn", GraphOptions{Opset: 11}, false, "cnn"},
-		{"cnn-fp16", GraphOptions{FP16: true, Metadata: exportMeta}, true, "cnn"},
+		{"mlp", GraphOptions{Metadata: exportMeta}, "mlp"},
+		{"cnn", GraphOptions{Opset: 11}, "cnn"},
+		{"cnn-fp16", GraphOptions{FP16: true, Metadata: exportMeta}, "cnn"},
+		{"mlp-int8", GraphOptions{Int8: true, Metadata: exportMeta}, "mlp"},
+		{"cnn-int8", GraphOptions{Int8: true, Opset: 17}, "cnn"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -159,7 +168,10 @@ func TestStudentRoundTrip(t *testing.T) {
 			if diff := cmp.Diff(net.Spec(), back.Spec()); diff != "" {
 				t.Errorf("spec differs (-want +got):\n%s", diff)
 			}
-			if !tc.fp16 {
+			switch {
+			case tc.opts.Int8:
+				checkDequantized(t, net, back)
+			case !tc.opts.FP16:
 				if diff := cmp.Diff(net.Params(), back.Params()); diff != "" {
 					t.Errorf("params differ (-want +got):\n%s", diff)
 				}
@@ -183,6 +195,43 @@ func TestStudentRoundTrip(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkDequantized checks that back's weights are net's moved by at most half an int8 step of
+// their output channel (max|w|/254) and its biases net's exactly.
+func checkDequantized(t *testing.T, net, back *student.Net) {
+	t.Helper()
+	got := back.ParamValues()
+	for _, p := range net.Params() {
+		if strings.HasSuffix(p.Name, ".bias") {
+			if diff := cmp.Diff(p.Value, got[p.Name]); diff != "" {
+				t.Errorf("%s differs:\n%s", p.Name, diff)
+			}
+			continue
+		}
+		// Dense weights are [in, out] (channels are columns), conv weights [f, ...] (rows).
+		channel := func(i int) int { return i % p.Shape[1] }
+		channels := p.Shape[1]
+		if len(p.Shape) == 4 {
+			inner := len(p.Value) / p.Shape[0]
+			channel, channels = func(i int) int { return i / inner }, p.Shape[0]
+		}
+		top := make([]float64, channels)
+		for i, v := range p.Value {
+			top[channel(i)] = math.Max(top[channel(i)], math.Abs(float64(v)))
+		}
+		moved := false
+		for i, v := range p.Value {
+			d := math.Abs(float64(v) - float64(got[p.Name][i]))
+			if d > top[channel(i)]/254*(1+1e-5) {
+				t.Fatalf("%s[%d] = %v after the round trip, want %v within half a step (%g)", p.Name, i, got[p.Name][i], v, top[channel(i)]/254)
+			}
+			moved = moved || d > 0
+		}
+		if !moved {
+			t.Errorf("%s is unchanged by int8 quantisation", p.Name)
+		}
 	}
 }
 

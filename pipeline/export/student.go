@@ -27,6 +27,16 @@ const VerifyTolerance = 1e-4
 // largest |logit|).
 const VerifyToleranceFP16 = 1e-2
 
+// VerifyToleranceInt8 is the relative tolerance for int8 exports; the bound applied is
+// VerifyToleranceInt8 × (1 + largest |logit|). Per-channel symmetric int8 moves each weight by at
+// most half a step, max|w|/254 ≈ 3.9e-3 of its channel's largest weight; and onnxruntime's default
+// graph optimisation runs a dequantised dense weight as MatMulNBits (8 bits, accuracy level 4),
+// which also rounds each activation to int8 per block of 32, by up to max|a|/254 of its block. A
+// layer's output thus moves by at most about 2/254 ≈ 7.9e-3 of the largest |w|·Σ|a| it sums, and
+// three layers compound to about 2.4e-2 when every rounding points the same way; 5e-2 gives that
+// worst case a factor of two. Measured on the MNIST demo student: see docs/design.md.
+const VerifyToleranceInt8 = 5e-2
+
 // ErrVerify is returned (wrapped) by Verify when the exported model disagrees with the student
 // beyond the tolerance. The report is returned with it.
 var ErrVerify = errors.New("exported model does not match the student")
@@ -37,6 +47,10 @@ type GraphOptions struct {
 	Opset int
 	// FP16 stores the weights as float16 (input, output and arithmetic stay float32).
 	FP16 bool
+	// Int8 stores the dense and conv2d weights as per-output-channel symmetric int8 with float32
+	// scales, dequantised in the graph (onnx.ExportGraph.Int8); biases stay float32. It excludes
+	// FP16.
+	Int8 bool
 	// Metadata is written into the model's metadata_props (preprocessing, provenance, ...). The keys
 	// meta.Spec and meta.Classes are set by Graph and override entries given here.
 	Metadata map[string]string
@@ -54,6 +68,8 @@ type VerifyReport struct {
 	Tolerance float64
 	// FP16 reports whether the exported weights are float16.
 	FP16 bool
+	// Int8 reports whether the exported weights are int8.
+	Int8 bool
 }
 
 // Graph converts net into the onnx.ExportGraph that Student writes: dense layers become
@@ -74,6 +90,7 @@ func Graph(net *student.Net, opts GraphOptions) (*onnx.ExportGraph, error) {
 		Classes:    spec.Classes,
 		Opset:      opts.Opset,
 		FP16:       opts.FP16,
+		Int8:       opts.Int8,
 		Metadata:   map[string]string{},
 		// ONNX has no checksum of its own: record one, so that a damaged file is refused on load.
 		Checksum: true,
@@ -123,8 +140,9 @@ func Student(net *student.Net, path string, opts GraphOptions) error {
 
 // Verify runs the exported model at path with rt on n samples x (preprocessed, [n, input...]) and
 // compares its logits with net.Forward. It returns the report, wrapping ErrVerify when MaxAbsDiff
-// exceeds the tolerance (VerifyTolerance, or the relative VerifyToleranceFP16 bound for float16
-// exports).
+// exceeds the tolerance (VerifyTolerance, or the relative VerifyToleranceFP16 or
+// VerifyToleranceInt8 bound for float16 or int8 exports). Agreement, the fraction of samples whose
+// argmax both give, is reported but not held to a bound.
 func Verify(ctx context.Context, rt model.Runtime, net *student.Net, path string, x []float32, n int) (VerifyReport, error) {
 	rep := VerifyReport{N: n, Tolerance: VerifyTolerance}
 	if n < 1 {
@@ -134,7 +152,7 @@ func Verify(ctx context.Context, rt model.Runtime, net *student.Net, path string
 	if err != nil {
 		return rep, fmt.Errorf("verify export %s: %w", path, err)
 	}
-	rep.FP16 = g.FP16
+	rep.FP16, rep.Int8 = g.FP16, g.Int8
 	want, err := net.Forward(x, n)
 	if err != nil {
 		return rep, fmt.Errorf("verify export %s: student: %w", path, err)
@@ -167,8 +185,11 @@ func Verify(ctx context.Context, rt model.Runtime, net *student.Net, path string
 		}
 	}
 	rep.Agreement = float64(agree) / float64(n)
-	if rep.FP16 {
+	switch {
+	case rep.FP16:
 		rep.Tolerance = VerifyToleranceFP16 * (1 + largest)
+	case rep.Int8:
+		rep.Tolerance = VerifyToleranceInt8 * (1 + largest)
 	}
 	if !(rep.MaxAbsDiff <= rep.Tolerance) {
 		return rep, fmt.Errorf("verify export %s: %w: max abs logit difference %.3g > %.3g (argmax agreement %.4f on %d samples)",
@@ -178,7 +199,8 @@ func Verify(ctx context.Context, rt model.Runtime, net *student.Net, path string
 }
 
 // Import rebuilds a student from a model Student wrote: the spec from the meta.Spec
-// metadata, the weights from the initializers (float16 weights are widened to float32). Each spec
+// metadata, the weights from the initializers (float16 weights are widened to float32, int8 ones
+// dequantised: scale × value, as onnxruntime's DequantizeLinear computes them). Each spec
 // layer except dropout must match the next layer of the graph.
 func Import(path string) (*student.Net, error) {
 	g, err := onnx.ImportGraph(path)
