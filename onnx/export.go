@@ -101,7 +101,7 @@ var opMinOpset = map[string]int{
 	"Flatten": 1,
 	"Cast":    6,
 	// DequantizeLinear exists from opset 10; its per-axis scale (one per output channel), from 13.
-	"DequantizeLinear": 13,
+	"DequantizeLinear": MinOpsetInt8,
 }
 
 // irVersion returns the IR version that came out with the ONNX release introducing opset

@@ -18,6 +18,10 @@ import (
 // onnxruntime feeds to the float32 Gemm or Conv. The rounding error of each weight is at most
 // s/2 = max|w|/254 of its channel.
 
+// MinOpsetInt8 is the first opset in which DequantizeLinear takes a scale per channel (its axis
+// attribute), which ExportGraph.Int8 needs.
+const MinOpsetInt8 = 13
+
 // int8Max is the largest stored magnitude: symmetric int8 leaves -128 unused.
 const int8Max = 127
 

@@ -34,7 +34,7 @@ func trainedCheckpoint(t *testing.T, f *trainFixture) string {
 
 func TestExportHelpAndUsage(t *testing.T) {
 	code, out, _ := runMain(t, "export", "--help")
-	if code != ExitOK || !strings.Contains(out, "--verify") || !strings.Contains(out, "distill.teacher_sha256") {
+	if code != ExitOK || !strings.Contains(out, "--verify") || !strings.Contains(out, "distill.teacher_sha256") || !strings.Contains(out, "--int8") {
 		t.Errorf("export --help: exit %d\n%s", code, out)
 	}
 	for _, tc := range []struct {
@@ -47,6 +47,8 @@ func TestExportHelpAndUsage(t *testing.T) {
 		{"negative verify", []string{"--model", "x.ckpt", "--out", "x.onnx", "--verify", "-1"}, "--verify: -1 samples: must not be negative"},
 		{"verify data without verify", []string{"--model", "x.ckpt", "--out", "x.onnx", "--verify", "0", "--verify-data", "d"}, "nothing would be verified"},
 		{"positional", []string{"--model", "x.ckpt", "--out", "x.onnx", "extra"}, "unexpected argument"},
+		{"int8 with fp16", []string{"--model", "x.ckpt", "--out", "x.onnx", "--int8", "--fp16"}, "--int8: int8 and fp16 weights exclude each other"},
+		{"int8 before opset 13", []string{"--model", "x.ckpt", "--out", "x.onnx", "--int8", "--opset", "11"}, "--opset: 11: int8 weights need opset >= 13"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runMain(t, append([]string{"export"}, tc.args...)...)
@@ -145,6 +147,8 @@ func exportVerifyCases(f *trainFixture) []exportVerifyCase {
 		{"data", []string{"--verify", "20", "--verify-data", f.evalData}, "on 20 samples of"},
 		{"more than the data", []string{"--verify", "1000", "--verify-data", f.evalData}, "on 150 samples of"},
 		{"fp16", []string{"--fp16"}, "bound"},
+		{"int8", []string{"--int8", "--verify", "150", "--verify-data", f.evalData}, "int8 weights"},
+		{"int8 opset 17", []string{"--int8", "--opset", "17"}, "int8 weights, opset 17"},
 		{"opset 17", []string{"--opset", "17"}, "agreement 100.00%"},
 	}
 }
@@ -166,8 +170,11 @@ func checkVerifiedExport(t *testing.T, ckpt string, ck *student.Checkpoint, tc e
 		t.Errorf("directory holds %d entries, want only the model", len(ents))
 	}
 	tol := 0.0
-	if strings.Contains(tc.name, "fp16") {
+	switch {
+	case strings.Contains(tc.name, "fp16"):
 		tol = 1e-3 // float16 weights: about 3 significant digits
+	case strings.Contains(tc.name, "int8"):
+		tol = 1e-2 // int8: half a step, max|w|/254 of the weight's channel (|w| < 1.5 here)
 	}
 	checkImportedWeights(t, outPath, ck, tol)
 }
@@ -425,4 +432,19 @@ func TestExportVerifyFails(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
+}
+
+// TestExportInt8InitFrom exports an int8 model (unverified: no onnxruntime needed) and starts a
+// student of the same spec from its dequantised weights with train --init-from.
+func TestExportInt8InitFrom(t *testing.T) {
+	f := newTrainFixture(t)
+	ckpt := trainedCheckpoint(t, f)
+	model := filepath.Join(f.dir, "int8.onnx")
+	code, out, stderr := runMain(t, "export", "--model", ckpt, "--out", model, "--int8", "--verify", "0")
+	if code != ExitOK || !strings.Contains(out, "int8 weights") {
+		t.Fatalf("export --int8: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if code, out, stderr := runMain(t, append(chainTrainArgs(f), "--init-from", model, "--out", filepath.Join(f.dir, "init.ckpt"))...); code != ExitOK {
+		t.Fatalf("train --init-from an int8 model: exit %d\n%s\n%s", code, out, stderr)
+	}
 }

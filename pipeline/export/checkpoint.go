@@ -79,6 +79,8 @@ func (o Options) Validate() error {
 		return &OptionError{Scope: "export", Option: "Int8", Err: errors.New("int8 and fp16 weights exclude each other")}
 	case o.Opset < 0:
 		return &OptionError{Scope: "export", Option: "Opset", Err: fmt.Errorf("%d must be positive", o.Opset)}
+	case o.Int8 && o.Opset != 0 && o.Opset < onnx.MinOpsetInt8:
+		return &OptionError{Scope: "export", Option: "Opset", Err: fmt.Errorf("%d: int8 weights need opset >= %d", o.Opset, onnx.MinOpsetInt8)}
 	case o.VerifyData != "" && o.Verify == 0:
 		return &OptionError{Scope: "export", Option: "VerifyData", Err: errors.New("verification data with no samples to verify: nothing would be verified")}
 	}
