@@ -52,8 +52,8 @@ func varintField(b []byte, num protowire.Number, v int64) []byte {
 	return protowire.AppendVarint(tag(b, num, protowire.VarintType), uint64(v))
 }
 
-// valueInfo encodes a float32 ValueInfoProto [N, dims...].
-func valueInfo(name string, dims []int) []byte {
+// ValueInfo encodes a float32 ValueInfoProto [N, dims...].
+func ValueInfo(name string, dims []int) []byte {
 	var shape []byte
 	shape = bytesField(shape, 1, bytesField(nil, 2, []byte("N")))
 	for _, d := range dims {
@@ -154,8 +154,8 @@ func encode(s netSpec) []byte {
 	for _, t := range inits {
 		g = bytesField(g, 5, t)
 	}
-	g = bytesField(g, 11, valueInfo("input", s.inShape))
-	g = bytesField(g, 12, valueInfo("logits", []int{s.classes}))
+	g = bytesField(g, 11, ValueInfo("input", s.inShape))
+	g = bytesField(g, 12, ValueInfo("logits", []int{s.classes}))
 
 	m := varintField(nil, 1, 7)
 	m = bytesField(m, 2, []byte("distill"))

@@ -9,6 +9,8 @@ import (
 	"os"
 	"slices"
 	"sync"
+
+	"github.com/distillgo/distill/onnx/purego/internal/wire"
 )
 
 // DefaultBatch is the most samples Load's Model runs at once (Runtime takes Options.Batch):
@@ -68,28 +70,28 @@ func newModel(data []byte, batch int) (*Model, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("batch %d: must be >= 1", batch)
 	}
-	p, err := parseModel(data)
+	p, err := wire.ParseModel(data)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkChecksum(data, p.metadata); err != nil {
+	if err := wire.CheckChecksum(data, p.Metadata); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(data)
-	m := &Model{sha256: hex.EncodeToString(sum[:]), metadata: p.metadata, batch: batch, kind: "logits", pools: map[int][]*graph{}}
-	if err := m.readIO(&p.graph); err != nil {
+	m := &Model{sha256: hex.EncodeToString(sum[:]), metadata: p.Metadata, batch: batch, kind: "logits", pools: map[int][]*graph{}}
+	if err := m.readIO(&p.Graph); err != nil {
 		return nil, err
 	}
-	if raw, ok := p.metadata[PreprocessKey]; ok {
+	if raw, ok := p.Metadata[PreprocessKey]; ok {
 		if m.pre, err = parsePreprocess(raw); err != nil {
 			return nil, err
 		}
 	}
-	folded, err := checkOps(&p.graph)
+	folded, err := checkOps(&p.Graph)
 	if err != nil {
 		return nil, err
 	}
-	if m.data, err = foldCasts(data, &p.graph, folded); err != nil {
+	if m.data, err = foldCasts(data, &p.Graph, folded); err != nil {
 		return nil, err
 	}
 	g, err := decode(m.data, m.rowsFor(1), m.sample)
@@ -102,40 +104,40 @@ func newModel(data []byte, batch int) (*Model, error) {
 
 // readIO records the model's input and output: one float32 input [N, sample...] with a dynamic
 // batch axis N and fixed sample axes, and a float32 output [N, classes].
-func (m *Model) readIO(g *graphProto) error {
+func (m *Model) readIO(g *wire.Graph) error {
 	inits := map[string]bool{}
-	for _, t := range g.inits {
-		inits[t.name] = true
+	for _, t := range g.Inits {
+		inits[t.Name] = true
 	}
-	var ins []valueInfo
-	for _, v := range g.inputs {
-		if !inits[v.name] { // before IR 4 initializers are listed as inputs too
+	var ins []wire.ValueInfo
+	for _, v := range g.Inputs {
+		if !inits[v.Name] { // before IR 4 initializers are listed as inputs too
 			ins = append(ins, v)
 		}
 	}
-	if len(ins) != 1 || len(g.outputs) != 1 {
-		return fmt.Errorf("%w: %d inputs and %d outputs, want one of each", ErrUnsupported, len(ins), len(g.outputs))
+	if len(ins) != 1 || len(g.Outputs) != 1 {
+		return fmt.Errorf("%w: %d inputs and %d outputs, want one of each", ErrUnsupported, len(ins), len(g.Outputs))
 	}
-	in, out := ins[0], g.outputs[0]
-	if in.elem != dtFloat || out.elem != dtFloat {
-		return fmt.Errorf("%w: input %q of type %d, output %q of type %d: want float32 (1)", ErrUnsupported, in.name, in.elem, out.name, out.elem)
+	in, out := ins[0], g.Outputs[0]
+	if in.Elem != wire.DTFloat || out.Elem != wire.DTFloat {
+		return fmt.Errorf("%w: input %q of type %d, output %q of type %d: want float32 (1)", ErrUnsupported, in.Name, in.Elem, out.Name, out.Elem)
 	}
-	if len(in.dims) < 2 || in.dims[0] != -1 || slices.Contains(in.dims[1:], -1) {
-		return fmt.Errorf("%w: input %q of shape %v: want [N, fixed axes...] with a dynamic batch axis N", ErrUnsupported, in.name, in.dims)
+	if len(in.Dims) < 2 || in.Dims[0] != -1 || slices.Contains(in.Dims[1:], -1) {
+		return fmt.Errorf("%w: input %q of shape %v: want [N, fixed axes...] with a dynamic batch axis N", ErrUnsupported, in.Name, in.Dims)
 	}
-	if len(out.dims) != 2 || out.dims[1] < 1 {
-		return fmt.Errorf("%w: output %q of shape %v: want [N, classes]", ErrUnsupported, out.name, out.dims)
+	if len(out.Dims) != 2 || out.Dims[1] < 1 {
+		return fmt.Errorf("%w: output %q of shape %v: want [N, classes]", ErrUnsupported, out.Name, out.Dims)
 	}
-	m.inputName, m.outputName = in.name, out.name
+	m.inputName, m.outputName = in.Name, out.Name
 	m.dim = 1
-	for _, d := range in.dims[1:] {
+	for _, d := range in.Dims[1:] {
 		if d < 1 || d > 1<<24 || int64(m.dim)*d > 1<<28 {
-			return fmt.Errorf("%w: input %q of shape %v", errMalformed, in.name, in.dims)
+			return fmt.Errorf("%w: input %q of shape %v", wire.ErrMalformed, in.Name, in.Dims)
 		}
 		m.sample = append(m.sample, int(d))
 		m.dim *= int(d)
 	}
-	m.classes = int(out.dims[1])
+	m.classes = int(out.Dims[1])
 	return nil
 }
 

@@ -3,6 +3,8 @@ package purego
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/distillgo/distill/onnx/purego/internal/wire"
 )
 
 // Preprocess is the preprocessing distill recorded with a student (metadata distill.preprocess),
@@ -96,3 +98,10 @@ func perChannel(vals []float64, def float64, n int) (func(int) float64, error) {
 	per := n / len(vals)
 	return func(i int) float64 { return vals[i/per] }, nil
 }
+
+// PreprocessKey is the metadata key under which distill records a student's preprocessing.
+const PreprocessKey = wire.PreprocessKey
+
+// ErrChecksum is returned (wrapped) when a model's checksum (metadata distill.model_sha256)
+// does not match its bytes, or a distill student lacks it.
+var ErrChecksum = wire.ErrChecksum

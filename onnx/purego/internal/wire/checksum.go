@@ -1,4 +1,4 @@
-package purego
+package wire
 
 import (
 	"bytes"
@@ -33,9 +33,9 @@ func checksumEntry(value []byte) []byte {
 	return append(b, value...)
 }
 
-// checkChecksum verifies the ChecksumKey entry of the model data whose metadata is md, when it
+// CheckChecksum verifies the ChecksumKey entry of the model data whose metadata is md, when it
 // has one, and requires one when md has SpecKey (a distill student always has it).
-func checkChecksum(data []byte, md map[string]string) error {
+func CheckChecksum(data []byte, md map[string]string) error {
 	value, ok := md[ChecksumKey]
 	if !ok {
 		if _, student := md[SpecKey]; student {
