@@ -102,43 +102,24 @@ func newModel(data []byte, batch int) (*Model, error) {
 	return m, nil
 }
 
-// readIO records the model's input and output: one float32 input [N, sample...] with a dynamic
-// batch axis N and fixed sample axes, and a float32 output [N, classes].
+// readIO records the model's one float32 input [N, sample...] and output [N, classes].
 func (m *Model) readIO(g *wire.Graph) error {
-	inits := map[string]bool{}
-	for _, t := range g.Inits {
-		inits[t.Name] = true
+	io, err := wire.ReadIO(g)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	var ins []wire.ValueInfo
-	for _, v := range g.Inputs {
-		if !inits[v.Name] { // before IR 4 initializers are listed as inputs too
-			ins = append(ins, v)
-		}
-	}
-	if len(ins) != 1 || len(g.Outputs) != 1 {
-		return fmt.Errorf("%w: %d inputs and %d outputs, want one of each", ErrUnsupported, len(ins), len(g.Outputs))
-	}
-	in, out := ins[0], g.Outputs[0]
-	if in.Elem != wire.DTFloat || out.Elem != wire.DTFloat {
-		return fmt.Errorf("%w: input %q of type %d, output %q of type %d: want float32 (1)", ErrUnsupported, in.Name, in.Elem, out.Name, out.Elem)
-	}
-	if len(in.Dims) < 2 || in.Dims[0] != -1 || slices.Contains(in.Dims[1:], -1) {
-		return fmt.Errorf("%w: input %q of shape %v: want [N, fixed axes...] with a dynamic batch axis N", ErrUnsupported, in.Name, in.Dims)
-	}
-	if len(out.Dims) != 2 || out.Dims[1] < 1 {
-		return fmt.Errorf("%w: output %q of shape %v: want [N, classes]", ErrUnsupported, out.Name, out.Dims)
-	}
-	m.inputName, m.outputName = in.Name, out.Name
-	m.dim = 1
-	for _, d := range in.Dims[1:] {
-		if d < 1 || d > 1<<24 || int64(m.dim)*d > 1<<28 {
-			return fmt.Errorf("%w: input %q of shape %v", wire.ErrMalformed, in.Name, in.Dims)
-		}
-		m.sample = append(m.sample, int(d))
-		m.dim *= int(d)
-	}
-	m.classes = int(out.Dims[1])
+	m.inputName, m.outputName, m.sample, m.classes = io.Input, io.Output, io.Sample, io.Classes
+	m.dim = elems(io.Sample)
 	return nil
+}
+
+// elems is the product of shape.
+func elems(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
 }
 
 // Classes is the number of logits per sample.

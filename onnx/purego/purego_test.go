@@ -177,28 +177,33 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-// TestNoCgo builds and vets the package with CGO_ENABLED=0: it must not depend on cgo.
+// TestNoCgo builds and vets this package and direct with CGO_ENABLED=0, and checks with the
+// default settings that neither depends on cgo, package onnx or onnxruntime_go.
 func TestNoCgo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the package; skipped under -short")
 	}
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	for _, args := range [][]string{{"build", "-o", os.DevNull, "."}, {"vet", "."}} {
+	for _, args := range [][]string{{"build", "-o", os.DevNull, ".", "./direct"}, {"vet", ".", "./direct"}} {
 		cmd := exec.Command(gobin, args...)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("CGO_ENABLED=0 go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	cmd := exec.Command(gobin, "list", "-deps", ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		if dep == "github.com/distillgo/distill/onnx" || strings.Contains(dep, "onnxruntime_go") || dep == "runtime/cgo" {
-			t.Errorf("the package depends on %s", dep)
+	for _, pkg := range []string{".", "./direct"} {
+		cmd := exec.Command(gobin, "list", "-deps", pkg)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			bad := dep == "github.com/distillgo/distill/onnx" || strings.Contains(dep, "onnxruntime_go") || dep == "runtime/cgo"
+			// direct must also stay clear of onnx-go, whose protobuf names clash with gonnx's.
+			bad = bad || (pkg == "./direct" && (strings.Contains(dep, "onnx-go") || strings.Contains(dep, "gonnx")))
+			if bad {
+				t.Errorf("%s depends on %s", pkg, dep)
+			}
 		}
 	}
 }

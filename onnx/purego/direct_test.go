@@ -1,0 +1,93 @@
+package purego_test
+
+// Tests and benchmarks of package direct, the prototype runtime that links no onnx-go; they
+// sit here to share this package's fixtures and reference.
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/internal/teachertest"
+	"github.com/distillgo/distill/onnx/purego/direct"
+)
+
+func TestDirectConformance(t *testing.T) {
+	const batch = 4
+	for name, s := range conformanceCases() {
+		t.Run(name, func(t *testing.T) {
+			path := write(t, s)
+			dim := 1
+			for _, d := range s.inShape {
+				dim *= d
+			}
+			teachertest.Run(t, teachertest.Case{
+				Open: func(tb testing.TB) teachertest.Teacher {
+					m, err := direct.Runtime{}.Open(path, model.Options{Batch: batch})
+					if err != nil {
+						tb.Fatalf("open: %v", err)
+					}
+					return m
+				},
+				Dim: dim, Classes: s.classes,
+				Reference: func(x []float32, n int) []float32 { return reference(s, x, n) },
+				Tol:       1e-4, // as TestConformance
+				MaxBatch:  batch, ErrClosed: direct.ErrClosed,
+			})
+		})
+	}
+}
+
+// TestDirectExporterFixtures checks the direct runtime against onnxruntime's logits on the
+// models written by distill's exporter (as TestExporterFixtures does for purego).
+func TestDirectExporterFixtures(t *testing.T) {
+	data, err := os.ReadFile("testdata/fixtures.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fixtures []fixture
+	if err := json.Unmarshal(data, &fixtures); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fixtures {
+		m, err := direct.Load(filepath.Join("testdata", f.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.Predict(f.Inputs, f.N)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := maxDiff(got, f.Logits); !(d <= 1e-5) {
+			t.Errorf("%s: logits differ from onnxruntime's by %g", f.File, d)
+		}
+		m.Close()
+	}
+}
+
+// BenchmarkDirectPredict times the direct runtime on the demo student, as BenchmarkPredict.
+func BenchmarkDirectPredict(b *testing.B) {
+	m, err := direct.Load(write(b, mlp(9, benchWidths...)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	for _, n := range []int{1, 256} {
+		b.Run("batch="+itoa3(n), func(b *testing.B) {
+			x := randn(rand.New(rand.NewPCG(uint64(n), 3)), n*benchWidths[0], 1)
+			if _, err := m.Predict(x, n); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := m.Predict(x, n); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
