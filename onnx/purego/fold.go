@@ -36,6 +36,11 @@ func checkOps(g *wire.Graph) (map[int]bool, error) {
 	for i := range g.Inits {
 		inits[g.Inits[i].Name] = &g.Inits[i]
 	}
+	for _, t := range g.Inits {
+		if err := t.Check(); err != nil { // onnx-go would allocate or index by the dims
+			return nil, err
+		}
+	}
 	folded := map[int]bool{}
 	for i, n := range g.Nodes {
 		what := fmt.Sprintf("node %q", n.Name)

@@ -23,13 +23,20 @@ type graph struct {
 }
 
 // decode decodes the (Cast-folded) model data as a graph run on rows samples of shape sample.
-func decode(data []byte, rows int, sample []int) (*graph, error) {
+// onnx-go and gorgonnx are not written for hostile input and panic on some graphs; decode turns
+// a panic into an error.
+func decode(data []byte, rows int, sample []int) (g *graph, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			g, err = nil, fmt.Errorf("decode with onnx-go: panic: %v", r)
+		}
+	}()
 	backend := gorgonnx.NewGraph()
 	m := onnxgo.NewModel(backend)
 	if err := m.UnmarshalBinary(data); err != nil {
 		return nil, fmt.Errorf("decode with onnx-go: %w", err)
 	}
-	g := &graph{backend: backend, model: m, rows: rows}
+	g = &graph{backend: backend, model: m, rows: rows}
 	shape := append([]int{rows}, sample...)
 	dim := 1
 	for _, d := range sample {
@@ -41,8 +48,8 @@ func decode(data []byte, rows int, sample []int) (*graph, error) {
 		return nil, fmt.Errorf("set the input of the decoded graph: %w", err)
 	}
 	populateMu.Lock()
-	err := backend.PopulateExprgraph()
-	populateMu.Unlock()
+	defer populateMu.Unlock()
+	err = backend.PopulateExprgraph()
 	if err != nil {
 		return nil, fmt.Errorf("build the gorgonia graph: %w", err)
 	}
@@ -50,8 +57,13 @@ func decode(data []byte, rows int, sample []int) (*graph, error) {
 }
 
 // run evaluates the graph on x, which holds at most rows samples (the rest of the rows are
-// zero), and appends the logits of x's samples to dst.
-func (g *graph) run(dst, x []float32, classes int) ([]float32, error) {
+// zero), and appends the logits of x's samples to dst. A panic in gorgonia becomes an error.
+func (g *graph) run(dst, x []float32, classes int) (_ []float32, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("run the gorgonnx graph: panic: %v", r)
+		}
+	}()
 	copy(g.inData, x)
 	clear(g.inData[len(x):])
 	if err := g.model.SetInput(0, g.in); err != nil {

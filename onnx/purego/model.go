@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/distillgo/distill/onnx/purego/direct"
 	"github.com/distillgo/distill/onnx/purego/internal/wire"
 )
 
@@ -17,6 +18,10 @@ import (
 // 256 keeps a 784-800-800-10 MLP's activations under 2 MB per decoded graph while a run is long
 // enough that gorgonia's per-run overhead is small.
 const DefaultBatch = 256
+
+// maxRunElems bounds the input values of one run (2^24 float32s, 64 MiB), which lowers the batch
+// of a model with large samples, so that a hostile model cannot ask for absurd memory.
+const maxRunElems = 1 << 24
 
 // minRows is the fewest rows a graph is run on: gorgonnx's Gemm writes its output into a bias of
 // as many elements (a bias [classes] with one row), corrupting later runs, so one sample runs
@@ -82,6 +87,7 @@ func newModel(data []byte, batch int) (*Model, error) {
 	if err := m.readIO(&p.Graph); err != nil {
 		return nil, err
 	}
+	m.batch = min(batch, max(1, maxRunElems/m.dim))
 	if raw, ok := p.Metadata[PreprocessKey]; ok {
 		if m.pre, err = parsePreprocess(raw); err != nil {
 			return nil, err
@@ -90,6 +96,13 @@ func newModel(data []byte, batch int) (*Model, error) {
 	folded, err := checkOps(&p.Graph)
 	if err != nil {
 		return nil, err
+	}
+	if chain(&p.Graph) {
+		// gorgonnx panics, in a goroutine where no recover reaches, on a weight that does not
+		// fit its input: the direct runtime's planner checks every layer's shapes first.
+		if err := direct.Check(data); err != nil {
+			return nil, fmt.Errorf("check the layers: %w", err)
+		}
 	}
 	if m.data, err = foldCasts(data, &p.Graph, folded); err != nil {
 		return nil, err
@@ -100,6 +113,17 @@ func newModel(data []byte, batch int) (*Model, error) {
 	}
 	m.put(g)
 	return m, nil
+}
+
+// chain reports whether every node of g is one the direct runtime plans (all of distill's
+// exports): then its planner can check the layers' shapes.
+func chain(g *wire.Graph) bool {
+	for _, n := range g.Nodes {
+		if !direct.Runs(n.Op) {
+			return false
+		}
+	}
+	return true
 }
 
 // readIO records the model's one float32 input [N, sample...] and output [N, classes].

@@ -24,6 +24,15 @@ var (
 // workspace under 2 MB.
 const DefaultBatch = 256
 
+// Bounds of a workspace, so that a hostile or mistaken model cannot ask for absurd memory: a
+// layer holds at most maxSampleElems values per sample (2^26 float32s, 256 MiB), and a run's
+// widest layer at most maxRunElems values (2^24, 64 MiB), which lowers the batch of a model with
+// wide layers.
+const (
+	maxSampleElems = 1 << 26
+	maxRunElems    = 1 << 24
+)
+
 // ErrClosed is returned (wrapped) by Predict and Logits after Close.
 var ErrClosed = errors.New("direct: model closed")
 
@@ -43,7 +52,8 @@ type Model struct {
 // Runtime opens models as direct teachers; it implements internal/model's Runtime.
 type Runtime struct{}
 
-// Open loads the model at path running at most opts.Batch samples at once (0: DefaultBatch).
+// Open loads the model at path running at most opts.Batch samples at once (0: DefaultBatch;
+// fewer when the model's widest layer times the batch would exceed 2^24 values).
 // Only opts.Output "", "auto" and "logits" are accepted (a distill student outputs logits), and
 // opts.InputShape and opts.OutputName only when they name the model's own.
 func (Runtime) Open(path string, opts model.Options) (model.Model, error) {
@@ -58,7 +68,7 @@ func (Runtime) Open(path string, opts model.Options) (model.Model, error) {
 		return nil, err
 	}
 	if opts.Batch > 0 {
-		m.batch = opts.Batch
+		m.batch = min(opts.Batch, m.batch)
 	}
 	if (opts.InputShape != nil && !slices.Equal(opts.InputShape, m.sample)) || (opts.OutputName != "" && opts.OutputName != m.outputName) {
 		return nil, fmt.Errorf("open model %s: %w: input shape %v, output %q for a model of %v, %q", path, ErrUnsupported, opts.InputShape, opts.OutputName, m.sample, m.outputName)
@@ -81,6 +91,24 @@ func Load(path string) (*Model, error) {
 	return m, nil
 }
 
+// Check reports why the model data cannot be run by this package: not a chain of the
+// operators it runs (ErrUnsupported), layer shapes that do not agree, a bad checksum. Package
+// purego calls it before handing a chain to gorgonnx, which panics, in a goroutine of its own
+// where no recover reaches, on a weight that does not fit its input.
+func Check(data []byte) error {
+	_, err := newModel(data)
+	return err
+}
+
+// Runs reports whether the operator op is one this package runs.
+func Runs(op string) bool {
+	switch op {
+	case "Gemm", "Relu", "Conv", "MaxPool", "Flatten", "Identity", "Dropout", "Cast":
+		return true
+	}
+	return false
+}
+
 func newModel(data []byte) (*Model, error) {
 	p, err := wire.ParseModel(data)
 	if err != nil {
@@ -100,11 +128,18 @@ func newModel(data []byte) (*Model, error) {
 	if len(steps) == 0 || !slices.Equal(steps[len(steps)-1].out, []int{io.Classes}) {
 		return nil, fmt.Errorf("%w: the layers do not give the output's %d values per sample", ErrUnsupported, io.Classes)
 	}
+	widest := 0
+	for _, st := range steps {
+		widest = max(widest, elems(st.out), st.colElems)
+	}
+	if widest > maxSampleElems {
+		return nil, fmt.Errorf("%w: a layer of %d values per sample (at most %d)", ErrUnsupported, widest, maxSampleElems)
+	}
 	sum := sha256.Sum256(data)
 	return &Model{
 		sha256:    hex.EncodeToString(sum[:]),
 		inputName: io.Input, outputName: io.Output, sample: io.Sample, dim: elems(io.Sample),
-		classes: io.Classes, batch: DefaultBatch, steps: steps,
+		classes: io.Classes, batch: min(DefaultBatch, max(1, maxRunElems/widest)), steps: steps,
 	}, nil
 }
 

@@ -183,10 +183,7 @@ func window(st *step, n wire.Node, k int) error {
 	case len(ks) != 0 || k == 0:
 		return fmt.Errorf("kernel_shape %v: want a square kernel", ks)
 	}
-	s := k
-	if n.Op == "Conv" {
-		s = 1
-	}
+	s := 1 // the ONNX default for Conv and MaxPool alike
 	if len(ss) == 2 && ss[0] == ss[1] {
 		s = int(ss[0])
 	} else if len(ss) != 0 {
