@@ -49,9 +49,10 @@ func ReadIO(g *Graph) (IO, error) {
 	io := IO{Input: in.Name, Output: out.Name, Classes: int(out.Dims[1])}
 	size := int64(1)
 	for _, d := range in.Dims[1:] {
-		if size *= d; d < 1 || size > maxElems {
+		if d < 1 || d > maxElems || size*d > maxElems {
 			return IO{}, fmt.Errorf("%w: input %q of shape %v", ErrMalformed, in.Name, in.Dims)
 		}
+		size *= d
 		io.Sample = append(io.Sample, int(d))
 	}
 	return io, nil

@@ -50,8 +50,8 @@ const (
 // ErrMalformed is wrapped by every error about bytes that are not a valid ModelProto.
 var ErrMalformed = errors.New("malformed ONNX model")
 
-// Field is one field of a protobuf message: its number and wire type, its value (u for varint
-// and fixed types, b for length-delimited ones) and raw, the field's whole encoding.
+// Field is one field of a protobuf message: its number and wire type, its value (U for varint
+// and fixed types, B for length-delimited ones) and Raw, the field's whole encoding.
 type Field struct {
 	Num  protowire.Number
 	Type protowire.Type
@@ -60,7 +60,7 @@ type Field struct {
 	Raw  []byte
 }
 
-// EachField calls fn on every Field of msg in order.
+// EachField calls fn on every field of msg in order.
 func EachField(msg []byte, fn func(f Field) error) error {
 	for len(msg) > 0 {
 		num, typ, n := protowire.ConsumeTag(msg)
@@ -70,7 +70,7 @@ func EachField(msg []byte, fn func(f Field) error) error {
 		f := Field{Num: num, Type: typ}
 		m := protowire.ConsumeFieldValue(num, typ, msg[n:])
 		if m < 0 {
-			return fmt.Errorf("%w: Field %d: %v", ErrMalformed, num, protowire.ParseError(m))
+			return fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(m))
 		}
 		v := msg[n : n+m]
 		switch typ {
@@ -93,18 +93,18 @@ func EachField(msg []byte, fn func(f Field) error) error {
 	return nil
 }
 
-// int64s appends to dst the int64 values of a repeated int64 Field, packed or not.
+// int64s appends to dst the int64 values of a repeated int64 field, packed or not.
 func int64s(dst []int64, f Field) ([]int64, error) {
 	if f.Type == protowire.VarintType {
 		return append(dst, int64(f.U)), nil
 	}
 	if f.Type != protowire.BytesType {
-		return dst, fmt.Errorf("%w: Field %d has wire type %d", ErrMalformed, f.Num, f.Type)
+		return dst, fmt.Errorf("%w: field %d has wire type %d", ErrMalformed, f.Num, f.Type)
 	}
 	for b := f.B; len(b) > 0; {
 		v, n := protowire.ConsumeVarint(b)
 		if n < 0 {
-			return dst, fmt.Errorf("%w: packed Field %d: %v", ErrMalformed, f.Num, protowire.ParseError(n))
+			return dst, fmt.Errorf("%w: packed field %d: %v", ErrMalformed, f.Num, protowire.ParseError(n))
 		}
 		dst = append(dst, int64(v))
 		b = b[n:]
@@ -277,7 +277,7 @@ func ParseTensor(data []byte) (Tensor, error) {
 	return t, err
 }
 
-// float32s appends to dst the values of a repeated float Field, packed or not.
+// float32s appends to dst the values of a repeated float field, packed or not.
 func float32s(dst []float32, f Field) ([]float32, error) {
 	switch f.Type {
 	case protowire.Fixed32Type:
@@ -301,7 +301,7 @@ func parseValueInfo(data []byte) (ValueInfo, error) {
 		switch f.Num {
 		case 1:
 			v.Name = string(f.B)
-		case 2: // type: TypeProto, whose Field 1 is tensor_type
+		case 2: // type: TypeProto, whose field 1 is tensor_type
 			return EachField(f.B, func(t Field) error {
 				if t.Num != 1 {
 					return nil
