@@ -22,10 +22,17 @@
 //   - A decoded graph is not safe for concurrent use; a Model keeps a pool of them per batch
 //     size, so one Model may be shared by goroutines.
 //   - The checksum distill records (metadata distill.model_sha256) is verified when present.
+//   - gorgonnx runs a graph in a goroutine of its own and panics there, where no recover
+//     reaches, on a weight that does not fit its input; so a graph of distill's operators is
+//     first checked layer by layer by package direct's planner. Other panics of onnx-go and
+//     gorgonnx are turned into errors.
 //
-// The package imports neither package onnx nor onnxruntime_go: onnx-go's generated protobuf
-// types register the same message names as the ONNX types package onnx uses, so a binary that
-// links both panics at start (see docs/design.md and the package's report for the fix).
+// The package imports neither package onnx nor onnxruntime_go, nor anything that needs cgo. It
+// cannot share a binary with package onnx: onnx-go's generated protobuf types (its
+// internal/onnx/ir, imported by every onnx-go package) register the message names "onnx.*" that
+// package onnx's gonnx types register too, and the protobuf registry panics at start
+// ("proto: message onnx.AttributeProto is already registered"). Package direct, beside this
+// one, runs the same models without onnx-go and can.
 package purego
 
 //go:generate go run ./internal/fixturegen -out testdata
