@@ -1,7 +1,11 @@
+//go:build cgo
+
 // Command fixturegen writes the exporter fixtures of package purego's tests: small students
 // encoded by distill's own exporter (onnx.Encode), and the logits onnxruntime computes for them
 // on fixed inputs, which the pure-Go runtime must reproduce. It lives apart from purego because
-// it links package onnx, whose ONNX protobuf types cannot share a binary with onnx-go's.
+// it links package onnx, whose ONNX protobuf types cannot share a binary with onnx-go's, and
+// so onnxruntime_go: it builds only with cgo, which keeps CGO_ENABLED=0 go build ./onnx/purego/...
+// working.
 //
 // Run it from the module root after a change to the exporter (it needs onnxruntime, found as
 // package onnx finds it):
