@@ -29,8 +29,9 @@ var supportedOps = map[string]bool{
 	"Transpose": true, "Unsqueeze": true,
 }
 
-// checkOps refuses a graph with an operator gorgonnx lacks, and returns the Cast nodes to fold
-// (by index): each must widen a float16 initializer to float32.
+// checkOps refuses a graph with an operator gorgonnx lacks, and returns the nodes to fold (by
+// index): Casts that widen a float16 initializer to float32, and DequantizeLinear nodes of int8
+// or uint8 initializers (distill's int8 export).
 func checkOps(g *wire.Graph) (map[int]bool, error) {
 	inits := map[string]*wire.Tensor{}
 	for i := range g.Inits {
@@ -54,23 +55,38 @@ func checkOps(g *wire.Graph) (map[int]bool, error) {
 				return nil, fmt.Errorf("%w: %s: operator Cast (only a float16 initializer's Cast to float32 is folded away)", ErrUnsupported, what)
 			}
 			folded[i] = true
+		case n.Op == "DequantizeLinear":
+			if len(n.Inputs) < 2 || len(n.Outputs) != 1 || !allInits(n.Inputs, inits) {
+				return nil, fmt.Errorf("%w: %s: operator DequantizeLinear (only one of initializers is folded away)", ErrUnsupported, what)
+			}
+			folded[i] = true
 		case !supportedOps[n.Op]:
 			return nil, fmt.Errorf("%w: %s: operator %s", ErrUnsupported, what, n.Op)
 		case n.Op == "Conv" && len(n.Ints["group"]) > 0 && !equal(n.Ints["group"], 1):
 			return nil, fmt.Errorf("%w: %s: Conv with group %v (gorgonnx ignores groups)", ErrUnsupported, what, n.Ints["group"])
 		}
 	}
-	for _, n := range g.Nodes {
-		if n.Op == "Cast" {
+	for i, n := range g.Nodes {
+		if folded[i] {
 			continue
 		}
 		for _, in := range n.Inputs {
-			if t := inits[in]; t != nil && t.DType == wire.DTFloat16 {
-				return nil, fmt.Errorf("%w: float16 initializer %q read by %s node %q without a Cast", ErrUnsupported, in, n.Op, n.Name)
+			if t := inits[in]; t != nil && (t.DType == wire.DTFloat16 || t.DType == wire.DTInt8 || t.DType == wire.DTUint8) {
+				return nil, fmt.Errorf("%w: initializer %q of type %d read by %s node %q (gorgonnx has no float16 or int8 arithmetic)", ErrUnsupported, in, t.DType, n.Op, n.Name)
 			}
 		}
 	}
 	return folded, nil
+}
+
+// allInits reports whether every non-empty name is an initializer.
+func allInits(names []string, inits map[string]*wire.Tensor) bool {
+	for _, name := range names {
+		if name != "" && inits[name] == nil {
+			return false
+		}
+	}
+	return true
 }
 
 func first(s []string) string {
@@ -82,16 +98,52 @@ func first(s []string) string {
 
 func equal(v []int64, want int64) bool { return len(v) == 1 && v[0] == want }
 
-// foldCasts returns data with every folded Cast node removed and the float16 initializer it
-// read replaced by a float32 initializer named as the Cast's output. Other fields keep their
-// bytes, so nothing else of the model changes.
-func foldCasts(data []byte, g *wire.Graph, folded map[int]bool) ([]byte, error) {
+// folding is how foldWeights rewrites a graph: the folded nodes' outputs, the float32 values
+// that replace each folded node's first input (under the node's output name), and the other
+// initializers the folded nodes read (scales, zero points), which are dropped.
+type folding struct {
+	outputs map[string]bool
+	repl    map[string]replacement
+	drop    map[string]bool
+}
+
+// replacement is a float32 initializer that replaces a folded node's input.
+type replacement struct {
+	name string
+	dims []int64
+	vals []float32
+}
+
+// foldWeights returns data with every folded node removed and the initializer it read replaced
+// by a float32 initializer named as the node's output. Other fields keep their bytes, so
+// nothing else of the model changes.
+func foldWeights(data []byte, g *wire.Graph, folded map[int]bool) ([]byte, error) {
 	if len(folded) == 0 {
 		return data, nil
 	}
-	renamed := map[string]string{} // float16 initializer -> Cast output
+	inits := map[string]wire.Tensor{}
+	for _, t := range g.Inits {
+		inits[t.Name] = t
+	}
+	fd := folding{outputs: map[string]bool{}, repl: map[string]replacement{}, drop: map[string]bool{}}
 	for i := range folded {
-		renamed[g.Nodes[i].Inputs[0]] = g.Nodes[i].Outputs[0]
+		n := g.Nodes[i]
+		x := inits[n.Inputs[0]]
+		var vals []float32
+		var err error
+		if n.Op == "Cast" {
+			vals, err = x.Values()
+		} else {
+			vals, err = dequantize(n, inits)
+			for _, in := range n.Inputs[1:] {
+				fd.drop[in] = true
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fold node %q (%s): %w", n.Name, n.Op, err)
+		}
+		fd.outputs[n.Outputs[0]] = true
+		fd.repl[x.Name] = replacement{name: n.Outputs[0], dims: x.Dims, vals: vals}
 	}
 	var out []byte
 	err := wire.EachField(data, func(f wire.Field) error {
@@ -99,7 +151,7 @@ func foldCasts(data []byte, g *wire.Graph, folded map[int]bool) ([]byte, error) 
 			out = append(out, f.Raw...)
 			return nil
 		}
-		graph, err := foldGraph(f.B, renamed)
+		graph, err := foldGraph(f.B, fd)
 		out = protowire.AppendTag(out, wire.ModelGraph, protowire.BytesType)
 		out = protowire.AppendBytes(out, graph)
 		return err
@@ -107,9 +159,22 @@ func foldCasts(data []byte, g *wire.Graph, folded map[int]bool) ([]byte, error) 
 	return out, err
 }
 
-// foldGraph rewrites the GraphProto data: Cast nodes of the renamed initializers are dropped
-// and those initializers widened to float32 under their Cast's output name.
-func foldGraph(data []byte, renamed map[string]string) ([]byte, error) {
+// dequantize returns the values of DequantizeLinear node n of initializers.
+func dequantize(n wire.Node, inits map[string]wire.Tensor) ([]float32, error) {
+	var zp *wire.Tensor
+	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+		z := inits[n.Inputs[2]]
+		zp = &z
+	}
+	axis := int64(1)
+	if v := n.Ints["axis"]; len(v) == 1 {
+		axis = v[0]
+	}
+	return wire.Dequantize(inits[n.Inputs[0]], inits[n.Inputs[1]], zp, axis)
+}
+
+// foldGraph rewrites the GraphProto data as fd says.
+func foldGraph(data []byte, fd folding) ([]byte, error) {
 	var out []byte
 	err := wire.EachField(data, func(f wire.Field) error {
 		switch {
@@ -118,7 +183,7 @@ func foldGraph(data []byte, renamed map[string]string) ([]byte, error) {
 			if err != nil {
 				return err
 			}
-			if n.Op == "Cast" && renamed[first(n.Inputs)] == first(n.Outputs) {
+			if (n.Op == "Cast" || n.Op == "DequantizeLinear") && fd.outputs[first(n.Outputs)] {
 				return nil
 			}
 		case f.Num == wire.GraphInitializer && f.Type == protowire.BytesType:
@@ -126,11 +191,13 @@ func foldGraph(data []byte, renamed map[string]string) ([]byte, error) {
 			if err != nil {
 				return err
 			}
-			if name, ok := renamed[t.Name]; ok {
-				wide, err := widen(t, name)
+			if r, ok := fd.repl[t.Name]; ok {
 				out = protowire.AppendTag(out, wire.GraphInitializer, protowire.BytesType)
-				out = protowire.AppendBytes(out, wide)
-				return err
+				out = protowire.AppendBytes(out, floatTensor(r))
+				return nil
+			}
+			if fd.drop[t.Name] {
+				return nil
 			}
 		}
 		out = append(out, f.Raw...)
@@ -139,18 +206,14 @@ func foldGraph(data []byte, renamed map[string]string) ([]byte, error) {
 	return out, err
 }
 
-// widen returns the TensorProto bytes of float16 tensor t as float32 raw_data named name.
-func widen(t wire.Tensor, name string) ([]byte, error) {
-	vals, err := t.Values()
-	if err != nil {
-		return nil, err
-	}
-	raw := make([]byte, 4*len(vals))
-	for i, v := range vals {
+// floatTensor returns the TensorProto bytes of r as float32 raw_data.
+func floatTensor(r replacement) []byte {
+	raw := make([]byte, 4*len(r.vals))
+	for i, v := range r.vals {
 		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
 	}
 	var dims []byte
-	for _, d := range t.Dims {
+	for _, d := range r.dims {
 		dims = protowire.AppendVarint(dims, uint64(d))
 	}
 	out := protowire.AppendTag(nil, wire.TensorDims, protowire.BytesType)
@@ -158,7 +221,7 @@ func widen(t wire.Tensor, name string) ([]byte, error) {
 	out = protowire.AppendTag(out, wire.TensorDataType, protowire.VarintType)
 	out = protowire.AppendVarint(out, wire.DTFloat)
 	out = protowire.AppendTag(out, wire.TensorName, protowire.BytesType)
-	out = protowire.AppendString(out, name)
+	out = protowire.AppendString(out, r.name)
 	out = protowire.AppendTag(out, wire.TensorRawData, protowire.BytesType)
-	return protowire.AppendBytes(out, raw), nil
+	return protowire.AppendBytes(out, raw)
 }

@@ -104,7 +104,7 @@ func newModel(data []byte, batch int) (*Model, error) {
 			return nil, fmt.Errorf("check the layers: %w", err)
 		}
 	}
-	if m.data, err = foldCasts(data, &p.Graph, folded); err != nil {
+	if m.data, err = foldWeights(data, &p.Graph, folded); err != nil {
 		return nil, err
 	}
 	g, err := decode(m.data, m.rowsFor(1), m.sample)

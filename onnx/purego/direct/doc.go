@@ -8,7 +8,8 @@
 //
 // It accepts exactly the graphs distill's exporter writes: a chain of Gemm (transA 0, alpha and
 // beta 1), Relu, Conv (group 1, dilations 1, symmetric pads), MaxPool, Flatten (axis 1),
-// Identity and Dropout, with float16 initializers widened by Cast nodes; anything else is
+// Identity and Dropout, with float16 initializers widened by Cast nodes and int8 ones by
+// DequantizeLinear nodes (distill's --fp16 and int8 exports); anything else is
 // refused naming the operator. A Model is safe for concurrent use. Its tests sit beside
 // purego's, in onnx/purego (direct_test.go), to share the fixtures and the conformance suite.
 package direct

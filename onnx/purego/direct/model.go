@@ -103,7 +103,7 @@ func Check(data []byte) error {
 // Runs reports whether the operator op is one this package runs.
 func Runs(op string) bool {
 	switch op {
-	case "Gemm", "Relu", "Conv", "MaxPool", "Flatten", "Identity", "Dropout", "Cast":
+	case "Gemm", "Relu", "Conv", "MaxPool", "Flatten", "Identity", "Dropout", "Cast", "DequantizeLinear":
 		return true
 	}
 	return false

@@ -37,7 +37,12 @@ func elems(shape []int) int {
 func plan(g *wire.Graph, input, output string, sample []int) ([]step, error) {
 	params := map[string][]float32{}
 	dims := map[string][]int64{}
+	quant := map[string]wire.Tensor{} // int8 and uint8 initializers, for DequantizeLinear
 	for _, t := range g.Inits {
+		if t.DType == wire.DTInt8 || t.DType == wire.DTUint8 {
+			quant[t.Name] = t
+			continue
+		}
 		v, err := t.Values()
 		if err != nil {
 			return nil, err
@@ -52,6 +57,12 @@ func plan(g *wire.Graph, input, output string, sample []int) ([]step, error) {
 				return nil, fmt.Errorf("%w: node %q: operator Cast (only an initializer's Cast to float32 is folded)", ErrUnsupported, n.Name)
 			}
 			params[n.Outputs[0]], dims[n.Outputs[0]] = params[n.Inputs[0]], dims[n.Inputs[0]]
+			continue
+		}
+		if n.Op == "DequantizeLinear" {
+			if err := dequantize(n, quant, params, dims); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if len(n.Inputs) == 0 || n.Inputs[0] != cur || len(n.Outputs) != 1 {
@@ -71,6 +82,36 @@ func plan(g *wire.Graph, input, output string, sample []int) ([]step, error) {
 		return nil, fmt.Errorf("%w: the chain ends at %q, not the output %q", ErrUnsupported, cur, output)
 	}
 	return steps, nil
+}
+
+// dequantize folds a DequantizeLinear of initializers (distill's int8 export: an int8 weight,
+// float32 scales per output channel) into the float32 parameter named as its output.
+func dequantize(n wire.Node, quant map[string]wire.Tensor, params map[string][]float32, dims map[string][]int64) error {
+	bad := fmt.Errorf("%w: node %q: operator DequantizeLinear (only one of int8 or uint8 initializers is folded)", ErrUnsupported, n.Name)
+	if len(n.Inputs) < 2 || len(n.Inputs) > 3 || len(n.Outputs) != 1 {
+		return bad
+	}
+	x, ok := quant[n.Inputs[0]]
+	if !ok || params[n.Inputs[1]] == nil {
+		return bad
+	}
+	scale := wire.Tensor{Name: n.Inputs[1], DType: wire.DTFloat, Dims: dims[n.Inputs[1]]}
+	var zp *wire.Tensor
+	if len(n.Inputs) == 3 && n.Inputs[2] != "" {
+		z, ok := quant[n.Inputs[2]]
+		if !ok || z.DType != x.DType {
+			return bad
+		}
+		zp = &z
+	}
+	sv := params[n.Inputs[1]]
+	scale.FloatData = sv
+	v, err := wire.Dequantize(x, scale, zp, attr(n, "axis", 1))
+	if err != nil {
+		return fmt.Errorf("node %q: %w", n.Name, err)
+	}
+	params[n.Outputs[0]], dims[n.Outputs[0]] = v, x.Dims
+	return nil
 }
 
 func one(v []int64, want int64) bool { return len(v) == 1 && v[0] == want }

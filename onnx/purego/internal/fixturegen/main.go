@@ -44,7 +44,8 @@ func main() {
 	}
 }
 
-// graphs are the fixtures: a float16 MLP with distill's metadata and checksum, and a CNN.
+// graphs are the fixtures: a float16 MLP with distill's metadata and checksum, and a CNN
+// (written twice, the second time with int8 weights).
 func graphs() map[string]onnx.ExportGraph {
 	r := rand.New(rand.NewPCG(42, 1))
 	return map[string]onnx.ExportGraph{
@@ -93,8 +94,15 @@ func run(dir string) error {
 		return err
 	}
 	var fixtures []Fixture
-	for _, name := range []string{"export_cnn.onnx", "export_mlp_fp16.onnx"} {
-		g := graphs()[name]
+	for _, name := range []string{"export_cnn.onnx", "export_mlp_fp16.onnx", "export_cnn_int8.onnx"} {
+		g, ok := graphs()[name]
+		if !ok { // the CNN again with int8 weights
+			g = graphs()["export_cnn.onnx"]
+			g.Int8, g.Checksum = true, true
+			// A distill student (spec in its metadata) has its int8 weights folded into float32
+			// by package onnx at load, so onnxruntime computes in float32 as this package does.
+			g.Metadata = map[string]string{"distill.spec": `{"kind":"cnn"}`}
+		}
 		path := filepath.Join(dir, name)
 		if err := onnx.Export(path, g); err != nil {
 			return fmt.Errorf("export %s: %w", path, err)

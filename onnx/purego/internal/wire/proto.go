@@ -25,24 +25,27 @@ const (
 
 	nodeInput     = 1 // NodeProto.input
 	nodeOutput    = 2 // NodeProto.output
-	nodeName      = 3 // NodeProto.Name
+	nodeName      = 3 // NodeProto.name
 	nodeOpType    = 4 // NodeProto.op_type
 	nodeAttribute = 5 // NodeProto.attribute
-	nodeDomain    = 7 // NodeProto.Domain
+	nodeDomain    = 7 // NodeProto.domain
 
-	attrName = 1 // AttributeProto.Name
-	attrI    = 3 // AttributeProto.i
-	attrInts = 8 // AttributeProto.Ints
+	attrName = 1  // AttributeProto.name
+	attrI    = 3  // AttributeProto.i
+	attrInts = 8  // AttributeProto.ints
+	attrType = 20 // AttributeProto.type
 
-	TensorDims      = 1  // TensorProto.Dims
+	attrTypeInt = 2 // AttributeProto.AttributeType INT
+
+	TensorDims      = 1  // TensorProto.dims
 	TensorDataType  = 2  // TensorProto.data_type
 	tensorFloatData = 4  // TensorProto.float_data
 	tensorInt32Data = 5  // TensorProto.int32_data (float16 bits may be stored here)
-	TensorName      = 8  // TensorProto.Name
+	TensorName      = 8  // TensorProto.name
 	TensorRawData   = 9  // TensorProto.raw_data
 	tensorLocation  = 14 // TensorProto.data_location (1: external)
 
-	// TensorProto.DataType values.
+	// TensorProto.data_type values.
 	DTFloat   = 1
 	DTFloat16 = 10
 )
@@ -229,10 +232,13 @@ func ParseNode(data []byte) (Node, error) {
 	return n, err
 }
 
-// parseAttribute reads data as an AttributeProto and records its int or ints value in ints.
+// parseAttribute reads data as an AttributeProto and records its int or ints value in ints. An
+// INT attribute of value 0 has no field i in a proto3 encoding (gonnx's, which package onnx
+// writes with), so its type (field 20, INT = 2) says that it is there.
 func parseAttribute(data []byte, ints map[string][]int64) error {
 	var name string
 	var vals []int64
+	var typ uint64
 	err := EachField(data, func(f Field) error {
 		var err error
 		switch f.Num {
@@ -242,9 +248,14 @@ func parseAttribute(data []byte, ints map[string][]int64) error {
 			vals = append(vals, int64(f.U))
 		case attrInts:
 			vals, err = int64s(vals, f)
+		case attrType:
+			typ = f.U
 		}
 		return err
 	})
+	if vals == nil && typ == attrTypeInt {
+		vals = []int64{0}
+	}
 	if vals != nil {
 		ints[name] = vals
 	}

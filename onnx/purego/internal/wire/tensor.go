@@ -79,3 +79,83 @@ func (t Tensor) check(size int) error {
 	return fmt.Errorf("%w: initializer %q of type %d holds %d raw bytes, %d floats, %d int32s for %d values",
 		ErrMalformed, t.Name, t.DType, len(t.Raw), len(t.FloatData), len(t.Int32s), size)
 }
+
+// TensorProto.DataType values of quantized weights.
+const (
+	DTUint8 = 2
+	DTInt8  = 3
+)
+
+// ints8 returns the values of an int8 or uint8 tensor, from raw_data or int32_data.
+func (t Tensor) ints8() ([]float64, error) {
+	size, err := t.Size()
+	if err != nil {
+		return nil, err
+	}
+	if t.External || (t.DType != DTInt8 && t.DType != DTUint8) {
+		return nil, fmt.Errorf("%w: initializer %q of type %d: want int8 or uint8 in the file", ErrMalformed, t.Name, t.DType)
+	}
+	out := make([]float64, 0, size)
+	switch {
+	case len(t.Raw) == size:
+		for _, b := range t.Raw {
+			out = append(out, int8or(b, t.DType))
+		}
+	case t.Raw == nil && len(t.Int32s) == size:
+		for _, v := range t.Int32s {
+			out = append(out, int8or(byte(v), t.DType))
+		}
+	default:
+		return nil, fmt.Errorf("%w: initializer %q holds %d raw bytes, %d int32s for %d values", ErrMalformed, t.Name, len(t.Raw), len(t.Int32s), size)
+	}
+	return out, nil
+}
+
+func int8or(b byte, dtype int64) float64 {
+	if dtype == DTInt8 {
+		return float64(int8(b))
+	}
+	return float64(b)
+}
+
+// Dequantize returns the float32 values of a DequantizeLinear of initializers (ONNX opset 13):
+// y = (x - zeroPoint) * scale, with x int8 or uint8, scale float32 (one value, or one per index of
+// x's axis) and zeroPoint (nil: 0) of x's type and scale's shape. axis may be negative.
+func Dequantize(x, scale Tensor, zeroPoint *Tensor, axis int64) ([]float32, error) {
+	q, err := x.ints8()
+	if err != nil {
+		return nil, err
+	}
+	s, err := scale.Values()
+	if err != nil {
+		return nil, err
+	}
+	zp := make([]float64, len(s))
+	if zeroPoint != nil {
+		if zp, err = zeroPoint.ints8(); err != nil {
+			return nil, err
+		}
+	}
+	if axis < 0 {
+		axis += int64(len(x.Dims))
+	}
+	inner, channels := 1, 1
+	if len(s) != 1 {
+		if axis < 0 || axis >= int64(len(x.Dims)) || x.Dims[axis] != int64(len(s)) {
+			return nil, fmt.Errorf("%w: %d scales for %q of dims %v on axis %d", ErrMalformed, len(s), x.Name, x.Dims, axis)
+		}
+		channels = len(s)
+		for _, d := range x.Dims[axis+1:] {
+			inner *= int(d)
+		}
+	}
+	if len(zp) != len(s) {
+		return nil, fmt.Errorf("%w: %d zero points for %d scales of %q", ErrMalformed, len(zp), len(s), x.Name)
+	}
+	out := make([]float32, len(q))
+	for i, v := range q {
+		c := (i / inner) % channels
+		out[i] = float32((v - zp[c]) * float64(s[c]))
+	}
+	return out, nil
+}
