@@ -11,7 +11,6 @@ import (
 
 	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/internal/option"
-	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/student"
@@ -24,7 +23,7 @@ type EvalCLIOptions struct {
 	// TeacherOutput and TeacherOutputKind are --teacher-output and --teacher-output-kind.
 	TeacherOutput, TeacherOutputKind string
 	JSON                             bool         // --json: print one JSON object instead of text (default false)
-	Runtime                          onnx.Runtime // --ort-lib, --device, --gpu-id, --threads: how ONNX models run
+	Runtime                          modelRuntime // --runtime, --ort-lib, --device, --gpu-id, --threads: how ONNX models run
 	BLAS                             string       // --blas: auto (default), openblas or go, for checkpoints
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/onnx/purego/direct"
 	"github.com/distillgo/distill/pipeline/export"
 	"github.com/distillgo/distill/student"
 )
@@ -113,9 +114,15 @@ func runExport(ctx context.Context, o ExportOptions, w io.Writer) error {
 			return fmt.Errorf("export: --verify needs onnxruntime (or give --verify 0): %w", err)
 		}
 	}
+	if o.Verify > 0 {
+		o.AlsoVerify = direct.Runtime{} // the pure-Go runtime must run the student too
+	}
 	res, err := export.Checkpoint(ctx, o.Options, rt)
 	if res != nil && res.Verify != nil {
-		printVerify(w, res)
+		printVerify(w, "onnxruntime", res.Verify, res.VerifyInputs)
+	}
+	if res != nil && res.VerifyAlso != nil {
+		printVerify(w, "pure Go (--runtime go)", res.VerifyAlso, res.VerifyInputs)
 	}
 	if err != nil {
 		return err
@@ -144,18 +151,16 @@ func runExport(ctx context.Context, o ExportOptions, w io.Writer) error {
 	return nil
 }
 
-func printVerify(w io.Writer, res *export.Result) {
-	v := res.Verify
+func printVerify(w io.Writer, runtime string, v *export.VerifyReport, inputs string) {
 	verdict := "ok"
 	if !(v.MaxAbsDiff <= v.Tolerance) {
 		verdict = "FAILED"
 	}
-	inputs := res.VerifyInputs
 	if inputs != "random" {
 		inputs = "samples of " + inputs
 	} else {
 		inputs = "random inputs"
 	}
-	fmt.Fprintf(w, "verify: onnxruntime vs student on %d %s: max abs logit difference %.3g (bound %.3g), argmax agreement %.2f%%: %s\n",
-		v.N, inputs, v.MaxAbsDiff, v.Tolerance, 100*v.Agreement, verdict)
+	fmt.Fprintf(w, "verify: %s vs student on %d %s: max abs logit difference %.3g (bound %.3g), argmax agreement %.2f%%: %s\n",
+		runtime, v.N, inputs, v.MaxAbsDiff, v.Tolerance, 100*v.Agreement, verdict)
 }

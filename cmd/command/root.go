@@ -15,7 +15,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/onnx/purego/direct"
 )
 
 // Exit codes returned by Main.
@@ -256,27 +258,62 @@ func setupLogging(cCtx *cli.Context) error {
 // and eval share; what names the models they apply to ("the teachers", "the online teacher", ...).
 func runtimeFlags(what string) []cli.Flag {
 	return []cli.Flag{
+		&cli.StringFlag{Name: "runtime", Value: runtimeORT, Usage: "run " + what + " with `<runtime>`: ort (onnxruntime) or go (pure Go, CPU, the operators of distill's students: Gemm, Conv, MaxPool, Relu, Flatten)"},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "run " + what + " on `<device>`: cpu, cuda or auto (CUDA if it loads, else CPU)"},
 		&cli.IntFlag{Name: "gpu-id", Usage: "CUDA device ordinal `<n>` for --device cuda or auto"},
 		&cli.IntFlag{Name: "threads", Usage: "onnxruntime intra-op `<threads>` for " + what + " (0: onnxruntime's default, one per core)"},
 	}
 }
 
-// runtimeFromFlags reads and checks the flags of runtimeFlags and --ort-lib: how models are run.
-func runtimeFromFlags(cCtx *cli.Context) (onnx.Runtime, error) {
-	rt := onnx.Runtime{Lib: globalString(cCtx, flagORTLib), Device: cCtx.String("device"),
-		GPUID: cCtx.Int("gpu-id"), Threads: cCtx.Int("threads")}
-	if rt.Device == "" {
-		rt.Device = "cpu" // a command without the runtime flags (sweep) never runs a model
+// Runtime names of --runtime.
+const (
+	runtimeORT = "ort" // onnxruntime, through package onnx
+	runtimeGo  = "go"  // the pure-Go runtime onnx/purego/direct
+)
+
+// modelRuntime is how the command runs models: onnxruntime with its settings, or pure Go. It
+// implements model.Runtime.
+type modelRuntime struct {
+	Name string       // runtimeORT (default when empty) or runtimeGo
+	ORT  onnx.Runtime // onnxruntime's library, device and threads
+}
+
+// Open opens the model at path with the chosen runtime.
+func (r *modelRuntime) Open(path string, o model.Options) (model.Model, error) {
+	if r.Name == runtimeGo {
+		m, err := direct.Runtime{}.Open(path, o)
+		if err != nil {
+			return nil, fmt.Errorf("--runtime go: %w", err)
+		}
+		return m, nil
 	}
-	if err := checkChoice(cCtx, "device", rt.Device, choicesDevice); err != nil {
+	return r.ORT.Open(path, o)
+}
+
+// runtimeFromFlags reads and checks the flags of runtimeFlags and --ort-lib: how models are run.
+func runtimeFromFlags(cCtx *cli.Context) (modelRuntime, error) {
+	rt := modelRuntime{Name: cCtx.String("runtime"), ORT: onnx.Runtime{Lib: globalString(cCtx, flagORTLib), Device: cCtx.String("device"),
+		GPUID: cCtx.Int("gpu-id"), Threads: cCtx.Int("threads")}}
+	if rt.Name == "" {
+		rt.Name = runtimeORT // a command without the runtime flags (sweep) never runs a model
+	}
+	if rt.ORT.Device == "" {
+		rt.ORT.Device = "cpu"
+	}
+	if err := checkChoice(cCtx, "runtime", rt.Name, []string{runtimeORT, runtimeGo}); err != nil {
 		return rt, err
 	}
-	if rt.GPUID < 0 {
-		return rt, usageErrorf(cCtx, "--gpu-id %d: must not be negative", rt.GPUID)
+	if err := checkChoice(cCtx, "device", rt.ORT.Device, choicesDevice); err != nil {
+		return rt, err
 	}
-	if rt.Threads < 0 {
-		return rt, usageErrorf(cCtx, "--threads %d: must not be negative", rt.Threads)
+	if rt.Name == runtimeGo && rt.ORT.Device != "cpu" {
+		return rt, usageErrorf(cCtx, "--runtime go with --device %s: the pure-Go runtime runs on the CPU", rt.ORT.Device)
+	}
+	if rt.ORT.GPUID < 0 {
+		return rt, usageErrorf(cCtx, "--gpu-id %d: must not be negative", rt.ORT.GPUID)
+	}
+	if rt.ORT.Threads < 0 {
+		return rt, usageErrorf(cCtx, "--threads %d: must not be negative", rt.ORT.Threads)
 	}
 	return rt, nil
 }

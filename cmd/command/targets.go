@@ -12,7 +12,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/distillgo/distill/internal/model"
-	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/targets"
 	"github.com/distillgo/distill/pipeline/train"
@@ -32,7 +31,7 @@ type TargetsOptions struct {
 	FP16          bool // --fp16: store the logits as float16 (half the size)
 
 	Batch   int          // --batch: samples per step (default 1024)
-	Runtime onnx.Runtime // --ort-lib, --device, --gpu-id, --threads: how the teachers run
+	Runtime modelRuntime // --runtime, --ort-lib, --device, --gpu-id, --threads: how the teachers run
 	Output  string       // --output: what the teachers output: auto (default), logits, probs or logprobs
 	// OutputName is --teacher-output: the output that holds the class scores (default: the only
 	// one that can).

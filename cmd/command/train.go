@@ -12,7 +12,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/distillgo/distill/internal/model"
-	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/train"
 	"github.com/distillgo/distill/student"
@@ -22,7 +21,7 @@ import (
 // online teacher and the student.
 type TrainCLIOptions struct {
 	train.Options
-	Runtime onnx.Runtime // --ort-lib, --device, --gpu-id, --threads: how the online teacher runs
+	Runtime modelRuntime // --runtime, --ort-lib, --device, --gpu-id, --threads: how the online teacher runs
 	BLAS    string       // --blas: auto (default), openblas or go
 	// TeacherOutput and TeacherOutputKind are --teacher-output and --teacher-output-kind.
 	TeacherOutput, TeacherOutputKind string

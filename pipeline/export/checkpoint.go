@@ -48,6 +48,9 @@ type Options struct {
 	VerifyData string
 	// Seed seeds the random verification inputs (default 0 is a valid seed).
 	Seed uint64
+	// AlsoVerify, when set, is a second runtime the export is checked under with the same samples
+	// and bound (the pure-Go one beside onnxruntime), before the file is moved into place.
+	AlsoVerify model.Runtime
 }
 
 // Result is what Checkpoint did.
@@ -62,6 +65,8 @@ type Result struct {
 	Metadata map[string]string
 	// Verify is the verification report, nil when Verify was 0.
 	Verify *VerifyReport
+	// VerifyAlso is the report of Options.AlsoVerify, nil without it.
+	VerifyAlso *VerifyReport
 	// VerifyInputs says what the model was verified on: the data file or "random".
 	VerifyInputs string
 }
@@ -157,6 +162,16 @@ func Checkpoint(ctx context.Context, opts Options, rt model.Runtime) (*Result, e
 			return nil, fmt.Errorf("export %s: %w", opts.Out, err)
 		}
 		res.Verify = &rep
+		if opts.AlsoVerify != nil {
+			also, err := Verify(ctx, opts.AlsoVerify, net, tmp, x, n)
+			if err != nil && !errors.Is(err, ErrVerify) {
+				return nil, fmt.Errorf("export %s: second runtime: %w", opts.Out, err)
+			}
+			res.VerifyAlso = &also
+			if err != nil {
+				return res, fmt.Errorf("export %s: second runtime: %w; nothing written", opts.Out, err)
+			}
+		}
 	}
 	if err := f.Commit(); err != nil {
 		return nil, fmt.Errorf("export %s: %w", opts.Out, err)
