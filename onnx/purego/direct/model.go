@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sync"
 
 	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/onnx/purego/internal/prep"
 	"github.com/distillgo/distill/onnx/purego/internal/wire"
 )
 
@@ -39,6 +41,8 @@ var ErrClosed = errors.New("direct: model closed")
 // Model is a distill student ready to run; it is safe for concurrent use.
 type Model struct {
 	path, sha256          string
+	metadata              map[string]string
+	pre                   *prep.Preprocess // nil when the model records none
 	inputName, outputName string
 	sample                []int
 	dim, classes, batch   int
@@ -135,9 +139,15 @@ func newModel(data []byte) (*Model, error) {
 	if widest > maxSampleElems {
 		return nil, fmt.Errorf("%w: a layer of %d values per sample (at most %d)", ErrUnsupported, widest, maxSampleElems)
 	}
+	var pre *prep.Preprocess
+	if raw, ok := p.Metadata[prep.Key]; ok {
+		if pre, err = prep.Parse(raw); err != nil {
+			return nil, err
+		}
+	}
 	sum := sha256.Sum256(data)
 	return &Model{
-		sha256:    hex.EncodeToString(sum[:]),
+		sha256: hex.EncodeToString(sum[:]), metadata: p.Metadata, pre: pre,
 		inputName: io.Input, outputName: io.Output, sample: io.Sample, dim: elems(io.Sample),
 		classes: io.Classes, batch: min(DefaultBatch, max(1, maxRunElems/widest)), steps: steps,
 	}, nil
@@ -200,6 +210,23 @@ func (m *Model) put(ws *workspace) {
 		m.idle = append(m.idle, ws)
 	}
 }
+
+// Preprocess is the preprocessing distill recorded with a student (see onnx/purego's).
+type Preprocess = prep.Preprocess
+
+// Preprocess returns the preprocessing recorded in the model's metadata (distill.preprocess), or
+// nil when it records none; the caller applies it to raw samples before Predict.
+func (m *Model) Preprocess() *Preprocess {
+	if m.pre == nil {
+		return nil
+	}
+	p := *m.pre
+	p.Mean, p.Std, p.InputShape = slices.Clone(p.Mean), slices.Clone(p.Std), slices.Clone(p.InputShape)
+	return &p
+}
+
+// Metadata returns a copy of the model's metadata_props.
+func (m *Model) Metadata() map[string]string { return maps.Clone(m.metadata) }
 
 // Describe returns what a soft-target file and the logs record about the model.
 func (m *Model) Describe() model.Description {
