@@ -82,6 +82,17 @@ func gemm(st step, x, out []float32, n int) {
 		}
 		beta = 1
 	}
+	if n == 1 {
+		// One row: y += x[k] W[k,:] for each k, with Saxpy, which (unlike Sgemm, whose blocks
+		// run in goroutines) allocates nothing, and is as fast on a row, bound by memory.
+		if beta == 0 {
+			clear(out[:o])
+		}
+		for k := range in {
+			sgemm.Saxpy(o, x[k], st.w[k*o:(k+1)*o], 1, out[:o], 1)
+		}
+		return
+	}
 	sgemm.Sgemm(blas.NoTrans, blas.NoTrans, n, o, in, 1, x, in, st.w, o, beta, out, o)
 }
 
