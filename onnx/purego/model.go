@@ -163,14 +163,7 @@ func (m *Model) Metadata() map[string]string {
 
 // Preprocess returns the preprocessing recorded in the model's metadata (distill.preprocess),
 // or nil when it records none; the caller applies it to raw samples before Predict.
-func (m *Model) Preprocess() *Preprocess {
-	if m.pre == nil {
-		return nil
-	}
-	p := *m.pre
-	p.Mean, p.Std, p.InputShape = slices.Clone(p.Mean), slices.Clone(p.Std), slices.Clone(p.InputShape)
-	return &p
-}
+func (m *Model) Preprocess() *Preprocess { return m.pre.Clone() }
 
 // Predict returns the logits of the n preprocessed samples x, row-major [n, Classes()]. x holds
 // n*D values, D the product of SampleShape; n = 0 returns an empty slice. Any n is accepted:

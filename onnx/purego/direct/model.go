@@ -216,14 +216,7 @@ type Preprocess = prep.Preprocess
 
 // Preprocess returns the preprocessing recorded in the model's metadata (distill.preprocess), or
 // nil when it records none; the caller applies it to raw samples before Predict.
-func (m *Model) Preprocess() *Preprocess {
-	if m.pre == nil {
-		return nil
-	}
-	p := *m.pre
-	p.Mean, p.Std, p.InputShape = slices.Clone(p.Mean), slices.Clone(p.Std), slices.Clone(p.InputShape)
-	return &p
-}
+func (m *Model) Preprocess() *Preprocess { return m.pre.Clone() }
 
 // Metadata returns a copy of the model's metadata_props.
 func (m *Model) Metadata() map[string]string { return maps.Clone(m.metadata) }

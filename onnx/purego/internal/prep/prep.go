@@ -6,6 +6,7 @@ package prep
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/distillgo/distill/onnx/purego/internal/wire"
 )
@@ -103,4 +104,14 @@ func perChannel(vals []float64, def float64, n int) (func(int) float64, error) {
 	}
 	per := n / len(vals)
 	return func(i int) float64 { return vals[i/per] }, nil
+}
+
+// Clone returns a copy of p that shares no slice with it, or nil for a nil p.
+func (p *Preprocess) Clone() *Preprocess {
+	if p == nil {
+		return nil
+	}
+	q := *p
+	q.Mean, q.Std, q.InputShape = slices.Clone(p.Mean), slices.Clone(p.Std), slices.Clone(p.InputShape)
+	return &q
 }
