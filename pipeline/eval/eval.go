@@ -127,13 +127,10 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 	case KindCheckpoint:
 		logits, classes, res.Preprocess, err = evalCheckpoint(opts, data, batch)
 	default:
-		logits, classes, res.Preprocess, err = evalONNX(ctx, opts, rt, data, batch)
+		logits, classes, err = evalONNX(ctx, opts, rt, data, batch, res)
 	}
 	if err != nil {
 		return nil, err
-	}
-	if res.ClassNames == nil && kind == KindONNX {
-		res.ClassNames = recordedClassNames(opts.Model)
 	}
 	if err := student.CheckLabels(data.Labels, classes); err != nil {
 		return nil, fmt.Errorf("eval: labels %s for model %s: %w", data.LabelsPath, opts.Model, err)
@@ -224,35 +221,40 @@ func evalCheckpoint(opts Options, data *dataset.Dataset, batch int) ([]float32, 
 	return logits, ck.Spec.Classes, pre, nil
 }
 
-func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset.Dataset, batch int) ([]float32, int, dataset.Preprocess, error) {
-	var pre dataset.Preprocess
+// evalONNX runs an ONNX model with rt and fills res's preprocessing and, when the data names no
+// classes, the class names the model records.
+func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset.Dataset, batch int, res *Result) ([]float32, int, error) {
 	if rt == nil {
-		return nil, 0, pre, fmt.Errorf("eval: %s is an ONNX model, and no model runtime was given", opts.Model)
+		return nil, 0, fmt.Errorf("eval: %s is an ONNX model, and no model runtime was given", opts.Model)
 	}
 	info, err := onnx.ReadModelInfo(opts.Model)
 	if err != nil {
-		return nil, 0, pre, fmt.Errorf("eval: %w", err)
+		return nil, 0, fmt.Errorf("eval: %w", err)
 	}
-	pre, err = choosePreprocess(opts, info.Metadata[meta.Preprocess])
+	if res.ClassNames == nil {
+		res.ClassNames = recordedClassNames(opts.Model, info.Metadata)
+	}
+	pre, err := choosePreprocess(opts, info.Metadata[meta.Preprocess])
 	if err != nil {
-		return nil, 0, pre, err
+		return nil, 0, err
 	}
 	pre = pre.ForData(data)
 	if len(info.Inputs) == 1 {
 		if pre, err = pre.ForModel(data.Shape, modelSampleShape(info.Inputs[0].Shape, pre.InputShape)); err != nil {
-			return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+			return nil, 0, fmt.Errorf("eval: %s: %w", opts.Model, err)
 		}
 	}
+	res.Preprocess = pre
 	s, err := rt.Open(opts.Model, model.Options{Batch: batch, InputShape: pre.InputShape, OutputName: opts.OutputName, Output: opts.OutputKind})
 	if err != nil {
-		return nil, 0, pre, fmt.Errorf("eval: %w", err)
+		return nil, 0, fmt.Errorf("eval: %w", err)
 	}
 	defer s.Close()
 	logits, err := runModel(ctx, s, pre, data, batch)
 	if err != nil {
-		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+		return nil, 0, fmt.Errorf("eval: %s: %w", opts.Model, err)
 	}
-	return logits, s.Classes(), pre, nil
+	return logits, s.Classes(), nil
 }
 
 // choosePreprocess returns the model's preprocessing: opts.Preprocess if set, else the model's
@@ -364,14 +366,11 @@ func Forward(net *student.Net, x []float32, n, batch int) ([]float32, error) {
 	return out, nil
 }
 
-// recordedClassNames returns the class names an ONNX model records (meta.ClassNames), or nil.
-func recordedClassNames(path string) []string {
-	info, err := onnx.ReadModelInfo(path)
-	if err != nil {
-		return nil
-	}
+// recordedClassNames returns the class names a model's metadata md records (meta.ClassNames), or
+// nil; path names the model in the log.
+func recordedClassNames(path string, md map[string]string) []string {
 	var names []string
-	if raw, ok := info.Metadata[meta.ClassNames]; ok {
+	if raw, ok := md[meta.ClassNames]; ok {
 		if err := json.Unmarshal([]byte(raw), &names); err != nil {
 			slog.Warn("unreadable class names in the model's metadata", "model", path, "err", err)
 			return nil
