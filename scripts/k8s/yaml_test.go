@@ -379,56 +379,10 @@ func (f *flow) valueIn(inFlow bool) (any, error) {
 	switch f.s[f.i] {
 	case '{':
 		f.i++
-		m := map[string]any{}
-		for {
-			f.space()
-			if f.i < len(f.s) && f.s[f.i] == '}' {
-				f.i++
-				return m, nil
-			}
-			k, err := f.valueIn(true)
-			if err != nil {
-				return nil, err
-			}
-			key, ok := k.(string)
-			if !ok || key == "" {
-				return nil, f.errorf("bad key in a flow mapping")
-			}
-			f.space()
-			if f.i == len(f.s) || f.s[f.i] != ':' {
-				return nil, f.errorf("want ':' after key %q", key)
-			}
-			f.i++
-			v, err := f.valueIn(true)
-			if err != nil {
-				return nil, err
-			}
-			if _, dup := m[key]; dup {
-				return nil, f.errorf("duplicate key %q", key)
-			}
-			m[key] = v
-			if err := f.next('}'); err != nil {
-				return nil, err
-			}
-		}
+		return f.mapping()
 	case '[':
 		f.i++
-		var seq []any
-		for {
-			f.space()
-			if f.i < len(f.s) && f.s[f.i] == ']' {
-				f.i++
-				return seq, nil
-			}
-			v, err := f.valueIn(true)
-			if err != nil {
-				return nil, err
-			}
-			seq = append(seq, v)
-			if err := f.next(']'); err != nil {
-				return nil, err
-			}
-		}
+		return f.sequence()
 	case '"', '\'':
 		s, n, err := quoted(f.s[f.i:])
 		if err != nil {
@@ -454,6 +408,62 @@ func (f *flow) valueIn(inFlow bool) (any, error) {
 		f.i++
 	}
 	return strings.TrimSpace(f.s[start:f.i]), nil
+}
+
+// mapping parses a flow mapping after its '{'.
+func (f *flow) mapping() (any, error) {
+	m := map[string]any{}
+	for {
+		f.space()
+		if f.i < len(f.s) && f.s[f.i] == '}' {
+			f.i++
+			return m, nil
+		}
+		k, err := f.valueIn(true)
+		if err != nil {
+			return nil, err
+		}
+		key, ok := k.(string)
+		if !ok || key == "" {
+			return nil, f.errorf("bad key in a flow mapping")
+		}
+		f.space()
+		if f.i == len(f.s) || f.s[f.i] != ':' {
+			return nil, f.errorf("want ':' after key %q", key)
+		}
+		f.i++
+		v, err := f.valueIn(true)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := m[key]; dup {
+			return nil, f.errorf("duplicate key %q", key)
+		}
+		m[key] = v
+		if err := f.next('}'); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// sequence parses a flow sequence after its '['.
+func (f *flow) sequence() (any, error) {
+	var seq []any
+	for {
+		f.space()
+		if f.i < len(f.s) && f.s[f.i] == ']' {
+			f.i++
+			return seq, nil
+		}
+		v, err := f.valueIn(true)
+		if err != nil {
+			return nil, err
+		}
+		seq = append(seq, v)
+		if err := f.next(']'); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // next consumes the "," between items, or leaves the closing bracket for the caller's loop.
