@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/distillgo/distill/internal/model"
@@ -68,7 +69,37 @@ func TestDirectExporterFixtures(t *testing.T) {
 	}
 }
 
-// BenchmarkDirectPredict times the direct runtime on the demo student, as BenchmarkPredict.
+// TestDirectPredictIntoAllocatesNothing checks the steady state of a server: PredictInto with a
+// reused dst allocates nothing per call, at batch 1 (the Saxpy row) and 256 (the blocked
+// product on all cores).
+func TestDirectPredictIntoAllocatesNothing(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	m, err := direct.Load(write(t, mlp(9, benchWidths...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, n := range []int{1, 256} {
+		x := randn(rand.New(rand.NewPCG(uint64(n), 3)), n*benchWidths[0], 1)
+		want, err := m.Predict(x, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := make([]float32, n*m.Classes())
+		allocs := testing.AllocsPerRun(20, func() {
+			got, err := m.PredictInto(dst, x, n)
+			if err != nil || &got[0] != &dst[0] || maxDiff(got, want) != 0 {
+				t.Fatalf("batch %d: PredictInto gave other logits or memory (%v)", n, err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("batch %d: %v allocations per PredictInto, want 0", n, allocs)
+		}
+	}
+}
+
+// BenchmarkDirectPredict times the direct runtime on the demo student, as BenchmarkPredict, with
+// PredictInto reusing its output as a server would.
 func BenchmarkDirectPredict(b *testing.B) {
 	m, err := direct.Load(write(b, mlp(9, benchWidths...)))
 	if err != nil {
@@ -81,9 +112,10 @@ func BenchmarkDirectPredict(b *testing.B) {
 			if _, err := m.Predict(x, n); err != nil {
 				b.Fatal(err)
 			}
+			dst := make([]float32, n*m.Classes())
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := m.Predict(x, n); err != nil {
+				if _, err := m.PredictInto(dst, x, n); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -162,14 +162,20 @@ func openEngines(lib string, files []*file) ([]*engine, error) {
 		if err != nil {
 			return nil, err
 		}
-		call := func(x []float32, n, _, _ int) ([]float32, error) { return m.Predict(x, n) }
+		// PredictInto reusing one output, as a server would: the steady state allocates nothing.
+		var dst []float32
+		call := func(x []float32, n, _, _ int) ([]float32, error) {
+			y, err := m.PredictInto(dst, x, n)
+			dst = y
+			return y, err
+		}
 		out = append(out, &engine{runtime: "direct", file: f, call: call, close: func() { m.Close() }})
 	}
 	return out, nil
 }
 
-// setCores sets GOMAXPROCS for a run of e on c cores (0: all): c for direct, whose Sgemm splits
-// its work over GOMAXPROCS goroutines; all cores for onnxruntime, whose threads are its own.
+// setCores sets GOMAXPROCS for a run of e on c cores (0: all): c for direct, whose blocked
+// products split their work over GOMAXPROCS goroutines; all cores for onnxruntime, whose threads are its own.
 func (e *engine) setCores(c int) {
 	if c == 0 || e.runtime != "direct" {
 		c = runtime.NumCPU()

@@ -3,19 +3,19 @@ package direct
 import (
 	"math"
 
-	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
 // sgemm is gonum's pure-Go single-precision BLAS.
 var sgemm gonum.Implementation
 
-// workspace holds one buffer per step for up to rows samples, and a Conv's im2col buffer; it is
-// used by one Predict at a time.
+// workspace holds one buffer per step for up to rows samples, a Conv's im2col buffer and the
+// matrix product's job; it is used by one Predict at a time.
 type workspace struct {
 	rows int
 	bufs [][]float32 // bufs[i] is step i's output (nil for an in-place step)
 	col  []float32
+	job  gemmJob
 }
 
 // newWorkspace allocates the buffers of steps for rows samples.
@@ -51,10 +51,10 @@ func (ws *workspace) run(steps []step, x []float32, n int) []float32 {
 			copy(out, cur[:len(out)])
 			relu(out)
 		case "Gemm":
-			gemm(st, cur, out, n)
+			ws.gemm(st, cur, out, n)
 		case "Conv":
 			for s := range n {
-				conv(st, cur[s*elems(st.in):(s+1)*elems(st.in)], out[s*elems(st.out):(s+1)*elems(st.out)], ws.col)
+				ws.conv(st, cur[s*elems(st.in):(s+1)*elems(st.in)], out[s*elems(st.out):(s+1)*elems(st.out)])
 			}
 		case "MaxPool":
 			for s := range n {
@@ -73,37 +73,34 @@ func relu(v []float32) {
 }
 
 // gemm computes out = x W + b for n rows.
-func gemm(st step, x, out []float32, n int) {
+func (ws *workspace) gemm(st step, x, out []float32, n int) {
 	in, o := st.in[0], st.out[0]
-	beta := float32(0)
 	if st.b != nil {
 		for r := range n {
 			copy(out[r*o:(r+1)*o], st.b)
 		}
-		beta = 1
+	} else {
+		clear(out[:n*o])
 	}
 	if n == 1 {
-		// One row: y += x[k] W[k,:] for each k, with Saxpy, which (unlike Sgemm, whose blocks
-		// run in goroutines) allocates nothing, and is as fast on a row, bound by memory.
-		if beta == 0 {
-			clear(out[:o])
-		}
+		// One row: y += x[k] W[k,:] for each k, with Saxpy: bound by memory, a row gains
+		// nothing from blocks or goroutines.
 		for k := range in {
 			sgemm.Saxpy(o, x[k], st.w[k*o:(k+1)*o], 1, out[:o], 1)
 		}
 		return
 	}
-	sgemm.Sgemm(blas.NoTrans, blas.NoTrans, n, o, in, 1, x, in, st.w, o, beta, out, o)
+	ws.job.run(n, o, in, x, st.w, out)
 }
 
-// conv computes one sample's convolution: im2col into col [c*k*k, oh*ow], then
+// conv computes one sample's convolution: im2col into ws.col [c*k*k, oh*ow], then
 // out [f, oh*ow] = W [f, c*k*k] col + b.
-func conv(st step, x, out, col []float32) {
+func (ws *workspace) conv(st step, x, out []float32) {
 	c, h, w := st.in[0], st.in[1], st.in[2]
 	f, oh, ow := st.out[0], st.out[1], st.out[2]
 	k, s, p := st.k, st.s, st.p
 	ckk, hw := c*k*k, oh*ow
-	col = col[:ckk*hw]
+	col := ws.col[:ckk*hw]
 	for ch := range c {
 		for a := range k {
 			for b := range k {
@@ -122,7 +119,6 @@ func conv(st step, x, out, col []float32) {
 			}
 		}
 	}
-	beta := float32(0)
 	if st.b != nil {
 		for o := range f {
 			v := out[o*hw : (o+1)*hw]
@@ -130,9 +126,10 @@ func conv(st step, x, out, col []float32) {
 				v[i] = st.b[o]
 			}
 		}
-		beta = 1
+	} else {
+		clear(out[:f*hw])
 	}
-	sgemm.Sgemm(blas.NoTrans, blas.NoTrans, f, hw, ckk, 1, st.w, ckk, col, hw, beta, out, hw)
+	ws.job.run(f, hw, ckk, st.w, col, out)
 }
 
 // maxPool computes one sample's max pooling; padded positions are -Inf, so they never win.

@@ -159,15 +159,22 @@ func (m *Model) Classes() int { return m.classes }
 // Predict returns the logits of the n preprocessed samples x, row-major [n, Classes()]; any
 // n >= 0 is accepted and run in batches of at most the model's batch size.
 func (m *Model) Predict(x []float32, n int) ([]float32, error) {
-	return m.predict(nil, x, n)
+	return m.predict(nil, nil, x, n)
+}
+
+// PredictInto is Predict writing the logits into dst's memory: it returns dst[:n*Classes()]
+// when dst has the capacity, and allocates a new slice only when it has not. A server that
+// keeps one dst per goroutine runs with no allocation per call.
+func (m *Model) PredictInto(dst, x []float32, n int) ([]float32, error) {
+	return m.predict(nil, dst, x, n)
 }
 
 // Logits is Predict for internal/model's Teacher: a done ctx stops it between batches.
 func (m *Model) Logits(ctx context.Context, x []float32, n int) ([]float32, error) {
-	return m.predict(ctx, x, n)
+	return m.predict(ctx, nil, x, n)
 }
 
-func (m *Model) predict(ctx context.Context, x []float32, n int) ([]float32, error) {
+func (m *Model) predict(ctx context.Context, dst, x []float32, n int) ([]float32, error) {
 	if n < 0 || len(x) != n*m.dim {
 		return nil, fmt.Errorf("predict: %d values for %d samples of %d", len(x), n, m.dim)
 	}
@@ -176,7 +183,10 @@ func (m *Model) predict(ctx context.Context, x []float32, n int) ([]float32, err
 		return nil, fmt.Errorf("predict: %w", err)
 	}
 	defer m.put(ws)
-	out := make([]float32, 0, n*m.classes)
+	out := dst[:0]
+	if cap(out) < n*m.classes {
+		out = make([]float32, 0, n*m.classes)
+	}
 	for done := 0; done < n; {
 		if ctx != nil && ctx.Err() != nil {
 			return nil, fmt.Errorf("predict: %w", ctx.Err())
