@@ -18,7 +18,8 @@
 //     model's batch size, and a shorter last run is padded with zero rows to a power of two.
 //   - gorgonnx's Gemm writes its output into the bias when the bias has as many elements as the
 //     output (a bias [n] and a batch of 1), so a later run adds the previous logits to the bias.
-//     No graph is ever run on fewer than 2 rows: a single sample runs with a zero second row.
+//     Every run first copies each Gemm bias's values back from a copy made at decoding (a few
+//     thousand floats for an MLP), so a single sample runs on one row and stays exact.
 //   - A decoded graph is not safe for concurrent use; a Model keeps a pool of them per batch
 //     size, so one Model may be shared by goroutines.
 //   - The checksum distill records (metadata distill.model_sha256) is verified when present.

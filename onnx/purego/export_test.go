@@ -1,9 +1,10 @@
 package purego
 
-// SetMinRows sets the fewest rows a graph is run on (2, the batch-1 workaround) and returns a
-// function that restores it; tests set 1 to show the fault the workaround avoids.
-func SetMinRows(n int) (restore func()) {
-	old := minRows
-	minRows = n
-	return func() { minRows = old }
+// SetGuardBiases turns the restoring of Gemm biases before each run (the batch-1 workaround) on
+// or off and returns a function that restores the setting; tests turn it off to show the fault
+// the workaround avoids.
+func SetGuardBiases(on bool) (restore func()) {
+	old := guardBiases
+	guardBiases = on
+	return func() { guardBiases = old }
 }

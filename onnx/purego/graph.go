@@ -2,6 +2,7 @@ package purego
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	onnxgo "github.com/owulveryck/onnx-go"
@@ -20,12 +21,24 @@ type graph struct {
 	in      *tensor.Dense
 	inData  []float32
 	rows    int
+	biases  []bias // the Gemm biases that a run may overwrite
 }
 
-// decode decodes the (Cast-folded) model data as a graph run on rows samples of shape sample.
-// onnx-go and gorgonnx are not written for hostile input and panic on some graphs; decode turns
-// a panic into an error.
-func decode(data []byte, rows int, sample []int) (g *graph, err error) {
+// bias is a Gemm's bias initializer as gorgonnx holds it, and a copy of its values.
+// gorgonnx's Gemm (gorgonnx/gemm.go) writes its output into the memory of a bias of as many
+// elements as the output, a bias [n] on one row, so every run after the first would add the
+// last run's output instead of the bias; run puts the values back first.
+type bias struct {
+	live, saved []float32
+}
+
+// guardBiases turns the bias restoring on; tests turn it off to show the fault it avoids.
+var guardBiases = true
+
+// decode decodes the (Cast-folded) model data as a graph run on rows samples of shape sample;
+// biases names the Gemm bias initializers. onnx-go and gorgonnx are not written for hostile
+// input and panic on some graphs; decode turns a panic into an error.
+func decode(data []byte, rows int, sample []int, biases map[string]bool) (g *graph, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			g, err = nil, fmt.Errorf("decode with onnx-go: panic: %v", r)
@@ -53,6 +66,15 @@ func decode(data []byte, rows int, sample []int) (g *graph, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("build the gorgonia graph: %w", err)
 	}
+	for nodes := backend.Nodes(); nodes.Next(); {
+		n, ok := nodes.Node().(*gorgonnx.Node)
+		if !ok || !biases[n.GetName()] || n.GetTensor() == nil {
+			continue
+		}
+		if v, ok := n.GetTensor().Data().([]float32); ok {
+			g.biases = append(g.biases, bias{live: v, saved: slices.Clone(v)})
+		}
+	}
 	return g, nil
 }
 
@@ -64,6 +86,11 @@ func (g *graph) run(dst, x []float32, classes int) (_ []float32, err error) {
 			err = fmt.Errorf("run the gorgonnx graph: panic: %v", r)
 		}
 	}()
+	if guardBiases {
+		for _, b := range g.biases {
+			copy(b.live, b.saved)
+		}
+	}
 	copy(g.inData, x)
 	clear(g.inData[len(x):])
 	if err := g.model.SetInput(0, g.in); err != nil {

@@ -23,11 +23,6 @@ const DefaultBatch = 256
 // of a model with large samples, so that a hostile model cannot ask for absurd memory.
 const maxRunElems = 1 << 24
 
-// minRows is the fewest rows a graph is run on: gorgonnx's Gemm writes its output into a bias of
-// as many elements (a bias [classes] with one row), corrupting later runs, so one sample runs
-// with a zero second row. Tests set it to 1 to show the fault.
-var minRows = 2
-
 // ErrClosed is returned (wrapped) by Predict and Logits after Close.
 var ErrClosed = errors.New("purego: model closed")
 
@@ -40,7 +35,8 @@ type Model struct {
 	dim, classes, batch   int
 	metadata              map[string]string
 	pre                   *Preprocess
-	kind                  string // output kind (model.Output*), Logits's conversion
+	kind                  string          // output kind (model.Output*), Logits's conversion
+	biases                map[string]bool // names of the Gemm biases (graph.biases)
 
 	mu     sync.Mutex
 	pools  map[int][]*graph // idle decoded graphs by rows
@@ -107,12 +103,24 @@ func newModel(data []byte, batch int) (*Model, error) {
 	if m.data, err = foldWeights(data, &p.Graph, folded); err != nil {
 		return nil, err
 	}
-	g, err := decode(m.data, m.rowsFor(1), m.sample)
+	m.biases = gemmBiases(&p.Graph)
+	g, err := decode(m.data, m.rowsFor(1), m.sample, m.biases)
 	if err != nil {
 		return nil, err
 	}
 	m.put(g)
 	return m, nil
+}
+
+// gemmBiases returns the names of the third inputs of g's Gemm nodes.
+func gemmBiases(g *wire.Graph) map[string]bool {
+	names := map[string]bool{}
+	for _, n := range g.Nodes {
+		if n.Op == "Gemm" && len(n.Inputs) == 3 {
+			names[n.Inputs[2]] = true
+		}
+	}
+	return names
 }
 
 // chain reports whether every node of g is one the direct runtime plans (all of distill's
@@ -200,13 +208,13 @@ func (m *Model) predict(ctxErr func() error, x []float32, n int) ([]float32, err
 }
 
 // rowsFor returns the rows of the graph that runs s samples: the batch size for a full run, else
-// s rounded up to a power of two (so few graphs are decoded), never fewer than minRows.
+// s rounded up to a power of two (so few graphs are decoded).
 func (m *Model) rowsFor(s int) int {
 	rows := m.batch
 	if s < m.batch {
 		rows = min(1<<bits.Len(uint(s-1)), m.batch)
 	}
-	return max(rows, minRows)
+	return rows
 }
 
 // get takes an idle graph of the given rows from the pool, or decodes one.
@@ -224,7 +232,7 @@ func (m *Model) get(rows int) (*graph, error) {
 		return g, nil
 	}
 	m.mu.Unlock()
-	return decode(m.data, rows, m.sample)
+	return decode(m.data, rows, m.sample, m.biases)
 }
 
 // put returns g to the pool, unless the model was closed meanwhile.
