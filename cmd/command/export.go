@@ -11,6 +11,7 @@ import (
 	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/onnx/purego/direct"
+	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/pipeline/export"
 	"github.com/distillgo/distill/student"
 )
@@ -47,6 +48,11 @@ The samples are the first K of --verify-data, preprocessed as the checkpoint rec
 random raw values in [0, scale]. --verify 0 skips the check (onnxruntime is then not loaded).
 The file at --out appears only once written and verified.
 
+--bias-shift 3=+3.5 (repeatable, or 7=-7.6,8=-7.6) adds to the bias of the student's last
+(dense) layer, so the model's logit of each class named moves by its delta, as 'distill eval
+--bias-shift' scores it; the shift is recorded as distill.bias_shift and the verification
+compares the shifted student with the file.
+
 Example:
   distill export --model out/student.ckpt --out out/student.onnx
   distill export --model out/student.ckpt --out out/student-fp16.onnx --fp16 \
@@ -58,7 +64,7 @@ func exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "export",
 		Usage:       "Export a student checkpoint to ONNX and verify it under onnxruntime",
-		UsageText:   "distill export --model <student.ckpt> --out <model.onnx> [--opset <n>] [--fp16 | --int8] [--verify <k>] [--verify-data <file>]",
+		UsageText:   "distill export --model <student.ckpt> --out <model.onnx> [--opset <n>] [--fp16 | --int8] [--verify <k>] [--verify-data <file>] [--bias-shift <c>=<d>]",
 		Description: exportDescription,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "student checkpoint `<file>` written by 'distill train' (required)", TakesFile: true},
@@ -70,6 +76,7 @@ func exportCommand() *cli.Command {
 			&cli.StringFlag{Name: "verify-data", Usage: "take the verification samples from `<file>` (IDX, gzip IDX or NPY) instead of random inputs", TakesFile: true},
 			&cli.StringFlag{Name: "spec", Usage: "refuse a checkpoint not trained for the student spec `<file.json>`", TakesFile: true},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random verification inputs"},
+			biasShiftFlag("in the exported model"),
 		},
 		Action: func(cCtx *cli.Context) error {
 			if cCtx.Args().Present() {
@@ -86,6 +93,10 @@ func exportCommand() *cli.Command {
 				},
 				SpecPath: cCtx.String("spec"),
 				ORTLib:   globalString(cCtx, flagORTLib),
+			}
+			var err error
+			if o.BiasShifts, err = biasShiftsFromFlags(cCtx); err != nil {
+				return err
 			}
 			if o.Opset < 1 {
 				return usageErrorf(cCtx, "--opset %d: must be positive", o.Opset)
@@ -118,6 +129,9 @@ func runExport(ctx context.Context, o ExportOptions, w io.Writer) error {
 		o.AlsoVerify = direct.Runtime{} // the pure-Go runtime must run the student too
 	}
 	res, err := export.Checkpoint(ctx, o.Options, rt)
+	if res != nil && res.BiasParam != "" {
+		fmt.Fprintf(w, "bias shift %s added to %s (the verification checks the shifted student)\n", eval.FormatBiasShifts(o.BiasShifts), res.BiasParam)
+	}
 	if res != nil && res.Verify != nil {
 		printVerify(w, "onnxruntime", res.Verify, res.VerifyInputs)
 	}

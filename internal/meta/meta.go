@@ -35,6 +35,9 @@ const (
 	// ClassNames holds the names of the classes as a JSON list, class k being the k-th, when
 	// the training data named them (a CSV's label names, an image folder's sub-folders).
 	ClassNames = "distill.class_names"
+	// BiasShift records the per-class shifts added to an exported student's last bias
+	// ("3=+3.5,7=-7.6"), when export was asked to bake some in.
+	BiasShift = "distill.bias_shift"
 )
 
 // ToolVersion names this tool in the files it writes.

@@ -52,6 +52,16 @@ type Options struct {
 	// OutputName and OutputKind say which output of an ONNX model holds the class scores and
 	// what they are (see model.Options; empty: the only candidate, and auto).
 	OutputName, OutputKind string
+	// BiasShifts are added to the model's output logits before scoring (default none): the same
+	// as adding them to its last layer's bias.
+	BiasShifts []BiasShift
+	// FitBias lists classes whose shifts are fitted (FitBiasShifts) on FitData and FitLabels,
+	// on top of BiasShifts, and then applied to Data (default none).
+	FitBias []int
+	// FitData and FitLabels are the held-out set the shifts are fitted on; FitOnData fits them
+	// on Data itself instead, which makes Data's figures optimistic: it must be asked for.
+	FitData, FitLabels string
+	FitOnData          bool
 }
 
 // DefaultBatch is the inference batch size of Eval when Options.Batch is 0: large enough for
@@ -69,6 +79,24 @@ func (o Options) Validate() error {
 		return &OptionError{Scope: "eval", Option: "Labels", Err: errors.New("no labels for the evaluation data")}
 	case o.Batch < 0:
 		return &OptionError{Scope: "eval", Option: "Batch", Err: fmt.Errorf("%d must be at least 1", o.Batch)}
+	case len(o.FitBias) > 0 && o.FitData == "" && !o.FitOnData:
+		return &OptionError{Scope: "eval", Option: "FitData", Err: errors.New("fitting bias shifts needs a held-out set (or, knowingly, the evaluation data itself)")}
+	case len(o.FitBias) == 0 && (o.FitData != "" || o.FitOnData):
+		return &OptionError{Scope: "eval", Option: "FitBias", Err: errors.New("a fitting set without classes to fit")}
+	case o.FitData != "" && o.FitOnData:
+		return &OptionError{Scope: "eval", Option: "FitOnData", Err: fmt.Errorf("with a held-out set %s: choose one", o.FitData)}
+	case o.FitData != "" && o.FitLabels == "" && !dataset.HasOwnLabels(o.FitData):
+		return &OptionError{Scope: "eval", Option: "FitLabels", Err: errors.New("no labels for the fitting data")}
+	}
+	seen := map[int]bool{}
+	for _, s := range o.BiasShifts {
+		seen[s.Class] = true
+	}
+	for _, k := range o.FitBias {
+		if seen[k] {
+			return &OptionError{Scope: "eval", Option: "FitBias", Err: fmt.Errorf("class %d is both shifted and fitted (or fitted twice)", k)}
+		}
+		seen[k] = true
 	}
 	return nil
 }
@@ -92,6 +120,12 @@ type Result struct {
 	Teacher        string          `json:"teacher,omitempty"`
 	TeacherMetrics *Classification `json:"teacher_metrics,omitempty"`
 	Agreement      *float64        `json:"teacher_agreement,omitempty"`
+	// BiasShifts are the shifts added to the model's logits before Metrics (those given, then
+	// the fitted ones); Unshifted are the metrics without them, and BiasFit says how the fitted
+	// ones were found. All three are absent without shifts.
+	BiasShifts []BiasShift     `json:"bias_shifts,omitempty"`
+	Unshifted  *Classification `json:"unshifted_metrics,omitempty"`
+	BiasFit    *BiasFit        `json:"bias_fit,omitempty"`
 }
 
 // Eval evaluates a checkpoint or ONNX model on a labelled data set: accuracy, errors, mean NLL,
@@ -121,22 +155,12 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 	}
 	res := &Result{Model: opts.Model, Kind: kind, Data: opts.Data, ClassNames: data.ClassNames}
 
-	var logits []float32
-	var classes int
-	switch kind {
-	case KindCheckpoint:
-		logits, classes, res.Preprocess, err = evalCheckpoint(opts, data, batch)
-	default:
-		logits, classes, err = evalONNX(ctx, opts, rt, data, batch, res)
-	}
+	logits, classes, err := modelLogits(ctx, opts, rt, data, batch, res)
 	if err != nil {
 		return nil, err
 	}
-	if err := student.CheckLabels(data.Labels, classes); err != nil {
-		return nil, fmt.Errorf("eval: labels %s for model %s: %w", data.LabelsPath, opts.Model, err)
-	}
-	if err := student.CheckTeacher(logits, 1, data.N, classes, 0); err != nil {
-		return nil, fmt.Errorf("eval: model %s output: %w", opts.Model, err)
+	if err := shiftLogits(ctx, opts, rt, logits, classes, data, batch, res); err != nil {
+		return nil, err
 	}
 	if res.Metrics, err = Classify(logits, data.N, classes, data.Labels); err != nil {
 		return nil, fmt.Errorf("eval %s: %w", opts.Model, err)
@@ -168,6 +192,30 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 		res.Teacher, res.Agreement = opts.TeacherPath, &a
 	}
 	return res, nil
+}
+
+// modelLogits runs the model of opts over data and checks its output and the data's labels
+// against its classes; res receives the preprocessing (and an ONNX model's class names).
+func modelLogits(ctx context.Context, opts Options, rt model.Runtime, data *dataset.Dataset, batch int, res *Result) ([]float32, int, error) {
+	var logits []float32
+	var classes int
+	var err error
+	switch res.Kind {
+	case KindCheckpoint:
+		logits, classes, res.Preprocess, err = evalCheckpoint(opts, data, batch)
+	default:
+		logits, classes, err = evalONNX(ctx, opts, rt, data, batch, res)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := student.CheckLabels(data.Labels, classes); err != nil {
+		return nil, 0, fmt.Errorf("eval: labels %s for model %s: %w", data.LabelsPath, opts.Model, err)
+	}
+	if err := student.CheckTeacher(logits, 1, data.N, classes, 0); err != nil {
+		return nil, 0, fmt.Errorf("eval: model %s output: %w", opts.Model, err)
+	}
+	return logits, classes, nil
 }
 
 // ModelKind tells a safetensors checkpoint (8-byte header length, then '{') from an ONNX model.
@@ -330,6 +378,8 @@ func (r *Result) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "teacher   %s: accuracy %.2f%% (%d errors), mean NLL %.4f, ECE %.4f\n", r.Teacher, 100*t.Accuracy, t.Errors, t.MeanNLL, t.ECE)
 		fmt.Fprintf(&b, "agreement %.2f%% (top-1, model vs teacher)\n", 100**r.Agreement)
 	}
+	r.writeShifts(&b)
+	r.writePerClass(&b)
 	b.WriteString("confusion matrix (rows: true class, columns: predicted class)\n")
 	width := len(fmt.Sprint(m.N))
 	width = max(width, len(fmt.Sprint(m.Classes-1)))

@@ -20,6 +20,33 @@ type Classification struct {
 	MeanNLL   float64 `json:"mean_nll"`  // mean of -log softmax(z)[label], natural log
 	ECE       float64 `json:"ece"`       // expected calibration error over ECEBins confidence bins
 	Confusion [][]int `json:"confusion"` // Confusion[t][p] counts samples of true class t predicted as p
+	// PerClass holds each class's samples, errors and accuracy (class k at index k).
+	PerClass []ClassErrors `json:"per_class"`
+}
+
+// ClassErrors are the figures of one class: its samples (true label k), how many of them were
+// misclassified, and the fraction right (0 for a class with no samples).
+type ClassErrors struct {
+	Class    int     `json:"class"`
+	N        int     `json:"n"`
+	Errors   int     `json:"errors"`
+	Accuracy float64 `json:"accuracy"`
+}
+
+// perClass derives each class's figures from the confusion matrix.
+func perClass(confusion [][]int) []ClassErrors {
+	out := make([]ClassErrors, len(confusion))
+	for k, row := range confusion {
+		n := 0
+		for _, v := range row {
+			n += v
+		}
+		out[k] = ClassErrors{Class: k, N: n, Errors: n - row[k]}
+		if n > 0 {
+			out[k].Accuracy = float64(row[k]) / float64(n)
+		}
+	}
+	return out
 }
 
 // Argmax returns the index of the largest value in row; the first one on ties. NaN is never the
@@ -107,6 +134,7 @@ func Classify(logits []float32, n, c int, labels []int32) (*Classification, erro
 		binCorrect[b] += ok
 	}
 	m.Errors = n - m.Correct
+	m.PerClass = perClass(m.Confusion)
 	m.Accuracy = float64(m.Correct) / float64(n)
 	m.MeanNLL = nll / float64(n)
 	for b := range ECEBins {

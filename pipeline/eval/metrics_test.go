@@ -28,7 +28,8 @@ func TestClassify(t *testing.T) {
 			want: Classification{N: 4, Classes: 2, Correct: 3, Errors: 1, Accuracy: 0.75,
 				MeanNLL:   (math.Log(2) + math.Log(4) + 2*math.Log(10.0/9)) / 4,
 				ECE:       0.3625,
-				Confusion: [][]int{{1, 0}, {1, 2}}},
+				Confusion: [][]int{{1, 0}, {1, 2}},
+				PerClass:  []ClassErrors{{Class: 0, N: 1, Errors: 0, Accuracy: 1}, {Class: 1, N: 3, Errors: 1, Accuracy: 2.0 / 3}}},
 		},
 		{
 			// Confidences 0.8 (right, bin 11 = (11/15, 12/15]), 0.7 (wrong, bin 10) and 1/3
@@ -41,7 +42,9 @@ func TestClassify(t *testing.T) {
 			want: Classification{N: 3, Classes: 3, Correct: 2, Errors: 1, Accuracy: 2.0 / 3,
 				MeanNLL:   (-math.Log(0.8) - math.Log(0.2) - math.Log(1.0/3)) / 3,
 				ECE:       (0.2 + 0.7 + 2.0/3) / 3,
-				Confusion: [][]int{{2, 0, 0}, {0, 0, 0}, {0, 1, 0}}},
+				Confusion: [][]int{{2, 0, 0}, {0, 0, 0}, {0, 1, 0}},
+				// Class 1 has no samples: accuracy 0, not NaN.
+				PerClass: []ClassErrors{{Class: 0, N: 2, Errors: 0, Accuracy: 1}, {Class: 1}, {Class: 2, N: 1, Errors: 1, Accuracy: 0}}},
 		},
 	}
 	const tol = 1e-6

@@ -15,6 +15,7 @@ import (
 	"github.com/distillgo/distill/internal/option"
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/pipeline/provenance"
 	"github.com/distillgo/distill/student"
 )
@@ -48,6 +49,10 @@ type Options struct {
 	VerifyData string
 	// Seed seeds the random verification inputs (default 0 is a valid seed).
 	Seed uint64
+	// BiasShifts, when set, are added to the student's output bias before it is written
+	// (ShiftOutputBias), recorded as meta.BiasShift; the verification then compares the shifted
+	// student with the file.
+	BiasShifts []eval.BiasShift
 	// AlsoVerify, when set, is a second runtime the export is checked under with the same samples
 	// and bound (the pure-Go one beside onnxruntime), before the file is moved into place.
 	AlsoVerify model.Runtime
@@ -69,6 +74,8 @@ type Result struct {
 	VerifyAlso *VerifyReport
 	// VerifyInputs says what the model was verified on: the data file or "random".
 	VerifyInputs string
+	// BiasParam names the bias the shifts were added to (empty without Options.BiasShifts).
+	BiasParam string
 }
 
 // Validate checks the options on their own; errors are *OptionError.
@@ -132,6 +139,9 @@ func Checkpoint(ctx context.Context, opts Options, rt model.Runtime) (*Result, e
 	}
 
 	res := &Result{Out: opts.Out, Spec: ck.Spec, Epoch: ck.Epoch}
+	if res.BiasParam, err = bakeBiasShifts(net, opts, md); err != nil {
+		return nil, err
+	}
 	var x []float32
 	n := opts.Verify
 	if n > 0 {
