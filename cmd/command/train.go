@@ -50,6 +50,11 @@ over the batch (PyTorch's 'batchmean', not 'mean', which would also divide by th
 the student learns from the soft targets alone. An ensemble file trains against the mean of the
 teachers' tempered probabilities (--ensemble probs) or of their logits (--ensemble logits).
 
+--exclude-classes 3 drops every training sample labelled 3, from the soft and the hard term
+alike (offline or online), and --only-classes 7,8 keeps only those labelled 7 or 8 (Hinton et
+al. 2015, section 3: a student that never saw a 3); the log and the checkpoint's provenance
+record how many samples were kept. --eval-data is never filtered.
+
 --lr is the learning rate throughout, or --schedule changes it between epochs: END:LR pairs
 such as "30:1e-3,40:1e-4" (epochs 1-30 at 1e-3, 31-40 at 1e-4; --epochs defaults to the last
 END), or "cosine" (from --lr towards 0 over --epochs).
@@ -100,6 +105,8 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "init-from", Usage: "initialise the weights from a student `<model.onnx>` exported by distill", TakesFile: true},
 		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>`: auto, openblas or go"},
 		&cli.BoolFlag{Name: "standardize", Usage: "set the student's --mean and --std to those of --data (per channel, or per feature of a table)"},
+		&cli.StringFlag{Name: "exclude-classes", Usage: "drop the training samples labelled `<class,...>` (soft and hard terms alike; the eval set is whole)"},
+		&cli.StringFlag{Name: "only-classes", Usage: "train only on the samples labelled `<class,...>` (soft and hard terms alike; the eval set is whole)"},
 	}
 	flags = append(flags, runtimeFlags("the online teacher")...)
 	flags = append(flags, csvFlags()...)
@@ -148,6 +155,15 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	t.Checkpoint, t.Resume, t.Overwrite = cCtx.String("out"), cCtx.Bool("resume"), cCtx.Bool("overwrite")
 	t.Metrics, t.Plot, t.InitFrom = cCtx.String("metrics"), cCtx.String("plot"), cCtx.String("init-from")
 	t.Standardize = cCtx.Bool("standardize")
+	for _, f := range []struct {
+		flag string
+		dst  *[]int
+	}{{"exclude-classes", &t.ExcludeClasses}, {"only-classes", &t.OnlyClasses}} {
+		var err error
+		if *f.dst, err = parseClasses(f.flag, cCtx.String(f.flag)); err != nil {
+			return o, usageErrorf(cCtx, "%v", err)
+		}
+	}
 	o.BLAS = cCtx.String("blas")
 	if err := checkChoice(cCtx, "blas", o.BLAS, choicesBLAS); err != nil {
 		return o, err

@@ -24,6 +24,9 @@ type Record struct {
 	Data              string              `json:"data"`                          // training data file, as given
 	DataSHA256        string              `json:"data_sha256"`                   // its sha256 as stored
 	DataN             int                 `json:"data_n"`                        // its number of samples
+	ExcludeClasses    []int               `json:"exclude_classes,omitempty"`     // classes dropped from the transfer set
+	OnlyClasses       []int               `json:"only_classes,omitempty"`        // the only classes kept in it
+	DataKept          int                 `json:"data_kept,omitempty"`           // samples trained on after the class filter
 	ClassNames        []string            `json:"class_names,omitempty"`         // the data's class names, when it names them
 	Labels            string              `json:"labels,omitempty"`              // labels file, if any
 	LabelsSHA256      string              `json:"labels_sha256,omitempty"`       // its sha256

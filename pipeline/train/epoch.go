@@ -31,9 +31,15 @@ type batch struct {
 // ahead in a goroutine, and the student's steps, calling onStep after each. It returns the
 // epoch's training metrics; evaluation is a hook.
 func (t *trainer) epoch(ctx context.Context, epoch int, onStep func(StepInfo) error) (*EpochMetrics, error) {
-	N := t.data.N
+	N := t.samples()
 	start := time.Now()
 	perm := t.rng.Perm(N)
+	if t.keep != nil {
+		// A permutation of the samples the class filters keep, as indices of the data set.
+		for i, j := range perm {
+			perm[i] = t.keep[j]
+		}
+	}
 	// Separate streams for jitter (used in the producer goroutine) and dropout (in the steps),
 	// drawn from the main stream so that the epoch depends only on its state at the epoch start.
 	jit := rand.New(rand.NewPCG(t.rng.Uint64(), t.rng.Uint64()))

@@ -55,8 +55,9 @@ func (l *Loop) Options() Options { return l.t.opts }
 // Epoch returns the epoch being trained (from 1), or the last completed one outside an epoch.
 func (l *Loop) Epoch() int { return l.epoch }
 
-// Samples is the number of training samples, the steps' samples summed over an epoch.
-func (l *Loop) Samples() int { return l.t.data.N }
+// Samples is the number of training samples, the steps' samples summed over an epoch: those the
+// class filters keep.
+func (l *Loop) Samples() int { return l.t.samples() }
 
 // LR returns the learning rate of the current epoch.
 func (l *Loop) LR() float64 { return l.lr }
@@ -140,7 +141,7 @@ func (l *Loop) step(s StepInfo) error {
 // logStart logs the run's settings.
 func (l *Loop) logStart(from int) {
 	t, o := l.t, &l.t.opts
-	slog.Info("train", "mode", t.prov.Mode, "spec", o.Spec, "n", t.data.N, "epochs", o.Epochs,
+	slog.Info("train", "mode", t.prov.Mode, "spec", o.Spec, "n", t.samples(), "epochs", o.Epochs,
 		"from_epoch", from, "batch", o.Batch, "optimizer", o.Optimizer, "lr", o.LR, "schedule", o.Schedule.String(),
 		"temperature", o.Temperature, "alpha", t.loss.Alpha, "loss", o.Loss, "jitter", o.Jitter)
 }

@@ -43,6 +43,11 @@ type Inputs struct {
 	// InitFrom initialises the student's weights from an ONNX student exported by this tool
 	// (default: none, a seeded initialisation).
 	InitFrom string
+	// ExcludeClasses drops the training samples of these classes, by their label, from both
+	// the soft and the hard term (default none: every sample); OnlyClasses keeps only the
+	// samples of these classes. At most one of the two; both need labels. The eval set is not
+	// filtered.
+	ExcludeClasses, OnlyClasses []int
 }
 
 // TeacherInput names the array file that feeds one input of the online teacher.
@@ -159,6 +164,9 @@ func (in *Inputs) validate(online bool) error {
 		return optErr("SoftTargets", "both soft targets and an online teacher: choose one (offline or online distillation)")
 	case (in.EvalData == "") != (in.EvalLabels == "") && !dataset.HasOwnLabels(in.EvalData):
 		return optErr("EvalData", "eval data and eval labels go together")
+	}
+	if err := in.validateClasses(); err != nil {
+		return err
 	}
 	if in.Standardize && (len(in.Preprocess.Mean) > 0 || len(in.Preprocess.Std) > 0) {
 		return optErr("Standardize", "with a mean or std given: choose one")

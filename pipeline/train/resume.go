@@ -102,6 +102,10 @@ func (t *trainer) checkResume(ck *student.Checkpoint) error {
 			}
 			return fmt.Errorf("was trained (%s) with teacher(s) %v, but %s", p.Mode, was, source)
 		}
+		if p.Mode != "" && (!slices.Equal(p.ExcludeClasses, o.ExcludeClasses) || !slices.Equal(p.OnlyClasses, o.OnlyClasses)) {
+			return fmt.Errorf("was trained with class filters exclude %v, only %v; the options give exclude %v, only %v",
+				p.ExcludeClasses, p.OnlyClasses, o.ExcludeClasses, o.OnlyClasses)
+		}
 	}
 	if raw, ok := ck.Meta[meta.Preprocess]; ok {
 		var p dataset.Preprocess

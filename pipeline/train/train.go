@@ -49,6 +49,7 @@ type trainer struct {
 	soft          []float32 // offline teacher logits [k][N][C]
 	k             int       // number of teachers (0: hard labels only)
 	labels        []int32   // training labels, nil for soft targets alone
+	keep          []int     // the indices of the samples trained on; nil: all (no class filter)
 	prov          provenance.Record
 	inDim         int // per-sample raw size
 	stDim         int // per-sample student input size
@@ -138,6 +139,9 @@ func (t *trainer) setup() error {
 		err = &OptionError{Scope: "train", Option: "Labels", Err: fmt.Errorf("no labels for %s: hard-label training needs labels (or an online teacher or soft targets)", o.Data)}
 	}
 	if err != nil {
+		return err
+	}
+	if err := t.filterClasses(); err != nil {
 		return err
 	}
 	if t.k > 0 && t.labels == nil && o.Alpha != 1 {
