@@ -2,7 +2,7 @@
 GO ?= go
 export DISTILL_REQUIRE_ORT ?= 1
 
-.PHONY: setup build test demo bench fuzz clean
+.PHONY: setup build test demo paper bench fuzz clean
 setup:
 	scripts/setup.sh
 
@@ -15,6 +15,9 @@ test: setup
 
 demo: build
 	scripts/demo.sh
+
+paper: build
+	scripts/paper.sh
 
 bench: build
 	scripts/bench-targets.sh

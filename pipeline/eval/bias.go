@@ -176,7 +176,8 @@ func FitBiasShifts(logits []float32, n, c int, labels []int32, classes []int, ba
 		if base != nil {
 			d -= base[k]
 		}
-		fit.Shifts = append(fit.Shifts, BiasShift{Class: k, Delta: math.Round(d/FitFineStep) * FitFineStep})
+		// On the fine grid: a whole number of steps (1/FitFineStep = 20 per unit), printed short.
+		fit.Shifts = append(fit.Shifts, BiasShift{Class: k, Delta: math.Round(d/FitFineStep) / math.Round(1/FitFineStep)})
 	}
 	fit.ErrorsAfter = best
 	return fit, nil
