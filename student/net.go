@@ -286,8 +286,8 @@ func (b *netBuilder) paramNode(p *Param) *gorgonia.Node {
 }
 
 // layer adds layer i to the graph after cur (shaped curShape, batch first) and returns its output,
-// which the spec says is shaped outShape. fused reports a dense layer that took the relu after it
-// into its op.
+// which the spec says is shaped outShape. fused reports a dense or conv2d layer that took the relu
+// after it into its op.
 func (b *netBuilder) layer(i int, cur *gorgonia.Node, curShape, outShape tensor.Shape) (out *gorgonia.Node, fused bool, err error) {
 	l := b.n.spec.Layers[i]
 	switch l.Type {
@@ -298,10 +298,9 @@ func (b *netBuilder) layer(i int, cur *gorgonia.Node, curShape, outShape tensor.
 	case "dropout":
 		out, err = b.dropout(i, cur, outShape)
 	case "conv2d":
-		out, err = b.conv2d(i, cur, outShape)
+		return b.conv2d(i, cur, curShape)
 	case "maxpool":
-		st := l.stride(l.Kernel)
-		out, err = gorgonia.MaxPool2D(cur, tensor.Shape{l.Kernel, l.Kernel}, []int{0, 0}, []int{st, st})
+		out, err = gorgonia.ApplyOp(newMaxPoolOp(b.batch, curShape[1:], l), cur)
 	case "flatten":
 		out = cur
 		if len(curShape) != 2 {
@@ -336,17 +335,16 @@ func (b *netBuilder) dropout(i int, cur *gorgonia.Node, outShape tensor.Shape) (
 	return gorgonia.ApplyOp(newMaskOp(outShape), cur, mn)
 }
 
-// conv2d adds conv2d layer i: Gorgonia's convolution, then the per-channel bias.
-func (b *netBuilder) conv2d(i int, cur *gorgonia.Node, outShape tensor.Shape) (*gorgonia.Node, error) {
-	l := b.n.spec.Layers[i]
+// conv2d adds conv2d layer i as one op (conv.go's im2col convolution and the per-channel bias),
+// fused with the relu that follows it if there is one.
+func (b *netBuilder) conv2d(i int, cur *gorgonia.Node, curShape tensor.Shape) (*gorgonia.Node, bool, error) {
+	layers := b.n.spec.Layers
 	w, bias := b.n.weight[i], b.n.bias[i]
-	k := l.Kernel
-	out, err := gorgonia.Conv2d(cur, b.paramNode(w), tensor.Shape{k, k}, []int{l.Pad, l.Pad},
-		[]int{l.stride(1), l.stride(1)}, []int{1, 1})
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.ApplyOp(newChanBiasOp(outShape, bias.Grad), out, b.paramNode(bias))
+	relu := i+1 < len(layers) && layers[i+1].Type == "relu"
+	g := newConvGeom(b.batch, curShape[1:], layers[i])
+	g.needDX = cur != b.gr.x
+	out, err := gorgonia.ApplyOp(newConvOp(g, relu, w.Grad, bias.Grad), cur, b.paramNode(w), b.paramNode(bias))
+	return out, relu, err
 }
 
 // lossAndGrads adds the loss over logits and the gradient of every parameter.

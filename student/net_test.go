@@ -48,6 +48,12 @@ const (
 	cnnSpec = `{"input":[2,6,6],"classes":3,"layers":[{"type":"conv2d","filters":3,"kernel":3,"stride":1,"pad":1},
 		{"type":"relu"},{"type":"maxpool","kernel":2,"stride":2},{"type":"conv2d","filters":2,"kernel":2,"stride":1},
 		{"type":"flatten"},{"type":"dense","units":4},{"type":"relu"},{"type":"dense","units":3}]}`
+	// cnnStridedSpec has a strided conv with uneven padding after a first conv (so the first
+	// layer's input gradient is skipped, the second's is not), overlapping max-pool windows and a
+	// batch over convBlock, so the weight gradient's partial sums span several blocks.
+	cnnStridedSpec = `{"input":[1,7,7],"classes":2,"layers":[{"type":"conv2d","filters":2,"kernel":3,"pad":1},
+		{"type":"relu"},{"type":"conv2d","filters":2,"kernel":3,"stride":2,"pad":2},{"type":"maxpool","kernel":3,"stride":2},
+		{"type":"flatten"},{"type":"dense","units":2}]}`
 )
 
 // TestGradients compares the parameter gradients from TrainStep with central finite differences of
@@ -60,6 +66,7 @@ func TestGradients(t *testing.T) {
 	}{
 		{"mlp", mlpSpec, 4, 1e-2},
 		{"cnn", cnnSpec, 3, 3e-3},
+		{"cnn-strided", cnnStridedSpec, 10, 3e-4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := mustSpec(t, tc.spec)

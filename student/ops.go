@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -234,11 +235,11 @@ func (op *reluGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	parallelFor(len(dst), func(lo, hi int) {
 		g, y, dst := g[lo:hi], y[lo:hi], dst[lo:hi]
 		for i := range dst {
-			if y[i] > 0 {
-				dst[i] = g[i]
-			} else {
-				dst[i] = 0
-			}
+			// y is a relu output, ≥ 0 or −0: keep g where y > 0, without a branch (one that is
+			// taken for about half the units at random cost 3.5 ns an element here). The mask is
+			// all ones when y's magnitude bits are not zero, else zero.
+			mask := uint32(-int32(math.Float32bits(y[i])&0x7fffffff) >> 31)
+			dst[i] = math.Float32frombits(math.Float32bits(g[i]) & mask)
 		}
 	})
 	return op.t, nil
@@ -362,40 +363,6 @@ func (op *maskOp) DiffWRT(int) []bool { return []bool{true, false} }
 func (op *maskOp) SymDiff(inputs gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
 	g, err := gorgonia.ApplyOp(newMaskOp(op.shape), grad, inputs[1])
 	return gorgonia.Nodes{g, nil}, err
-}
-
-// chanBiasOp adds a per-channel bias b [C] to x [N,C,H,W]. Gradients: dx = g, db = sum of g over N,H,W.
-type chanBiasOp struct {
-	opBase
-	t   *tensor.Dense
-	buf []float32
-	db  []float32
-}
-
-func newChanBiasOp(s tensor.Shape, db []float32) *chanBiasOp {
-	op := &chanBiasOp{opBase: newOpBase("chanBias", s, 4, 1), db: db}
-	op.t, op.buf = newBuf(s, nil)
-	return op
-}
-
-func (op *chanBiasOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	x, b, dst := f32s(vs[0]), f32s(vs[1]), op.buf
-	n, c, hw := op.shape[0], op.shape[1], op.shape[2]*op.shape[3]
-	for i := 0; i < n*c; i++ {
-		bv := b[i%c]
-		xs, ds := x[i*hw:(i+1)*hw], dst[i*hw:(i+1)*hw]
-		for j := range ds {
-			ds[j] = xs[j] + bv
-		}
-	}
-	return op.t, nil
-}
-
-func (op *chanBiasOp) DiffWRT(int) []bool { return []bool{true, true} }
-
-func (op *chanBiasOp) SymDiff(_ gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	db, err := gorgonia.ApplyOp(newChanBiasGradOp(op.shape, op.db), grad)
-	return gorgonia.Nodes{grad, db}, err
 }
 
 // chanBiasGradOp sums g [N,C,H,W] over N, H and W into [C].
