@@ -31,14 +31,37 @@ type Loss struct {
 	T float64
 	// Alpha weighs the soft part against the hard part, in [0, 1]; 1 trains on soft targets alone.
 	Alpha float64
-	// Kind is "kl" (default when empty): tempered KL divergence as above; or "mse": logit matching,
+	// Kind is "kl" (default when empty): tempered KL divergence as above; "mse": logit matching,
 	// the paper's high-temperature limit (§2.1), where the soft part for one example is
 	//
 	//	½ · Σ_j ((z_j − mean(z)) − (v_j − mean(v)))²
 	//
 	// on logits zero-meaned per example, averaged over the batch, with gradient
-	// (z − mean(z)) − (v − mean(v)) per example divided by the batch size. It has no T and no T².
+	// (z − mean(z)) − (v − mean(v)) per example divided by the batch size. It has no T and no T²;
+	// or "dkd": decoupled knowledge distillation (Zhao et al., "Decoupled Knowledge
+	// Distillation", CVPR 2022), which needs labels. With t the example's label, p the tempered
+	// teacher target (as for "kl", ensembles included) and q = softmax(z/T), the soft part is
+	//
+	//	T² · (DKDAlpha · TCKD + DKDBeta · NCKD)
+	//	TCKD = KL([p_t, 1 − p_t] ‖ [q_t, 1 − q_t])         (target vs the rest)
+	//	NCKD = KL(p̂ ‖ q̂),  p̂_j = p_j / (1 − p_t), j ≠ t   (among the non-target classes)
+	//
+	// (KL(p ‖ q) = TCKD + (1 − p_t) · NCKD, so DKDAlpha = 1 and DKDBeta = 1 − p_t give "kl").
+	// Its gradient is T · DKDAlpha · (q_t − p_t) for z_t and T · (DKDBeta · (q̂_j − p̂_j) −
+	// DKDAlpha · q̂_j · (q_t − p_t)) for z_j, j ≠ t. The paper minimises CE + DKD, which is
+	// Alpha = 0.5 here up to a factor 2 (Adam's steps do not depend on it).
 	Kind string
+	// DKDAlpha and DKDBeta weigh TCKD and NCKD for Kind "dkd" (the paper's defaults: 1 and 8);
+	// both ≥ 0. Other kinds ignore them.
+	DKDAlpha, DKDBeta float64
+	// Standardize z-scores the student's and each teacher's logits per example before the
+	// tempered softmax of "kl" or "dkd" (Sun et al., "Logit Standardization in Knowledge
+	// Distillation", CVPR 2024): Z(x) = (x − mean(x)) / (std(x) + 1e-7), with std over the
+	// classes with Bessel's correction (÷ (C − 1)) and 1e-7 as in their code. The soft part is
+	// then computed on Z(z) and Z(v_k) as above (T² included; an ensemble combines the teachers'
+	// standardised logits), and the gradient is carried back through Z; the hard part keeps
+	// the raw logits. Kind "mse" refuses it.
+	Standardize bool
 	// Ensemble says how several teachers' logits v_1..v_K combine into one target: "probs"
 	// (default when empty) takes p = mean_k softmax(v_k/T), the paper's choice; "logits" takes
 	// p = softmax(mean_k(v_k)/T). With one teacher both are the same. Kind "mse" always matches
@@ -56,12 +79,22 @@ type LossParts struct {
 }
 
 // Validate reports a configuration that Func would refuse: T ≤ 0 (or NaN), Alpha outside [0, 1],
-// an unknown Kind or Ensemble.
+// an unknown Kind or Ensemble, negative or non-finite DKD weights for "dkd", Standardize with
+// "mse".
 func (l Loss) Validate() error {
 	switch l.Kind {
 	case "", "kl", "mse":
+	case "dkd":
+		for _, w := range []float64{l.DKDAlpha, l.DKDBeta} {
+			if !(w >= 0) || math.IsInf(w, 1) {
+				return fmt.Errorf("loss: dkd weight %v must be a non-negative finite number", w)
+			}
+		}
 	default:
-		return fmt.Errorf("loss: unknown kind %q (want kl or mse)", l.Kind)
+		return fmt.Errorf("loss: unknown kind %q (want kl, mse or dkd)", l.Kind)
+	}
+	if l.Standardize && l.Kind == "mse" {
+		return errors.New("loss: logit standardisation goes with kl or dkd, not mse")
 	}
 	switch l.Ensemble {
 	case "", "probs", "logits":
@@ -117,6 +150,7 @@ func (l Loss) Parts(z []float32, n, c int, dz []float32, teacher []float32, k in
 // lossScratch holds per-call buffers reused across calls of one LossFunc.
 type lossScratch struct {
 	logp, logq, ls, vbar []float64
+	zs, gz, vs           []float32 // standardised student row, its gradient, teacher rows [k][c]
 }
 
 func (s *lossScratch) grow(k, c int) {
@@ -124,12 +158,15 @@ func (s *lossScratch) grow(k, c int) {
 		s.logp = make([]float64, c)
 		s.logq = make([]float64, c)
 		s.vbar = make([]float64, c)
+		s.zs = make([]float32, c)
+		s.gz = make([]float32, c)
 	}
-	s.logp, s.logq, s.vbar = s.logp[:c], s.logq[:c], s.vbar[:c]
+	s.logp, s.logq, s.vbar, s.zs, s.gz = s.logp[:c], s.logq[:c], s.vbar[:c], s.zs[:c], s.gz[:c]
 	if cap(s.ls) < k*c {
 		s.ls = make([]float64, k*c)
+		s.vs = make([]float32, k*c)
 	}
-	s.ls = s.ls[:k*c]
+	s.ls, s.vs = s.ls[:k*c], s.vs[:k*c]
 }
 
 func (l Loss) parts(z []float32, n, c int, dz []float32, teacher []float32, k int, labels []int32, sc *lossScratch) LossParts {
@@ -148,6 +185,9 @@ func (l Loss) parts(z []float32, n, c int, dz []float32, teacher []float32, k in
 	}
 	if labels != nil && len(labels) != n {
 		panic(fmt.Sprintf("loss: %d labels for a batch of %d", len(labels), n))
+	}
+	if l.Kind == "dkd" && teacher != nil && labels == nil {
+		panic("loss: dkd needs labels")
 	}
 
 	// Weights of the two parts (see the Loss doc for the cases).
@@ -175,9 +215,12 @@ func (l Loss) parts(z []float32, n, c int, dz []float32, teacher []float32, k in
 			clear(dzi)
 		}
 		if k > 0 {
-			if mse {
+			switch {
+			case mse:
 				soft += mseRow(zi, teacher, k, n, c, i, sc, dzi, wSoft*invN)
-			} else {
+			case l.Kind == "dkd" || l.Standardize:
+				soft += l.softRow(zi, teacher, k, n, c, i, labels, sc, dzi, wSoft*invN)
+			default:
 				soft += klRow(zi, teacher, k, n, c, i, T, byLogits, sc, dzi, wSoft*invN)
 			}
 		}
@@ -229,6 +272,26 @@ func sumTeacherLogits(vbar []float64, teacher []float32, k, n, c, i int) {
 func klRow(zi []float32, teacher []float32, k, n, c, i int, T float64, byLogits bool, sc *lossScratch, dz []float32, w float64) float64 {
 	logp, logq := sc.logp, sc.logq
 	invT := 1 / T
+	teacherLogProbs(logp, teacher, k, n, c, i, invT, byLogits, sc)
+	logSoftmax(logq, zi, invT)
+	var kl float64
+	g := w * T // d/dz [T² KL(p ‖ softmax(z/T))] = T (q − p)
+	for j := range c {
+		p := math.Exp(logp[j])
+		q := math.Exp(logq[j])
+		if p > 0 { // p log p → 0 as p → 0
+			kl += p * (logp[j] - logq[j])
+		}
+		if dz != nil {
+			dz[j] += float32(g * (q - p))
+		}
+	}
+	return T * T * kl
+}
+
+// teacherLogProbs writes log p for example i into logp: the tempered target of the k teachers'
+// logits ([k][n][c]), combined as Loss.Ensemble says.
+func teacherLogProbs(logp []float64, teacher []float32, k, n, c, i int, invT float64, byLogits bool, sc *lossScratch) {
 	switch {
 	case k == 1:
 		logSoftmax(logp, teacher[i*c:(i+1)*c], invT)
@@ -262,20 +325,6 @@ func klRow(zi []float32, teacher []float32, k, n, c, i int, T float64, byLogits 
 			logp[j] = m + math.Log(sum) - logK
 		}
 	}
-	logSoftmax(logq, zi, invT)
-	var kl float64
-	g := w * T // d/dz [T² KL(p ‖ softmax(z/T))] = T (q − p)
-	for j := range c {
-		p := math.Exp(logp[j])
-		q := math.Exp(logq[j])
-		if p > 0 { // p log p → 0 as p → 0
-			kl += p * (logp[j] - logq[j])
-		}
-		if dz != nil {
-			dz[j] += float32(g * (q - p))
-		}
-	}
-	return T * T * kl
 }
 
 // mseRow adds w·∇ of ½‖(z − mean z) − (v̄ − mean v̄)‖² for example i to dz and returns the value,

@@ -73,6 +73,14 @@ func TestLossGradientFiniteDifferences(t *testing.T) {
 		{name: "mse+ce", loss: Loss{T: 1, Alpha: 0.5, Kind: "mse"}, k: 1, labels: true, scale: 2},
 		{name: "mse ensemble", loss: Loss{T: 1, Alpha: 1, Kind: "mse"}, k: 2, scale: 2},
 		{name: "ce only", loss: Loss{T: 1, Alpha: 0.9}, labels: true, scale: 3},
+		{name: "dkd+ce T=4", loss: Loss{T: 4, Alpha: 0.5, Kind: "dkd", DKDAlpha: 1, DKDBeta: 8}, k: 1, labels: true, scale: 3},
+		{name: "dkd T=1 soft only", loss: Loss{T: 1, Alpha: 1, Kind: "dkd", DKDAlpha: 2, DKDBeta: 0.5}, k: 1, labels: true, scale: 2},
+		{name: "dkd ensemble probs", loss: Loss{T: 2, Alpha: 0.6, Kind: "dkd", DKDAlpha: 1, DKDBeta: 8, Ensemble: "probs"}, k: 3, labels: true, scale: 3},
+		{name: "dkd ensemble logits", loss: Loss{T: 2, Alpha: 0.6, Kind: "dkd", DKDAlpha: 1, DKDBeta: 8, Ensemble: "logits"}, k: 2, labels: true, scale: 3},
+		{name: "standardised kl+ce T=2", loss: Loss{T: 2, Alpha: 0.9, Standardize: true}, k: 1, labels: true, scale: 3},
+		{name: "standardised kl no labels", loss: Loss{T: 1, Alpha: 0.5, Standardize: true}, k: 1, scale: 2},
+		{name: "standardised kl ensemble", loss: Loss{T: 3, Alpha: 0.7, Standardize: true}, k: 3, labels: true, scale: 3},
+		{name: "standardised dkd", loss: Loss{T: 2, Alpha: 0.5, Kind: "dkd", DKDAlpha: 1, DKDBeta: 8, Standardize: true}, k: 1, labels: true, scale: 3},
 	}
 	for ti, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -346,6 +354,11 @@ func TestLossValidate(t *testing.T) {
 		{Loss{T: 1, Alpha: math.NaN()}, "alpha"},
 		{Loss{T: 1, Kind: "ce"}, "kind"},
 		{Loss{T: 1, Ensemble: "median"}, "ensemble"},
+		{Loss{T: 4, Alpha: 0.5, Kind: "dkd", DKDAlpha: 1, DKDBeta: 8, Standardize: true}, ""},
+		{Loss{T: 4, Kind: "dkd", DKDAlpha: -1, DKDBeta: 8}, "dkd weight"},
+		{Loss{T: 4, Kind: "dkd", DKDAlpha: 1, DKDBeta: math.Inf(1)}, "dkd weight"},
+		{Loss{T: 4, Kind: "dkd", DKDAlpha: math.NaN(), DKDBeta: 8}, "dkd weight"},
+		{Loss{T: 1, Kind: "mse", Standardize: true}, "standardisation"},
 	}
 	for _, tt := range tests {
 		err := tt.loss.Validate()
@@ -394,5 +407,88 @@ func TestCheckTeacher(t *testing.T) {
 				t.Errorf("CheckTeacher = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestLogitLossesHandComputed checks DKD and standardised KL against values worked out in float64
+// from the papers' definitions with plain probabilities (Python's math module: softmax by
+// exponentials, KL(a ‖ b) = Σ a log(a/b), the binary and non-target distributions built
+// explicitly, Z(x) with the sample std ÷ (C − 1) plus 1e-7): z = (1, 2, 0.5), v = (3, 1, 0),
+// T = 2, DKD weights 1 and 8, soft part only.
+func TestLogitLossesHandComputed(t *testing.T) {
+	z, v := []float32{1, 2, 0.5}, []float32{3, 1, 0}
+	for _, tc := range []struct {
+		name  string
+		loss  Loss
+		label int32
+		want  float64
+	}{
+		{"kl", Loss{T: 2, Alpha: 1}, 0, 0.9813098291824851},
+		{"dkd label 0 (teacher's top class)", Loss{T: 2, Alpha: 1, Kind: "dkd", DKDAlpha: 1, DKDBeta: 8}, 0, 1.2003765173003087},
+		{"dkd label 1", Loss{T: 2, Alpha: 1, Kind: "dkd", DKDAlpha: 1, DKDBeta: 8}, 1, 5.218640343011636},
+		{"standardised kl", Loss{T: 2, Alpha: 1, Standardize: true}, 0, 0.6640961605886923},
+		{"standardised dkd", Loss{T: 2, Alpha: 1, Kind: "dkd", DKDAlpha: 1, DKDBeta: 8, Standardize: true}, 0, 2.156170070776492},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.loss.Parts(z, 1, 3, nil, v, 1, []int32{tc.label})
+			if math.Abs(got.Soft-tc.want) > 1e-6*tc.want {
+				t.Errorf("soft part %.10g, want %.10g", got.Soft, tc.want)
+			}
+			if math.Abs(got.Total-got.Soft) > 1e-12 {
+				t.Errorf("total %.10g with alpha 1, want the soft part %.10g", got.Total, got.Soft)
+			}
+		})
+	}
+}
+
+// TestDKDDecomposesKL checks KL(p ‖ q) = TCKD + (1 − p_t)·NCKD (Zhao et al. 2022, eq. 4): DKD
+// with weights 1 and 1 − p_t equals "kl", value and gradient, per example.
+func TestDKDDecomposesKL(t *testing.T) {
+	const c, T = 6, 3.0
+	rng := rand.New(rand.NewPCG(4, 5))
+	for i := range 5 {
+		z, v := randLogits(rng, c, 4), randLogits(rng, c, 4)
+		y := int32(i % c)
+		pt := softmaxNaive(v, 1/T)[y]
+		kl, dkd := Loss{T: T, Alpha: 1}, Loss{T: T, Alpha: 1, Kind: "dkd", DKDAlpha: 1, DKDBeta: 1 - pt}
+		gk, gd := make([]float32, c), make([]float32, c)
+		a := kl.Parts(z, 1, c, gk, v, 1, []int32{y})
+		b := dkd.Parts(z, 1, c, gd, v, 1, []int32{y})
+		if math.Abs(a.Soft-b.Soft) > 1e-9*max(1, a.Soft) {
+			t.Errorf("example %d: kl %.12g, dkd with beta 1 - p_t %.12g", i, a.Soft, b.Soft)
+		}
+		for j := range gk {
+			if math.Abs(float64(gk[j]-gd[j])) > 1e-6 {
+				t.Errorf("example %d: dz[%d] kl %g, dkd %g", i, j, gk[j], gd[j])
+			}
+		}
+	}
+}
+
+// TestStandardizedLossIgnoresLogitScale checks what logit standardisation is for: the soft part
+// does not change when either side's logits are scaled by a positive factor and shifted.
+func TestStandardizedLossIgnoresLogitScale(t *testing.T) {
+	const n, c = 3, 5
+	rng := rand.New(rand.NewPCG(8, 9))
+	z, v := randLogits(rng, n*c, 3), randLogits(rng, n*c, 3)
+	labels := randLabels(rng, n, c)
+	affine := func(x []float32, a, b float32) []float32 {
+		out := make([]float32, len(x))
+		for i, x := range x {
+			out[i] = a*x + b
+		}
+		return out
+	}
+	for _, l := range []Loss{{T: 2, Alpha: 1, Standardize: true}, {T: 4, Alpha: 1, Kind: "dkd", DKDAlpha: 1, DKDBeta: 8, Standardize: true}} {
+		base := l.Parts(z, n, c, nil, v, 1, labels).Soft
+		moved := l.Parts(affine(z, 0.25, 3), n, c, nil, affine(v, 6, -2), 1, labels).Soft
+		if math.Abs(base-moved) > 1e-5*max(1, base) {
+			t.Errorf("%s: soft %.8g, after scaling the logits %.8g", l.Kind, base, moved)
+		}
+		plain := l
+		plain.Standardize = false
+		if p := plain.Parts(affine(z, 0.25, 3), n, c, nil, affine(v, 6, -2), 1, labels).Soft; math.Abs(p-moved) < 1e-3 {
+			t.Errorf("%s: unstandardised soft %.8g equals the standardised one: the test cannot tell them apart", l.Kind, p)
+		}
 	}
 }
