@@ -11,13 +11,14 @@ import (
 	"github.com/distillgo/distill/student"
 )
 
-const sweepDescription = `Trains one student per (temperature, alpha) pair from one offline soft-target file and
-prints a table of their eval accuracy (error counts in brackets, the best in bold). The file
+const sweepDescription = `Trains one student per (temperature, alpha) pair from one offline soft-target file, and per
+loss with --losses (e.g. kl,dkd,kl+std: "+std" standardises the logits), and prints a table of their eval accuracy (error counts in brackets, the best in bold). The file
 holds logits, so every temperature comes from the same teacher run: the grid costs only the
 students' training, never the teacher's again.
 
 Every run has the same settings (epochs, batch, learning rate or --schedule, seed, ...) apart
-from T and alpha; those flags are train's. Each run's checkpoint, metrics and curves go to --out-dir as T<t>-a<a>.ckpt/.jsonl/.png,
+from T and alpha (and the loss); those flags are train's. Each run's checkpoint, metrics and curves go to --out-dir as
+T<t>-a<a>.ckpt/.jsonl/.png (<loss>-T<t>-a<a>.* with --losses),
 and sweep.json collects the results. Started again on the same folder, a sweep resumes each
 unfinished run and reads finished ones back.
 
@@ -31,7 +32,7 @@ Example:
 // sweepTrainFlags names the flags of `distill train` that `distill sweep` takes too: every run
 // of the grid shares them.
 var sweepTrainFlags = []string{"model", "data", "labels", "soft-targets", "eval-data", "eval-labels", "loss",
-	"ensemble", "epochs", "batch", "lr", "schedule", "optimizer", "momentum", "seed", "blas",
+	"dkd-alpha", "dkd-beta", "dkd-warmup", "standardize-logits", "ensemble", "epochs", "batch", "lr", "schedule", "optimizer", "momentum", "seed", "blas",
 	"label-column", "feature-columns", "csv-header", "image-size", "color", "standardize", "scale", "mean", "std", "input-shape", "layout"}
 
 // pickFlags returns the flags of all named by names, in the order of names.
@@ -55,12 +56,13 @@ func sweepCommand() *cli.Command {
 	flags := append(pickFlags(trainFlags(), sweepTrainFlags),
 		&cli.StringFlag{Name: "temperatures", Value: "1,2,5,10,20", Usage: "comma-separated temperatures `<T,...>`"},
 		&cli.StringFlag{Name: "alphas", Value: "0.5,0.7,0.9", Usage: "comma-separated soft-loss weights `<a,...>`"},
+		&cli.StringFlag{Name: "losses", Usage: "comma-separated losses `<loss,...>`, each kl, mse or dkd, +std for standardised logits (e.g. kl,dkd,kl+std): one more grid axis (default: --loss alone)"},
 		&cli.StringFlag{Name: "out-dir", Usage: "`<folder>` for each run's checkpoint, metrics and curves, and sweep.json (required)", TakesFile: true},
 	)
 	return &cli.Command{
 		Name:        "sweep",
-		Usage:       "Train students over a grid of temperatures and alphas from one soft-target file",
-		UsageText:   "distill sweep --model <spec.json> --data <file> --labels <file> --soft-targets <file> --eval-data <file> --eval-labels <file> --out-dir <folder> [--temperatures T,...] [--alphas a,...] [options]",
+		Usage:       "Train students over a grid of temperatures, alphas and losses from one soft-target file",
+		UsageText:   "distill sweep --model <spec.json> --data <file> --labels <file> --soft-targets <file> --eval-data <file> --eval-labels <file> --out-dir <folder> [--temperatures T,...] [--alphas a,...] [--losses loss,...] [options]",
 		Description: sweepDescription,
 		Flags:       flags,
 		Action: func(cCtx *cli.Context) error {
@@ -101,6 +103,18 @@ func sweepOptionsFromFlags(cCtx *cli.Context) (sweep.Options, string, error) {
 	}
 	if o.Alphas, err = parseGrid(cCtx.String("alphas")); err != nil {
 		return o, "", usageErrorf(cCtx, "--alphas: %v", err)
+	}
+	if cCtx.IsSet("losses") {
+		if cCtx.IsSet("loss") || cCtx.IsSet("standardize-logits") {
+			return o, "", usageErrorf(cCtx, "--losses with --loss or --standardize-logits: the grid's losses say both")
+		}
+		for _, f := range strings.Split(cCtx.String("losses"), ",") {
+			l, err := sweep.ParseLoss(f)
+			if err != nil {
+				return o, "", usageErrorf(cCtx, "--losses: %v", err)
+			}
+			o.Losses = append(o.Losses, l)
+		}
 	}
 	return o, t.BLAS, nil
 }

@@ -46,7 +46,13 @@ The distillation loss (Hinton et al. 2015, "Distilling the Knowledge in a Neural
 for teacher logits v and student logits z. The soft loss is multiplied by T^2 so that its
 gradients keep the same scale whatever the temperature. KL is summed over classes and averaged
 over the batch (PyTorch's 'batchmean', not 'mean', which would also divide by the class count).
---loss mse matches logits zero-meaned per example instead. Without labels (or with --alpha 1)
+--loss mse matches logits zero-meaned per example instead. --loss dkd (Zhao et al. 2022,
+"Decoupled Knowledge Distillation") replaces the KL by T^2 * (a * TCKD + b * NCKD): a binary KL of
+the label's probability against the rest, and a KL among the other classes, with a =
+--dkd-alpha, b = --dkd-beta (1 and 8, the paper's), ramped in over --dkd-warmup epochs; it needs
+labels, and the paper's CE + DKD is --alpha 0.5 up to a factor 2. --standardize-logits (Sun et
+al. 2024, "Logit Standardization in Knowledge Distillation") z-scores both sides' logits per
+sample before the tempered softmax of kl or dkd; the hard part keeps the raw logits. Without labels (or with --alpha 1)
 the student learns from the soft targets alone. An ensemble file trains against the mean of the
 teachers' tempered probabilities (--ensemble probs) or of their logits (--ensemble logits).
 
@@ -85,7 +91,11 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "teacher-output-kind", Value: "auto", Usage: "what the online teacher outputs, `<kind>`: auto, logits, probs or logprobs"},
 		&cli.Float64Flag{Name: "temperature", Aliases: []string{"T"}, Value: def.Temperature, Usage: "softmax temperature `<T>` of the soft targets"},
 		&cli.Float64Flag{Name: "alpha", Value: def.Alpha, Usage: "weight `<a>` of the soft loss; 1 - a weights the hard loss"},
-		&cli.StringFlag{Name: "loss", Value: def.Loss, Usage: "soft loss `<kind>`: kl (T^2-scaled batchmean KL) or mse (logit matching)"},
+		&cli.StringFlag{Name: "loss", Value: def.Loss, Usage: "soft loss `<kind>`: kl (T^2-scaled batchmean KL), mse (logit matching) or dkd (decoupled KD; needs labels)"},
+		&cli.Float64Flag{Name: "dkd-alpha", Value: def.DKDAlpha, Usage: "weight `<a>` of DKD's target-vs-rest term (TCKD) for --loss dkd"},
+		&cli.Float64Flag{Name: "dkd-beta", Value: def.DKDBeta, Usage: "weight `<b>` of DKD's non-target term (NCKD) for --loss dkd"},
+		&cli.IntFlag{Name: "dkd-warmup", Value: def.DKDWarmup, Usage: "ramp the DKD term in over the first `<n>` epochs (weight min(epoch/n, 1); 0: none)"},
+		&cli.BoolFlag{Name: "standardize-logits", Usage: "z-score teacher and student logits per sample before the tempered softmax (kl or dkd; CE keeps raw logits)"},
 		&cli.StringFlag{Name: "ensemble", Value: def.Ensemble, Usage: "combine an ensemble's teachers by `<what>`: probs (mean tempered probabilities) or logits"},
 		&cli.IntFlag{Name: "epochs", Value: def.Epochs, Usage: "total number of epochs `<n>` (default with a step --schedule: its last epoch)"},
 		&cli.IntFlag{Name: "batch", Value: def.Batch, Usage: "mini-batch size `<n>`"},
@@ -148,6 +158,8 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	t.SoftTargets, t.TeacherPath = cCtx.String("soft-targets"), cCtx.String("teacher")
 	t.Temperature, t.Alpha = cCtx.Float64("temperature"), cCtx.Float64("alpha")
 	t.Loss, t.Ensemble = cCtx.String("loss"), cCtx.String("ensemble")
+	t.DKDAlpha, t.DKDBeta, t.DKDWarmup = cCtx.Float64("dkd-alpha"), cCtx.Float64("dkd-beta"), cCtx.Int("dkd-warmup")
+	t.StandardizeLogits = cCtx.Bool("standardize-logits")
 	t.Epochs, t.Batch, t.LR = cCtx.Int("epochs"), cCtx.Int("batch"), cCtx.Float64("lr")
 	t.Optimizer, t.Momentum = cCtx.String("optimizer"), cCtx.Float64("momentum")
 	t.Jitter, t.Seed = cCtx.Int("jitter"), cCtx.Uint64("seed")

@@ -39,7 +39,11 @@ type Record struct {
 	Teachers          json.RawMessage     `json:"teachers,omitempty"`            // the soft-target file's teacher list
 	Temperature       float64             `json:"temperature"`                   // the soft targets' temperature T
 	Alpha             float64             `json:"alpha"`                         // the soft loss's weight
-	Loss              string              `json:"loss"`                          // kl or mse
+	Loss              string              `json:"loss"`                          // kl, mse or dkd
+	DKDAlpha          *float64            `json:"dkd_alpha,omitempty"`           // dkd: the TCKD weight
+	DKDBeta           *float64            `json:"dkd_beta,omitempty"`            // dkd: the NCKD weight
+	DKDWarmup         int                 `json:"dkd_warmup,omitempty"`          // dkd: epochs of warm-up
+	StandardizeLogits bool                `json:"standardize_logits,omitempty"`  // logits z-scored for the soft part
 	Ensemble          string              `json:"ensemble,omitempty"`            // probs or logits
 	Optimizer         string              `json:"optimizer"`                     // adam or sgd
 	LR                float64             `json:"lr"`                            // the base learning rate

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,14 +17,19 @@ import (
 	"github.com/distillgo/distill/pipeline/train"
 )
 
-// Options configures Sweep: one student per (temperature, alpha) pair of the grid, each trained
+// Options configures Sweep: one student per (loss, temperature, alpha) of the grid, each trained
 // from the same offline soft-target file with otherwise equal settings.
 type Options struct {
 	// Train holds the settings shared by every run (Spec, Data, Labels, SoftTargets,
-	// EvalData/EvalLabels, Epochs, Batch, LR, Schedule, Seed, Preprocess, ...). Its Temperature,
-	// Alpha, Checkpoint, Metrics, Plot, Resume and Overwrite are set per run. SoftTargets and
-	// EvalData are required.
+	// EvalData/EvalLabels, Epochs, Batch, LR, Schedule, Seed, Preprocess, DKD weights, ...). Its
+	// Temperature, Alpha, Checkpoint, Metrics, Plot, Resume and Overwrite are set per run, and
+	// its Loss and StandardizeLogits too when Losses is given. SoftTargets and EvalData are
+	// required.
 	Train train.Options
+	// Losses, when not empty, is one more axis of the grid, outermost: each a loss as ParseLoss
+	// reads it ("kl", "dkd", "kl+std", ...), and each run's name starts with it. Empty: Train's
+	// own loss for every run, and names without it.
+	Losses []Loss
 	// Temperatures and Alphas span the grid (each non-empty).
 	Temperatures, Alphas []float64
 	// Dir receives each run's checkpoint, metrics and curves (named by RunName) and sweep.json
@@ -32,8 +38,33 @@ type Options struct {
 	Dir string
 }
 
+// Loss is one value of the loss axis: train's Loss and StandardizeLogits.
+type Loss struct {
+	Kind        string // kl, mse or dkd
+	Standardize bool   // logit standardisation (Sun et al. 2024)
+}
+
+// String returns the loss as ParseLoss reads it: the kind, with "+std" when standardised.
+func (l Loss) String() string {
+	if l.Standardize {
+		return l.Kind + "+std"
+	}
+	return l.Kind
+}
+
+// ParseLoss reads a loss of the grid: a train loss kind (kl, mse, dkd), optionally followed by
+// "+std" for logit standardisation. Whether the pair is valid is train's Validate's to say.
+func ParseLoss(s string) (Loss, error) {
+	kind, std := strings.CutSuffix(strings.TrimSpace(s), "+std")
+	if kind == "" || strings.ContainsAny(kind, "+-/ ") {
+		return Loss{}, fmt.Errorf("loss %q: want a kind (kl, mse, dkd), optionally with +std", s)
+	}
+	return Loss{Kind: kind, Standardize: std}, nil
+}
+
 // Result is one cell of the grid.
 type Result struct {
+	Loss        string  `json:"loss,omitempty"` // the loss axis' value, when the grid has one
 	Temperature float64 `json:"temperature"`
 	Alpha       float64 `json:"alpha"`
 	Accuracy    float64 `json:"accuracy"` // eval accuracy after the last epoch
@@ -46,6 +77,47 @@ type Result struct {
 // RunName returns the file-name stem of the run at temperature t and alpha a, e.g. "T20-a0.7".
 func RunName(t, a float64) string {
 	return "T" + strconv.FormatFloat(t, 'g', -1, 64) + "-a" + strconv.FormatFloat(a, 'g', -1, 64)
+}
+
+// LossRunName returns the file-name stem of a run of a grid with a loss axis, e.g.
+// "dkd-T4-a0.5", or RunName's without one (loss "").
+func LossRunName(loss string, t, a float64) string {
+	if loss == "" {
+		return RunName(t, a)
+	}
+	return loss + "-" + RunName(t, a)
+}
+
+// cells returns the grid's runs in order: losses outermost, then temperatures, then alphas.
+func (o *Options) cells() []cell {
+	losses := []string{""}
+	if len(o.Losses) > 0 {
+		losses = losses[:0]
+		for _, l := range o.Losses {
+			losses = append(losses, l.String())
+		}
+	}
+	var out []cell
+	for li, l := range losses {
+		for _, t := range o.Temperatures {
+			for _, a := range o.Alphas {
+				c := cell{loss: l, t: t, a: a, name: LossRunName(l, t, a)}
+				if l != "" {
+					c.kind = o.Losses[li]
+				}
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// cell is one run of the grid.
+type cell struct {
+	loss string // "" without a loss axis
+	kind Loss
+	t, a float64
+	name string
 }
 
 // Sweep trains one student per (temperature, alpha) pair, temperatures outermost, and returns the
@@ -62,18 +134,19 @@ func Sweep(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
 	var results []Result
-	for _, t := range o.Temperatures {
-		for _, a := range o.Alphas {
-			name := RunName(t, a)
-			fmt.Fprintf(log, "sweep: %s (T=%g, alpha=%g)\n", name, t, a)
-			r, err := o.runOne(ctx, t, a, name, log)
-			if err != nil {
-				return results, err
-			}
-			results = append(results, *r)
-			if err := writeSweepJSON(filepath.Join(o.Dir, "sweep.json"), results); err != nil {
-				return results, err
-			}
+	for _, c := range o.cells() {
+		if c.loss != "" {
+			fmt.Fprintf(log, "sweep: %s (loss %s, T=%g, alpha=%g)\n", c.name, c.loss, c.t, c.a)
+		} else {
+			fmt.Fprintf(log, "sweep: %s (T=%g, alpha=%g)\n", c.name, c.t, c.a)
+		}
+		r, err := o.runOne(ctx, c, log)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, *r)
+		if err := writeSweepJSON(filepath.Join(o.Dir, "sweep.json"), results); err != nil {
+			return results, err
 		}
 	}
 	return results, nil
@@ -97,31 +170,39 @@ func (o *Options) Validate() error {
 		return option.Errorf("sweep", "Dir", "no output folder")
 	}
 	seen := map[string]bool{}
-	for _, t := range o.Temperatures {
-		for _, a := range o.Alphas {
-			run := o.runOptions(t, a, RunName(t, a))
-			if err := run.Validate(false); err != nil {
-				// The shared options are sweep's Train.
-				var oe *option.Error
-				if errors.As(err, &oe) {
-					return &option.Error{Scope: "sweep", Option: "Train." + oe.Option, Err: oe.Err}
+	for _, c := range o.cells() {
+		run := o.runOptions(c)
+		if err := run.Validate(false); err != nil {
+			var oe *option.Error
+			if errors.As(err, &oe) {
+				if c.loss != "" && (oe.Option == "Loss" || oe.Option == "StandardizeLogits") {
+					return &option.Error{Scope: "sweep", Option: "Losses", Err: fmt.Errorf("%s: %w", c.loss, oe.Err)}
 				}
-				return err
+				// The shared options are sweep's Train.
+				return &option.Error{Scope: "sweep", Option: "Train." + oe.Option, Err: oe.Err}
 			}
-			n := RunName(t, a)
-			if seen[n] {
-				return option.Errorf("sweep", "Temperatures", "the grid names %s twice", n)
-			}
-			seen[n] = true
+			return err
 		}
+		if seen[c.name] {
+			axis := "Temperatures"
+			if c.loss != "" {
+				axis = "Losses"
+			}
+			return option.Errorf("sweep", axis, "the grid names %s twice", c.name)
+		}
+		seen[c.name] = true
 	}
 	return nil
 }
 
-// runOptions returns the training options of the run at (t, a), named name.
-func (o *Options) runOptions(t, a float64, name string) train.Options {
+// runOptions returns the training options of the run c.
+func (o *Options) runOptions(c cell) train.Options {
 	opts := o.Train
-	opts.Temperature, opts.Alpha = t, a
+	opts.Temperature, opts.Alpha = c.t, c.a
+	if c.loss != "" {
+		opts.Loss, opts.StandardizeLogits = c.kind.Kind, c.kind.Standardize
+	}
+	name := c.name
 	opts.Checkpoint = filepath.Join(o.Dir, name+".ckpt")
 	opts.Metrics = filepath.Join(o.Dir, name+".jsonl")
 	opts.Plot = filepath.Join(o.Dir, name+".png")
@@ -130,9 +211,10 @@ func (o *Options) runOptions(t, a float64, name string) train.Options {
 	return opts
 }
 
-// runOne trains (or resumes, or reads back) the run at (t, a).
-func (o *Options) runOne(ctx context.Context, t, a float64, name string, log io.Writer) (*Result, error) {
-	opts := o.runOptions(t, a, name)
+// runOne trains (or resumes, or reads back) the run c.
+func (o *Options) runOne(ctx context.Context, c cell, log io.Writer) (*Result, error) {
+	opts := o.runOptions(c)
+	name := c.name
 	res, err := train.Train(ctx, opts, nil, log)
 	if err != nil {
 		return nil, fmt.Errorf("sweep %s: %w", name, err)
@@ -142,7 +224,7 @@ func (o *Options) runOne(ctx context.Context, t, a float64, name string, log io.
 		return nil, fmt.Errorf("sweep %s: no eval metrics in %s (was it trained without eval data?)", name, opts.Metrics)
 	}
 	last := res.Epochs[n-1]
-	r := &Result{Temperature: t, Alpha: a, Accuracy: *last.EvalAccuracy, Errors: *last.EvalErrors,
+	r := &Result{Loss: c.loss, Temperature: c.t, Alpha: c.a, Accuracy: *last.EvalAccuracy, Errors: *last.EvalErrors,
 		Epochs: last.Epoch, Checkpoint: opts.Checkpoint}
 	for _, e := range res.Epochs {
 		r.Seconds += e.Seconds
@@ -161,40 +243,65 @@ func writeSweepJSON(path string, results []Result) error {
 	return nil
 }
 
-// FormatTable returns results as a Markdown table: one row per temperature, one column per
-// alpha, each cell the eval accuracy and (in brackets) the error count; the best cell is bold.
-// Cells missing from results are left blank.
+// FormatTable returns results as a Markdown table: one row per temperature (per loss and
+// temperature when the results have a loss axis, losses in the order they first appear), one
+// column per alpha, each cell the eval accuracy and (in brackets) the error count; the best cell
+// is bold. Cells missing from results are left blank.
 func FormatTable(results []Result, temperatures, alphas []float64) string {
 	cell := map[string]Result{}
 	best := -1.0
+	var losses []string
 	for _, r := range results {
-		cell[RunName(r.Temperature, r.Alpha)] = r
+		cell[LossRunName(r.Loss, r.Temperature, r.Alpha)] = r
 		best = max(best, r.Accuracy)
+		if r.Loss != "" && !slices.Contains(losses, r.Loss) {
+			losses = append(losses, r.Loss)
+		}
+	}
+	if len(losses) == 0 {
+		losses = []string{""}
 	}
 	var b strings.Builder
+	if losses[0] != "" {
+		b.WriteString("| loss ")
+	}
 	b.WriteString("| T \\ alpha |")
 	for _, a := range alphas {
 		fmt.Fprintf(&b, " %g |", a)
 	}
-	b.WriteString("\n|---:|")
+	b.WriteString("\n|")
+	if losses[0] != "" {
+		b.WriteString("---|")
+	}
+	b.WriteString("---:|")
 	for range alphas {
 		b.WriteString("---:|")
 	}
 	b.WriteString("\n")
-	for _, t := range temperatures {
-		fmt.Fprintf(&b, "| %g |", t)
-		for _, a := range alphas {
-			r, ok := cell[RunName(t, a)]
-			switch {
-			case !ok:
-				b.WriteString(" |")
-			case r.Accuracy == best:
-				fmt.Fprintf(&b, " **%.2f%% (%d)** |", 100*r.Accuracy, r.Errors)
-			default:
-				fmt.Fprintf(&b, " %.2f%% (%d) |", 100*r.Accuracy, r.Errors)
-			}
+	for _, l := range losses {
+		for _, t := range temperatures {
+			formatRow(&b, cell, best, l, t, alphas)
 		}
-		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// formatRow writes the table row of loss l (or none) at temperature t.
+func formatRow(b *strings.Builder, cell map[string]Result, best float64, l string, t float64, alphas []float64) {
+	if l != "" {
+		fmt.Fprintf(b, "| %s ", l)
+	}
+	fmt.Fprintf(b, "| %g |", t)
+	for _, a := range alphas {
+		r, ok := cell[LossRunName(l, t, a)]
+		switch {
+		case !ok:
+			b.WriteString(" |")
+		case r.Accuracy == best:
+			fmt.Fprintf(b, " **%.2f%% (%d)** |", 100*r.Accuracy, r.Errors)
+		default:
+			fmt.Fprintf(b, " %.2f%% (%d) |", 100*r.Accuracy, r.Errors)
+		}
+	}
+	b.WriteString("\n")
 }

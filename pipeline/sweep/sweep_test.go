@@ -178,6 +178,9 @@ func TestSweepBadOptions(t *testing.T) {
 		{"repeat", func(o *Options) { o.Alphas = []float64{0.5, 0.5} }, "twice"},
 		{"schedule ends early", func(o *Options) { o.Train.Schedule = train.Schedule{Steps: []train.Step{{End: 2, LR: 1e-3}}} }, "the steps end at epoch 2, but the run has 3 epochs"},
 		{"bad shared option", func(o *Options) { o.Train.Batch = 0 }, "Train.Batch: 0 must be at least 1"},
+		{"unknown loss", func(o *Options) { o.Losses = []Loss{{Kind: "l1"}} }, `Losses: l1: "l1": want kl, mse or dkd`},
+		{"standardised mse", func(o *Options) { o.Losses = []Loss{{Kind: "mse", Standardize: true}} }, "Losses: mse+std: goes with loss kl or dkd"},
+		{"repeated loss", func(o *Options) { o.Losses = []Loss{{Kind: "kl"}, {Kind: "kl"}} }, "Losses: the grid names kl-T1-a0.5 twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,5 +207,67 @@ func TestFormatTable(t *testing.T) {
 		"| 20 | **99.01% (99)** | |\n"
 	if got != want {
 		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestSweepLosses runs a grid with a loss axis: names, order, the loss each run trained with, and
+// the table's loss column.
+func TestSweepLosses(t *testing.T) {
+	_, o := sweepFixture(t)
+	o.Temperatures, o.Alphas = []float64{4}, []float64{0.5}
+	o.Train.DKDWarmup = 0
+	for _, s := range []string{"kl", "dkd", "kl+std"} {
+		l, err := ParseLoss(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Losses = append(o.Losses, l)
+	}
+	res, err := Sweep(context.Background(), o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ name, loss string }{{"kl-T4-a0.5", "kl"}, {"dkd-T4-a0.5", "dkd"}, {"kl+std-T4-a0.5", "kl"}}
+	if len(res) != len(want) {
+		t.Fatalf("%d results, want %d", len(res), len(want))
+	}
+	for i, r := range res {
+		if got := LossRunName(r.Loss, r.Temperature, r.Alpha); got != want[i].name || filepath.Base(r.Checkpoint) != got+".ckpt" {
+			t.Errorf("result %d: %s at %s, want %s", i, got, r.Checkpoint, want[i].name)
+		}
+		ck, err := student.LoadCheckpoint(r.Checkpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var prov provenance.Record
+		if err := json.Unmarshal([]byte(ck.Meta[meta.Provenance]), &prov); err != nil {
+			t.Fatal(err)
+		}
+		if prov.Loss != want[i].loss || prov.StandardizeLogits != strings.HasSuffix(r.Loss, "+std") {
+			t.Errorf("%s trained with loss %q standardised %v", want[i].name, prov.Loss, prov.StandardizeLogits)
+		}
+	}
+	table := FormatTable(res, o.Temperatures, o.Alphas)
+	if !strings.HasPrefix(table, "| loss | T \\ alpha | 0.5 |\n|---|---:|---:|\n| kl | 4 |") || !strings.Contains(table, "| kl+std | 4 |") {
+		t.Errorf("table:\n%s", table)
+	}
+}
+
+func TestParseLoss(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Loss
+		err  bool
+	}{
+		{"kl", Loss{Kind: "kl"}, false},
+		{" dkd+std", Loss{Kind: "dkd", Standardize: true}, false},
+		{"+std", Loss{}, true},
+		{"kl+std+std", Loss{}, true},
+		{"", Loss{}, true},
+	} {
+		got, err := ParseLoss(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("ParseLoss(%q) = %+v, %v; want %+v, error %v", tc.in, got, err, tc.want, tc.err)
+		}
 	}
 }

@@ -27,6 +27,17 @@ func scheduleHook(t *trainer) Hook {
 	}}
 }
 
+// dkdWarmupHook weighs the DKD term of epoch e (from 1) by min(e / DKDWarmup, 1), as Zhao et
+// al.'s code does: it scales the loss's DKD weights at each epoch's start.
+func dkdWarmupHook(t *trainer) Hook {
+	return Hook{Name: "dkd warm-up", OnEpochStart: func(l *Loop, epoch int) error {
+		s := t.opts.Settings
+		w := min(float64(epoch)/float64(s.DKDWarmup), 1)
+		t.loss.DKDAlpha, t.loss.DKDBeta = w*s.DKDAlpha, w*s.DKDBeta
+		return nil
+	}}
+}
+
 // evalHook scores the student on the eval set after every epoch and, with an online teacher,
 // scores the teacher once at the start and reports the student's agreement with it.
 func evalHook(ctx context.Context, t *trainer) Hook {

@@ -63,8 +63,20 @@ type Settings struct {
 	// Alpha weights the soft loss against the hard one (default 0.7); 1 trains on soft targets
 	// alone.
 	Alpha float64
-	// Loss is "kl" (default) or "mse" (logit matching on zero-meaned logits).
+	// Loss is "kl" (default), "mse" (logit matching on zero-meaned logits) or "dkd" (decoupled
+	// knowledge distillation, Zhao et al. 2022; it needs labels). student.Loss has the formulas.
 	Loss string
+	// DKDAlpha and DKDBeta weigh DKD's target-vs-rest term (TCKD) and its non-target term
+	// (NCKD) for Loss "dkd" (defaults 1 and 8, the paper's).
+	DKDAlpha, DKDBeta float64
+	// DKDWarmup ramps the soft part of Loss "dkd" in over the first DKDWarmup epochs: epoch e
+	// (from 1) weighs it by min(e / DKDWarmup, 1), as the paper's code does (default 20, the
+	// paper's; 0: no warm-up). A hook of the loop sets the weights at each epoch's start.
+	DKDWarmup int
+	// StandardizeLogits z-scores the student's and the teachers' logits per sample before the
+	// tempered softmax of Loss "kl" or "dkd" (Sun et al. 2024); the hard part keeps the raw
+	// logits (default false).
+	StandardizeLogits bool
 	// Ensemble combines several teachers: "probs" (default: mean tempered probabilities) or
 	// "logits".
 	Ensemble string
@@ -115,7 +127,7 @@ type Options struct {
 // DefaultOptions returns Options with every default filled in.
 func DefaultOptions() Options {
 	return Options{Settings: Settings{
-		Temperature: 20, Alpha: 0.7, Loss: "kl", Ensemble: "probs",
+		Temperature: 20, Alpha: 0.7, Loss: "kl", DKDAlpha: 1, DKDBeta: 8, DKDWarmup: 20, Ensemble: "probs",
 		Epochs: 10, Batch: 128, LR: 1e-3, Optimizer: "adam", Momentum: 0.9, Seed: 1,
 	}}
 }
@@ -186,8 +198,16 @@ func (s *Settings) validate() error {
 		return optErr("Temperature", "%v must be positive", s.Temperature)
 	case !(s.Alpha >= 0 && s.Alpha <= 1):
 		return optErr("Alpha", "%v must be in [0, 1]", s.Alpha)
-	case s.Loss != "kl" && s.Loss != "mse":
-		return optErr("Loss", "%q: want kl or mse", s.Loss)
+	case s.Loss != "kl" && s.Loss != "mse" && s.Loss != "dkd":
+		return optErr("Loss", "%q: want kl, mse or dkd", s.Loss)
+	case s.Loss == "dkd" && (!(s.DKDAlpha >= 0) || math.IsInf(s.DKDAlpha, 0)):
+		return optErr("DKDAlpha", "%v must be a non-negative number", s.DKDAlpha)
+	case s.Loss == "dkd" && (!(s.DKDBeta >= 0) || math.IsInf(s.DKDBeta, 0)):
+		return optErr("DKDBeta", "%v must be a non-negative number", s.DKDBeta)
+	case s.DKDWarmup < 0:
+		return optErr("DKDWarmup", "%d must not be negative", s.DKDWarmup)
+	case s.StandardizeLogits && s.Loss == "mse":
+		return optErr("StandardizeLogits", "goes with loss kl or dkd, not mse")
 	case s.Ensemble != "probs" && s.Ensemble != "logits":
 		return optErr("Ensemble", "%q: want probs or logits", s.Ensemble)
 	case s.Epochs < 1:

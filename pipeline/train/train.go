@@ -98,6 +98,9 @@ func Train(ctx context.Context, o Options, teacher model.Teacher, out io.Writer,
 		return res, nil
 	}
 	l.attach(scheduleHook(t))
+	if t.loss.Kind == "dkd" && t.k > 0 && o.DKDWarmup > 0 {
+		l.attach(dkdWarmupHook(t))
+	}
 	l.attach(hooks...)
 	if t.eval != nil {
 		l.attach(evalHook(ctx, t))
@@ -147,7 +150,13 @@ func (t *trainer) setup() error {
 	if t.k > 0 && t.labels == nil && o.Alpha != 1 {
 		slog.Info("no labels: training on soft targets alone (as alpha = 1)", "data", o.Data)
 	}
-	t.loss = student.Loss{T: o.Temperature, Alpha: o.Alpha, Kind: o.Loss, Ensemble: o.Ensemble}
+	if o.Loss == "dkd" && t.k > 0 && t.labels == nil {
+		return &OptionError{Scope: "train", Option: "Loss", Err: fmt.Errorf("dkd needs labels, and %s has none", o.Data)}
+	}
+	t.loss = student.Loss{T: o.Temperature, Alpha: o.Alpha, Kind: o.Loss, Ensemble: o.Ensemble, Standardize: o.StandardizeLogits}
+	if o.Loss == "dkd" {
+		t.loss.DKDAlpha, t.loss.DKDBeta = o.DKDAlpha, o.DKDBeta
+	}
 	if t.k == 0 {
 		// Hard labels only: T and alpha do not enter the loss.
 		t.loss.Alpha, t.prov.Alpha = 0, 0
@@ -231,6 +240,10 @@ func (t *trainer) initProvenance() {
 	if o.Optimizer == "sgd" {
 		t.prov.Momentum = o.Momentum
 	}
+	if o.Loss == "dkd" {
+		t.prov.DKDAlpha, t.prov.DKDBeta, t.prov.DKDWarmup = &o.DKDAlpha, &o.DKDBeta, o.DKDWarmup
+	}
+	t.prov.StandardizeLogits = o.StandardizeLogits
 }
 
 // setupJitter reads the image dimensions that jitter needs.
