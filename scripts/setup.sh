@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # setup.sh: install what distill needs, idempotently.
 #
-#   scripts/setup.sh          Debian packages, onnxruntime (CPU build), MNIST
+#   scripts/setup.sh          Debian packages, onnxruntime (CPU build), MNIST, Fashion-MNIST
 #   scripts/setup.sh --cuda   also the CUDA 13 onnxruntime pair (core + linux-x64-gpu provider)
 #
 # Everything downloaded lands in ignored folders: third_party/ and data/.
@@ -28,6 +28,9 @@ need=()
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 [ -e /usr/lib/x86_64-linux-gnu/libopenblas.so.0 ] || ldconfig -p 2>/dev/null | grep -q 'libopenblas.so.0' || need+=(libopenblas-dev)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# Fashion-MNIST (Zalando, MIT licence): Debian's package puts the four IDX .gz files here.
+fashion_src=/usr/share/datasets/fashion-mnist
+[ -f "$fashion_src/t10k-labels-idx1-ubyte.gz" ] || need+=(dataset-fashion-mnist)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing Debian packages: ${need[*]}"
@@ -85,4 +88,26 @@ if [ ! -f "$mnist/t10k-labels-idx1-ubyte.gz" ]; then
     cp "$dir/data/$f" "$mnist/$f.tmp" && chmod 644 "$mnist/$f.tmp" && mv "$mnist/$f.tmp" "$mnist/$f"
   done
   log "MNIST at $mnist"
+fi
+
+# --- Fashion-MNIST ---------------------------------------------------------------------------
+# Linked from Debian's dataset-fashion-mnist. Debian recompressed the files, so upstream's .gz
+# checksums do not apply: the sha256 sums below are of the uncompressed bytes (sizes 47,040,016,
+# 60,008, 7,840,016 and 10,008), checked once and recorded in data/fashion/.checked.
+fashion="$root/data/fashion"
+fashion_sums="c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888  train-images-idx3-ubyte
+bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9  train-labels-idx1-ubyte
+5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b  t10k-images-idx3-ubyte
+0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34  t10k-labels-idx1-ubyte"
+if [ "$(cat "$fashion/.checked" 2>/dev/null)" != "$fashion_sums" ]; then
+  mkdir -p "$fashion"
+  while read -r sum name; do
+    got=$(gzip -dc "$fashion_src/$name.gz" | sha256sum | cut -d' ' -f1)
+    if [ "$got" != "$sum" ]; then
+      log "Fashion-MNIST $fashion_src/$name.gz: the uncompressed sha256 is $got, want $sum"; exit 1
+    fi
+    ln -sfn "$fashion_src/$name.gz" "$fashion/$name.gz"
+  done <<< "$fashion_sums"
+  printf '%s\n' "$fashion_sums" > "$fashion/.checked"
+  log "Fashion-MNIST at $fashion (links to $fashion_src)"
 fi
