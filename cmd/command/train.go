@@ -147,6 +147,25 @@ func trainCommand() *cli.Command {
 	}
 }
 
+// scheduleFromFlags reads --schedule into t; a step schedule gives the epochs (unless --epochs
+// is given) and the rates (so --lr beside it is an error).
+func scheduleFromFlags(cCtx *cli.Context, t *train.Options) error {
+	var err error
+	if t.Schedule, err = train.ParseSchedule(cCtx.String("schedule")); err != nil {
+		return usageErrorf(cCtx, "--schedule: %v", err)
+	}
+	if end := t.Schedule.End(); end > 0 {
+		if cCtx.IsSet("lr") {
+			return usageErrorf(cCtx, "--lr with a step --schedule: the schedule gives the rates")
+		}
+		if !cCtx.IsSet("epochs") {
+			t.Epochs = end
+		}
+		t.LR = t.Schedule.Steps[0].LR
+	}
+	return nil
+}
+
 // trainOptionsFromFlags reads the flags of `distill train`, and those of them that `distill
 // sweep` has (a flag a command lacks reads as its zero value). It checks what only the command
 // line knows (a flag's syntax, which flags were given); the options' own checks are Validate's.
@@ -196,19 +215,9 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	if err := checkChoice(cCtx, "teacher-output-kind", o.TeacherOutputKind, choicesOutput); err != nil {
 		return o, err
 	}
-	var err error
-	if t.Schedule, err = train.ParseSchedule(cCtx.String("schedule")); err != nil {
-		return o, usageErrorf(cCtx, "--schedule: %v", err)
-	}
-	if end := t.Schedule.End(); end > 0 {
-		// A step schedule gives the epochs and the rates.
-		if cCtx.IsSet("lr") {
-			return o, usageErrorf(cCtx, "--lr with a step --schedule: the schedule gives the rates")
-		}
-		if !cCtx.IsSet("epochs") {
-			t.Epochs = end
-		}
-		t.LR = t.Schedule.Steps[0].LR
+	err := scheduleFromFlags(cCtx, t)
+	if err != nil {
+		return o, err
 	}
 	if o.Runtime, err = runtimeFromFlags(cCtx); err != nil {
 		return o, err
