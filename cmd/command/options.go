@@ -16,7 +16,7 @@ import (
 var optionFlags = map[string]string{
 	"Spec": "model", "Data": "data", "Labels": "labels", "EvalData": "eval-data", "EvalLabels": "eval-labels",
 	"Preprocess": "scale, --mean, --std or --input-shape", "TeacherPreprocess": "teacher-scale, --teacher-mean, --teacher-std or --teacher-input-shape",
-	"SoftTargets": "soft-targets", "TeacherPath": "teacher", "InitFrom": "init-from",
+	"SoftTargets": "soft-targets", "TeacherPath": "teacher", "OnlineTeachers": "teacher", "InitFrom": "init-from",
 	"Temperature": "temperature", "Alpha": "alpha", "Loss": "loss", "DKDAlpha": "dkd-alpha", "DKDBeta": "dkd-beta",
 	"DKDWarmup": "dkd-warmup", "StandardizeLogits": "standardize-logits", "sweep.Losses": "losses", "Ensemble": "ensemble", "Epochs": "epochs",
 	"Batch": "batch", "LR": "lr", "Schedule": "schedule", "Optimizer": "optimizer", "Momentum": "momentum",

@@ -29,6 +29,10 @@ type TrainCLIOptions struct {
 	// the preprocessing the online teacher's model records. A model that records none takes
 	// Options.TeacherPreprocess (the student's scale, mean and std with these flags in place).
 	TeacherFlags dataset.PreprocessOverride
+	// Teachers are the --teacher arguments, PATH[:OPTION,...] (see dataset.ParseTeacherSpec):
+	// one online teacher, or an ensemble run on every batch; each spec's options override its
+	// preprocessing as resolved above.
+	Teachers []string
 }
 
 const trainDescription = `Trains a student network from a JSON spec in one of three modes:
@@ -55,6 +59,12 @@ al. 2024, "Logit Standardization in Knowledge Distillation") z-scores both sides
 sample before the tempered softmax of kl or dkd; the hard part keeps the raw logits. Without labels (or with --alpha 1)
 the student learns from the soft targets alone. An ensemble file trains against the mean of the
 teachers' tempered probabilities (--ensemble probs) or of their logits (--ensemble logits).
+
+--teacher given several times distils an online ensemble: every teacher runs on every augmented
+batch and they are combined as --ensemble says. Each takes its own preprocessing as 'distill
+targets' does: the one its model records (else the student's), the --teacher-* flags over it,
+and options after the path over both:
+  --teacher a.onnx --teacher b.onnx:scale=255,mean=0.1307,std=0.3081,shape=1x28x28,output=logits
 
 --exclude-classes 3 drops every training sample labelled 3, from the soft and the hard term
 alike (offline or online), and --only-classes 7,8 keeps only those labelled 7 or 8 (Hinton et
@@ -85,7 +95,7 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "data", Usage: "training data `<file>` (IDX, gzip IDX, NPY, NPZ, CSV) or image folder (required)", TakesFile: true},
 		&cli.StringFlag{Name: "labels", Usage: "training labels `<file>` (needed unless training on soft targets alone)", TakesFile: true},
 		&cli.StringFlag{Name: "soft-targets", Usage: "offline soft targets `<file.safetensors>` made from --data", TakesFile: true},
-		&cli.StringFlag{Name: "teacher", Usage: "online teacher `<model.onnx>`, run on every batch", TakesFile: true},
+		&cli.GenericFlag{Name: "teacher", Value: &repeatedString{}, Usage: "online teacher `<model.onnx>[:opt=v,...]`, run on every batch; repeat for an ensemble (--ensemble)"},
 		&cli.StringFlag{Name: "teacher-output", Usage: "the online teacher's output `<name>` that holds the class scores (default: the only one that can)"},
 		&cli.GenericFlag{Name: "teacher-input", Value: &repeatedString{}, Usage: "feed the online teacher's input from an array of --data's samples: `<name>=<file>` or <file>.npz (every key); repeat for each input"},
 		&cli.StringFlag{Name: "teacher-output-kind", Value: "auto", Usage: "what the online teacher outputs, `<kind>`: auto, logits, probs or logprobs"},
@@ -174,7 +184,15 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	t := &o.Options
 	t.Spec = cCtx.String("model")
 	t.Data, t.Labels = cCtx.String("data"), cCtx.String("labels")
-	t.SoftTargets, t.TeacherPath = cCtx.String("soft-targets"), cCtx.String("teacher")
+	t.SoftTargets = cCtx.String("soft-targets")
+	if g, ok := cCtx.Generic("teacher").(*repeatedString); ok && len(g.values) > 0 {
+		o.Teachers = g.values
+		ts, err := dataset.ParseTeacherSpec(g.values[0], dataset.Preprocess{})
+		if err != nil {
+			return o, usageErrorf(cCtx, "--teacher: %v", err)
+		}
+		t.TeacherPath = ts.Path
+	}
 	t.Temperature, t.Alpha = cCtx.Float64("temperature"), cCtx.Float64("alpha")
 	t.Loss, t.Ensemble = cCtx.String("loss"), cCtx.String("ensemble")
 	t.DKDAlpha, t.DKDBeta, t.DKDWarmup = cCtx.Float64("dkd-alpha"), cCtx.Float64("dkd-beta"), cCtx.Int("dkd-warmup")
@@ -243,44 +261,30 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	return o, nil
 }
 
-// runTrain chooses the BLAS backend, opens the online teacher if any, and trains. People's output
-// goes to stdout; the progress bar to stderr when it is a terminal.
+// runTrain chooses the BLAS backend, opens the online teachers if any, and trains. People's
+// output goes to stdout; the progress bar to stderr when it is a terminal.
 func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) error {
 	if _, err := student.UseBLAS(o.BLAS); err != nil {
 		return err
 	}
-	var teacher model.Teacher
-	if o.TeacherPath != "" {
-		stored, err := recordedPreprocess(o.TeacherPath)
-		if err != nil {
-			return err
+	opened, err := openOnlineTeachers(&o)
+	defer func() {
+		for _, s := range opened {
+			s.Close()
 		}
-		from := "the student's, with the --teacher-* flags given"
-		if stored != nil {
-			o.TeacherPreprocess, from = o.TeacherFlags.Resolve(stored, o.TeacherPreprocess, "the student's")
-		}
-		slog.Info("teacher preprocessing", "model", o.TeacherPath, "from", from)
-		// The teacher runs between the student's steps: its idle threads must not spin.
-		s, err := o.Runtime.Open(o.TeacherPath, model.Options{Batch: o.Batch, InputShape: o.TeacherPreprocess.InputShape,
-			OutputName: o.TeacherOutput, Output: o.TeacherOutputKind, NoSpin: true})
-		if err != nil {
-			return asTeacher(err)
-		}
-		defer s.Close()
-		if len(o.TeacherInputs) == 0 {
-			if err := fedByData(s, o.TeacherPath); err != nil {
-				return err
-			}
-		}
-		d := s.Describe()
-		slog.Info("online teacher", "model", o.TeacherPath, "device", d.Device, "classes", s.Classes())
-		teacher = s
+	}()
+	if err != nil {
+		return err
+	}
+	teachers := make([]model.Teacher, len(opened))
+	for i, s := range opened {
+		teachers[i] = s
 	}
 	var hooks []train.Hook
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		hooks = append(hooks, train.ProgressBar(stderr))
 	}
-	res, err := train.Train(ctx, o.Options, teacher, stdout, hooks...)
+	res, err := train.TrainEnsemble(ctx, o.Options, teachers, stdout, hooks...)
 	if errors.Is(err, train.ErrCheckpointExists) {
 		return fmt.Errorf("%w: pass --resume to continue it, --overwrite to replace it, or remove it", err)
 	}
@@ -291,4 +295,54 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "checkpoint %s at epoch %d\n", res.Checkpoint, res.Epochs[n-1].Epoch)
 	}
 	return nil
+}
+
+// openOnlineTeachers opens the --teacher models, each with its preprocessing resolved: the model's
+// recorded one with the --teacher-* flags over it (else the student's with those flags), and the
+// spec's options over that. One teacher goes to TeacherPath and TeacherPreprocess, an ensemble to
+// OnlineTeachers. The models opened are returned also on an error, for the caller to close.
+func openOnlineTeachers(o *TrainCLIOptions) ([]model.Model, error) {
+	var opened []model.Model
+	for _, arg := range o.Teachers {
+		ts, err := dataset.ParseTeacherSpec(arg, dataset.Preprocess{})
+		if err != nil {
+			return opened, fmt.Errorf("train: --teacher: %w", err)
+		}
+		stored, err := recordedPreprocess(ts.Path)
+		if err != nil {
+			return opened, err
+		}
+		pre, from := o.TeacherPreprocess, "the student's, with the --teacher-* flags given"
+		if stored != nil {
+			pre, from = o.TeacherFlags.Resolve(stored, o.TeacherPreprocess, "the student's")
+		}
+		if ts, err = dataset.ParseTeacherSpec(arg, pre); err != nil {
+			return opened, fmt.Errorf("train: --teacher: %w", err)
+		}
+		kind := o.TeacherOutputKind
+		if ts.Output != "" {
+			kind = ts.Output
+		}
+		slog.Info("teacher preprocessing", "model", ts.Path, "from", from, "spec", arg != ts.Path)
+		// The teachers run between the student's steps: their idle threads must not spin.
+		s, err := o.Runtime.Open(ts.Path, model.Options{Batch: o.Batch, InputShape: ts.Preprocess.InputShape,
+			OutputName: o.TeacherOutput, Output: kind, NoSpin: true})
+		if err != nil {
+			return opened, asTeacher(err)
+		}
+		opened = append(opened, s)
+		if len(o.TeacherInputs) == 0 {
+			if err := fedByData(s, ts.Path); err != nil {
+				return opened, err
+			}
+		}
+		d := s.Describe()
+		slog.Info("online teacher", "model", ts.Path, "device", d.Device, "classes", s.Classes())
+		if len(o.Teachers) == 1 {
+			o.TeacherPath, o.TeacherPreprocess = ts.Path, ts.Preprocess
+		} else {
+			o.OnlineTeachers = append(o.OnlineTeachers, train.OnlineTeacher{Path: ts.Path, Preprocess: ts.Preprocess})
+		}
+	}
+	return opened, nil
 }

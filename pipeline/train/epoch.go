@@ -8,9 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/pipeline/dataset"
-	"github.com/distillgo/distill/pipeline/targets"
 	"github.com/distillgo/distill/student"
 )
 
@@ -159,8 +157,8 @@ func (t *trainer) newBatch() *batch {
 	if t.k > 0 {
 		b.teacher = make([]float32, t.k*B*C)
 	}
-	if t.teacher != nil && t.teacherInputs == nil {
-		b.tx = make([]float32, B*t.teDim)
+	if len(t.teachers) > 0 && t.teacherInputs == nil {
+		b.tx = make([]float32, B*t.maxTeacherDim())
 	}
 	if t.labels != nil {
 		b.labels = make([]int32, B)
@@ -195,8 +193,8 @@ func (t *trainer) fill(ctx context.Context, b *batch, idx []int, jit *rand.Rand)
 	switch {
 	case t.soft != nil:
 		t.gatherSoft(b, idx)
-	case t.teacher != nil:
-		b.err = t.runTeacher(ctx, b, idx, raw)
+	case len(t.teachers) > 0:
+		b.err = t.runTeachers(ctx, b, idx, raw)
 	}
 }
 
@@ -208,34 +206,4 @@ func (t *trainer) gatherSoft(b *batch, idx []int) {
 			copy(b.teacher[(k*n+j)*C:(k*n+j+1)*C], t.soft[(k*N+i)*C:(k*N+i+1)*C])
 		}
 	}
-}
-
-// runTeacher runs the online teacher on the batch's raw samples and checks its logits.
-func (t *trainer) runTeacher(ctx context.Context, b *batch, idx []int, raw []float32) error {
-	n, C := len(idx), t.spec.Classes
-	var logits []float32
-	var err error
-	if t.teacherInputs != nil {
-		logits, err = targets.FeedInputs(ctx, t.teacher.(model.MultiInput), t.teacherInputs, t.opts.TeacherPreprocess, 0, 0, idx)
-	} else {
-		tx := b.tx[:n*t.teDim]
-		if err := t.opts.TeacherPreprocess.Apply(raw, n, t.data.Shape, tx); err != nil {
-			return fmt.Errorf("train: teacher preprocess %s: %w", t.opts.Data, err)
-		}
-		logits, err = t.teacher.Logits(ctx, tx, n)
-	}
-	if err != nil {
-		return fmt.Errorf("train: teacher %s: %w", t.opts.TeacherPath, err)
-	}
-	if len(logits) != n*C {
-		return fmt.Errorf("train: teacher %s returned %d logits for %d samples of %d classes", t.opts.TeacherPath, len(logits), n, C)
-	}
-	// Row by row, so that the error names the sample's index in the data set.
-	for r, i := range idx {
-		if err := student.CheckTeacher(logits[r*C:(r+1)*C], 1, 1, C, i); err != nil {
-			return fmt.Errorf("train: teacher %s output: %w", t.opts.TeacherPath, err)
-		}
-	}
-	copy(b.teacher, logits)
-	return nil
 }

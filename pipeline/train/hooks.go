@@ -45,7 +45,7 @@ func evalHook(ctx context.Context, t *trainer) Hook {
 	return Hook{
 		Name: "evaluation",
 		OnStart: func(l *Loop) error {
-			if t.teacher == nil {
+			if len(t.teachers) == 0 {
 				return nil
 			}
 			if t.teacherInputs != nil {

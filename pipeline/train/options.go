@@ -2,6 +2,7 @@ package train
 
 import (
 	"errors"
+	"fmt"
 	"math"
 
 	"github.com/distillgo/distill/internal/option"
@@ -35,6 +36,10 @@ type Inputs struct {
 	Standardize bool
 	// TeacherPreprocess is the online teacher's input preprocessing (a zero Scale is the data's).
 	TeacherPreprocess dataset.Preprocess
+	// OnlineTeachers describes the teachers of an online ensemble (TrainEnsemble), one per model
+	// in the same order, each with its own preprocessing; TeacherPath and TeacherPreprocess are
+	// then unused (default none: one online teacher, or none).
+	OnlineTeachers []OnlineTeacher
 	// TeacherInputs, when set, feed the online teacher's named inputs from their own arrays (a
 	// token teacher's input_ids and attention_mask), which hold Data's samples in the same
 	// order, instead of Data's samples: teacher and student then see different representations
@@ -188,6 +193,11 @@ func (in *Inputs) validate(online bool) error {
 	}
 	if err := in.TeacherPreprocess.Validate(); err != nil {
 		return &OptionError{Scope: "train", Option: "TeacherPreprocess", Err: err}
+	}
+	for _, ot := range in.OnlineTeachers {
+		if err := ot.Preprocess.Validate(); err != nil {
+			return &OptionError{Scope: "train", Option: "OnlineTeachers", Err: fmt.Errorf("teacher %s: %w", ot.Path, err)}
+		}
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ type Result struct {
 // trainer holds the state of one Train call.
 type trainer struct {
 	opts    Options
-	teacher model.Teacher // the online teacher, or nil
+	teachers []onlineTeacher // the online teachers, none offline or on hard labels
 	// teacherInputs feed the online teacher's named inputs instead of the data, when set.
 	teacherInputs []targets.Input
 	out           io.Writer
@@ -53,7 +53,6 @@ type trainer struct {
 	prov          provenance.Record
 	inDim         int // per-sample raw size
 	stDim         int // per-sample student input size
-	teDim         int // per-sample teacher input size
 	h, w          int // image dims for jitter
 	ch            int
 }
@@ -66,13 +65,28 @@ type trainer struct {
 // checkpoint then holds the last completed epoch (saved at that epoch's end): the partial epoch
 // is dropped, so that a resumed run replays it exactly.
 func Train(ctx context.Context, o Options, teacher model.Teacher, out io.Writer, hooks ...Hook) (*Result, error) {
+	var teachers []model.Teacher
+	if teacher != nil {
+		teachers = []model.Teacher{teacher}
+	}
+	return TrainEnsemble(ctx, o, teachers, out, hooks...)
+}
+
+// TrainEnsemble is Train with several online teachers, all run on every augmented batch and
+// combined as o.Ensemble says (the mean of their tempered probabilities, or of their logits);
+// o.OnlineTeachers describes each, in the same order. With one teacher and no OnlineTeachers it
+// is Train.
+func TrainEnsemble(ctx context.Context, o Options, teachers []model.Teacher, out io.Writer, hooks ...Hook) (*Result, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	if err := o.Validate(teacher != nil); err != nil {
+	if err := o.Validate(len(teachers) > 0); err != nil {
 		return nil, err
 	}
-	t := &trainer{opts: o, teacher: teacher, out: out}
+	t := &trainer{opts: o, out: out}
+	if err := t.initTeachers(teachers); err != nil {
+		return nil, err
+	}
 	if err := t.setup(); err != nil {
 		return nil, err
 	}
@@ -136,8 +150,8 @@ func (t *trainer) setup() error {
 	switch {
 	case o.SoftTargets != "":
 		err = t.loadSoftTargets()
-	case t.teacher != nil:
-		err = t.setupTeacher()
+	case len(t.teachers) > 0:
+		err = t.setupTeachers()
 	case t.labels == nil:
 		err = &OptionError{Scope: "train", Option: "Labels", Err: fmt.Errorf("no labels for %s: hard-label training needs labels (or an online teacher or soft targets)", o.Data)}
 	}
@@ -289,99 +303,4 @@ func (t *trainer) loadEval() error {
 		return fmt.Errorf("train: preprocess eval data %s: %w", o.EvalData, err)
 	}
 	return nil
-}
-
-// setupTeacher checks an online teacher against the spec and the data.
-func (t *trainer) setupTeacher() error {
-	o := &t.opts
-	if c := t.teacher.Classes(); c != t.spec.Classes {
-		return fmt.Errorf("train: teacher %s has %d classes, but student spec %s has %d", o.TeacherPath, c, o.Spec, t.spec.Classes)
-	}
-	t.k = 1
-	t.prov.Mode = provenance.ModeOnline
-	t.prov.Teacher = o.TeacherPath
-	if o.TeacherPath != "" {
-		sum, err := dataset.FileSHA256(o.TeacherPath)
-		if err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-		t.prov.TeacherSHA256 = sum
-	}
-	if len(o.TeacherInputs) > 0 {
-		return t.setupTeacherInputs()
-	}
-	modelShape := o.TeacherPreprocess.InputShape
-	if m, ok := t.teacher.(model.Model); ok && modelShape == nil {
-		modelShape = m.Describe().SampleShape
-	}
-	var err error
-	if o.TeacherPreprocess, err = o.TeacherPreprocess.ForModel(t.data.Shape, modelShape); err != nil {
-		return fmt.Errorf("train: teacher input: %w", err)
-	}
-	tp := o.TeacherPreprocess
-	t.teDim = t.inDim
-	if len(tp.InputShape) > 0 {
-		t.teDim = dataset.NumValues(tp.InputShape)
-	}
-	if err := tp.CheckInput(t.data.Shape, nil); err != nil {
-		return fmt.Errorf("train: teacher input: %w", err)
-	}
-	if err := tp.Apply(t.data.X[:t.inDim], 1, t.data.Shape, make([]float32, t.inDim)); err != nil {
-		return fmt.Errorf("train: teacher preprocessing of %s: %w", o.Data, err)
-	}
-	t.prov.TeacherPreprocess = &tp
-	return nil
-}
-
-// setupTeacherInputs reads the arrays that feed the online teacher's named inputs and checks
-// them against the data and the model.
-func (t *trainer) setupTeacherInputs() error {
-	o := &t.opts
-	mi, ok := t.teacher.(model.MultiInput)
-	if !ok {
-		return &OptionError{Scope: "train", Option: "TeacherInputs", Err: fmt.Errorf("teacher %s takes only one input", o.TeacherPath)}
-	}
-	names := map[string]bool{}
-	for _, in := range mi.Inputs() {
-		names[in.Name] = true
-	}
-	for _, in := range o.TeacherInputs {
-		if !names[in.Name] {
-			return &OptionError{Scope: "train", Option: "TeacherInputs", Err: fmt.Errorf("teacher %s has no input %q", o.TeacherPath, in.Name)}
-		}
-		a, err := dataset.ReadArray(in.Path)
-		if err != nil {
-			return fmt.Errorf("train: teacher input %s: %w", in.Name, err)
-		}
-		if a.N != t.data.N {
-			return fmt.Errorf("train: teacher input %s (%s) holds %d samples, but data %s has %d", in.Name, in.Path, a.N, o.Data, t.data.N)
-		}
-		t.teacherInputs = append(t.teacherInputs, targets.Input{Name: in.Name, Array: a})
-		t.prov.TeacherInputs = append(t.prov.TeacherInputs, provenance.InputFile{Name: in.Name, Path: in.Path, SHA256: a.SHA256})
-	}
-	tp := o.TeacherPreprocess
-	t.prov.TeacherPreprocess = &tp
-	return nil
-}
-
-// teacherEval runs the online teacher once over the eval set, for agreement.
-func (t *trainer) teacherEval(ctx context.Context) ([]float32, error) {
-	ev := t.eval
-	x := make([]float32, ev.N*t.teDim)
-	if err := t.opts.TeacherPreprocess.Apply(ev.X, ev.N, ev.Shape, x); err != nil {
-		return nil, fmt.Errorf("teacher preprocess eval data %s: %w", t.opts.EvalData, err)
-	}
-	logits, err := t.teacher.Logits(ctx, x, ev.N)
-	if err != nil {
-		return nil, fmt.Errorf("teacher on eval data %s: %w", t.opts.EvalData, err)
-	}
-	if err := student.CheckTeacher(logits, 1, ev.N, t.spec.Classes, 0); err != nil {
-		return nil, fmt.Errorf("teacher output on eval data %s: %w", t.opts.EvalData, err)
-	}
-	m, err := eval.Classify(logits, ev.N, t.spec.Classes, ev.Labels)
-	if err != nil {
-		return nil, fmt.Errorf("teacher on eval data: %w", err)
-	}
-	fmt.Fprintf(t.out, "teacher on the eval set: accuracy %.2f%% (%d errors)\n", 100*m.Accuracy, m.Errors)
-	return logits, nil
 }
