@@ -12,6 +12,20 @@ import (
 	"github.com/distillgo/distill/pipeline/eval"
 )
 
+func TestEvalExportHelp(t *testing.T) {
+	for cmd, wants := range map[string][]string{
+		"eval":   {"--bias-shift", "--fit-bias", "--fit-data", "--fit-on-data", "1-D search", "per_class"},
+		"export": {"--bias-shift", "distill.bias_shift"},
+	} {
+		code, out, _ := runMain(t, cmd, "--help")
+		for _, want := range wants {
+			if code != ExitOK || !strings.Contains(out, want) {
+				t.Errorf("%s --help lacks %q (exit %d)", cmd, want, code)
+			}
+		}
+	}
+}
+
 func TestParseClasses(t *testing.T) {
 	tests := []struct {
 		in      string

@@ -86,7 +86,7 @@ func TestTrainHelp(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("train --help: exit %d", code)
 	}
-	for _, want := range []string{"T^2", "batchmean", "Hinton et al. 2015", "--soft-targets", "--teacher-scale", "--resume", "--init-from"} {
+	for _, want := range []string{"T^2", "batchmean", "Hinton et al. 2015", "--soft-targets", "--teacher-scale", "--resume", "--init-from", "--exclude-classes", "--only-classes", "online ensemble"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("train --help lacks %q", want)
 		}
