@@ -148,9 +148,18 @@ func writeSeeds(md *strings.Builder, runs []seedRun, class int) {
 			fit = fmt.Sprintf("%d → %d", s.Fit.BiasFit.ErrorsBefore, s.Fit.BiasFit.ErrorsAfter)
 		}
 		fmt.Fprintf(md, "| %s | %s | %s | %s | %s | %s |\n", s.Seed, cell(s.Plain), cell(s.Paper),
-			eval.FormatBiasShifts(s.Fit.BiasShifts), cell(s.Fit), fit)
+			formatShifts(s.Fit.BiasShifts), cell(s.Fit), fit)
 	}
 	md.WriteString("\n")
+}
+
+// formatShifts writes shifts as "7=-5.30,8=-7.70": the fitted ones lie on a grid of 0.05.
+func formatShifts(shifts []eval.BiasShift) string {
+	parts := make([]string, len(shifts))
+	for i, s := range shifts {
+		parts[i] = fmt.Sprintf("%d=%+.2f", s.Class, s.Delta)
+	}
+	return strings.Join(parts, ",")
 }
 
 func seedList(runs []seedRun) string {
