@@ -1,154 +1,82 @@
 package onnx
 
-/*
-#cgo LDFLAGS: -ldl
-#include <dlfcn.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-// The pieces of onnxruntime's C API (onnxruntime_c_api.h, API version 24) needed to call the
-// version-1 CUDA registration, which onnxruntime_go does not wrap. OrtApi is a table of function
-// pointers whose order onnxruntime never changes; the indexes below were computed with offsetof
-// against the header shipped in github.com/yalue/onnxruntime_go v1.27.0.
-enum {
-	distill_api_version = 24,
-	distill_idx_GetErrorMessage = 2,
-	distill_idx_ReleaseStatus = 93,
-	distill_idx_SessionOptionsAppendExecutionProvider_CUDA = 152,
-};
-
-typedef struct distill_OrtStatus distill_OrtStatus;
-
-// OrtCUDAProviderOptions, 64 bytes on x86-64.
-typedef struct {
-	int device_id;
-	int cudnn_conv_algo_search; // OrtCudnnConvAlgoSearch; 0 = exhaustive, the C++ default
-	size_t gpu_mem_limit;
-	int arena_extend_strategy;
-	int do_copy_in_default_stream;
-	int has_user_compute_stream;
-	void* user_compute_stream;
-	void* default_memory_arena_cfg;
-	int tunable_op_enable;
-	int tunable_op_tuning_enable;
-	int tunable_op_max_tuning_duration_ms;
-} distill_OrtCUDAProviderOptions;
-
-typedef struct {
-	const void* (*GetApi)(uint32_t version);
-	const char* (*GetVersionString)(void);
-} distill_OrtApiBase;
-
-typedef const distill_OrtApiBase* (*distill_GetApiBaseFn)(void);
-typedef distill_OrtStatus* (*distill_AppendCUDAFn)(void* options, const distill_OrtCUDAProviderOptions* cuda);
-typedef const char* (*distill_GetErrorMessageFn)(const distill_OrtStatus* status);
-typedef void (*distill_ReleaseStatusFn)(distill_OrtStatus* status);
-
-// distill_append_cuda_v1 calls OrtApi.SessionOptionsAppendExecutionProvider_CUDA on the session
-// options of the already-loaded library lib. It returns NULL on success, else a malloc'ed message.
-static char* distill_append_cuda_v1(const char* lib, void* options, int device_id) {
-	void* h = dlopen(lib, RTLD_LAZY | RTLD_NOLOAD);
-	if (h == NULL) {
-		h = dlopen(lib, RTLD_LAZY);
-	}
-	if (h == NULL) {
-		const char* e = dlerror();
-		return strdup(e ? e : "dlopen failed");
-	}
-	distill_GetApiBaseFn get_base = (distill_GetApiBaseFn)dlsym(h, "OrtGetApiBase");
-	if (get_base == NULL) {
-		dlclose(h);
-		return strdup("OrtGetApiBase not found in the onnxruntime library");
-	}
-	void* const* api = (void* const*)get_base()->GetApi(distill_api_version);
-	if (api == NULL) {
-		dlclose(h);
-		return strdup("the onnxruntime library does not support C API version 24");
-	}
-	distill_OrtCUDAProviderOptions o;
-	memset(&o, 0, sizeof o);
-	o.device_id = device_id;
-	o.gpu_mem_limit = SIZE_MAX;
-	o.do_copy_in_default_stream = 1;
-	distill_OrtStatus* st = ((distill_AppendCUDAFn)api[distill_idx_SessionOptionsAppendExecutionProvider_CUDA])(options, &o);
-	char* msg = NULL;
-	if (st != NULL) {
-		msg = strdup(((distill_GetErrorMessageFn)api[distill_idx_GetErrorMessage])(st));
-		((distill_ReleaseStatusFn)api[distill_idx_ReleaseStatus])(st);
-	}
-	dlclose(h); // drops only the reference taken above
-	return msg;
-}
-
-// distill_dlopen_error returns NULL if lib loads, else dlerror's malloc'ed message.
-static char* distill_dlopen_error(const char* lib) {
-	void* h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
-	if (h != NULL) {
-		dlclose(h);
-		return NULL;
-	}
-	const char* e = dlerror();
-	return strdup(e ? e : "dlopen failed");
-}
-*/
-import "C"
-
 import (
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"reflect"
-	"unsafe"
+	"runtime"
+	"strconv"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
 
-// appendCUDAv1 registers the CUDA execution provider with the version-1 C API call
-// SessionOptionsAppendExecutionProvider_CUDA. Unlike the version-2 options that onnxruntime_go
-// wraps, this call exists in every full onnxruntime build, including CPU builds that can load the
-// CUDA provider library from their own directory, such as the com.github.asus4.onnxruntime core
-// that scripts/setup-cuda.sh pairs with its linux-x64-gpu provider.
-func appendCUDAv1(libPath string, so *ort.SessionOptions, gpuID int) error {
-	ptr, err := sessionOptionsPtr(so)
+// This file holds what a session on CUDA needs beyond one on CPU: the provider, appended through
+// onnxruntime_go's version-2 CUDA options, and the OS thread every native call of the session runs
+// on, with the process's signal handlers kept (keepSignals).
+
+// cudaHint is what an error of the CUDA provider adds: what the provider needs.
+const cudaHint = "needs the CUDA build of onnxruntime from scripts/setup.sh --cuda, an NVIDIA driver, " +
+	"CUDA 13 (libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10) and cuDNN 9 on the library path"
+
+// appendCUDA adds the CUDA execution provider for GPU gpuID to so, with onnxruntime's default
+// settings otherwise. The provider library (libonnxruntime_providers_cuda.so, beside the core) is
+// loaded here, so this is where a missing CUDA library is reported; a core built without CUDA
+// answers "CUDA execution provider is not enabled in this build" to the first call.
+func appendCUDA(so *ort.SessionOptions, gpuID int) error {
+	co, err := ort.NewCUDAProviderOptions()
 	if err != nil {
-		return err
+		return fmt.Errorf("%w on cuda:%d (%s): create CUDA provider options: %v", ErrCUDAUnavailable, gpuID, cudaHint, err)
 	}
-	cLib := C.CString(libPath)
-	defer C.free(unsafe.Pointer(cLib))
-	msg := C.distill_append_cuda_v1(cLib, ptr, C.int(gpuID))
-	if msg != nil {
-		defer C.free(unsafe.Pointer(msg))
-		return errors.New(C.GoString(msg))
+	defer co.Destroy()
+	if err := co.Update(map[string]string{"device_id": strconv.Itoa(gpuID)}); err != nil {
+		return fmt.Errorf("%w on cuda:%d (%s): set device_id %d: %v", ErrCUDAUnavailable, gpuID, cudaHint, gpuID, err)
+	}
+	if err := so.AppendExecutionProviderCUDA(co); err != nil {
+		return fmt.Errorf("%w on cuda:%d (%s): %v", ErrCUDAUnavailable, gpuID, cudaHint, err)
 	}
 	return nil
 }
 
-// sessionOptionsPtr returns the OrtSessionOptions pointer inside so. onnxruntime_go keeps it in
-// the unexported field o; go.mod pins the version whose layout this relies on.
-func sessionOptionsPtr(so *ort.SessionOptions) (unsafe.Pointer, error) {
-	f := reflect.ValueOf(so).Elem().FieldByName("o")
-	if !f.IsValid() || f.Kind() != reflect.Pointer || f.IsNil() {
-		return nil, fmt.Errorf("onnxruntime_go SessionOptions has no native pointer field o (library upgraded?)")
-	}
-	return f.UnsafePointer(), nil
+// osThread runs functions one at a time on one goroutine locked to its OS thread.
+//
+// onnxruntime's CUDA provider keeps per-thread state: a thread_local map from provider to a
+// PerThreadContext, made on a thread's first run and retired when the thread ends (onnxruntime
+// PRs #1149 and #4017); each run first sets the device (cudaSetDevice, PR #3475), so a run from any
+// thread is correct. But Go moves a goroutine between OS threads at will, so runs of one session
+// would make a context on every thread they land on. A CUDA session therefore makes all its
+// native calls, from the provider to Destroy, on one locked thread.
+type osThread struct {
+	work chan func()
 }
 
-// cudaProviderLoadError explains why the CUDA provider library beside the onnxruntime library at
-// libPath cannot be loaded (typically a missing CUDA or cuDNN library), or returns "" when it
-// loads or is not there.
-func cudaProviderLoadError(libPath string) string {
-	p := filepath.Join(filepath.Dir(libPath), "libonnxruntime_providers_cuda.so")
-	if _, err := os.Stat(p); err != nil {
-		return ""
+// newOSThread starts the locked goroutine; stop ends it.
+func newOSThread() *osThread {
+	t := &osThread{work: make(chan func())}
+	ready := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		close(ready)
+		for f := range t.work {
+			f()
+		}
+	}()
+	<-ready
+	return t
+}
+
+// do runs f on t's thread under keepSignals and returns its error. A nil t runs f on the calling
+// goroutine, as it is (a session on CPU).
+func (t *osThread) do(f func() error) error {
+	if t == nil {
+		return f()
 	}
-	cp := C.CString(p)
-	defer C.free(unsafe.Pointer(cp))
-	msg := C.distill_dlopen_error(cp)
-	if msg == nil {
-		return ""
+	done := make(chan error, 1)
+	t.work <- func() { done <- keepSignals(f) }
+	return <-done
+}
+
+// stop ends t's goroutine; t must not be used after it. A nil t is a no-op.
+func (t *osThread) stop() {
+	if t != nil {
+		close(t.work)
 	}
-	defer C.free(unsafe.Pointer(msg))
-	return C.GoString(msg)
 }

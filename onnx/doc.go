@@ -42,11 +42,14 @@
 // per session with their fraction, since high temperatures amplify noise in saturated
 // probabilities.
 //
-// Device "cuda" appends onnxruntime's CUDA execution provider: through the version-2 provider
-// options where the library supports them, else through the version-1 call, which lets a CPU
-// build of onnxruntime load libonnxruntime_providers_cuda.so from its own directory (the pair that
-// scripts/setup.sh --cuda fetches). A provider that cannot load is an error wrapping
-// ErrCUDAUnavailable; device "auto" then logs why and runs on CPU.
+// Device "cuda" appends onnxruntime's CUDA execution provider through onnxruntime_go's version-2
+// CUDA options, which need a core built with CUDA support beside its provider libraries (the pair
+// that scripts/setup.sh --cuda fetches). A provider that cannot load is an error wrapping
+// ErrCUDAUnavailable; device "auto" then logs why and runs on CPU. A CUDA session makes all its
+// native calls on one OS thread of its own (the provider keeps per-thread state), and each of
+// them keeps the process's signal handlers: the CUDA libraries install handlers of their own,
+// which would break Go's SIGINT and SIGTERM handling. Options.NoCPUFallback makes Open fail when
+// a node would run on the CPU instead.
 //
 // ReadModelInfo parses a model's protobuf directly, without onnxruntime, for `distill inspect` and
 // for checks made before a session is opened. Export (Encode's bytes, written atomically) and

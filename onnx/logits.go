@@ -130,7 +130,7 @@ func (s *Session) runAll(ctx context.Context, f *feed, n int) ([]float32, error)
 // b's output tensor or s.buf, until the next run.
 func (s *Session) run(b *batchTensors, r int) ([]float32, error) {
 	outs := []ort.Value{b.out}
-	if err := s.sess.Run(b.vals, outs); err != nil {
+	if err := s.thread.do(func() error { return s.sess.Run(b.vals, outs) }); err != nil {
 		return nil, err
 	}
 	if b.out == nil && outs[0] != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -19,7 +20,7 @@ type Options struct {
 	Device  string // "cpu" (default when empty), "cuda" (fail if the CUDA provider cannot load) or "auto" (CUDA, else CPU)
 	GPUID   int    // CUDA device ordinal; default 0
 	Threads int    // onnxruntime intra-op threads; 0 lets onnxruntime choose (one per physical core)
-	Batch   int    // samples per run for models with a dynamic batch axis; 0 means DefaultBatch. A fixed batch axis wins.
+	Batch   int    // samples per run for models with a dynamic batch axis; 0 means DefaultBatch on CPU, DefaultBatchCUDA on CUDA. A fixed batch axis wins.
 	Output  string // what the model outputs: "auto" (default when empty), "logits", "probs" or "logprobs"
 	// OutputName names the output that holds the class scores. Empty (the default) takes the
 	// only output that can: a float tensor [N, classes] or a ZipMap (see Open); a model with
@@ -35,11 +36,20 @@ type Options struct {
 	// a teacher that runs between other work (the online teacher of distill train) would burn the
 	// cores that work needs.
 	NoSpin bool
+	// NoCPUFallback makes Open on CUDA fail when onnxruntime would run any node of the model on
+	// the CPU (session.disable_cpu_ep_fallback), so that a check knows the work ran on the GPU.
+	// By default (false) onnxruntime runs the nodes the CUDA provider lacks on the CPU.
+	NoCPUFallback bool
 }
 
-// DefaultBatch is the batch size used when Options.Batch is 0: large enough for onnxruntime's
+// DefaultBatch is the batch size on CPU when Options.Batch is 0: large enough for onnxruntime's
 // GEMMs to reach full speed on a 784-1200-1200-10 MLP, small enough to stay in cache-sized memory.
 const DefaultBatch = 256
+
+// DefaultBatchCUDA is the batch size on CUDA when Options.Batch is 0. Each run pays a fixed cost
+// (launching the kernels, copying the batch in and the scores out, synchronising), which a GPU
+// amortises only over thousands of rows; 8192 rows of 784 float32 pixels are 25 MiB.
+const DefaultBatchCUDA = 8192
 
 // Output kinds reported by Session.OutputKind.
 const (
@@ -81,6 +91,7 @@ type Session struct {
 
 	mu         sync.Mutex
 	sess       *ort.DynamicAdvancedSession
+	thread     *osThread // the OS thread of every native call of a CUDA session; nil on CPU
 	full, tail *batchTensors
 }
 
@@ -127,7 +138,7 @@ func Open(modelPath string, opts Options) (*Session, error) {
 		err = s.start(true)
 	case "auto":
 		if err = s.start(true); err != nil {
-			slog.Warn("CUDA unavailable, running the model on CPU", "model", modelPath, "reason", err)
+			slog.Warn("device auto: CUDA unavailable, running the model on CPU", "model", modelPath, "reason", err)
 			err = s.start(false)
 		}
 	}
@@ -151,9 +162,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Output == "" {
 		o.Output = OutputAuto
-	}
-	if o.Batch == 0 {
-		o.Batch = DefaultBatch
 	}
 	return o
 }
@@ -238,39 +246,64 @@ func toInt64(v []int) []int64 {
 	return out
 }
 
-// start creates the onnxruntime session on CPU or CUDA and probes it with one run of zeros.
+// start creates the onnxruntime session on CPU or CUDA and probes it with one run of zeros. A
+// CUDA session makes this and every later native call on its own OS thread (see osThread).
 func (s *Session) start(cuda bool) error {
-	so, err := ort.NewSessionOptions()
-	if err != nil {
-		return fmt.Errorf("session options: %w", err)
-	}
-	defer so.Destroy()
-	if s.opts.Threads > 0 {
-		if err := so.SetIntraOpNumThreads(s.opts.Threads); err != nil {
-			return fmt.Errorf("set threads %d: %w", s.opts.Threads, err)
-		}
-	}
-	if s.opts.NoSpin {
-		if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
-			return fmt.Errorf("turn off spinning: %w", err)
-		}
-	}
-	if _, student := s.info.Metadata[SpecKey]; student {
-		// A student distill exported quantises its weights only (int8 with DequantizeLinear):
-		// folded into float32 weights at load it runs at float speed, where onnxruntime's
-		// default fusion into MatMulNBits also rounds the activations and ran 2-4x slower here.
-		// A float32 student has no such nodes, so the setting changes nothing for it.
-		if err := so.AddSessionConfigEntry("session.disable_quant_qdq", "1"); err != nil {
-			return fmt.Errorf("fold int8 weights: %w", err)
-		}
-	}
+	var thread *osThread
 	device := "cpu"
 	if cuda {
-		device = "cuda:" + strconv.Itoa(s.opts.GPUID)
-		if err := appendCUDA(so, s.opts.GPUID); err != nil {
+		thread, device = newOSThread(), "cuda:"+strconv.Itoa(s.opts.GPUID)
+	}
+	var sess *ort.DynamicAdvancedSession
+	var classes int
+	var zip *zipColumns
+	err := thread.do(func() error {
+		var err error
+		if sess, err = s.newSession(cuda); err != nil {
 			return err
 		}
+		if classes, zip, err = s.probe(sess); err != nil {
+			err = fmt.Errorf("run one batch on %s: %w", device, err)
+		} else if o := s.out.Shape; len(o) == 2 && o[1] > 0 && o[1] != int64(classes) {
+			err = fmt.Errorf("output %q declares %d classes but produced %d", s.out.Name, o[1], classes)
+		}
+		if err != nil {
+			sess.Destroy()
+		}
+		return err
+	})
+	if err != nil {
+		thread.stop()
+		if cuda && !errors.Is(err, ErrCUDAUnavailable) {
+			err = fmt.Errorf("%w on %s (%s): %v", ErrCUDAUnavailable, device, cudaHint, err)
+		}
+		return err
 	}
+	s.sess, s.thread, s.device, s.classes, s.zip = sess, thread, device, classes, zip
+	s.rows = s.runRows(cuda)
+	return nil
+}
+
+// runRows returns the rows of a run: the fixed batch, else Options.Batch, else the device's default.
+func (s *Session) runRows(cuda bool) int {
+	switch {
+	case s.fixed > 0:
+		return s.fixed
+	case s.opts.Batch > 0:
+		return s.opts.Batch
+	case cuda:
+		return DefaultBatchCUDA
+	}
+	return DefaultBatch
+}
+
+// newSession creates the onnxruntime session of the model, on CUDA when cuda is set.
+func (s *Session) newSession(cuda bool) (*ort.DynamicAdvancedSession, error) {
+	so, err := s.sessionOptions(cuda)
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
 	// Naming only the scores' output makes onnxruntime compute only what it needs (a label
 	// output beside a ZipMap is neither computed nor fetched).
 	names := make([]string, len(s.inputs))
@@ -279,50 +312,51 @@ func (s *Session) start(cuda bool) error {
 	}
 	sess, err := ort.NewDynamicAdvancedSession(s.path, names, []string{s.out.Name}, so)
 	if err != nil {
-		if cuda {
-			return fmt.Errorf("%w: create session on %s (needs the CUDA build of onnxruntime from scripts/setup.sh --cuda, CUDA 13 and cuDNN 9): %v", ErrCUDAUnavailable, device, err)
-		}
-		return fmt.Errorf("create session: %w", err)
+		return nil, fmt.Errorf("create session: %w", err)
 	}
-	classes, zip, err := s.probe(sess)
-	if err != nil {
-		sess.Destroy()
-		if cuda {
-			return fmt.Errorf("%w: run one batch on %s: %v", ErrCUDAUnavailable, device, err)
-		}
-		return fmt.Errorf("run one batch on %s: %w", device, err)
-	}
-	if o := s.out.Shape; len(o) == 2 && o[1] > 0 && o[1] != int64(classes) {
-		sess.Destroy()
-		return fmt.Errorf("output %q declares %d classes but produced %d", s.out.Name, o[1], classes)
-	}
-	s.sess, s.device, s.classes, s.zip = sess, device, classes, zip
-	return nil
+	return sess, nil
 }
 
-// appendCUDA adds the CUDA execution provider for GPU gpuID to so: through the version-2 options
-// where the library supports them (onnxruntime's own GPU builds), else through the version-1 call
-// (CPU builds that load the CUDA provider from their directory).
-func appendCUDA(so *ort.SessionOptions, gpuID int) error {
-	co, err := ort.NewCUDAProviderOptions()
-	if err == nil {
-		defer co.Destroy()
-		if err = co.Update(map[string]string{"device_id": strconv.Itoa(gpuID)}); err == nil {
-			err = so.AppendExecutionProviderCUDA(co)
+// sessionOptions returns the session options of Options, with the CUDA provider when cuda is set.
+func (s *Session) sessionOptions(cuda bool) (*ort.SessionOptions, error) {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("session options: %w", err)
+	}
+	entries := map[string]string{}
+	if s.opts.NoSpin {
+		entries["session.intra_op.allow_spinning"] = "0" // intra-op threads do not spin
+	}
+	if _, student := s.info.Metadata[SpecKey]; student {
+		// A student distill exported quantises its weights only (int8 with DequantizeLinear):
+		// folded into float32 weights at load it runs at float speed, where onnxruntime's
+		// default fusion into MatMulNBits also rounds the activations and ran 2-4x slower here.
+		// A float32 student has no such nodes, so the setting changes nothing for it.
+		entries["session.disable_quant_qdq"] = "1"
+	}
+	if cuda && s.opts.NoCPUFallback {
+		entries["session.disable_cpu_ep_fallback"] = "1"
+	}
+	if s.opts.Threads > 0 {
+		if err = so.SetIntraOpNumThreads(s.opts.Threads); err != nil {
+			err = fmt.Errorf("set threads %d: %w", s.opts.Threads, err)
 		}
-	} else {
-		slog.Debug("CUDA provider options v2 unavailable, trying v1", "reason", err)
-		lib, _ := Initialized()
-		if err = appendCUDAv1(lib, so, gpuID); err != nil {
-			if why := cudaProviderLoadError(lib); why != "" {
-				err = fmt.Errorf("%v: %s", err, why)
+	}
+	for _, k := range slices.Sorted(maps.Keys(entries)) {
+		if err == nil {
+			if err = so.AddSessionConfigEntry(k, entries[k]); err != nil {
+				err = fmt.Errorf("session option %s = %s: %w", k, entries[k], err)
 			}
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("%w on cuda:%d (needs the CUDA build of onnxruntime from scripts/setup.sh --cuda, CUDA 13 and cuDNN 9 on the library path): %v", ErrCUDAUnavailable, gpuID, err)
+	if err == nil && cuda {
+		err = appendCUDA(so, s.opts.GPUID)
 	}
-	return nil
+	if err != nil {
+		so.Destroy()
+		return nil, err
+	}
+	return so, nil
 }
 
 // probeShapes returns the rows of the probing run (one sample, or the fixed batch) and the
@@ -453,8 +487,10 @@ func (s *Session) Close() error {
 	if s.sess == nil {
 		return nil
 	}
-	err := s.sess.Destroy()
-	s.sess = nil
+	sess := s.sess
+	err := s.thread.do(sess.Destroy)
+	s.thread.stop()
+	s.sess, s.thread = nil, nil
 	if err != nil {
 		return fmt.Errorf("close model %s: %w", s.path, err)
 	}

@@ -3,7 +3,6 @@ package onnx
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -76,39 +75,6 @@ func TestFormatRow(t *testing.T) {
 func nan() float64 {
 	var z float64
 	return z / z
-}
-
-// TestAppendCUDAv1 calls the version-1 CUDA registration through the hand-written OrtApi indexes
-// on a library without the CUDA provider beside it: the call must come back with onnxruntime's
-// own error message (so the indexes of the call, GetErrorMessage and ReleaseStatus are right).
-func TestAppendCUDAv1(t *testing.T) {
-	lib, _, err := FindLibrary("", false)
-	if err == nil {
-		err = Init(lib)
-	}
-	if err != nil {
-		if os.Getenv("DISTILL_REQUIRE_ORT") == "1" {
-			t.Fatal(err)
-		}
-		t.Skipf("onnxruntime not available: %v", err)
-	}
-	lib, _ = Initialized()
-	if _, err := os.Stat(filepath.Join(filepath.Dir(lib), "libonnxruntime_providers_cuda.so")); err == nil {
-		t.Skip("a CUDA provider is beside the library; the gpu-tagged tests cover it")
-	}
-	so, err := ort.NewSessionOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer so.Destroy()
-	err = appendCUDAv1(lib, so, 0)
-	if err == nil {
-		t.Fatal("appendCUDAv1 succeeded without a CUDA provider")
-	}
-	if msg := err.Error(); !strings.Contains(msg, "Cuda") && !strings.Contains(msg, "CUDA") {
-		t.Errorf("error %q is not onnxruntime's CUDA registration error", msg)
-	}
-	t.Logf("appendCUDAv1: %v", err)
 }
 
 func TestChooseOutput(t *testing.T) {
