@@ -100,8 +100,12 @@ func (s *Session) runAll(ctx context.Context, f *feed, n int) ([]float32, error)
 		if err != nil {
 			return nil, fmt.Errorf("model %s: %w", s.path, err)
 		}
-		b.fill(f, start, r)
-		y, err := s.run(b, r)
+		vals, views, err := b.values(f, start, r)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", s.path, err)
+		}
+		y, err := s.run(b, vals, r)
+		destroyAll(views)
 		if err != nil {
 			return nil, fmt.Errorf("model %s: run samples %d-%d on %s: %w", s.path, start, start+r, s.device, err)
 		}
@@ -126,11 +130,11 @@ func (s *Session) runAll(ctx context.Context, f *feed, n int) ([]float32, error)
 	return out, nil
 }
 
-// run runs the batch in b and returns the scores of its first r rows as float32. They live in
-// b's output tensor or s.buf, until the next run.
-func (s *Session) run(b *batchTensors, r int) ([]float32, error) {
+// run runs the inputs vals with b's output tensor and returns the scores of the first r rows as
+// float32. They live in b's output tensor or s.buf, until the next run.
+func (s *Session) run(b *batchTensors, vals []ort.Value, r int) ([]float32, error) {
 	outs := []ort.Value{b.out}
-	if err := s.thread.do(func() error { return s.sess.Run(b.vals, outs) }); err != nil {
+	if err := s.thread.do(func() error { return s.sess.Run(vals, outs) }); err != nil {
 		return nil, err
 	}
 	if b.out == nil && outs[0] != nil {

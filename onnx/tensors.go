@@ -39,11 +39,34 @@ func (b *batchTensors) fits(rows int, shapes [][]int64) bool {
 	return b != nil && b.rows == rows && slices.EqualFunc(b.shapes, shapes, slices.Equal[[]int64])
 }
 
-// fill copies samples start to start+r of f into b's input tensors, padding a fixed batch with
-// zeros.
-func (b *batchTensors) fill(f *feed, start, r int) {
+// values returns the input values of a run of samples start to start+r of f. A float32 input
+// given as []float32 in a run of b's full rows is a tensor over the caller's samples (a view,
+// which the caller destroys after the run): onnxruntime then reads the batch where it is and
+// copies it once (to the GPU, on CUDA), where a copy into b's tensor would come first. Any other
+// input is copied into b's tensor, with a fixed batch padded with zeros.
+func (b *batchTensors) values(f *feed, start, r int) (vals, views []ort.Value, err error) {
+	vals = slices.Clone(b.vals)
 	for i, in := range b.ins {
-		in.fill(f.values[i], start*f.sizes[i], (start+r)*f.sizes[i])
+		lo, hi := start*f.sizes[i], (start+r)*f.sizes[i]
+		x, ok := f.values[i].([]float32)
+		if _, own := in.data.([]float32); !ok || !own || r != b.rows {
+			in.fill(f.values[i], lo, hi)
+			continue
+		}
+		v, err := ort.NewTensor(append(ort.Shape{int64(r)}, f.shapes[i]...), x[lo:hi])
+		if err != nil {
+			destroyAll(views)
+			return nil, nil, fmt.Errorf("tensor over samples %d-%d: %w", start, start+r, err)
+		}
+		vals[i], views = v, append(views, v)
+	}
+	return vals, views, nil
+}
+
+// destroyAll destroys the values vs.
+func destroyAll(vs []ort.Value) {
+	for _, v := range vs {
+		v.Destroy()
 	}
 }
 
