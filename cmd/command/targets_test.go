@@ -217,6 +217,7 @@ func TestTargetsBadInput(t *testing.T) {
 		{name: "bad shard", teacher: s.model, extra: []string{"--shard", "3/3"}, code: ExitUsage, want: []string{"--shard", "3/3"}},
 		{name: "bad teacher option", teacher: s.model + ":gamma=2", code: ExitUsage, want: []string{"gamma"}},
 		{name: "bad device", teacher: s.model, extra: []string{"--device", "tpu"}, code: ExitUsage, want: []string{"tpu"}},
+		{name: "batch 0", teacher: s.model, extra: []string{"--batch", "0"}, code: ExitUsage, want: []string{"--batch 0"}},
 		{name: "stray argument", teacher: s.model, extra: []string{"extra"}, code: ExitUsage, want: []string{"extra"}},
 	}
 	for _, tc := range tests {
@@ -277,6 +278,27 @@ func TestTargetsJSONLogs(t *testing.T) {
 
 // TestTargetsImageFixedBatch runs a teacher with a [1,1,28,28] input (batch fixed at 1) over
 // images stored as [28,28]: the input shape comes from the model and samples run one at a time.
+func TestTargetsBatches(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		o                 TargetsOptions
+		wantStep, wantRun int
+	}{
+		{"cpu default", TargetsOptions{Runtime: modelRuntime{Name: runtimeORT, ORT: onnx.Runtime{Device: "cpu"}}}, targets.DefaultBatch, targets.DefaultBatch},
+		{"go runtime", TargetsOptions{Runtime: modelRuntime{Name: runtimeGo, ORT: onnx.Runtime{Device: "cpu"}}}, targets.DefaultBatch, targets.DefaultBatch},
+		{"cuda default", TargetsOptions{Runtime: modelRuntime{Name: runtimeORT, ORT: onnx.Runtime{Device: "cuda"}}}, onnx.DefaultBatchCUDA, 0},
+		{"auto default", TargetsOptions{Runtime: modelRuntime{Name: runtimeORT, ORT: onnx.Runtime{Device: "auto"}}}, onnx.DefaultBatchCUDA, 0},
+		{"given on cuda", TargetsOptions{Batch: 500, Runtime: modelRuntime{Name: runtimeORT, ORT: onnx.Runtime{Device: "cuda"}}}, 500, 500},
+		{"given on cpu", TargetsOptions{Batch: 7, Runtime: modelRuntime{Name: runtimeORT, ORT: onnx.Runtime{Device: "cpu"}}}, 7, 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if step, run := tc.o.batches(); step != tc.wantStep || run != tc.wantRun {
+				t.Errorf("batches() = %d, %d; want %d, %d", step, run, tc.wantStep, tc.wantRun)
+			}
+		})
+	}
+}
+
 func TestTargetsImageFixedBatch(t *testing.T) {
 	onnxtest.RequireLibrary(t)
 	dir := t.TempDir()
