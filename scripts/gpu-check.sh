@@ -1,150 +1,137 @@
 #!/usr/bin/env bash
-# gpu-check.sh: check the CUDA path on a machine with an NVIDIA GPU, the CUDA 13 runtime and cuDNN 9.
+# gpu-check.sh: the GPU check, run on the GPU machine from the parts scripts/gpu-stage.sh made.
 #
-#   scripts/gpu-check.sh                          fetch the CUDA onnxruntime pair with npm if needed
-#   DISTILL_CUDA_PARTS=DIR scripts/gpu-check.sh   no registry: use the archives or the parts made by
-#                                                 scripts/split-parts.sh, copied to DIR
-#   DISTILL_GPU_ID=1 scripts/gpu-check.sh         another GPU (default 0)
-#   scripts/gpu-check.sh --build                  only build bin/onnx-gpu.test, bin/distill and
-#                                                 bin/cmplogits, for a GPU machine without Go or a
-#                                                 Go module proxy (the check then runs those)
+#   scripts/gpu-check.sh receive <part>   keep one part, checked against the manifest.sha256 beside it
+#   scripts/gpu-check.sh run [<part>]     receive the last part, then reassemble, check every sum,
+#                                         ldd the libraries and run the check (scripts/gpucheck)
+#   scripts/gpu-check.sh assemble         reassemble and check every sum only
 #
-# 1. puts onnxruntime 1.29.0 (CUDA 13) into third_party/onnxruntime/cuda/ (scripts/setup-cuda.sh) and
-#    finds the CUDA libraries it needs (CUDA toolkit folders or the nvidia-*-cu13 Python wheels);
-# 2. runs the gpu-tagged Go tests: a 784-1200-1200-10 MLP teacher on CPU and on CUDA through
-#    onnx.Session, printing max |cpu - cuda| over the logits and both throughputs;
-# 3. if MNIST is in data/mnist/ (scripts/setup.sh) and the CLI builds, runs `distill targets` with
-#    --device cpu and --device cuda on its 60,000 training images, compares the two soft-target
-#    files (scripts/cmplogits) and prints both commands' throughputs.
-# Output lands in out/gpu-check/. Exit status 0 only when every step that ran passed.
+# The GPU machine has no Go and no package registry, and each call of the device `run` tool takes
+# at most 64 MiB of files, so scripts/gpu-stage.sh cuts what the check needs (the gpucheck binary,
+# the CUDA pair of onnxruntime, the MNIST test set) into parts of 48 MiB, and each call brings one
+# part (and the manifest) here. The parts wait in $DISTILL_GPU_TMP (default /tmp/distill-gpu),
+# which lasts while the machine stays warm: make the calls back to back (the call sequence is in
+# out/gpu-stage/runs.txt and in README.md, "The GPU check"). The CUDA 13 libraries are those of
+# the machine's PyTorch (/opt/torch/.venv: site-packages/nvidia/*/lib, such as nvidia/cu13/lib
+# and nvidia/cudnn/lib), else the CUDA toolkit's. Every step runs under `timeout`; everything is
+# also written to $OUT/gpu-check.log ($OUT is the folder the run tool brings back; out/gpu-check/
+# when it is unset). `run` ends with exactly one line
+#   VERDICT PASS|FAIL maxdiff=... agree=... cpu=.../s cuda=.../s ratio=...
+# and exits 0 only on PASS. $DISTILL_GPU_ID picks the GPU (default 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-log() { echo "gpu-check: $*" >&2; }
-die() { log "$*"; exit 1; }
+tmp=${DISTILL_GPU_TMP:-/tmp/distill-gpu}
+logdir=${OUT:-$root/out/gpu-check}
+mkdir -p "$tmp" "$logdir"
+exec > >(tee -a "$logdir/gpu-check.log") 2>&1
 
-build_only=0
-case "${1:-}" in
-  -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-  --build) build_only=1 ;;
-  "") ;;
-  *) die "unknown argument $1 (see --help)" ;;
-esac
+mode=${1:-}
+log() { echo "gpu-check: $*"; }
+fail_verdict="VERDICT FAIL maxdiff=- agree=- cpu=-/s cuda=-/s ratio=-"
+die() {
+  log "FAIL: $*"
+  [ "$mode" = run ] && echo "$fail_verdict"
+  exit 1
+}
+t() { timeout "${STEP_TIMEOUT:-120}" "$@"; } # every step under a time limit
 
-gpu_id=${DISTILL_GPU_ID:-0}
-out="$root/out/gpu-check"
-mkdir -p "$out"
-# Build the three programs with Go when it is here; otherwise use copies built by --build.
-mkdir -p "$root/bin"
-if command -v go >/dev/null 2>&1; then
-  go test -c -tags gpu -o "$root/bin/onnx-gpu.test" ./onnx/ || die "go test -c -tags gpu ./onnx/ failed"
-  go build -o "$root/bin/cmplogits" ./scripts/cmplogits || die "go build ./scripts/cmplogits failed"
-  cli_built=1
-  go build -o "$root/bin/distill" ./cmd/distill || { log "go build ./cmd/distill failed: the CLI check will be skipped"; cli_built=0; }
-else
-  log "go not found: using the programs in bin/ (made by scripts/gpu-check.sh --build)"
-  for p in onnx-gpu.test cmplogits; do
-    [ -x "$root/bin/$p" ] || die "bin/$p missing: run scripts/gpu-check.sh --build where Go is installed and copy bin/"
-  done
-  cli_built=0
-  [ -x "$root/bin/distill" ] && cli_built=1
-fi
-if [ "$build_only" = 1 ]; then
-  log "built bin/onnx-gpu.test bin/cmplogits$([ "$cli_built" = 1 ] && echo ' bin/distill')"
-  exit 0
-fi
+# receive PART: keep PART in $tmp once its sum matches the manifest beside it.
+receive() {
+  local part=$1 name manifest want got
+  name=$(basename "$part")
+  manifest=$(dirname "$part")/manifest.sha256
+  [ -f "$part" ] || die "$part: no such part (carry it with the call)"
+  [ -f "$manifest" ] || die "$manifest: no manifest beside $part (carry it with the call)"
+  if [ -f "$tmp/manifest.sha256" ] && ! cmp -s "$manifest" "$tmp/manifest.sha256"; then
+    log "a new staging: dropping the parts of the previous one in $tmp"
+    rm -rf "${tmp:?}"/part-* "$tmp/files" "$tmp/bundle.tar.xz"
+  fi
+  t cp "$manifest" "$tmp/manifest.sha256.tmp" && mv "$tmp/manifest.sha256.tmp" "$tmp/manifest.sha256"
+  want=$(awk -v n="$name" '$2 == n {print $1}' "$tmp/manifest.sha256")
+  [ -n "$want" ] || die "$name is not a part listed in $manifest"
+  got=$(t sha256sum "$part" | cut -d' ' -f1)
+  [ "$got" = "$want" ] || die "$name is damaged: sha256 $got, manifest $want"
+  t cp "$part" "$tmp/$name.tmp" && mv "$tmp/$name.tmp" "$tmp/$name"
+  local have total
+  total=$(grep -c '  part-' "$tmp/manifest.sha256")
+  have=$(find "$tmp" -maxdepth 1 -name 'part-*' ! -name '*.tmp' | wc -l)
+  log "received $name ($have of $total parts in $tmp)"
+}
 
-if command -v nvidia-smi >/dev/null 2>&1; then
-  nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader >&2 || log "nvidia-smi failed"
-else
-  log "nvidia-smi not found: is the NVIDIA driver installed?"
-fi
-
-# --- 1. onnxruntime (CUDA) and the CUDA libraries --------------------------------------------
-"$root/scripts/setup-cuda.sh"
-lib="$root/third_party/onnxruntime/cuda/libonnxruntime.so"
-[ -f "$lib" ] || die "$lib missing after scripts/setup-cuda.sh"
-
-# The CUDA provider links against these; dlopen finds them through ldconfig or LD_LIBRARY_PATH.
-need=(libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libcufft.so.12 libcudnn.so.9)
-cand_dirs=(/usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu)
-for d in /usr/local/cuda-13*/lib64 /usr/local/cuda-13*/targets/x86_64-linux/lib; do
-  [ -d "$d" ] && cand_dirs+=("$d")
-done
-# Python wheels (nvidia-cuda-runtime-cu13, nvidia-cublas-cu13, nvidia-cudnn-cu13, ...).
-for base in /usr/lib/python3*/ /usr/local/lib/python3*/ "$HOME"/.local/lib/python3*/ /opt/conda/lib/python3*/ /usr/lib/python3/dist-packages/; do
-  [ -d "$base" ] || continue
-  while IFS= read -r d; do cand_dirs+=("$d"); done < <(find "$base" -maxdepth 5 -type d -path '*nvidia*' -name lib 2>/dev/null)
-done
-extra=()
-missing=()
-for l in "${need[@]}"; do
-  if ldconfig -p 2>/dev/null | grep -qF "$l "; then continue; fi
-  found=""
-  for d in ${LD_LIBRARY_PATH:+${LD_LIBRARY_PATH//:/ }} "${cand_dirs[@]}"; do
-    if [ -e "$d/$l" ]; then found=$d; break; fi
-  done
-  if [ -n "$found" ]; then
-    case ":${LD_LIBRARY_PATH:-}:${extra[*]:-}:" in *"$found"*) ;; *) extra+=("$found") ;; esac
+# unxz: decompress stdin to stdout with xz, else Python's lzma.
+unxz_stream() {
+  if command -v xz >/dev/null 2>&1; then
+    xz -dc
   else
-    missing+=("$l")
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.stdin.buffer), sys.stdout.buffer)'
   fi
-done
-if [ ${#extra[@]} -gt 0 ]; then
-  joined=$(IFS=:; echo "${extra[*]}")
-  export LD_LIBRARY_PATH="$joined${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  log "LD_LIBRARY_PATH += $joined"
-fi
-if [ ${#missing[@]} -gt 0 ]; then
-  log "warning: not found: ${missing[*]} (install the CUDA 13 toolkit and cuDNN 9, or the nvidia-*-cu13 wheels); the CUDA provider will likely fail to load"
-fi
-export ONNXRUNTIME_LIB="$lib"
+}
 
-# --- 2. Session-level comparison (does not need the CLI) -------------------------------------
-model="$out/mlp-784-1200-1200-10.onnx"
-status=0
-log "gpu-tagged tests of ./onnx/ (GPU $gpu_id)"
-if ! (cd "$root/onnx" && DISTILL_GPU_ID="$gpu_id" DISTILL_GPU_MODEL="$model" "$root/bin/onnx-gpu.test" -test.count=1 -test.run GPU -test.v 2>&1) \
-    | tee "$out/session.log" | grep -E '^(gpu-check:|--- |FAIL|ok|PASS|panic)|gpu_test.go'; then
-  :
-fi
-grep -q '^--- FAIL' "$out/session.log" && status=1
-grep -qx 'PASS' "$out/session.log" || status=1
-[ "$status" = 0 ] && log "session check passed" || log "session check FAILED: see $out/session.log"
+# assemble: join the parts, check the archive's sum, unpack it into $tmp/files and check each file.
+assemble() {
+  local manifest=$tmp/manifest.sha256 missing=()
+  [ -f "$manifest" ] || die "$manifest missing: no part was received (the machine was released? send every part again)"
+  for p in $(awk '$2 ~ /^part-/ {print $2}' "$manifest"); do
+    [ -f "$tmp/$p" ] || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] || die "parts missing in $tmp: ${missing[*]} (the machine was released between runs? send them again, back to back)"
+  (cd "$tmp" && grep '  part-' manifest.sha256 | t sha256sum -c --quiet -) || die "a part in $tmp is damaged"
+  awk '$2 ~ /^part-/ {print $2}' "$manifest" | LC_ALL=C sort | (cd "$tmp" && t xargs cat) >"$tmp/bundle.tar.xz"
+  (cd "$tmp" && grep '  bundle.tar.xz$' manifest.sha256 | t sha256sum -c --quiet -) || die "the reassembled bundle.tar.xz does not match its sum"
+  rm -rf "$tmp/files" && mkdir -p "$tmp/files"
+  unxz_stream <"$tmp/bundle.tar.xz" | t tar -xf - -C "$tmp/files" || die "unpacking bundle.tar.xz failed"
+  (cd "$tmp" && grep '  files/' manifest.sha256 | t sha256sum -c --quiet -) || die "a reassembled file does not match its sum"
+  rm -f "$tmp/bundle.tar.xz"
+  log "reassembled and checked $(grep -c '  files/' "$manifest") files in $tmp/files"
+}
 
-# --- 3. distill targets --device cpu|cuda ---------------------------------------------------
-data="$root/data/mnist/train-images-idx3-ubyte.gz"
-if [ ! -f "$data" ]; then
-  log "skipping the CLI check: $data missing (scripts/setup.sh fetches MNIST)"
-  exit "$status"
-fi
-if [ ! -f "$model" ]; then
-  log "skipping the CLI check: the session check did not write $model"
-  exit 1
-fi
-if [ "$cli_built" != 1 ]; then
-  log "CLI check FAILED: no bin/distill"
-  exit 1
-fi
-n=60000 # MNIST training images
-declare -A secs
-for dev in cpu cuda; do
-  log "distill targets --device $dev"
-  start=$(date +%s.%N)
-  if ! "$root/bin/distill" targets --teacher "$model" --data "$data" --out "$out/targets-$dev.safetensors" \
-      --device "$dev" --gpu-id "$gpu_id" --batch 1024 --ort-lib "$lib" 2> >(tee "$out/targets-$dev.log" >&2); then
-    log "CLI check FAILED: distill targets --device $dev (see $out/targets-$dev.log)"
-    exit 1
+# cuda_dirs prints the folders of the CUDA 13 libraries: PyTorch's nvidia wheels, then the toolkit's.
+cuda_dirs() {
+  local sp
+  {
+    for sp in /opt/torch/.venv/lib/python3*/site-packages \
+      $(t python3 -c 'import site; print("\n".join(site.getsitepackages()))' 2>/dev/null || true); do
+      ls -d "$sp"/nvidia/*/lib 2>/dev/null || true
+    done
+    ls -d /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 2>/dev/null || true
+  } | awk '!seen[$0]++'
+}
+
+# check: ldd the libraries with the CUDA folders on the path, then run gpucheck.
+check() {
+  local files=$tmp/files dirs
+  dirs=$(cuda_dirs | paste -sd: -)
+  export LD_LIBRARY_PATH="$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  log "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  t nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader || log "nvidia-smi failed"
+  chmod +x "$files/gpucheck"
+  local out
+  out=$(t ldd "$files/lib/libonnxruntime_providers_cuda.so" "$files/lib/libonnxruntime.so.1" "$files/gpucheck" 2>&1) || true
+  echo "$out"
+  if grep -q 'not found' <<<"$out"; then
+    die "ldd: libraries not found (above)"
   fi
-  end=$(date +%s.%N)
-  secs[$dev]=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.3f", b-a}')
-done
-if ! "$root/bin/cmplogits" "$out/targets-cpu.safetensors" "$out/targets-cuda.safetensors" | sed 's/^/gpu-check: cpu vs cuda /'; then
-  log "CLI check FAILED: logits differ (above)"
-  status=1
-fi
-for dev in cpu cuda; do
-  awk -v d="$dev" -v s="${secs[$dev]}" -v n="$n" 'BEGIN{printf "gpu-check: distill targets --device %-4s %7.3f s  %9.0f samples/s (whole command)\n", d, s, n/s}'
-done
-exit "$status"
+  local cudnn=""
+  for d in ${LD_LIBRARY_PATH//:/ }; do [ -e "$d/libcudnn.so.9" ] && cudnn="$d/libcudnn.so.9"; done
+  log "cuDNN 9 (loaded by the provider when a node needs it, e.g. Conv): ${cudnn:-not found}"
+  STEP_TIMEOUT=${CHECK_TIMEOUT:-420} t "$files/gpucheck" -lib "$files/lib/libonnxruntime.so.1" -gpu-id "${DISTILL_GPU_ID:-0}" \
+    -teacher "$root/models/mnist-teacher.onnx" -images "$files/data/t10k-images-idx3-ubyte.gz" | tee "$tmp/gpucheck.out" || true
+  tail -n 1 "$tmp/gpucheck.out" | grep -q '^VERDICT ' || { log "gpucheck ended without a verdict (crashed or timed out)"; echo "$fail_verdict"; exit 1; }
+  tail -n 1 "$tmp/gpucheck.out" | grep -q '^VERDICT PASS '
+}
+
+case "$mode" in
+  receive) [ $# -eq 2 ] || die "usage: scripts/gpu-check.sh receive <part>"; receive "$2" ;;
+  assemble) assemble ;;
+  run)
+    [ $# -le 2 ] || die "usage: scripts/gpu-check.sh run [<part>]"
+    log "$(date -u +%FT%TZ) on $(hostname)"
+    [ $# -eq 2 ] && receive "$2"
+    assemble
+    check
+    ;;
+  -h|--help) sed -n '2,21p' "$0" ;;
+  *) sed -n '2,21p' "$0" >&2; exit 2 ;;
+esac

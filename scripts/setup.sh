@@ -29,6 +29,7 @@ need=()
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 [ -e /usr/lib/x86_64-linux-gnu/libopenblas.so.0 ] || ldconfig -p 2>/dev/null | grep -q 'libopenblas.so.0' || need+=(libopenblas-dev)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v xz >/dev/null 2>&1 || need+=(xz-utils) # scripts/gpu-parts.sh packs the GPU check with xz
 # Fashion-MNIST (Zalando, MIT licence): Debian's package puts the four IDX .gz files here.
 fashion_src=/usr/share/datasets/fashion-mnist
 [ -f "$fashion_src/t10k-labels-idx1-ubyte.gz" ] || need+=(dataset-fashion-mnist)
