@@ -1,10 +1,12 @@
 //go:build gpu
 
-// CUDA tests, run on a machine with an NVIDIA GPU after `scripts/setup.sh --cuda`:
+// CUDA tests, for a machine with an NVIDIA GPU, Go and the CUDA 13 libraries on the library path,
+// after `scripts/setup.sh --cuda`:
 //
 //	go test -tags gpu -count=1 -run GPU -v ./onnx/
 //
-// scripts/gpu-check.sh runs them with the CUDA runtime libraries on the library path.
+// The GPU machine of this project has no Go: there scripts/gpu-check.sh runs scripts/gpucheck,
+// built and staged by scripts/gpu-stage.sh.
 // $DISTILL_GPU_ID picks the GPU (default 0); $DISTILL_GPU_MODEL, when set, is where the teacher
 // model is written, so the script can reuse it for `distill targets`.
 

@@ -36,47 +36,12 @@ func TestStaging(t *testing.T) {
 	}
 	dir := t.TempDir()
 	src, out, remote := filepath.Join(dir, "files"), filepath.Join(dir, "stage"), filepath.Join(dir, "remote")
-	rng := rand.New(rand.NewPCG(48, 1))
-	want := map[string][]byte{}
-	for name, n := range map[string]int{"gpucheck": 3000, "lib/libonnxruntime.so.1": 5000, "lib/libonnxruntime_providers_cuda.so": 9000, "data/t10k-images-idx3-ubyte.gz": 700} {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(rng.IntN(256)) // random bytes: xz cannot shrink them, so there are several parts
-		}
-		want[name] = b
-		p := filepath.Join(src, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	want := writeStageFiles(t, src)
 	const partBytes = 4096
 	if msg, ok := stageScript(t, nil, "scripts/gpu-parts.sh", "pack", src, out, "4096"); !ok {
 		t.Fatalf("pack: %s", msg)
 	}
-	parts, _ := filepath.Glob(filepath.Join(out, "part-*"))
-	if len(parts) < 5 {
-		t.Fatalf("%d parts of %d bytes for 17,700 random bytes, want at least 5", len(parts), partBytes)
-	}
-	manifest, err := os.ReadFile(filepath.Join(out, "manifest.sha256"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range parts {
-		if st, _ := os.Stat(p); st.Size() > partBytes {
-			t.Errorf("%s: %d bytes > %d", p, st.Size(), partBytes)
-		}
-		if !strings.Contains(string(manifest), "  "+filepath.Base(p)+"\n") {
-			t.Errorf("manifest lacks %s", filepath.Base(p))
-		}
-	}
-	for name := range want {
-		if !strings.Contains(string(manifest), "  files/"+name+"\n") {
-			t.Errorf("manifest lacks files/%s", name)
-		}
-	}
+	parts, manifest := checkParts(t, out, partBytes, want)
 	env := []string{"DISTILL_GPU_TMP=" + remote, "OUT=" + filepath.Join(dir, "log")}
 
 	// A damaged part is refused at receipt.
@@ -123,4 +88,53 @@ func TestStaging(t *testing.T) {
 	if msg, ok := stageScript(t, env, "scripts/gpu-check.sh", "assemble"); ok || !strings.Contains(msg, "does not match its sum") {
 		t.Errorf("assemble with a forged file sum: ok=%v\n%s", ok, msg)
 	}
+}
+
+// writeStageFiles writes random files under src as gpu-stage.sh lays out files/ and returns them.
+func writeStageFiles(t *testing.T, src string) map[string][]byte {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(48, 1))
+	want := map[string][]byte{}
+	for name, n := range map[string]int{"gpucheck": 3000, "lib/libonnxruntime.so.1": 5000, "lib/libonnxruntime_providers_cuda.so": 9000, "data/t10k-images-idx3-ubyte.gz": 700} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.IntN(256)) // random bytes: xz cannot shrink them, so there are several parts
+		}
+		want[name] = b
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return want
+}
+
+// checkParts checks the parts and manifest that pack wrote to out and returns them.
+func checkParts(t *testing.T, out string, partBytes int64, want map[string][]byte) ([]string, []byte) {
+	t.Helper()
+	parts, _ := filepath.Glob(filepath.Join(out, "part-*"))
+	if len(parts) < 5 {
+		t.Fatalf("%d parts of %d bytes for 17,700 random bytes, want at least 5", len(parts), partBytes)
+	}
+	manifest, err := os.ReadFile(filepath.Join(out, "manifest.sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range parts {
+		if st, _ := os.Stat(p); st.Size() > partBytes {
+			t.Errorf("%s: %d bytes > %d", p, st.Size(), partBytes)
+		}
+		if !strings.Contains(string(manifest), "  "+filepath.Base(p)+"\n") {
+			t.Errorf("manifest lacks %s", filepath.Base(p))
+		}
+	}
+	for name := range want {
+		if !strings.Contains(string(manifest), "  files/"+name+"\n") {
+			t.Errorf("manifest lacks files/%s", name)
+		}
+	}
+	return parts, manifest
 }
