@@ -25,7 +25,12 @@ root=$(pwd)
 tmp=${DISTILL_GPU_TMP:-/tmp/distill-gpu}
 logdir=${OUT:-$root/out/gpu-check}
 mkdir -p "$tmp" "$logdir"
+exec 3>&1 4>&2
 exec > >(tee -a "$logdir/gpu-check.log") 2>&1
+tee_pid=$!
+# On exit, give the log's tee its end of file and wait for it, so that the last line (the
+# VERDICT) is written and shown before the script ends.
+trap 'exec 1>&3 2>&4; wait "$tee_pid" 2>/dev/null || true' EXIT
 
 mode=${1:-}
 log() { echo "gpu-check: $*"; }
