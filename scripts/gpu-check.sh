@@ -10,10 +10,10 @@
 # at most 64 MiB of files, so scripts/gpu-stage.sh cuts what the check needs (the gpucheck binary,
 # the CUDA pair of onnxruntime, the MNIST test set) into parts of 48 MiB, and each call brings one
 # part (and the manifest) here. The parts wait in $DISTILL_GPU_TMP (default /tmp/distill-gpu),
-# which lasts while the machine stays warm: make the calls back to back (the call sequence is in
-# out/gpu-stage/runs.txt and in README.md, "The GPU check"). The CUDA 13 libraries are those of
-# the machine's PyTorch (/opt/torch/.venv: site-packages/nvidia/*/lib, such as nvidia/cu13/lib
-# and nvidia/cudnn/lib), else the CUDA toolkit's. Every step runs under `timeout`; everything is
+# which lasts while the machine stays warm (it waits about 30 s for the next call): make the calls
+# back to back (the sequence is in out/gpu-stage/runs.txt and in README.md, "The GPU check").
+# The CUDA 13 libraries are those of the machine's PyTorch (/opt/torch/.venv:
+# site-packages/nvidia/*/lib, such as nvidia/cu13/lib and nvidia/cudnn/lib), else the toolkit's. Every step runs under `timeout`; everything is
 # also written to $OUT/gpu-check.log ($OUT is the folder the run tool brings back; out/gpu-check/
 # when it is unset). `run` ends with exactly one line
 #   VERDICT PASS|FAIL maxdiff=... agree=... cpu=.../s cuda=.../s ratio=...
