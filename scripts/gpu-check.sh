@@ -137,6 +137,6 @@ case "$mode" in
     assemble
     check
     ;;
-  -h|--help) sed -n '2,21p' "$0" ;;
-  *) sed -n '2,21p' "$0" >&2; exit 2 ;;
+  -h|--help) sed -n '2,20p' "$0" ;;
+  *) sed -n '2,20p' "$0" >&2; exit 2 ;;
 esac
