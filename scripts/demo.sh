@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The reference MNIST experiment (Hinton et al. 2015, section 3), end to end:
+# The reference MNIST experiment (Hinton et al. 2015, section 3), end to end; DATASET=fashion runs
+# the same steps on Fashion-MNIST with the CNN teacher models/fashion-teacher.onnx and the
+# 784-800-800-10 student models/fashion-mlp.json (`make demo DATASET=fashion`):
 #
 #   1. the teacher models/mnist-teacher.onnx (784-1200-1200-10, dropout 0.5, jitter 2); trained
 #      afresh by scripts/train-teacher.sh and exported when the file is absent;
@@ -19,16 +21,18 @@
 # The learning-rate schedule is a step: epochs 1..E-F at LR, the last F at LR_FINE, one run of
 # `distill train --schedule E-F:LR,E:LR_FINE`.
 #
-# Environment (defaults in brackets):
-#   EPOCHS [40]          epochs of the students (BASELINE_EPOCHS, DISTILL_EPOCHS override)
-#   FINE_EPOCHS [10]     how many of the last epochs run at LR_FINE (students)
+# Environment (defaults in brackets; the second default is DATASET=fashion's):
+#   DATASET [mnist]      mnist or fashion
+#   EPOCHS [40; 20]      epochs of the students (BASELINE_EPOCHS, DISTILL_EPOCHS override)
+#   FINE_EPOCHS [10; 5]  how many of the last epochs run at LR_FINE (students)
 #   BATCH [128]          mini-batch size of the students
 #   LR [1e-3] LR_FINE [1e-4]
-#   T [20] ALPHA [0.7] JITTER [2]   the distilled student's (and the jittered baseline's jitter)
+#   T [20; 4] ALPHA [0.7; 0.9] JITTER [2]   the distilled student's (and the jittered baseline's jitter)
+#   DISTILL_FLAGS []     more flags of the distilled student, e.g. "--loss dkd --alpha 0.5"
 #   BASELINE_JITTER [0]  jitter of the baseline student (the paper's is unregularised)
 #   JITTER_BASELINE [1]  also train the baseline with JITTER (0: skip it)
 #   TEACHER_SCHEDULE     the teacher's END:LR stages when it is trained (scripts/train-teacher.sh)
-#   TEACHER [models/mnist-teacher.onnx]   OUT [out/demo]   SEED [1]
+#   TEACHER [models/mnist-teacher.onnx; models/fashion-teacher.onnx]   OUT [out/demo; out/demo-fashion]   SEED [1]
 #   DISTILL [bin/distill]
 # The defaults take about 11 minutes (654 s) on a 2-core machine with the shipped teacher. Longer runs
 # only change these, e.g.  EPOCHS=100 FINE_EPOCHS=20 OUT=out/demo100 make demo
@@ -36,18 +40,29 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${DISTILL:-bin/distill}
-OUT=${OUT:-out/demo}
-D=${MNIST_DIR:-data/mnist}
-TEACHER=${TEACHER:-models/mnist-teacher.onnx}
-EPOCHS=${EPOCHS:-40}
+DATASET=${DATASET:-mnist}
+case $DATASET in
+mnist)
+	D=${MNIST_DIR:-data/mnist} name=MNIST student=models/mnist-student.json teacher_name=784-1200-1200-10
+	defaults=(out/demo 40 10 20 0.7) ;;
+fashion)
+	D=${FASHION_DIR:-data/fashion} name=Fashion-MNIST student=models/fashion-mlp.json
+	teacher_name="CNN (models/fashion-teacher.json)" defaults=(out/demo-fashion 20 5 4 0.9) ;;
+*)
+	echo "demo: unknown DATASET '$DATASET' (want mnist or fashion)" >&2; exit 2 ;;
+esac
+OUT=${OUT:-${defaults[0]}}
+TEACHER=${TEACHER:-models/$DATASET-teacher.onnx}
+EPOCHS=${EPOCHS:-${defaults[1]}}
 BASELINE_EPOCHS=${BASELINE_EPOCHS:-$EPOCHS}
 DISTILL_EPOCHS=${DISTILL_EPOCHS:-$EPOCHS}
-FINE_EPOCHS=${FINE_EPOCHS:-10}
+FINE_EPOCHS=${FINE_EPOCHS:-${defaults[2]}}
 BATCH=${BATCH:-128}
 LR=${LR:-1e-3}
 LR_FINE=${LR_FINE:-1e-4}
-T=${T:-20}
-ALPHA=${ALPHA:-0.7}
+T=${T:-${defaults[3]}}
+ALPHA=${ALPHA:-${defaults[4]}}
+read -r -a distill_flags <<< "${DISTILL_FLAGS:-}"
 JITTER=${JITTER:-2}
 BASELINE_JITTER=${BASELINE_JITTER:-0}
 JITTER_BASELINE=${JITTER_BASELINE:-1}
@@ -106,7 +121,7 @@ if [[ -f $TEACHER ]]; then
 	echo "using $TEACHER (sha256 $(sha256sum "$TEACHER" | cut -c1-16)...)"
 else
 	echo "$TEACHER is absent: training it with scripts/train-teacher.sh (see models/README.md)"
-	env OUT="$OUT/teacher" TEACHER="$TEACHER" DISTILL="$BIN" MNIST_DIR="$D" SEED="$SEED" \
+	env DATASET="$DATASET" OUT="$OUT/teacher" TEACHER="$TEACHER" DISTILL="$BIN" MNIST_DIR="$D" FASHION_DIR="$D" SEED="$SEED" \
 		${TEACHER_SCHEDULE:+"SCHEDULE=$TEACHER_SCHEDULE"} scripts/train-teacher.sh
 fi
 # A distilled student or soft targets made with another teacher are stale: the sha256 is part of
@@ -124,22 +139,22 @@ fi
 
 students=(baseline)
 say "3a. baseline student on hard labels, jitter $BASELINE_JITTER ($BASELINE_EPOCHS epochs)"
-train_stepped baseline "$BASELINE_EPOCHS" "$FINE_EPOCHS" --model models/mnist-student.json \
+train_stepped baseline "$BASELINE_EPOCHS" "$FINE_EPOCHS" --model "$student" \
 	--data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --jitter "$BASELINE_JITTER" --batch "$BATCH"
 
 rm -f "$OUT/eval-baseline-jitter.json"
 if [[ $JITTER_BASELINE != 0 && $JITTER != "$BASELINE_JITTER" ]]; then
 	students+=(baseline-jitter)
 	say "3b. baseline student on hard labels, jitter $JITTER ($BASELINE_EPOCHS epochs)"
-	train_stepped baseline-jitter "$BASELINE_EPOCHS" "$FINE_EPOCHS" --model models/mnist-student.json \
+	train_stepped baseline-jitter "$BASELINE_EPOCHS" "$FINE_EPOCHS" --model "$student" \
 		--data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --jitter "$JITTER" --batch "$BATCH"
 fi
 
 students+=(distilled)
 say "3c. distilled student, online teacher, T=$T alpha=$ALPHA jitter $JITTER ($DISTILL_EPOCHS epochs)"
-SETTINGS_EXTRA="teacher_sha256=$TEACHER_SHA " train_stepped distilled "$DISTILL_EPOCHS" "$FINE_EPOCHS" --model models/mnist-student.json \
+SETTINGS_EXTRA="teacher_sha256=$TEACHER_SHA " train_stepped distilled "$DISTILL_EPOCHS" "$FINE_EPOCHS" --model "$student" \
 	--data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --jitter "$JITTER" --batch "$BATCH" \
-	--teacher "$TEACHER" --temperature "$T" --alpha "$ALPHA"
+	--teacher "$TEACHER" --temperature "$T" --alpha "$ALPHA" ${distill_flags[@]+"${distill_flags[@]}"}
 
 say "4. eval on the 10,000 test images"
 "$BIN" eval --model "$TEACHER" --data "$TEST_IMG" --labels "$TEST_LBL" --json > "$OUT/eval-teacher.json"
@@ -148,14 +163,14 @@ for s in "${students[@]}"; do
 done
 
 say "5. export of the distilled student"
-"$BIN" export --model "$OUT/distilled.ckpt" --out "$OUT/distilled.onnx" --spec models/mnist-student.json \
+"$BIN" export --model "$OUT/distilled.ckpt" --out "$OUT/distilled.onnx" --spec "$student" \
 	--verify 256 --verify-data "$TEST_IMG"
 "$BIN" eval --model "$OUT/distilled.onnx" --data "$TEST_IMG" --labels "$TEST_LBL" --json > "$OUT/eval-distilled-onnx.json"
 
 say "6. results"
 go run ./scripts/demoreport --dir "$OUT" --teacher "$TEACHER" -T "$T" -alpha "$ALPHA" -jitter "$JITTER" \
-	-baseline-jitter "$BASELINE_JITTER" \
-	--command "$(printf 'EPOCHS=%s FINE_EPOCHS=%s BATCH=%s LR=%s LR_FINE=%s T=%s ALPHA=%s JITTER=%s BASELINE_JITTER=%s make demo' \
-		"$EPOCHS" "$FINE_EPOCHS" "$BATCH" "$LR" "$LR_FINE" "$T" "$ALPHA" "$JITTER" "$BASELINE_JITTER")"
+	-baseline-jitter "$BASELINE_JITTER" -dataset "$name" -teacher-name "$teacher_name" -student-name 784-800-800-10 \
+	--command "$(printf '%sEPOCHS=%s FINE_EPOCHS=%s BATCH=%s LR=%s LR_FINE=%s T=%s ALPHA=%s JITTER=%s BASELINE_JITTER=%s make demo' \
+		"$([[ $DATASET == mnist ]] || echo "DATASET=$DATASET ")" "$EPOCHS" "$FINE_EPOCHS" "$BATCH" "$LR" "$LR_FINE" "$T" "$ALPHA" "$JITTER" "$BASELINE_JITTER")${DISTILL_FLAGS:+ DISTILL_FLAGS=\"$DISTILL_FLAGS\"}"
 echo
 echo "report: $OUT/report.md (this run took $(($(date +%s) - start)) s of wall time)"

@@ -56,7 +56,11 @@ func main() {
 	flag.Float64Var(&s.Alpha, "alpha", 0.7, "the distilled student's `alpha`")
 	flag.IntVar(&s.Jitter, "jitter", 2, "the `pixels` of jitter of the distilled student and the jittered baseline")
 	flag.IntVar(&s.BaselineJitter, "baseline-jitter", 0, "the `pixels` of jitter of the baseline student")
+	flag.StringVar(&s.Dataset, "dataset", "MNIST", "the data set's `name` in titles (any but MNIST has no paper figures)")
+	flag.StringVar(&s.Teacher, "teacher-name", "784-1200-1200-10", "the teacher's architecture, `words` for its row")
+	flag.StringVar(&s.Student, "student-name", "784-800-800-10", "the students' architecture, `words` for their rows")
 	flag.Parse()
+	s.Paper = s.Dataset == "MNIST"
 	if err := run(*dir, *teacher, *teacherMetrics, *command, s, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "demoreport:", err)
 		os.Exit(1)
@@ -67,6 +71,9 @@ func main() {
 type settings struct {
 	T, Alpha               float64
 	Jitter, BaselineJitter int
+	Dataset                string // in titles: MNIST or Fashion-MNIST
+	Teacher, Student       string // the architectures, in the rows' names
+	Paper                  bool   // show Hinton et al.'s MNIST figures
 }
 
 // jitterName describes k pixels of jitter for a row's name.
@@ -93,16 +100,16 @@ func run(dir, teacher, teacherMetrics, command string, s settings, stdout io.Wri
 		return err
 	}
 
-	if err := plotCurves(filepath.Join(dir, "curves.png"), rows[1:], rows[0].Eval.Metrics.Errors); err != nil {
+	if err := plotCurves(filepath.Join(dir, "curves.png"), s.Dataset, rows[1:], rows[0].Eval.Metrics.Errors); err != nil {
 		return err
 	}
-	if err := plotErrors(filepath.Join(dir, "errors.png"), rows); err != nil {
+	if err := plotErrors(filepath.Join(dir, "errors.png"), s.Dataset, rows); err != nil {
 		return err
 	}
 
 	table := formatTable(rows)
 	fmt.Fprint(stdout, table)
-	md := reportMarkdown(dir, command, teacher, sum, table, rows[len(rows)-1], onnxEval)
+	md := reportMarkdown(dir, command, teacher, sum, table, s, rows[len(rows)-1], onnxEval)
 	path := filepath.Join(dir, "report.md")
 	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
 		return fmt.Errorf("write report %s: %w", path, err)
@@ -116,16 +123,21 @@ func run(dir, teacher, teacherMetrics, command string, s settings, stdout io.Wri
 // per-epoch metrics.
 func readRows(dir, teacher, teacherMetrics string, s settings) ([]*row, error) {
 	rows := []*row{
-		{Name: "teacher 784-1200-1200-10", Short: "teacher", PaperErrs: paperTeacher},
-		{Name: fmt.Sprintf("baseline student 784-800-800-10 (hard labels, %s)", jitterName(s.BaselineJitter)),
+		{Name: "teacher " + s.Teacher, Short: "teacher", PaperErrs: paperTeacher},
+		{Name: fmt.Sprintf("baseline student %s (hard labels, %s)", s.Student, jitterName(s.BaselineJitter)),
 			Short: "baseline, " + jitterName(s.BaselineJitter)},
-		{Name: fmt.Sprintf("baseline student 784-800-800-10 (hard labels, %s)", jitterName(s.Jitter)),
+		{Name: fmt.Sprintf("baseline student %s (hard labels, %s)", s.Student, jitterName(s.Jitter)),
 			Short: "baseline, " + jitterName(s.Jitter)},
-		{Name: fmt.Sprintf("distilled student 784-800-800-10 (T=%g, alpha=%g, %s)", s.T, s.Alpha, jitterName(s.Jitter)),
+		{Name: fmt.Sprintf("distilled student %s (T=%g, alpha=%g, %s)", s.Student, s.T, s.Alpha, jitterName(s.Jitter)),
 			Short: "distilled", PaperErrs: paperDistilled},
 	}
 	if s.BaselineJitter == 0 {
 		rows[1].PaperErrs = paperBaseline // the paper's small net alone had no regularisation
+	}
+	if !s.Paper {
+		for _, r := range rows {
+			r.PaperErrs = 0
+		}
 	}
 	files := []string{"teacher", "baseline", "baseline-jitter", "distilled"}
 	var err error
@@ -156,15 +168,19 @@ func readRows(dir, teacher, teacherMetrics string, s settings) ([]*row, error) {
 
 // reportMarkdown returns report.md: the table, the exported student's errors beside its
 // checkpoint's (when onnxEval is not nil), and the plots that are in dir.
-func reportMarkdown(dir, command, teacher, teacherSum, table string, distilled *row, onnxEval *eval.Result) string {
+func reportMarkdown(dir, command, teacher, teacherSum, table string, s settings, distilled *row, onnxEval *eval.Result) string {
 	var md strings.Builder
-	fmt.Fprintf(&md, "# MNIST distillation: results\n\n")
-	fmt.Fprintf(&md, "Produced by `%s` (scripts/demo.sh). Test set: the 10,000 MNIST test images. Preprocessing\n", command)
+	fmt.Fprintf(&md, "# %s distillation: results\n\n", s.Dataset)
+	fmt.Fprintf(&md, "Produced by `%s` (scripts/demo.sh). Test set: the 10,000 %s test images. Preprocessing\n", command, s.Dataset)
 	fmt.Fprintf(&md, "x/255, mean 0.5, std 0.5; \"jitter k\": training images shifted by up to k pixels. Teacher: %s (sha256 %s).\n\n", teacher, teacherSum)
 	md.WriteString(table)
 	md.WriteString("\nTraining time is the sum of the epochs' wall times on this machine (the distilled student's\n")
 	md.WriteString("includes running the online teacher on every batch). Agreement is top-1 agreement with the teacher\n")
-	md.WriteString("on the test set. Paper: Hinton, Vinyals & Dean (2015), section 3 (their runs were far longer).\n\n")
+	if s.Paper {
+		md.WriteString("on the test set. Paper: Hinton, Vinyals & Dean (2015), section 3 (their runs were far longer).\n\n")
+	} else {
+		md.WriteString("on the test set.\n\n")
+	}
 	if onnxEval != nil {
 		d := distilled.Eval.Metrics
 		o := onnxEval.Metrics
@@ -241,9 +257,9 @@ func readMetrics(path string) ([]train.EpochMetrics, error) {
 }
 
 // plotCurves draws the students' test errors per epoch, with the teacher's as a line.
-func plotCurves(path string, students []*row, teacherErrs int) error {
+func plotCurves(path, dataset string, students []*row, teacherErrs int) error {
 	p := plot.New()
-	p.Title.Text = "MNIST test errors per epoch (10,000 images)"
+	p.Title.Text = dataset + " test errors per epoch (10,000 images)"
 	p.X.Label.Text = "epoch"
 	p.Y.Label.Text = "test errors"
 	p.Legend.Top = true
@@ -295,9 +311,9 @@ func plotCurves(path string, students []*row, teacherErrs int) error {
 }
 
 // plotErrors draws each model's test errors beside the paper's as grouped bars.
-func plotErrors(path string, rows []*row) error {
+func plotErrors(path, dataset string, rows []*row) error {
 	p := plot.New()
-	p.Title.Text = "MNIST test errors per model"
+	p.Title.Text = dataset + " test errors per model"
 	p.Y.Label.Text = "test errors (of 10,000)"
 	ours := make(plotter.Values, len(rows))
 	paper := make(plotter.Values, len(rows))

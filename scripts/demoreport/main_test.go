@@ -50,7 +50,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	if err := run(dir, teacher, "", "EPOCHS=3 make demo", settings{T: 20, Alpha: 0.7, Jitter: 2}, &out); err != nil {
+	if err := run(dir, teacher, "", "EPOCHS=3 make demo", settings{T: 20, Alpha: 0.7, Jitter: 2, Dataset: "MNIST", Teacher: "784-1200-1200-10", Student: "784-800-800-10", Paper: true}, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"| 99.10% | 90 | 67 | — |", "| 98.70% | 130 | 146 | 99.50% |", "| 99.00% | 100 | 74 | 99.50% |", "(hard labels, no jitter)", "(T=20, alpha=0.7, jitter 2)", "| 3 | 30 s |"} {
@@ -81,7 +81,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := run(dir, teacher, "", "make demo", settings{T: 20, Alpha: 0.7, Jitter: 2}, &out); err != nil {
+	if err := run(dir, teacher, "", "make demo", settings{T: 20, Alpha: 0.7, Jitter: 2, Dataset: "MNIST", Teacher: "784-1200-1200-10", Student: "784-800-800-10", Paper: true}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if want := "| baseline student 784-800-800-10 (hard labels, jitter 2) | 98.85% | 115 | — | 99.50% |"; !strings.Contains(out.String(), want) {
@@ -93,7 +93,7 @@ func TestRun(t *testing.T) {
 
 	// A missing eval file is an error naming it.
 	os.Remove(filepath.Join(dir, "eval-baseline.json"))
-	if err := run(dir, teacher, "", "make demo", settings{T: 20, Alpha: 0.7, Jitter: 2}, &out); err == nil || !strings.Contains(err.Error(), "eval-baseline.json") {
+	if err := run(dir, teacher, "", "make demo", settings{T: 20, Alpha: 0.7, Jitter: 2, Dataset: "MNIST", Teacher: "784-1200-1200-10", Student: "784-800-800-10", Paper: true}, &out); err == nil || !strings.Contains(err.Error(), "eval-baseline.json") {
 		t.Errorf("without eval-baseline.json: error %v", err)
 	}
 }
