@@ -157,6 +157,15 @@ func trainCommand() *cli.Command {
 	}
 }
 
+// lossFromFlags reads the loss's flags into t: temperature, alpha, the kind, its DKD settings,
+// logit standardisation and how an ensemble combines.
+func lossFromFlags(cCtx *cli.Context, t *train.Options) {
+	t.Temperature, t.Alpha = cCtx.Float64("temperature"), cCtx.Float64("alpha")
+	t.Loss, t.Ensemble = cCtx.String("loss"), cCtx.String("ensemble")
+	t.DKDAlpha, t.DKDBeta, t.DKDWarmup = cCtx.Float64("dkd-alpha"), cCtx.Float64("dkd-beta"), cCtx.Int("dkd-warmup")
+	t.StandardizeLogits = cCtx.Bool("standardize-logits")
+}
+
 // scheduleFromFlags reads --schedule into t; a step schedule gives the epochs (unless --epochs
 // is given) and the rates (so --lr beside it is an error).
 func scheduleFromFlags(cCtx *cli.Context, t *train.Options) error {
@@ -193,10 +202,7 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 		}
 		t.TeacherPath = ts.Path
 	}
-	t.Temperature, t.Alpha = cCtx.Float64("temperature"), cCtx.Float64("alpha")
-	t.Loss, t.Ensemble = cCtx.String("loss"), cCtx.String("ensemble")
-	t.DKDAlpha, t.DKDBeta, t.DKDWarmup = cCtx.Float64("dkd-alpha"), cCtx.Float64("dkd-beta"), cCtx.Int("dkd-warmup")
-	t.StandardizeLogits = cCtx.Bool("standardize-logits")
+	lossFromFlags(cCtx, t)
 	t.Epochs, t.Batch, t.LR = cCtx.Int("epochs"), cCtx.Int("batch"), cCtx.Float64("lr")
 	t.Optimizer, t.Momentum = cCtx.String("optimizer"), cCtx.Float64("momentum")
 	t.Jitter, t.Seed = cCtx.Int("jitter"), cCtx.Uint64("seed")
