@@ -3,6 +3,7 @@ package eval_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -195,4 +196,40 @@ func onnxFile(t *testing.T, f *synth.Fixture) string {
 	path := filepath.Join(f.Dir, "row.onnx")
 	onnxtest.GemmClassifier(t, path, synth.RowWeights(8), make([]float32, synth.Classes))
 	return path
+}
+
+// TestEvalBiasShifts: a shift given and one fitted on the evaluation data itself (asked for) are
+// applied before scoring; the unshifted figures are those of a plain eval; and a fit with no
+// held-out set is refused on the option.
+func TestEvalBiasShifts(t *testing.T) {
+	f, ckpt, _ := trainedCheckpoint(t)
+	base := eval.Options{Model: ckpt, Data: f.EvalData, Labels: f.EvalLabels}
+	plain, err := eval.Eval(context.Background(), base, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := base
+	o.BiasShifts, o.FitBias, o.FitOnData = []eval.BiasShift{{Class: 2, Delta: -30}}, []int{1}, true
+	got, err := eval.Eval(context.Background(), o, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(plain.Metrics, got.Unshifted); d != "" {
+		t.Errorf("unshifted figures differ from a plain eval:\n%s", d)
+	}
+	// -30 on class 2 makes every sample of class 2 wrong; the fit of class 1 cannot undo that.
+	if pc := got.Metrics.PerClass[2]; pc.Errors != pc.N {
+		t.Errorf("class 2 shifted by -30: %d errors of %d", pc.Errors, pc.N)
+	}
+	if got.BiasFit == nil || got.BiasFit.N != plain.Metrics.N || got.BiasFit.Data != f.EvalData || len(got.BiasShifts) != 2 {
+		t.Fatalf("bias fit %+v, shifts %v", got.BiasFit, got.BiasShifts)
+	}
+	if got.BiasFit.ErrorsAfter != got.Metrics.Errors || got.BiasFit.ErrorsBefore < got.BiasFit.ErrorsAfter {
+		t.Errorf("fitted on the eval data: %d -> %d errors there, %d scored", got.BiasFit.ErrorsBefore, got.BiasFit.ErrorsAfter, got.Metrics.Errors)
+	}
+	o.FitOnData = false
+	var oe *eval.OptionError
+	if _, err := eval.Eval(context.Background(), o, nil, nil); !errors.As(err, &oe) || oe.Option != "FitData" {
+		t.Errorf("fit without a held-out set: %v, want an OptionError on FitData", err)
+	}
 }
