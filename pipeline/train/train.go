@@ -32,7 +32,7 @@ type Result struct {
 
 // trainer holds the state of one Train call.
 type trainer struct {
-	opts    Options
+	opts     Options
 	teachers []onlineTeacher // the online teachers, none offline or on hard labels
 	// teacherInputs feed the online teacher's named inputs instead of the data, when set.
 	teacherInputs []targets.Input
