@@ -241,11 +241,11 @@ func statOf(vs []float64) stat {
 	return s
 }
 
-// format writes a statistic with the given decimals and unit: "205.3 (198–214)", or the value
-// alone for one run.
+// format writes a statistic with the given decimals and unit: "205.3 (198.0–214.0)", or the
+// value alone for one run or runs that agree.
 func (s stat) format(decimals int, unit string, runs int) string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', decimals, 64) + unit }
-	if runs == 1 {
+	if runs == 1 || s.Min == s.Max {
 		if unit == "" && s.Mean == math.Trunc(s.Mean) {
 			return strconv.FormatFloat(s.Mean, 'f', 0, 64) // a count of one run
 		}
