@@ -172,7 +172,7 @@ func margins(cells []*cell, w io.Writer) {
 		} else if bhi < alo {
 			apart = fmt.Sprintf("below the alone range by %.2f points", 100*(alo-bhi))
 		}
-		fmt.Fprintf(w, "%s: best distilled %s, %+.2f points over alone (means %.2f%% vs %.2f%%; %s)\n",
+		fmt.Fprintf(w, "%s: best distilled %s, %+.2f points against alone (means %.2f%% and %.2f%%; %s)\n",
 			s, b.run, 100*(b.mean()-a.mean()), 100*b.mean(), 100*a.mean(), apart)
 	}
 }

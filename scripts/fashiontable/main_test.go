@@ -43,7 +43,7 @@ func TestRun(t *testing.T) {
 		"| mlp | alone | 88.50% | 88.00–89.00% | 1200, 1100 | 2 | 85 s |\n",
 		"| mlp | kl | 90.50% | 90.00–91.00% | 1000, 900 | 2 | 105 s |\n",
 		"| mlp | dkd | 89.50% | 89.50–89.50% | 1050 | 1 | 100 s |\n",
-		"mlp: best distilled kl, +2.00 points over alone (means 90.50% vs 88.50%; above the alone range by 1.00 points)\n",
+		"mlp: best distilled kl, +2.00 points against alone (means 90.50% and 88.50%; above the alone range by 1.00 points)\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
