@@ -33,6 +33,8 @@
 #   JITTER_BASELINE [1]  also train the baseline with JITTER (0: skip it)
 #   TEACHER_SCHEDULE     the teacher's END:LR stages when it is trained (scripts/train-teacher.sh)
 #   TEACHER [models/mnist-teacher.onnx; models/fashion-teacher.onnx]   OUT [out/demo; out/demo-fashion]   SEED [1]
+#   TEACHER_NAME         the teacher's name in the report [its architecture for the default
+#                        teacher, else the file's name], e.g. TEACHER=models/mnist-cnn-teacher.onnx
 #   DISTILL [bin/distill]
 # The defaults take about 11 minutes (654 s) on a 2-core machine with the shipped teacher. Longer runs
 # only change these, e.g.  EPOCHS=100 FINE_EPOCHS=20 OUT=out/demo100 make demo
@@ -53,6 +55,8 @@ fashion)
 esac
 OUT=${OUT:-${defaults[0]}}
 TEACHER=${TEACHER:-models/$DATASET-teacher.onnx}
+[[ $TEACHER == "models/$DATASET-teacher.onnx" ]] || teacher_name=$(basename "$TEACHER" .onnx)
+teacher_name=${TEACHER_NAME:-$teacher_name}
 EPOCHS=${EPOCHS:-${defaults[1]}}
 BASELINE_EPOCHS=${BASELINE_EPOCHS:-$EPOCHS}
 DISTILL_EPOCHS=${DISTILL_EPOCHS:-$EPOCHS}
