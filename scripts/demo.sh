@@ -28,7 +28,7 @@
 #   BATCH [128]          mini-batch size of the students
 #   LR [1e-3] LR_FINE [1e-4]
 #   T [20; 4] ALPHA [0.7; 0.9] JITTER [2]   the distilled student's (and the jittered baseline's jitter)
-#   DISTILL_FLAGS []     more flags of the distilled student, e.g. "--loss dkd --alpha 0.5"
+#   DISTILL_FLAGS []     more flags of the distilled student, e.g. "--loss dkd --alpha 0.5 --dkd-warmup 2"
 #   BASELINE_JITTER [0]  jitter of the baseline student (the paper's is unregularised)
 #   JITTER_BASELINE [1]  also train the baseline with JITTER (0: skip it)
 #   TEACHER_SCHEDULE     the teacher's END:LR stages when it is trained (scripts/train-teacher.sh)
