@@ -1,6 +1,6 @@
 package purego_test
 
-// Tests and benchmarks of package direct, the prototype runtime that links no onnx-go; they
+// Tests and benchmarks of package direct, the pure-Go runtime that links no onnx-go; they
 // sit here to share this package's fixtures and reference.
 
 import (

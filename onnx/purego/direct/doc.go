@@ -1,7 +1,8 @@
-// Package direct is a prototype of a second pure-Go runtime for distill's exported students: it
-// reads the model with the protowire reader of onnx/purego/internal/wire and runs its layers
-// itself, Gemm and Conv (by im2col) on gonum's Sgemm, Relu, MaxPool and Flatten as loops, into
-// buffers kept per batch size. It links no onnx-go and no generated protobuf types, so unlike
+// Package direct is the pure-Go runtime of distill's exported students that `--runtime go` uses:
+// it reads the model with the protowire reader of onnx/purego/internal/wire and runs its layers
+// itself, Gemm and Conv (by im2col) as gonum's serial Sgemm on 64×64 blocks shared with a
+// process-wide pool of workers (a single row on Saxpy), Relu, MaxPool and Flatten as loops, into
+// workspaces kept per model, so that PredictInto allocates nothing. It links no onnx-go and no generated protobuf types, so unlike
 // package purego it can sit in the distill binary beside package onnx (whose gonnx types
 // register the protobuf names "onnx.*" that onnx-go's register too), and it needs none of
 // purego's workarounds for gorgonnx (batch of 1, fixed batch axis, no float16 or Cast).
