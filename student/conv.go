@@ -261,12 +261,7 @@ func (op *convGradWOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 			}
 		}
 	})
-	copy(op.buf, op.part[:size])
-	for b := 1; b < blocks; b++ {
-		for j, v := range op.part[b*size : (b+1)*size] {
-			op.buf[j] += v
-		}
-	}
+	sumBlocks(op.buf, op.part, blocks)
 	return op.t, nil
 }
 

@@ -294,13 +294,20 @@ func (op *biasGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 			sumBlock(b)
 		}
 	}
-	copy(op.buf, op.part[:out])
+	sumBlocks(op.buf, op.part, blocks)
+	return op.t, nil
+}
+
+// sumBlocks sets dst to the sum of the first blocks blocks of len(dst) elements of part, added in
+// block order, so a blocked reduction does not depend on how many goroutines filled part.
+func sumBlocks(dst, part []float32, blocks int) {
+	size := len(dst)
+	copy(dst, part[:size])
 	for b := 1; b < blocks; b++ {
-		for j, v := range op.part[b*out : (b+1)*out] {
-			op.buf[j] += v
+		for j, v := range part[b*size : (b+1)*size] {
+			dst[j] += v
 		}
 	}
-	return op.t, nil
 }
 
 // reluOp is a stand-alone relu (for conv layers and relus not fused into a dense layer).
