@@ -1,12 +1,10 @@
 package onnx
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
+	"github.com/distillgo/distill/internal/checksum"
 	"github.com/distillgo/distill/internal/meta"
 )
 
@@ -16,7 +14,7 @@ import (
 // (one cut before it has lost all its metadata). ONNX itself has no checksum, so without it a flipped byte in a weight would
 // load silently. ReadModelInfo (and so Open) and ImportGraph verify it when present; a model
 // edited after export (other metadata added, weights changed) then fails the check as well.
-const ChecksumKey = meta.ModelSHA256
+const ChecksumKey = checksum.Key
 
 // SpecKey is the metadata key under which distill stores a student's spec (meta.Spec). A
 // model that has it was exported by distill with a checksum, so a missing ChecksumKey means the
@@ -27,28 +25,14 @@ const SpecKey = meta.Spec
 var ErrChecksum = errors.New("model checksum mismatch")
 
 // checksumPlaceholder is the value the digest is computed over.
-var checksumPlaceholder = bytes.Repeat([]byte{'0'}, sha256.Size*2)
-
-// checksumEntry returns the protobuf encoding of the metadata entry's key and value fields
-// (StringStringEntryProto: field 1 key, field 2 value, both length-delimited), which is how the
-// entry appears in the file.
-func checksumEntry(value []byte) []byte {
-	b := []byte{0x0a, byte(len(ChecksumKey))}
-	b = append(b, ChecksumKey...)
-	b = append(b, 0x12, byte(len(value)))
-	return append(b, value...)
-}
+var checksumPlaceholder = []byte(checksum.Placeholder)
 
 // sealChecksum replaces the placeholder value of the ChecksumKey entry in the marshalled model
 // data with the digest of data. The entry must occur exactly once.
 func sealChecksum(data []byte) error {
-	entry := checksumEntry(checksumPlaceholder)
-	i := bytes.Index(data, entry)
-	if i < 0 || bytes.LastIndex(data, entry) != i {
+	if !checksum.Seal(data) {
 		return errors.New("checksum entry not found exactly once in the marshalled model")
 	}
-	sum := sha256.Sum256(data)
-	hex.Encode(data[i+len(entry)-len(checksumPlaceholder):], sum[:])
 	return nil
 }
 
@@ -70,15 +54,11 @@ func verifyChecksum(data []byte, value string) error {
 	if len(value) != len(checksumPlaceholder) {
 		return fmt.Errorf("%w: %s %q is not a sha256", ErrChecksum, ChecksumKey, value)
 	}
-	entry := checksumEntry([]byte(value))
-	i := bytes.Index(data, entry)
-	if i < 0 || bytes.LastIndex(data, entry) != i {
+	got, ok := checksum.Compute(data, value)
+	if !ok {
 		return fmt.Errorf("%w: the %s entry is not where distill export writes it (file damaged or edited)", ErrChecksum, ChecksumKey)
 	}
-	buf := bytes.Clone(data)
-	copy(buf[i+len(entry)-len(checksumPlaceholder):], checksumPlaceholder)
-	sum := sha256.Sum256(buf)
-	if got := hex.EncodeToString(sum[:]); got != value {
+	if got != value {
 		return fmt.Errorf("%w: computed %s, %s says %s (file damaged or edited after export)", ErrChecksum, got, ChecksumKey, value)
 	}
 	return nil
