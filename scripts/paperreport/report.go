@@ -66,21 +66,34 @@ func shiftOf(r *eval.Result, k int) float64 {
 	return 0
 }
 
-func (r *results) writeExp1(md *strings.Builder, dir string) error {
-	runs := r.Exp1
+// rowFunc writes one row of an experiment's table: its name, the runs' figure f as the mean and
+// range with the given decimals and unit, and the paper's figure.
+type rowFunc func(name string, f func(seedRun) float64, decimals int, unit, paper string)
+
+// writeIntro writes an experiment's heading, the paragraph on its students (distilled with the
+// class filter, the images it kept, the epochs, the seeds, the training time per seed; shift
+// ends the paragraph) and the header of its table. It returns the writer of the table's rows.
+func writeIntro(md *strings.Builder, runs []seedRun, heading, filter, shift string) rowFunc {
 	n := len(runs)
 	st := func(f func(seedRun) float64) stat { return statOf(over(runs, f)) }
-	threes := runs[0].Plain.Metrics.PerClass[3].N
-	fmt.Fprintf(md, "## 1. The digit 3 left out of the transfer set\n\n")
-	fmt.Fprintf(md, "784-800-800-10 students distilled with `--exclude-classes 3` (%s of 55,000 images kept), %d epochs each,\n",
-		st(func(s seedRun) float64 { return float64(s.TrainedN) }).format(0, "", n), runs[0].Epochs)
-	fmt.Fprintf(md, "seeds %s, %s s of training per seed. The paper's shift is the bias of class 3 raised by 3.5; the fitted one\n",
-		seedList(runs), st(func(s seedRun) float64 { return s.Seconds }).format(0, "", n))
-	md.WriteString("is `distill eval --fit-bias 3` on the 5,000 held-out training images.\n\n")
+	fmt.Fprintf(md, "## %s\n\n", heading)
+	fmt.Fprintf(md, "784-800-800-10 students distilled with `%s` (%s of 55,000 images kept), %d epochs each,\n",
+		filter, st(func(s seedRun) float64 { return float64(s.TrainedN) }).format(0, "", n), runs[0].Epochs)
+	fmt.Fprintf(md, "seeds %s, %s s of training per seed. %s",
+		seedList(runs), st(func(s seedRun) float64 { return s.Seconds }).format(0, "", n), shift)
 	md.WriteString("| | ours | paper |\n|---|---:|---:|\n")
-	row := func(name string, f func(seedRun) float64, decimals int, unit, paper string) {
+	return func(name string, f func(seedRun) float64, decimals int, unit, paper string) {
 		fmt.Fprintf(md, "| %s | %s | %s |\n", name, st(f).format(decimals, unit, n), paper)
 	}
+}
+
+// writeExp1 writes experiment 1 (no 3 in the transfer set): its table, the seeds and the plot.
+func (r *results) writeExp1(md *strings.Builder, dir string) error {
+	runs := r.Exp1
+	threes := runs[0].Plain.Metrics.PerClass[3].N
+	row := writeIntro(md, runs, "1. The digit 3 left out of the transfer set", "--exclude-classes 3",
+		"The paper's shift is the bias of class 3 raised by 3.5; the fitted one\n"+
+			"is `distill eval --fit-bias 3` on the 5,000 held-out training images.\n\n")
 	row("test errors", func(s seedRun) float64 { return float64(s.Plain.Metrics.Errors) }, 1, "", strconv.Itoa(paperNo3Errors))
 	row(fmt.Sprintf("of them on the %d threes", threes), func(s seedRun) float64 { return classErrors(s.Plain, 3) }, 1, "", strconv.Itoa(paperNo3Threes))
 	row("test errors, bias of 3 + 3.5", func(s seedRun) float64 { return float64(s.Paper.Metrics.Errors) }, 1, "", strconv.Itoa(paperNo3Shifted))
@@ -98,21 +111,13 @@ func (r *results) writeExp1(md *strings.Builder, dir string) error {
 	return nil
 }
 
+// writeExp2 writes experiment 2 (only 7s and 8s): its table, the seeds and the plot.
 func (r *results) writeExp2(md *strings.Builder, dir string) error {
 	runs := r.Exp2
-	n := len(runs)
-	st := func(f func(seedRun) float64) stat { return statOf(over(runs, f)) }
 	pct := func(e *eval.Result) float64 { return 100 * float64(e.Metrics.Errors) / float64(e.Metrics.N) }
-	fmt.Fprintf(md, "## 2. Only 7s and 8s in the transfer set\n\n")
-	fmt.Fprintf(md, "784-800-800-10 students distilled with `--only-classes 7,8` (%s of 55,000 images kept), %d epochs each,\n",
-		st(func(s seedRun) float64 { return float64(s.TrainedN) }).format(0, "", n), runs[0].Epochs)
-	fmt.Fprintf(md, "seeds %s, %s s of training per seed. The paper's shift lowers the biases of 7 and 8 by 7.6; the fitted\n",
-		seedList(runs), st(func(s seedRun) float64 { return s.Seconds }).format(0, "", n))
-	md.WriteString("ones are `distill eval --fit-bias 7,8` on the held-out images (one 1-D search per class).\n\n")
-	md.WriteString("| | ours | paper |\n|---|---:|---:|\n")
-	row := func(name string, f func(seedRun) float64, decimals int, unit, paper string) {
-		fmt.Fprintf(md, "| %s | %s | %s |\n", name, st(f).format(decimals, unit, n), paper)
-	}
+	row := writeIntro(md, runs, "2. Only 7s and 8s in the transfer set", "--only-classes 7,8",
+		"The paper's shift lowers the biases of 7 and 8 by 7.6; the fitted\n"+
+			"ones are `distill eval --fit-bias 7,8` on the held-out images (one 1-D search per class).\n\n")
 	row("test error", func(s seedRun) float64 { return pct(s.Plain) }, 1, "%", fmt.Sprintf("%.1f%%", paper78Error))
 	row("test error, biases of 7 and 8 − 7.6", func(s seedRun) float64 { return pct(s.Paper) }, 1, "%", fmt.Sprintf("%.1f%%", paper78Shifted))
 	row("fitted shift of class 7", func(s seedRun) float64 { return shiftOf(s.Fit, 7) }, 2, "", "—")
