@@ -6,7 +6,8 @@
 # times). Distillation is offline: the teacher's logits for the 60,000 unshifted training images
 # are computed once (distill targets); no jitter, so every row sees the same images.
 #
-# Idempotent: a run whose metrics file has all its epochs is skipped; its wall time is kept in
+# Idempotent: a run whose metrics file has all its epochs, under the same settings and (when
+# distilled) the same teacher, is skipped; its wall time is kept in
 # <run>.seconds. Each run is one `distill train` with a step schedule (EPOCHS-FINE_EPOCHS at
 # 1e-3, then FINE_EPOCHS at 1e-4), Adam, batch 128.
 #
@@ -42,6 +43,7 @@ schedule="$((EPOCHS - FINE_EPOCHS)):1e-3"
 ((FINE_EPOCHS > 0)) && schedule+=",$EPOCHS:1e-4"
 
 TARGETS=$OUT/teacher-train.safetensors
+sum=
 if [[ $RUNS != alone ]]; then
 	sum=$(sha256sum "$TEACHER" | cut -d' ' -f1)
 	if [[ ! -f $TARGETS || "$(cat "$TARGETS.teacher" 2>/dev/null)" != "$sum" ]]; then
@@ -69,6 +71,8 @@ for student in $STUDENTS; do
 			name=$student-$run-s$seed
 			metrics=$OUT/$name.jsonl
 			settings="epochs=$EPOCHS schedule=$schedule $flags"
+			# A distilled run is redone when the teacher changes: its targets file keeps its path.
+			[[ $run == alone ]] || settings+=" teacher=$sum"
 			if [[ -f $metrics && "$(cat "$OUT/$name.settings" 2>/dev/null)" == "$settings" ]] &&
 				(($(grep -c . "$metrics") >= EPOCHS)); then
 				echo "fashion-table: $name done"
