@@ -16,7 +16,7 @@
 # state, RNG streams and the epoch are in the checkpoint); changed settings start afresh.
 #
 # Environment (defaults in brackets; the second default is DATASET=fashion's):
-#   DATASET [mnist]   SCHEDULE ["50:1e-3 90:3e-4 115:1e-4 130:3e-5"; "12:1e-3 15:3e-4 17:1e-4";
+#   DATASET [mnist]   SCHEDULE ["50:1e-3 90:3e-4 115:1e-4 130:3e-5"; "20:1e-3 26:3e-4 30:1e-4";
 #     mnist-cnn's "10:1e-3 14:3e-4 16:1e-4"]
 #   BATCH [128]   JITTER [2]   SEED [1]   OUT [out/teacher; out/fashion-teacher; out/mnist-cnn-teacher]
 #   TEACHER [$OUT/<DATASET>-teacher.onnx]   DISTILL [bin/distill]
@@ -30,7 +30,7 @@ case $DATASET in
 mnist)
 	D=${MNIST_DIR:-data/mnist} default_schedule="50:1e-3 90:3e-4 115:1e-4 130:3e-5" default_out=out/teacher ;;
 fashion)
-	D=${FASHION_DIR:-data/fashion} default_schedule="12:1e-3 15:3e-4 17:1e-4" default_out=out/fashion-teacher ;;
+	D=${FASHION_DIR:-data/fashion} default_schedule="20:1e-3 26:3e-4 30:1e-4" default_out=out/fashion-teacher ;;
 mnist-cnn)
 	D=${MNIST_DIR:-data/mnist} default_schedule="10:1e-3 14:3e-4 16:1e-4" default_out=out/mnist-cnn-teacher ;;
 *)
