@@ -8,14 +8,15 @@
 #   DATASET=mnist-cnn: models/mnist-cnn-teacher.json, a CNN (conv 32, pool, conv 32, pool,
 #     dense 256, dropout 0.25 and 0.5) on MNIST, the stronger teacher (59 test errors).
 # models/README.md records the runs that made the shipped models/mnist-teacher.onnx,
-# models/fashion-teacher.onnx and models/mnist-cnn-teacher.onnx; scripts/demo.sh calls this script when the file is absent.
+# models/fashion-teacher.onnx and models/mnist-cnn-teacher.onnx; scripts/demo.sh calls this
+# script when the file is absent.
 #
 # The schedule is a list of END:LR stages: "50:1e-3 90:3e-4" trains epochs 1-50 at 1e-3 and 51-90
 # at 3e-4, in one `distill train --schedule` run. The script is idempotent: a finished run is
 # skipped and an interrupted one resumes from the last completed epoch (resume is exact: optimiser
 # state, RNG streams and the epoch are in the checkpoint); changed settings start afresh.
 #
-# Environment (defaults in brackets; the second default is DATASET=fashion's):
+# Environment (defaults in brackets; the second default is DATASET=fashion's, the third mnist-cnn's):
 #   DATASET [mnist]   SCHEDULE ["50:1e-3 90:3e-4 115:1e-4 130:3e-5"; "20:1e-3 26:3e-4 30:1e-4";
 #     mnist-cnn's "10:1e-3 14:3e-4 16:1e-4"]
 #   BATCH [128]   JITTER [2]   SEED [1]   OUT [out/teacher; out/fashion-teacher; out/mnist-cnn-teacher]
