@@ -35,6 +35,17 @@ for f in "$BIN" "$D/train-images-idx3-ubyte.gz" "$D/t10k-images-idx3-ubyte.gz"; 
 	[[ -e $f ]] || { echo "fashion-table: $f is missing: run scripts/setup.sh and make build" >&2; exit 1; }
 done
 ((EPOCHS > FINE_EPOCHS)) || { echo "fashion-table: FINE_EPOCHS $FINE_EPOCHS must be below EPOCHS $EPOCHS" >&2; exit 1; }
+# Check every run name, and the teacher that distilled runs need, before anything trains.
+distilled=
+for run in $RUNS; do
+	case $run in
+	alone) ;;
+	kl | dkd | kl+std) distilled=1 ;;
+	*) echo "fashion-table: unknown run '$run' in RUNS (want alone, kl, dkd or kl+std)" >&2; exit 2 ;;
+	esac
+done
+[[ -z $distilled || -f $TEACHER ]] ||
+	{ echo "fashion-table: TEACHER $TEACHER is missing: RUNS '$RUNS' distils from it (see models/README.md)" >&2; exit 1; }
 mkdir -p "$OUT"
 PRE=(--scale 255 --mean 0.5 --std 0.5)
 DATA=(--data "$D/train-images-idx3-ubyte.gz" --labels "$D/train-labels-idx1-ubyte.gz"
@@ -44,7 +55,7 @@ schedule="$((EPOCHS - FINE_EPOCHS)):1e-3"
 
 TARGETS=$OUT/teacher-train.safetensors
 sum=
-if [[ $RUNS != alone ]]; then
+if [[ -n $distilled ]]; then
 	sum=$(sha256sum "$TEACHER" | cut -d' ' -f1)
 	if [[ ! -f $TARGETS || "$(cat "$TARGETS.teacher" 2>/dev/null)" != "$sum" ]]; then
 		"$BIN" targets --teacher "$TEACHER" --data "$D/train-images-idx3-ubyte.gz" --labels "$D/train-labels-idx1-ubyte.gz" \
@@ -60,7 +71,6 @@ loss_flags() {
 	kl) echo "--soft-targets $TARGETS --temperature $T_KL --alpha $ALPHA_KL" ;;
 	dkd) echo "--soft-targets $TARGETS --loss dkd --temperature $T_DKD --alpha $ALPHA_DKD --dkd-alpha 1 --dkd-beta 8 --dkd-warmup $DKD_WARMUP" ;;
 	kl+std) echo "--soft-targets $TARGETS --standardize-logits --temperature $T_STD --alpha $ALPHA_STD" ;;
-	*) echo "fashion-table: unknown run '$1' in RUNS (want alone, kl, dkd or kl+std)" >&2; exit 2 ;;
 	esac
 }
 
