@@ -19,15 +19,13 @@ func checksumGraph(fp16 bool) ExportGraph {
 		}
 		return v
 	}
-	return ExportGraph{
-		InputShape: []int{4}, Classes: 3, FP16: fp16, Checksum: true,
-		Layers: []Layer{
-			{Op: "Gemm", Weight: vals(20), WeightShape: []int{4, 5}, Bias: vals(5)},
-			{Op: "Relu"},
-			{Op: "Gemm", Weight: vals(15), WeightShape: []int{5, 3}, Bias: vals(3)},
-		},
-		Metadata: map[string]string{SpecKey: `{"name":"t"}`, "distill.classes": "3", "zz": "last"},
-	}
+	g := ChainForTest([]int{4}, 3,
+		ChainLayer{Op: "Gemm", Weight: vals(20), WeightShape: []int{4, 5}, Bias: vals(5)},
+		ChainLayer{Op: "Relu"},
+		ChainLayer{Op: "Gemm", Weight: vals(15), WeightShape: []int{5, 3}, Bias: vals(3)})
+	g.FP16, g.Checksum = fp16, true
+	g.Metadata = map[string]string{SpecKey: `{"name":"t"}`, "distill.classes": "3", "zz": "last"}
+	return g
 }
 
 func exportBytes(t *testing.T, g ExportGraph) []byte {

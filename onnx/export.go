@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/distillgo/distill/internal/atomicfile"
+	"github.com/distillgo/distill/internal/nn"
 )
 
 // ProducerName and ProducerVersion are written into every exported model's producer fields.
@@ -41,41 +42,22 @@ const (
 // BatchDim is the symbolic name of the dynamic batch axis of the input and the output.
 const BatchDim = "N"
 
-// Layer is one inference layer of an exported student. Which fields apply depends on Op:
-//
-//	Gemm:    Weight [in, out] row-major (y = x W + b, written with transB = 0), Bias [out]
-//	Relu:    none
-//	Conv:    Weight [filters, channels, k, k], Bias [filters] or nil, Kernel k, Stride (0 means 1), Pad
-//	MaxPool: Kernel k, Stride (0 means Kernel), Pad
-//	Flatten: none (axis 1: [N, c, h, w] -> [N, c*h*w])
-//
-// WeightShape holds the dimensions of Weight. Dropout has no Op: callers leave it out.
-type Layer struct {
-	Op                  string
-	Weight, Bias        []float32
-	WeightShape         []int
-	Kernel, Stride, Pad int
-}
-
-// ExportGraph is a feed-forward student in the form Export writes and ImportGraph reads back.
+// ExportGraph is a network in the form Export writes and ImportGraph reads back: the ONNX nodes
+// and float32 initializers of internal/nn's neutral form (nn.Encode makes them from a student),
+// with how to store the weights and what metadata to add.
 type ExportGraph struct {
-	// InputName names the graph input (default "input"); OutputName the logits output (default "logits").
-	InputName, OutputName string
-	// InputShape is the shape of one sample, e.g. [784] or [1, 28, 28]; the exported input is
-	// [N, InputShape...] with a dynamic batch axis N.
-	InputShape []int
-	// Classes is the number of logits per sample; the exported output is [N, Classes].
-	Classes int
-	// Layers are applied in order.
-	Layers []Layer
-	// Opset is the ai.onnx opset version to target (0 means DefaultOpset).
-	Opset int
-	// FP16 stores weights as float16 initializers, each widened by a Cast node; the model's input,
+	// ONNXGraph holds the input and output (their names default to "input" and "logits"), the
+	// per-sample input shape, the classes, the opset (0 means DefaultOpset), the nodes and the
+	// initializers. The exported input is [N, InputShape...] and the output [N, Classes], with a
+	// dynamic batch axis N.
+	nn.ONNXGraph
+	// FP16 stores every initializer as float16, each widened by a Cast node; the model's input,
 	// output and arithmetic stay float32.
 	FP16 bool
-	// Int8 stores every Gemm and Conv weight as a symmetric per-output-channel int8 initializer
-	// with a float32 scale per channel (QuantizeChannels), widened by a DequantizeLinear node;
-	// biases, input, output and arithmetic stay float32. It needs opset >= 13 and excludes FP16.
+	// Int8 stores every initializer with a channel axis (the weights of Gemm and Conv) as a
+	// symmetric per-output-channel int8 initializer with a float32 scale per channel
+	// (QuantizeChannels), widened by a DequantizeLinear node; the others (biases, batchnorm's
+	// tensors), input, output and arithmetic stay float32. It needs opset >= 13 and excludes FP16.
 	// ImportGraph returns the dequantised weights with Int8 set (default false).
 	Int8 bool
 	// Metadata becomes the model's metadata_props, written in sorted key order.
@@ -94,12 +76,24 @@ var ErrOpsetTooOld = errors.New("opset too old")
 // needed a "broadcast" attribute for the bias, Relu before 6 and Cast before 6 had the old
 // "consumed_inputs"/string "to" attributes.
 var opMinOpset = map[string]int{
-	"Gemm":    7,
-	"Relu":    6,
-	"Conv":    1,
-	"MaxPool": 1,
-	"Flatten": 1,
-	"Cast":    6,
+	"Gemm":               7,
+	"Relu":               6,
+	"Conv":               1,
+	"MaxPool":            1,
+	"Flatten":            1,
+	"Cast":               6,
+	"BatchNormalization": 9, // the form without "spatial"
+	"Add":                7, // broadcasting
+	"Mul":                7,
+	"Div":                7,
+	"Concat":             4, // axis required
+	"AveragePool":        7, // count_include_pad
+	"GlobalAveragePool":  1,
+	"Sigmoid":            6,
+	"Tanh":               6,
+	"LeakyRelu":          6,
+	"HardSigmoid":        6,
+	"Erf":                9,
 	// DequantizeLinear exists from opset 10; its per-axis scale (one per output channel), from 13.
 	"DequantizeLinear": MinOpsetInt8,
 }
@@ -168,30 +162,80 @@ func Export(path string, g ExportGraph) error {
 	return nil
 }
 
-// Tensor and node names of exported graphs; ImportGraph relies on nothing but the wiring.
-func weightName(i int) string { return fmt.Sprintf("layer%d.weight", i) }
-func biasName(i int) string   { return fmt.Sprintf("layer%d.bias", i) }
-func outName(i int) string    { return fmt.Sprintf("layer%d.out", i) }
-
-// buildModel converts g into its ModelProto.
+// buildModel converts g into its ModelProto: the nodes in order, each initializer written (and,
+// with FP16, cast or, with Int8 and a channel axis, dequantised) just before the first node that
+// reads it.
 func buildModel(in ExportGraph) (*pb.ModelProto, error) {
 	g, err := in.normalized()
 	if err != nil {
 		return nil, err
 	}
 	b := graphBuilder{g: g, graph: &pb.GraphProto{Name: "distill-student"}}
-	b.graph.Input = []*pb.ValueInfoProto{valueInfo(g.InputName, pb.TensorProto_FLOAT, toInt64(g.InputShape))}
-	b.graph.Output = []*pb.ValueInfoProto{valueInfo(g.OutputName, pb.TensorProto_FLOAT, []int64{int64(g.Classes)})}
-	cur := g.InputName
-	for i, l := range g.Layers {
-		out := outName(i)
-		if i == len(g.Layers)-1 {
-			out = g.OutputName
+	b.graph.Input = []*pb.ValueInfoProto{valueInfo(g.Input, pb.TensorProto_FLOAT, toInt64(g.InputShape))}
+	b.graph.Output = []*pb.ValueInfoProto{valueInfo(g.Output, pb.TensorProto_FLOAT, []int64{int64(g.Classes)})}
+	inits := map[string]*nn.ONNXInit{}
+	for i := range g.Inits {
+		in := &g.Inits[i]
+		if _, dup := inits[in.Name]; dup {
+			return nil, fmt.Errorf("initializer %q appears twice", in.Name)
 		}
-		if err := b.layer(i, l, cur, out); err != nil {
-			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Op, err)
+		if err := checkData(in.Name, in.Values, in.Dims); err != nil {
+			return nil, err
 		}
-		cur = out
+		inits[in.Name] = in
+	}
+	written := map[string]string{} // initializer -> the float32 value its readers read
+	defined := map[string]bool{g.Input: true}
+	for _, n := range g.Nodes {
+		where := fmt.Sprintf("node %q (%s)", n.Name, n.Op)
+		if min, ok := opMinOpset[n.Op]; ok && g.Opset < min {
+			return nil, fmt.Errorf("%s: %w: %s needs opset >= %d, got %d", where, ErrOpsetTooOld, n.Op, min, g.Opset)
+		}
+		if n.Op == "Gemm" && len(n.Inputs) < 3 && g.Opset < 11 {
+			return nil, fmt.Errorf("%s: %w: Gemm without a bias needs opset >= 11, got %d", where, ErrOpsetTooOld, g.Opset)
+		}
+		pn := &pb.NodeProto{Name: n.Name, OpType: n.Op, Input: slices.Clone(n.Inputs), Output: slices.Clone(n.Outputs)}
+		for k, name := range n.Inputs {
+			if in, ok := inits[name]; ok {
+				v, done := written[name]
+				if !done {
+					if v, err = b.initializer(in); err != nil {
+						return nil, fmt.Errorf("%s: initializer %q: %w", where, name, err)
+					}
+					written[name] = v
+				}
+				pn.Input[k] = v
+				continue
+			}
+			if !defined[name] {
+				return nil, fmt.Errorf("%s: input %q is neither an initializer nor written by an earlier node", where, name)
+			}
+		}
+		for _, out := range n.Outputs {
+			if defined[out] || inits[out] != nil {
+				return nil, fmt.Errorf("%s: output %q is written twice", where, out)
+			}
+			defined[out] = true
+		}
+		for _, a := range n.Attrs {
+			pn.Attribute = append(pn.Attribute, attrProto(a))
+		}
+		b.graph.Node = append(b.graph.Node, pn)
+	}
+	if !defined[g.Output] {
+		return nil, fmt.Errorf("no node writes the output %q", g.Output)
+	}
+	for _, in := range g.Inits {
+		if _, ok := written[in.Name]; !ok {
+			return nil, fmt.Errorf("initializer %q is not used", in.Name)
+		}
+	}
+	// The shapes must fit: internal/nn reads the graph back as it will on import.
+	if _, _, err := nn.Decode(&g.ONNXGraph); err != nil {
+		return nil, err
+	}
+	if g.Opset < MinOpset {
+		return nil, fmt.Errorf("%w: onnxruntime needs opset >= %d, got %d", ErrOpsetTooOld, MinOpset, g.Opset)
 	}
 	return &pb.ModelProto{
 		IrVersion:       irVersion(g.Opset),
@@ -203,45 +247,33 @@ func buildModel(in ExportGraph) (*pb.ModelProto, error) {
 	}, nil
 }
 
+// attrProto converts a neutral attribute.
+func attrProto(a nn.ONNXAttr) *pb.AttributeProto {
+	switch a.Kind {
+	case nn.AttrInts:
+		return &pb.AttributeProto{Name: a.Name, Type: pb.AttributeProto_INTS, Ints: a.Ints}
+	case nn.AttrFloat:
+		return &pb.AttributeProto{Name: a.Name, Type: pb.AttributeProto_FLOAT, F: a.F}
+	case nn.AttrString:
+		return &pb.AttributeProto{Name: a.Name, Type: pb.AttributeProto_STRING, S: []byte(a.S)}
+	}
+	return &pb.AttributeProto{Name: a.Name, Type: pb.AttributeProto_INT, I: a.Int}
+}
+
 // graphBuilder appends the nodes and initializers of a normalized ExportGraph to a GraphProto.
 type graphBuilder struct {
 	g     *ExportGraph
 	graph *pb.GraphProto
 }
 
-// layer appends layer i's node, reading value in and writing value out, after the initializers
-// (and, with FP16, the Cast nodes, with Int8 the DequantizeLinear node) of its weight and bias.
-func (b *graphBuilder) layer(i int, l Layer, in, out string) error {
-	node := &pb.NodeProto{Name: fmt.Sprintf("layer%d.%s", i, l.Op), OpType: l.Op, Input: []string{in}, Output: []string{out}}
-	switch l.Op {
-	case "Gemm", "Conv":
-		w := b.param
-		if b.g.Int8 {
-			w = b.int8Param(l.Op)
-		}
-		name, err := w(weightName(i), l.Weight, l.WeightShape)
-		if err != nil {
-			return err
-		}
-		node.Input = append(node.Input, name)
-		if l.Bias != nil {
-			name, _ := b.param(biasName(i), l.Bias, []int{len(l.Bias)})
-			node.Input = append(node.Input, name)
-		}
+// initializer writes in and returns the float32 value name its readers consume: the initializer
+// itself, with FP16 the output of a Cast node that widens it, with Int8 (for an initializer with
+// a channel axis) the output of a DequantizeLinear node.
+func (b *graphBuilder) initializer(in *nn.ONNXInit) (string, error) {
+	if b.g.Int8 && in.ChannelAxis >= 0 {
+		return b.int8Param(in)
 	}
-	switch l.Op {
-	case "Conv", "MaxPool":
-		k, s, p := int64(l.Kernel), int64(l.Stride), int64(l.Pad)
-		node.Attribute = []*pb.AttributeProto{
-			intsAttr("kernel_shape", k, k),
-			intsAttr("pads", p, p, p, p),
-			intsAttr("strides", s, s),
-		}
-	case "Flatten":
-		node.Attribute = []*pb.AttributeProto{intAttr("axis", 1)}
-	}
-	b.graph.Node = append(b.graph.Node, node)
-	return nil
+	return b.param(in.Name, in.Values, in.Dims)
 }
 
 // param adds an initializer and returns the float32 value name the layer node consumes: the

@@ -10,20 +10,22 @@ import (
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/x448/float16"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/distillgo/distill/internal/nn"
 )
 
-// ImportGraph reads back a student that Export wrote: a chain of Gemm, Relu, Conv, MaxPool and Flatten
-// nodes from the single float input to the single float output, weights as float32 initializers, as
-// float16 initializers widened by Cast nodes, or as int8 initializers with per-channel float32
-// scales widened by DequantizeLinear nodes (returned dequantised, with Int8 set; only the form
-// Export writes is read: scales and values as QuantizeChannels makes them). Gemm nodes written by other tools with transB = 1 are
-// accepted too (the weight is transposed to [in, out]). Anything else is an error naming the file and
-// the node (a Git LFS pointer in place of the model wraps ErrLFSPointer). Export(ImportGraph(f))
+// ImportGraph reads back a network that Export wrote: its nodes, with the weights as float32
+// initializers, as float16 initializers widened by Cast nodes, or as int8 initializers with
+// per-channel float32 scales widened by DequantizeLinear nodes (returned dequantised, with Int8
+// set and each weight's channel axis; only the form Export writes is read: scales and values as
+// QuantizeChannels makes them). The Cast and DequantizeLinear nodes are folded into the
+// initializers they widen. The graph must be one internal/nn decodes (nn.Decode: every node an
+// operator it knows, with shapes that fit); anything else is an error naming the file and the
+// node (a Git LFS pointer in place of the model wraps ErrLFSPointer). Export(ImportGraph(f))
 // reproduces f byte for byte when f came from Export.
 //
 // The ModelProto is decoded with the generated protobuf types of
-// github.com/advancedclimatesystems/gonnx/onnx and turned into the Layers and weights of an
-// ExportGraph, from which package student rebuilds a network by its spec and parameter names.
+// github.com/advancedclimatesystems/gonnx/onnx.
 func ImportGraph(path string) (*ExportGraph, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -39,6 +41,7 @@ func ImportGraph(path string) (*ExportGraph, error) {
 // initializer is a decoded weight tensor (int8 values are held as float32), or the float32
 // weight a DequantizeLinear node makes of one (deq set).
 type initializer struct {
+	name   string
 	dims   []int
 	values []float32
 	fp16   bool
@@ -48,7 +51,8 @@ type initializer struct {
 }
 
 // importModel does the work of ImportGraph on the file's bytes: the opset, the metadata (with its
-// checksum), the initializers, the graph's input and output, then the chain of nodes between them.
+// checksum), the initializers, the graph's input and output, then the nodes, which nn.Decode
+// checks.
 func importModel(data []byte) (*ExportGraph, error) {
 	if err := checkNotLFSPointer(data); err != nil {
 		return nil, err
@@ -76,20 +80,22 @@ func importModel(data []byte) (*ExportGraph, error) {
 	for _, in := range inits {
 		g.FP16, g.Int8 = g.FP16 || in.fp16, g.Int8 || in.int8
 	}
-	if g.InputName, g.InputShape, err = importInput(graph.GetInput(), inits); err != nil {
+	if g.Input, g.InputShape, err = importInput(graph.GetInput(), inits); err != nil {
 		return nil, err
 	}
-	if g.OutputName, g.Classes, err = importOutput(graph.GetOutput()); err != nil {
+	if g.Output, g.Classes, err = importOutput(graph.GetOutput()); err != nil {
 		return nil, err
 	}
-	if g.Layers, err = importChain(graph.GetNode(), inits, g.InputName, g.OutputName, g.Int8); err != nil {
+	if err := importNodes(g, graph.GetNode(), inits); err != nil {
 		return nil, err
 	}
-	n, err := g.normalized()
-	if err != nil {
+	if g.Opset < MinOpset {
+		return nil, fmt.Errorf("%w: onnxruntime needs opset >= %d, got %d", ErrOpsetTooOld, MinOpset, g.Opset)
+	}
+	if _, _, err := nn.Decode(&g.ONNXGraph); err != nil {
 		return nil, err
 	}
-	return n, nil
+	return g, nil
 }
 
 // importOpset returns the version of the single ai.onnx opset import.
@@ -151,6 +157,7 @@ func importInitializers(tensors []*pb.TensorProto) (map[string]*initializer, err
 		if in.fp16 {
 			nfp16++
 		}
+		in.name = t.GetName()
 		inits[t.GetName()] = in
 	}
 	if nfp16 > 0 && nfp16 != len(inits) {
@@ -195,38 +202,6 @@ func importOutput(outputs []*pb.ValueInfoProto) (name string, classes int, err e
 		return "", 0, fmt.Errorf("output %q has per-sample shape %v, want [classes]", out.GetName(), dims)
 	}
 	return out.GetName(), dims[0], nil
-}
-
-// importChain decodes the nodes, which must form a chain of layers from value input to value
-// output, and checks that every initializer and every Cast or DequantizeLinear output is used;
-// int8 says the graph's weights are int8 (every Gemm and Conv weight must then be).
-func importChain(nodes []*pb.NodeProto, inits map[string]*initializer, input, output string, int8 bool) ([]Layer, error) {
-	c := &chain{inits: inits, casts: map[string]*initializer{}, int8: int8}
-	var layers []Layer
-	cur := input
-	for i, n := range nodes {
-		l, err := c.node(n, cur)
-		if err != nil {
-			return nil, fmt.Errorf("node %d %q (%s): %w", i, n.GetName(), n.GetOpType(), err)
-		}
-		if l == nil { // a Cast or DequantizeLinear
-			continue
-		}
-		layers = append(layers, *l)
-		cur = n.GetOutput()[0]
-	}
-	if cur != output {
-		return nil, fmt.Errorf("the node chain ends in %q, not in the graph output %q", cur, output)
-	}
-	for name, in := range inits {
-		if !in.used {
-			return nil, fmt.Errorf("initializer %q is not used", name)
-		}
-	}
-	if len(c.casts) > 0 {
-		return nil, errors.New("a Cast or DequantizeLinear output is not used")
-	}
-	return layers, nil
 }
 
 // batchShape returns the per-sample dims of a float32 tensor value [batch, dims...], where batch is
@@ -336,15 +311,4 @@ func decodeTensor(t *pb.TensorProto) (*initializer, error) {
 		return nil, fmt.Errorf("data type %v is not supported (want FLOAT, FLOAT16 or INT8)", pb.TensorProto_DataType(t.GetDataType()))
 	}
 	return in, nil
-}
-
-// transpose returns the [c, r] transpose of the row-major [r, c] matrix a.
-func transpose(a []float32, r, c int) []float32 {
-	t := make([]float32, len(a))
-	for i := 0; i < r; i++ {
-		for j := 0; j < c; j++ {
-			t[j*r+i] = a[i*c+j]
-		}
-	}
-	return t
 }

@@ -3,72 +3,101 @@ package onnx
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
+
+	"github.com/distillgo/distill/internal/nn"
 )
 
-// chain holds what decoding the nodes of an imported graph shares: the initializers, and the
-// float32 outputs of the Cast and DequantizeLinear nodes seen so far, each mapped to the float16
-// initializer it widens or the weight it dequantises (taken out again when a layer consumes it);
-// int8 says that the graph's weights are int8.
-type chain struct {
-	inits map[string]*initializer
-	casts map[string]*initializer
-	int8  bool
+// importNodes decodes the nodes into g.Nodes and the initializers they read into g.Inits (in the
+// order of first use), folding each Cast of a float16 initializer and each DequantizeLinear of an
+// int8 one into the initializer it widens. Every initializer must be used, and in an Int8 graph
+// every int8 one must hold exactly what QuantizeChannels makes of its dequantised values.
+func importNodes(g *ExportGraph, nodes []*pb.NodeProto, inits map[string]*initializer) error {
+	widened := map[string]*initializer{} // Cast and DequantizeLinear outputs
+	added := map[string]bool{}
+	for i, n := range nodes {
+		where := fmt.Sprintf("node %d %q (%s)", i, n.GetName(), n.GetOpType())
+		if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
+			return fmt.Errorf("%s: op domain %q is not supported", where, n.GetDomain())
+		}
+		if len(n.GetOutput()) != 1 || n.GetOutput()[0] == "" {
+			return fmt.Errorf("%s: has %d outputs, want 1", where, len(n.GetOutput()))
+		}
+		out := n.GetOutput()[0]
+		if _, ok := inits[out]; ok {
+			return fmt.Errorf("%s: output %q shadows an initializer", where, out)
+		}
+		attrs, err := nodeAttrs(n)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		switch n.GetOpType() {
+		case "Cast":
+			err = cast(n, attrsOf(n), inits, widened)
+		case "DequantizeLinear":
+			err = dequantize(n, attrsOf(n), inits, widened)
+		default:
+			err = addNode(g, n, attrs, inits, widened, added)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	for name, in := range inits {
+		if !in.used {
+			return fmt.Errorf("initializer %q is not used", name)
+		}
+	}
+	if len(widened) > 0 {
+		return errors.New("a Cast or DequantizeLinear output is not used")
+	}
+	return nil
 }
 
-// layerImporters decode the nodes that become a Layer, by op type. Each reads the node's weight
-// inputs and attributes (consuming every attribute it accepts) into l, whose Op is set.
-var layerImporters = map[string]func(c *chain, n *pb.NodeProto, a attrs, l *Layer) error{
-	"Relu":    importRelu,
-	"Flatten": importFlatten,
-	"Gemm":    importGemm,
-	"Conv":    importConv,
-	"MaxPool": importMaxPool,
-}
-
-// node decodes one node whose data input must be cur. It returns nil for a Cast of a float16
-// initializer, which it records in c.casts.
-func (c *chain) node(n *pb.NodeProto, cur string) (*Layer, error) {
-	if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
-		return nil, fmt.Errorf("op domain %q is not supported", n.GetDomain())
+// addNode appends an operator node, its inputs that are (widened) initializers renamed to the
+// initializer and added to g.Inits on first use.
+func addNode(g *ExportGraph, n *pb.NodeProto, attrs []nn.ONNXAttr, inits, widened map[string]*initializer, added map[string]bool) error {
+	nd := nn.ONNXNode{Name: n.GetName(), Op: n.GetOpType(), Inputs: slices.Clone(n.GetInput()), Outputs: slices.Clone(n.GetOutput()), Attrs: attrs}
+	for k, name := range nd.Inputs {
+		in, isWidened := widened[name]
+		if isWidened {
+			delete(widened, name)
+		} else if in = inits[name]; in == nil {
+			continue
+		} else {
+			switch {
+			case in.fp16:
+				return fmt.Errorf("float16 initializer %q used without a Cast", name)
+			case in.int8:
+				return fmt.Errorf("int8 initializer %q used without a DequantizeLinear", name)
+			case in.used:
+				return fmt.Errorf("initializer %q used twice", name)
+			}
+			in.used = true
+		}
+		if added[in.name] {
+			return fmt.Errorf("initializer %q used twice", in.name)
+		}
+		added[in.name] = true
+		nd.Inputs[k] = in.name
+		axis := -1
+		if in.deq != nil {
+			if err := checkInt8Weight(in); err != nil {
+				return err
+			}
+			axis = in.deq.axis
+		}
+		g.Inits = append(g.Inits, nn.ONNXInit{Name: in.name, Dims: in.dims, Values: in.values, ChannelAxis: axis})
 	}
-	if len(n.GetOutput()) != 1 || n.GetOutput()[0] == "" {
-		return nil, fmt.Errorf("has %d outputs, want 1", len(n.GetOutput()))
-	}
-	a, err := nodeAttrs(n)
-	if err != nil {
-		return nil, err
-	}
-	switch n.GetOpType() {
-	case "Cast":
-		return nil, c.cast(n, a, cur)
-	case "DequantizeLinear":
-		return nil, c.dequantize(n, a, cur)
-	}
-	if len(n.GetInput()) == 0 || n.GetInput()[0] != cur {
-		return nil, fmt.Errorf("does not consume the previous layer's output %q", cur)
-	}
-	if _, ok := c.inits[n.GetOutput()[0]]; ok {
-		return nil, fmt.Errorf("output %q shadows an initializer", n.GetOutput()[0])
-	}
-	decode, ok := layerImporters[n.GetOpType()]
-	if !ok {
-		return nil, errors.New("op is not supported (want Gemm, Relu, Conv, MaxPool, Flatten, a Cast of a float16 weight or a DequantizeLinear of an int8 one)")
-	}
-	l := &Layer{Op: n.GetOpType()}
-	if err := decode(c, n, a, l); err != nil {
-		return nil, err
-	}
-	if err := a.leftover(); err != nil {
-		return nil, err
-	}
-	return l, nil
+	g.Nodes = append(g.Nodes, nd)
+	return nil
 }
 
 // cast records a Cast node that widens a float16 initializer to float.
-func (c *chain) cast(n *pb.NodeProto, a attrs, cur string) error {
+func cast(n *pb.NodeProto, a attrMap, inits, widened map[string]*initializer) error {
 	if len(n.GetInput()) != 1 {
 		return errors.New("want 1 input")
 	}
@@ -79,220 +108,138 @@ func (c *chain) cast(n *pb.NodeProto, a attrs, cur string) error {
 	if err := a.leftover(); err != nil {
 		return err
 	}
-	in, ok := c.inits[n.GetInput()[0]]
+	in, ok := inits[n.GetInput()[0]]
 	if !ok || !in.fp16 || to != int64(pb.TensorProto_FLOAT) {
 		return errors.New("only casts of float16 initializers to float are supported")
 	}
 	if in.used {
 		return fmt.Errorf("initializer %q cast twice", n.GetInput()[0])
 	}
-	if _, dup := c.casts[n.GetOutput()[0]]; dup || n.GetOutput()[0] == cur {
+	if _, dup := widened[n.GetOutput()[0]]; dup {
 		return fmt.Errorf("output %q is defined twice", n.GetOutput()[0])
 	}
 	in.used = true
-	c.casts[n.GetOutput()[0]] = in
+	widened[n.GetOutput()[0]] = in
 	return nil
 }
 
-// weight resolves a node input to the initializer behind it: the float16 initializer of a Cast
-// output, the dequantised weight of a DequantizeLinear output, or a float32 initializer used by no
-// other node.
-func (c *chain) weight(name string) (*initializer, error) {
-	if in, ok := c.casts[name]; ok {
-		return in, nil
-	}
-	in, ok := c.inits[name]
-	if !ok {
-		return nil, fmt.Errorf("input %q is not an initializer", name)
-	}
-	if in.fp16 {
-		return nil, fmt.Errorf("float16 initializer %q used without a Cast", name)
-	}
-	if in.int8 {
-		return nil, fmt.Errorf("int8 initializer %q used without a DequantizeLinear", name)
-	}
-	if in.used {
-		return nil, fmt.Errorf("initializer %q used twice", name)
-	}
-	in.used = true
-	return in, nil
+// dequantized is what a DequantizeLinear node made of an int8 initializer: its values, scales and
+// channel axis, kept so that the import can check the form Export writes.
+type dequantized struct {
+	q      []int8
+	scales []float32
+	axis   int
 }
 
-// params resolves the weight (and optional bias) inputs of n, taking Cast outputs out of c.casts.
-func (c *chain) params(n *pb.NodeProto, maxInputs int) (w, b *initializer, err error) {
-	if len(n.GetInput()) < 2 || len(n.GetInput()) > maxInputs {
-		return nil, nil, fmt.Errorf("has %d inputs, want 2..%d", len(n.GetInput()), maxInputs)
+// dequantize records a DequantizeLinear node of an int8 initializer (inputs: the int8 values, the
+// float32 scales along axis, and an optional zero point, which must be all zeros) as the
+// dequantised float32 weight it yields, under the int8 initializer's name.
+func dequantize(n *pb.NodeProto, a attrMap, inits, widened map[string]*initializer) error {
+	if len(n.GetInput()) < 2 || len(n.GetInput()) > 3 {
+		return fmt.Errorf("has %d inputs, want 2 or 3", len(n.GetInput()))
 	}
-	for j, name := range n.GetInput()[1:] {
-		in, err := c.weight(name)
-		if err != nil {
-			return nil, nil, err
-		}
-		delete(c.casts, name)
-		if j == 0 {
-			w = in
-		} else {
-			b = in
-		}
-	}
-	if b != nil && len(b.dims) != 1 {
-		return nil, nil, fmt.Errorf("bias has shape %v, want a vector", b.dims)
-	}
-	if b != nil && b.deq != nil {
-		return nil, nil, errors.New("int8 biases are not supported (biases stay float32)")
-	}
-	if c.int8 {
-		if err := checkInt8Weight(n.GetOpType(), w); err != nil {
-			return nil, nil, err
-		}
-	}
-	return w, b, nil
-}
-
-func importRelu(_ *chain, n *pb.NodeProto, _ attrs, _ *Layer) error {
-	if len(n.GetInput()) != 1 {
-		return errors.New("want 1 input")
-	}
-	return nil
-}
-
-func importFlatten(_ *chain, n *pb.NodeProto, a attrs, _ *Layer) error {
-	if len(n.GetInput()) != 1 {
-		return errors.New("want 1 input")
-	}
-	if axis, err := a.int("axis", 1); err != nil || axis != 1 {
-		return fmt.Errorf("only axis 1 is supported (%v)", err)
-	}
-	return nil
-}
-
-// importGemm reads y = x W + b with alpha = beta = 1 and transA = 0; a weight stored transposed
-// (transB = 1) is transposed back to [in, out].
-func importGemm(c *chain, n *pb.NodeProto, a attrs, l *Layer) error {
-	w, b, err := c.params(n, 3)
+	axis, err := a.int("axis", 1)
 	if err != nil {
 		return err
 	}
-	for _, f := range []string{"alpha", "beta"} {
-		if at, ok := a[f]; ok {
-			if at.GetType() != pb.AttributeProto_FLOAT || at.GetF() != 1 {
-				return fmt.Errorf("attribute %q must be 1", f)
-			}
-			delete(a, f)
+	if err := a.leftover(); err != nil {
+		return err
+	}
+	in := n.GetInput()
+	q, ok := inits[in[0]]
+	if !ok || !q.int8 || q.used {
+		return fmt.Errorf("input %q is not an unused int8 initializer", in[0])
+	}
+	if axis < 0 || axis >= int64(len(q.dims)) {
+		return fmt.Errorf("axis %d out of range for shape %v", axis, q.dims)
+	}
+	scale, ok := inits[in[1]]
+	if !ok || scale.int8 || scale.fp16 || scale.used || !slices.Equal(scale.dims, []int{q.dims[axis]}) {
+		return fmt.Errorf("scale %q is not an unused float32 initializer of shape [%d]", in[1], q.dims[axis])
+	}
+	if len(in) == 3 {
+		zp, ok := inits[in[2]]
+		if !ok || !zp.int8 || zp.used || !slices.Equal(zp.dims, scale.dims) || slices.ContainsFunc(zp.values, func(v float32) bool { return v != 0 }) {
+			return fmt.Errorf("zero point %q is not an unused int8 initializer of zeros shaped like the scale", in[2])
+		}
+		zp.used = true
+	}
+	out := n.GetOutput()[0]
+	if _, dup := widened[out]; dup {
+		return fmt.Errorf("output %q is defined twice", out)
+	}
+	q.used, scale.used = true, true
+	d := &dequantized{q: make([]int8, len(q.values)), scales: scale.values, axis: int(axis)}
+	for i, v := range q.values {
+		d.q[i] = int8(v)
+	}
+	_, _, inner := channelLayout(q.dims, d.axis)
+	widened[out] = &initializer{name: q.name, dims: q.dims, values: DequantizeChannels(d.q, d.scales, 0, inner), deq: d, used: true}
+	return nil
+}
+
+// checkInt8Weight checks that a dequantised weight holds exactly the values and scales
+// QuantizeChannels gives for its dequantised values, so that a re-export reproduces the file.
+func checkInt8Weight(w *initializer) error {
+	rows, channels, inner := channelLayout(w.dims, w.deq.axis)
+	q, scales, err := QuantizeChannels(w.values, rows, channels, inner)
+	if err != nil {
+		return fmt.Errorf("weight: %w", err)
+	}
+	for c, s := range scales {
+		if math.Float32bits(s) != math.Float32bits(w.deq.scales[c]) {
+			return fmt.Errorf("channel %d has scale %v, not the %v distill's quantiser gives", c, w.deq.scales[c], s)
 		}
 	}
-	transA, err := a.int("transA", 0)
-	if err != nil || transA != 0 {
-		return fmt.Errorf("only transA = 0 is supported (%v)", err)
-	}
-	transB, err := a.int("transB", 0)
-	if err != nil || (transB != 0 && transB != 1) {
-		return fmt.Errorf("transB must be 0 or 1 (%v)", err)
-	}
-	if len(w.dims) != 2 {
-		return fmt.Errorf("weight has shape %v, want 2-D", w.dims)
-	}
-	l.Weight, l.WeightShape = w.values, w.dims
-	if transB == 1 && w.deq != nil {
-		return errors.New("int8 weights are read only untransposed (transB = 0)")
-	}
-	if transB == 1 {
-		l.Weight, l.WeightShape = transpose(w.values, w.dims[0], w.dims[1]), []int{w.dims[1], w.dims[0]}
-	}
-	if b != nil {
-		l.Bias = b.values
+	if !slices.Equal(q, w.deq.q) {
+		return errors.New("int8 values are not those distill's quantiser gives for their scales")
 	}
 	return nil
 }
 
-// importConv reads a square convolution with dilation 1 and one group.
-func importConv(c *chain, n *pb.NodeProto, a attrs, l *Layer) error {
-	w, b, err := c.params(n, 3)
-	if err != nil {
-		return err
-	}
-	if len(w.dims) != 4 {
-		return fmt.Errorf("weight has shape %v, want [filters, channels, k, k]", w.dims)
-	}
-	l.Weight, l.WeightShape = w.values, w.dims
-	if b != nil {
-		l.Bias = b.values
-	}
-	if d, err := a.sameInts("dilations", 2, 1); err != nil || d != 1 {
-		return fmt.Errorf("only dilation 1 is supported (%v)", err)
-	}
-	if gr, err := a.int("group", 1); err != nil || gr != 1 {
-		return fmt.Errorf("only group 1 is supported (%v)", err)
-	}
-	return importWindow(a, l)
-}
+// attrMap is a node's attributes by name, for the Cast and DequantizeLinear readers, which delete
+// each attribute they read so that leftover can report any they do not know.
+type attrMap map[string]*pb.AttributeProto
 
-// importMaxPool reads a square max pool with the default ceil_mode, dilation and storage order.
-func importMaxPool(_ *chain, n *pb.NodeProto, a attrs, l *Layer) error {
-	if len(n.GetInput()) != 1 {
-		return errors.New("want 1 input")
-	}
-	if c, err := a.int("ceil_mode", 0); err != nil || c != 0 {
-		return fmt.Errorf("only ceil_mode 0 is supported (%v)", err)
-	}
-	if d, err := a.sameInts("dilations", 2, 1); err != nil || d != 1 {
-		return fmt.Errorf("only dilation 1 is supported (%v)", err)
-	}
-	if so, err := a.int("storage_order", 0); err != nil || so != 0 {
-		return fmt.Errorf("only storage_order 0 is supported (%v)", err)
-	}
-	return importWindow(a, l)
-}
-
-// importWindow reads the window attributes that Conv and MaxPool share into l: explicit padding
-// (auto_pad NOTSET), and a kernel, stride and pad equal along every axis.
-func importWindow(a attrs, l *Layer) error {
-	if at, ok := a["auto_pad"]; ok {
-		if at.GetType() != pb.AttributeProto_STRING || string(at.GetS()) != "NOTSET" {
-			return errors.New("only auto_pad NOTSET is supported")
-		}
-		delete(a, "auto_pad")
-	}
-	k, err := a.sameInts("kernel_shape", 2, -1)
-	if err != nil {
-		return err
-	}
-	if k < 0 {
-		return errors.New("missing kernel_shape")
-	}
-	s, err := a.sameInts("strides", 2, 1)
-	if err != nil {
-		return err
-	}
-	p, err := a.sameInts("pads", 4, 0)
-	if err != nil {
-		return err
-	}
-	if s == 0 {
-		return errors.New("stride 0")
-	}
-	l.Kernel, l.Stride, l.Pad = int(k), int(s), int(p)
-	return nil
-}
-
-// attrs are a node's attributes by name. The readers below delete each attribute they read, so
-// that leftover can report any the importer does not know.
-type attrs map[string]*pb.AttributeProto
-
-// nodeAttrs returns n's attributes; a name given twice is an error.
-func nodeAttrs(n *pb.NodeProto) (attrs, error) {
-	a := attrs{}
+// nodeAttrs returns n's attributes in the neutral form (in file order) and as an attrMap; a name
+// given twice, or a type other than INT, INTS, FLOAT and STRING, is an error.
+func nodeAttrs(n *pb.NodeProto) ([]nn.ONNXAttr, error) {
+	var out []nn.ONNXAttr
+	seen := map[string]bool{}
 	for _, at := range n.GetAttribute() {
-		if _, dup := a[at.GetName()]; dup {
+		if seen[at.GetName()] {
 			return nil, fmt.Errorf("attribute %q appears twice", at.GetName())
 		}
+		seen[at.GetName()] = true
+		a := nn.ONNXAttr{Name: at.GetName()}
+		switch at.GetType() {
+		case pb.AttributeProto_INT:
+			a.Kind, a.Int = nn.AttrInt, at.GetI()
+		case pb.AttributeProto_INTS:
+			a.Kind, a.Ints = nn.AttrInts, slices.Clone(at.GetInts())
+		case pb.AttributeProto_FLOAT:
+			a.Kind, a.F = nn.AttrFloat, at.GetF()
+		case pb.AttributeProto_STRING:
+			a.Kind, a.S = nn.AttrString, string(at.GetS())
+		default:
+			return nil, fmt.Errorf("attribute %q has type %v, which is not supported", at.GetName(), at.GetType())
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// attrsOf returns n's attributes as an attrMap.
+func attrsOf(n *pb.NodeProto) attrMap {
+	a := attrMap{}
+	for _, at := range n.GetAttribute() {
 		a[at.GetName()] = at
 	}
-	return a, nil
+	return a
 }
 
 // int returns an INT attribute's value, or def when it is absent.
-func (a attrs) int(name string, def int64) (int64, error) {
+func (a attrMap) int(name string, def int64) (int64, error) {
 	at, ok := a[name]
 	if !ok {
 		return def, nil
@@ -304,30 +251,8 @@ func (a attrs) int(name string, def int64) (int64, error) {
 	return at.GetI(), nil
 }
 
-// sameInts returns the common value of an INTS attribute of length k, or def when it is absent.
-func (a attrs) sameInts(name string, k int, def int64) (int64, error) {
-	at, ok := a[name]
-	if !ok {
-		return def, nil
-	}
-	delete(a, name)
-	if at.GetType() != pb.AttributeProto_INTS || len(at.GetInts()) != k {
-		return 0, fmt.Errorf("attribute %q: want %d INTS", name, k)
-	}
-	v := at.GetInts()
-	for _, x := range v {
-		if x != v[0] {
-			return 0, fmt.Errorf("attribute %q = %v: only equal values are supported", name, v)
-		}
-	}
-	if v[0] < 0 || v[0] >= maxDim {
-		return 0, fmt.Errorf("attribute %q = %v out of range", name, v)
-	}
-	return v[0], nil
-}
-
 // leftover reports an attribute that no reader took (the first by name), or nil.
-func (a attrs) leftover() error {
+func (a attrMap) leftover() error {
 	if len(a) == 0 {
 		return nil
 	}

@@ -6,6 +6,8 @@ import (
 	"math"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
+
+	"github.com/distillgo/distill/internal/nn"
 )
 
 // This file holds the int8 weight quantiser of ExportGraph.Int8 and its inverse.
@@ -110,21 +112,6 @@ func ulps(s float32, k int) float32 {
 
 func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
 
-// weightChannels returns the QuantizeChannels layout of a Gemm weight [in, out] (per output
-// column, DequantizeLinear axis 1) or a Conv weight [f, c, k, k] (per filter, axis 0).
-func weightChannels(op string, shape []int) (rows, channels, inner int, axis int64) {
-	rows, channels, inner = channelLayout(shape, channelAxis(op))
-	return rows, channels, inner, int64(channelAxis(op))
-}
-
-// channelAxis is the output-channel axis of a Gemm (1) or Conv (0) weight.
-func channelAxis(op string) int {
-	if op == "Gemm" {
-		return 1
-	}
-	return 0
-}
-
 // channelLayout returns the QuantizeChannels layout of a tensor of shape dims whose channels lie
 // along axis (0 <= axis < len(dims)).
 func channelLayout(dims []int, axis int) (rows, channels, inner int) {
@@ -138,30 +125,31 @@ func channelLayout(dims []int, axis int) (rows, channels, inner int) {
 	return rows, dims[axis], inner
 }
 
-// int8Param returns the weight writer of an Int8 export for a layer of op (Gemm or Conv): it adds
-// the int8 initializer name, its float32 scales name+".scale" (one per output channel) and a
-// DequantizeLinear node, and returns the node's float32 output, which the layer consumes. The
-// zero point is left out: it defaults to 0, as a symmetric scheme needs.
-func (b *graphBuilder) int8Param(op string) func(name string, data []float32, shape []int) (string, error) {
-	return func(name string, data []float32, shape []int) (string, error) {
-		rows, channels, inner, axis := weightChannels(op, shape)
-		q, scales, err := QuantizeChannels(data, rows, channels, inner)
-		if err != nil {
-			return "", fmt.Errorf("weight: %w", err)
-		}
-		raw := make([]byte, len(q))
-		for i, v := range q {
-			raw[i] = byte(v)
-		}
-		scale := name + ".scale"
-		b.graph.Initializer = append(b.graph.Initializer,
-			&pb.TensorProto{Name: name, Dims: toInt64(shape), DataType: int32(pb.TensorProto_INT8), RawData: raw},
-			initializerTensor(scale, scales, []int64{int64(channels)}, false))
-		f32 := name + ".f32"
-		b.graph.Node = append(b.graph.Node, &pb.NodeProto{
-			Name: name + ".dequantize", OpType: "DequantizeLinear", Input: []string{name, scale}, Output: []string{f32},
-			Attribute: []*pb.AttributeProto{intAttr("axis", axis)},
-		})
-		return f32, nil
+// int8Param writes an Int8 export's weight in: the int8 initializer in.Name, its float32 scales
+// in.Name+".scale" (one per channel along in.ChannelAxis) and a DequantizeLinear node; it returns
+// the node's float32 output, which the layer consumes. The zero point is left out: it defaults to
+// 0, as a symmetric scheme needs.
+func (b *graphBuilder) int8Param(in *nn.ONNXInit) (string, error) {
+	if in.ChannelAxis >= len(in.Dims) {
+		return "", fmt.Errorf("channel axis %d of a tensor of shape %v", in.ChannelAxis, in.Dims)
 	}
+	rows, channels, inner := channelLayout(in.Dims, in.ChannelAxis)
+	q, scales, err := QuantizeChannels(in.Values, rows, channels, inner)
+	if err != nil {
+		return "", fmt.Errorf("weight: %w", err)
+	}
+	raw := make([]byte, len(q))
+	for i, v := range q {
+		raw[i] = byte(v)
+	}
+	name, scale := in.Name, in.Name+".scale"
+	b.graph.Initializer = append(b.graph.Initializer,
+		&pb.TensorProto{Name: name, Dims: toInt64(in.Dims), DataType: int32(pb.TensorProto_INT8), RawData: raw},
+		initializerTensor(scale, scales, []int64{int64(channels)}, false))
+	f32 := name + ".f32"
+	b.graph.Node = append(b.graph.Node, &pb.NodeProto{
+		Name: name + ".dequantize", OpType: "DequantizeLinear", Input: []string{name, scale}, Output: []string{f32},
+		Attribute: []*pb.AttributeProto{intAttr("axis", int64(in.ChannelAxis))},
+	})
+	return f32, nil
 }

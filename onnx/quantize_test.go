@@ -14,6 +14,7 @@ import (
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/distillgo/distill/internal/nn"
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/onnx/onnxtest"
 )
@@ -119,24 +120,27 @@ func TestQuantizeErrors(t *testing.T) {
 	}
 }
 
-// roundInt8 returns g with every Gemm and Conv weight quantised and dequantised, the values an
-// Int8 export computes with.
+// roundInt8 returns g with every weight (an initializer with a channel axis) quantised and
+// dequantised, the values an Int8 export computes with.
 func roundInt8(t testing.TB, g onnx.ExportGraph) onnx.ExportGraph {
 	t.Helper()
-	g.Layers = append([]onnx.Layer(nil), g.Layers...)
-	for i, l := range g.Layers {
-		if l.Op != "Gemm" && l.Op != "Conv" {
+	g.Inits = append([]nn.ONNXInit(nil), g.Inits...)
+	for i, in := range g.Inits {
+		if in.ChannelAxis < 0 {
 			continue
 		}
-		rows, channels, inner := l.WeightShape[0], l.WeightShape[1], 1
-		if l.Op == "Conv" {
-			rows, channels, inner = 1, l.WeightShape[0], len(l.Weight)/l.WeightShape[0]
+		rows, channels, inner := 1, in.Dims[in.ChannelAxis], 1
+		for _, d := range in.Dims[:in.ChannelAxis] {
+			rows *= d
 		}
-		q, scales, err := onnx.QuantizeChannels(l.Weight, rows, channels, inner)
+		for _, d := range in.Dims[in.ChannelAxis+1:] {
+			inner *= d
+		}
+		q, scales, err := onnx.QuantizeChannels(in.Values, rows, channels, inner)
 		if err != nil {
 			t.Fatal(err)
 		}
-		g.Layers[i].Weight = onnx.DequantizeChannels(q, scales, rows, inner)
+		g.Inits[i].Values = onnx.DequantizeChannels(q, scales, rows, inner)
 	}
 	return g
 }
@@ -150,11 +154,10 @@ func withInt8(g onnx.ExportGraph, opset int) onnx.ExportGraph {
 // float32 bytes: the file shrinks by 3 bytes a weight, less 4 bytes a scale and the nodes.
 func TestInt8Size(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	g := onnx.ExportGraph{InputShape: []int{64}, Classes: 10, Layers: []onnx.Layer{
-		{Op: "Gemm", Weight: randVals(rng, 64*32, 0.5), WeightShape: []int{64, 32}, Bias: randVals(rng, 32, 0.1)},
-		{Op: "Relu"},
-		{Op: "Gemm", Weight: randVals(rng, 32*10, 0.5), WeightShape: []int{32, 10}, Bias: randVals(rng, 10, 0.1)},
-	}}
+	g := onnx.ChainForTest([]int{64}, 10,
+		onnx.ChainLayer{Op: "Gemm", Weight: randVals(rng, 64*32, 0.5), WeightShape: []int{64, 32}, Bias: randVals(rng, 32, 0.1)},
+		onnx.ChainLayer{Op: "Relu"},
+		onnx.ChainLayer{Op: "Gemm", Weight: randVals(rng, 32*10, 0.5), WeightShape: []int{32, 10}, Bias: randVals(rng, 10, 0.1)})
 	f32, err := onnx.Encode(g)
 	if err != nil {
 		t.Fatal(err)
@@ -258,13 +261,12 @@ func TestImportInt8Errors(t *testing.T) {
 func BenchmarkInt8(b *testing.B) {
 	onnxtest.RequireLibrary(b)
 	rng := rand.New(rand.NewPCG(3, 3))
-	g := onnx.ExportGraph{InputShape: []int{784}, Classes: 10, Layers: []onnx.Layer{
-		{Op: "Gemm", Weight: randVals(rng, 784*800, 0.05), WeightShape: []int{784, 800}, Bias: randVals(rng, 800, 0.1)},
-		{Op: "Relu"},
-		{Op: "Gemm", Weight: randVals(rng, 800*800, 0.05), WeightShape: []int{800, 800}, Bias: randVals(rng, 800, 0.1)},
-		{Op: "Relu"},
-		{Op: "Gemm", Weight: randVals(rng, 800*10, 0.05), WeightShape: []int{800, 10}, Bias: randVals(rng, 10, 0.1)},
-	}}
+	g := onnx.ChainForTest([]int{784}, 10,
+		onnx.ChainLayer{Op: "Gemm", Weight: randVals(rng, 784*800, 0.05), WeightShape: []int{784, 800}, Bias: randVals(rng, 800, 0.1)},
+		onnx.ChainLayer{Op: "Relu"},
+		onnx.ChainLayer{Op: "Gemm", Weight: randVals(rng, 800*800, 0.05), WeightShape: []int{800, 800}, Bias: randVals(rng, 800, 0.1)},
+		onnx.ChainLayer{Op: "Relu"},
+		onnx.ChainLayer{Op: "Gemm", Weight: randVals(rng, 800*10, 0.05), WeightShape: []int{800, 10}, Bias: randVals(rng, 10, 0.1)})
 	const n = 256
 	x := randVals(rng, n*784, 1)
 	for _, int8 := range []bool{false, true} {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/distillgo/distill/internal/meta"
+	"github.com/distillgo/distill/internal/nn"
 	"github.com/distillgo/distill/internal/safetensors"
 )
 
@@ -63,10 +64,11 @@ type Checkpoint struct {
 	Path string
 }
 
-// ParamShape names one trainable tensor of a spec and its shape.
+// ParamShape names one tensor of a spec and its shape.
 type ParamShape struct {
-	Name  string // "layers.<i>.weight" or "layers.<i>.bias", as Param.Name
-	Shape []int  // as Param.Shape
+	Name   string // "layers.<i>.weight", as Param.Name
+	Shape  []int  // as Param.Shape
+	Buffer bool   // a buffer (running statistics), not a trainable parameter
 }
 
 // Size is the number of elements, the product of Shape.
@@ -78,85 +80,31 @@ func (p ParamShape) Size() int {
 	return n
 }
 
-// SpecParams lists the parameters a Net built from spec has, in the order of Net.Params: for
-// each dense layer i "layers.<i>.weight" [in, units] and "layers.<i>.bias" [units]; for each conv2d
-// layer [filters, inChannels, kernel, kernel] and [filters].
+// SpecParams lists the tensors a Net built from spec has, parameters and buffers, in the order
+// of Net.Tensors: layer by layer, each layer's in its operator's order (for a dense layer i
+// "layers.<i>.weight" [in, units] and "layers.<i>.bias" [units]; for a conv2d layer
+// [filters, inChannels/groups, kernel, kernel] and [filters]; for batchnorm weight, bias,
+// running_mean and running_var [channels]).
 func SpecParams(spec *Spec) ([]ParamShape, error) {
-	shapes, err := spec.shapes()
+	g, err := spec.Graph()
 	if err != nil {
 		return nil, err
 	}
 	var out []ParamShape
-	in := layerShape(spec.Input)
-	for i, l := range spec.Layers {
-		switch l.Type {
-		case "dense":
-			out = append(out,
-				ParamShape{fmt.Sprintf("layers.%d.weight", i), []int{in[0], l.Units}},
-				ParamShape{fmt.Sprintf("layers.%d.bias", i), []int{l.Units}})
-		case "conv2d":
-			out = append(out,
-				ParamShape{fmt.Sprintf("layers.%d.weight", i), []int{l.Filters, in[0], l.Kernel, l.Kernel}},
-				ParamShape{fmt.Sprintf("layers.%d.bias", i), []int{l.Filters}})
-		}
-		in = shapes[i]
+	for _, t := range g.Params() {
+		out = append(out, ParamShape{Name: t.Name, Shape: t.Spec.Shape, Buffer: t.Spec.Buffer})
 	}
 	return out, nil
 }
 
 // DescribeSpec renders a spec in one line for messages, e.g.
 // "mnist-student (input [784]: dense 800, relu, dense 800, relu, dense 10)".
-func DescribeSpec(s *Spec) string {
-	if s == nil {
-		return "no spec"
-	}
-	var b strings.Builder
-	if s.Name != "" {
-		b.WriteString(s.Name + " ")
-	}
-	fmt.Fprintf(&b, "(input %v:", s.Input)
-	for i, l := range s.Layers {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(" " + l.Type)
-		switch l.Type {
-		case "dense":
-			fmt.Fprintf(&b, " %d", l.Units)
-		case "dropout":
-			fmt.Fprintf(&b, " %g", l.P)
-		case "conv2d":
-			fmt.Fprintf(&b, " %d×%dx%d/%d pad %d", l.Filters, l.Kernel, l.Kernel, l.stride(1), l.Pad)
-		case "maxpool":
-			fmt.Fprintf(&b, " %dx%d/%d", l.Kernel, l.Kernel, l.stride(l.Kernel))
-		}
-	}
-	b.WriteByte(')')
-	return b.String()
-}
+func DescribeSpec(s *Spec) string { return nn.Describe(s) }
 
 // SameArchitecture reports whether a and b describe the same network: equal input shape, classes
-// and layers (with unset strides read as their defaults). The Name is not compared.
-func SameArchitecture(a, b *Spec) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	if !slices.Equal(a.Input, b.Input) || a.Classes != b.Classes || len(a.Layers) != len(b.Layers) {
-		return false
-	}
-	for i := range a.Layers {
-		x, y := a.Layers[i], b.Layers[i]
-		def := 1
-		if x.Type == "maxpool" {
-			def = x.Kernel
-		}
-		x.Stride, y.Stride = x.stride(def), y.stride(def)
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
+// and layers (the same operators reading the same layers, with unset fields read as their
+// defaults). The names are not compared.
+func SameArchitecture(a, b *Spec) bool { return nn.SameArchitecture(a, b) }
 
 // SaveCheckpoint writes c to path atomically (a temporary file in the same directory, fsynced and
 // renamed), so path always holds either the previous checkpoint or this one. It first checks that
@@ -445,27 +393,28 @@ func (c *Checkpoint) Apply(net *Net) error {
 	return net.LoadParams(c.Params)
 }
 
-// LoadParams copies values into the network's parameters. params must hold exactly the
+// LoadParams copies values into the network's tensors (parameters and buffers). params must hold exactly the
 // network's parameters, by name, each with its number of values; otherwise nothing is copied and
 // the error wraps ErrSpecMismatch.
 func (n *Net) LoadParams(params map[string][]float32) error {
-	want := make([]ParamShape, 0, len(n.Params()))
-	for _, p := range n.Params() {
-		want = append(want, ParamShape{p.Name, p.Shape})
+	want := make([]ParamShape, 0, len(n.Tensors()))
+	for _, p := range n.Tensors() {
+		want = append(want, ParamShape{Name: p.Name, Shape: p.Shape, Buffer: p.Buffer})
 	}
 	if err := checkParamSet(params, want); err != nil {
 		return fmt.Errorf("load params into %s: %w", DescribeSpec(n.Spec()), err)
 	}
-	for _, p := range n.Params() {
+	for _, p := range n.Tensors() {
 		copy(p.Value, params[p.Name])
 	}
 	return nil
 }
 
-// ParamValues returns a copy of the network's parameter values by name, for a Checkpoint.
+// ParamValues returns a copy of the values of the network's tensors (parameters and buffers) by
+// name, for a Checkpoint.
 func (n *Net) ParamValues() map[string][]float32 {
-	out := make(map[string][]float32, len(n.Params()))
-	for _, p := range n.Params() {
+	out := make(map[string][]float32, len(n.Tensors()))
+	for _, p := range n.Tensors() {
 		out[p.Name] = append([]float32(nil), p.Value...)
 	}
 	return out

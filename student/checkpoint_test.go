@@ -93,8 +93,8 @@ func TestSpecParamsMatchesNet(t *testing.T) {
 			}
 			defer net.Close()
 			var got []ParamShape
-			for _, p := range net.Params() {
-				got = append(got, ParamShape{p.Name, p.Shape})
+			for _, p := range net.Tensors() {
+				got = append(got, ParamShape{Name: p.Name, Shape: p.Shape, Buffer: p.Buffer})
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("SpecParams differs from NewNet's params (-SpecParams +net):\n%s", diff)

@@ -4,23 +4,24 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 
+	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/distillgo/distill/internal/nn"
 )
 
-// Param is one named trainable tensor. Names are stable: "layers.<i>.weight", "layers.<i>.bias"
-// (i = index in Spec.Layers). Dense weight shape is [in, out] (row-major, y = x W + b); conv weight
-// is [filters, inC, k, k] (ONNX/PyTorch layout). Value and Grad alias the live tensors of the
-// network: an optimiser updates Value in place and the next step sees it; TrainStep overwrites Grad
-// (gradients never accumulate across steps).
-type Param struct {
-	Name  string
-	Shape []int
-	Value []float32
-	Grad  []float32
-}
+// Param is one named tensor of a network: a parameter, or a buffer (Buffer set, Grad nil) such as
+// batchnorm's running statistics. Names are stable: "layers.<i>.<name>" (i = index in
+// Spec.Layers): "weight" and "bias" for dense, conv2d and batchnorm, "running_mean" and
+// "running_var" for batchnorm's buffers. Dense weight shape is [in, out] (row-major,
+// y = x W + b); conv weight is [filters, inC/groups, k, k] (ONNX/PyTorch layout). Value and Grad
+// alias the live tensors of the network: an optimiser updates Value in place and the next step
+// sees it; TrainStep overwrites Grad (gradients never accumulate across steps).
+type Param = nn.Tensor
 
 // LossFunc computes the mean loss over the batch of logits z [n,c] and writes dL/dz into dz.
 type LossFunc func(z []float32, n, c int, dz []float32) float32
@@ -31,13 +32,14 @@ const maxGraphs = 4
 
 // Net is a student network built from a Spec as a Gorgonia expression graph: one graph per batch
 // size and mode (training with loss and gradients, or inference), compiled once to a TapeMachine and
-// reused. Weights are shared by all graphs. A Net is not safe for concurrent use.
+// reused. Each layer is one op running its operator's kernel (internal/nn). Weights are shared by
+// all graphs. A Net is not safe for concurrent use.
 type Net struct {
-	spec   *Spec
-	shapes []layerShape
-	params []*Param
-	weight []*Param // per layer: weight param or nil
-	bias   []*Param // per layer: bias param or nil
+	spec    *Spec
+	graph   *nn.Graph
+	tensors []*Param   // every tensor, in the graph's order
+	params  []*Param   // the trainable ones
+	byLayer [][]*Param // each layer's tensors, in its operator's order
 
 	mu    sync.Mutex
 	train map[int]*graph
@@ -46,94 +48,56 @@ type Net struct {
 
 // graph is one compiled expression graph for a batch size.
 type graph struct {
-	g      *gorgonia.ExprGraph
-	vm     gorgonia.VM
-	batch  int
-	x      *gorgonia.Node
-	logits *gorgonia.Node
-	masks  []dropMask
-	loss   *lossOp
-	wrt    []*gorgonia.Node // parameter nodes, in n.params order
-	grads  []*gorgonia.Node // their gradient nodes
-}
-
-// dropMask is the mask input of one dropout layer.
-type dropMask struct {
-	p   float64
-	buf []float32
+	g        *gorgonia.ExprGraph
+	vm       gorgonia.VM
+	batch    int
+	x        *gorgonia.Node
+	logits   *gorgonia.Node
+	samplers []nn.Sampler
+	loss     *lossOp
+	wrt      []*gorgonia.Node // parameter nodes, in n.params order
+	grads    []*gorgonia.Node // their gradient nodes
 }
 
 // NewNet builds the network for spec with weights initialised from seed: He initialisation for
-// layers followed by relu, Glorot for the others, biases zero.
+// layers whose output goes into a relu, Glorot for the others, biases zero (nn.Graph.NewTensors).
 func NewNet(spec *Spec, seed uint64) (*Net, error) {
 	if spec == nil {
 		return nil, errors.New("new net: nil spec")
 	}
-	shapes, err := spec.shapes()
+	spec = spec.Clone()
+	g, err := spec.Graph()
 	if err != nil {
 		return nil, fmt.Errorf("new net: %w", err)
 	}
 	ensureBLAS()
-	n := &Net{spec: spec.Clone(), shapes: shapes, weight: make([]*Param, len(spec.Layers)),
-		bias: make([]*Param, len(spec.Layers)), train: map[int]*graph{}, infer: map[int]*graph{}}
-	rng := initRNG(seed)
-	in := layerShape(spec.Input)
-	for i, l := range spec.Layers {
-		var wShape []int
-		var fanIn, fanOut, nb int
-		switch l.Type {
-		case "dense":
-			wShape, fanIn, fanOut, nb = []int{in[0], l.Units}, in[0], l.Units, l.Units
-		case "conv2d":
-			k2 := l.Kernel * l.Kernel
-			wShape, fanIn, fanOut, nb = []int{l.Filters, in[0], l.Kernel, l.Kernel}, in[0]*k2, l.Filters*k2, l.Filters
+	n := &Net{spec: spec, graph: g, tensors: g.NewTensors(seed), byLayer: make([][]*Param, len(g.Nodes)),
+		train: map[int]*graph{}, infer: map[int]*graph{}}
+	i := 0
+	for _, nd := range g.Nodes {
+		n.byLayer[nd.Index] = n.tensors[i : i+len(nd.Tensors)]
+		i += len(nd.Tensors)
+	}
+	for _, t := range n.tensors {
+		if !t.Buffer {
+			n.params = append(n.params, t)
 		}
-		if wShape != nil {
-			w := newParam(fmt.Sprintf("layers.%d.weight", i), wShape)
-			if followedByRelu(spec.Layers, i) {
-				initHe(w.Value, fanIn, rng)
-			} else {
-				initGlorot(w.Value, fanIn, fanOut, rng)
-			}
-			b := newParam(fmt.Sprintf("layers.%d.bias", i), []int{nb})
-			n.weight[i], n.bias[i] = w, b
-			n.params = append(n.params, w, b)
-		}
-		in = shapes[i]
 	}
 	return n, nil
-}
-
-func newParam(name string, shape []int) *Param {
-	size := 1
-	for _, d := range shape {
-		size *= d
-	}
-	return &Param{Name: name, Shape: shape, Value: make([]float32, size), Grad: make([]float32, size)}
-}
-
-// followedByRelu reports whether layer i's output reaches a relu through dropout layers only.
-func followedByRelu(layers []LayerSpec, i int) bool {
-	for j := i + 1; j < len(layers); j++ {
-		switch layers[j].Type {
-		case "relu":
-			return true
-		case "dropout":
-			continue
-		}
-		return false
-	}
-	return false
 }
 
 // Spec returns the network's spec.
 func (n *Net) Spec() *Spec { return n.spec }
 
-// Params returns the trainable tensors in layer order (weight before bias).
+// Params returns the trainable tensors in layer order (weight before bias): what an optimiser
+// updates.
 func (n *Net) Params() []*Param { return n.params }
 
-// Forward runs inference (dropout off) on batch samples x [batch, input...] and returns batch*Classes
-// logits in a new slice.
+// Tensors returns every tensor, parameters and buffers, in layer order: what a checkpoint holds.
+func (n *Net) Tensors() []*Param { return n.tensors }
+
+// Forward runs inference (dropout off, batchnorm on its running statistics) on batch samples
+// x [batch, input...] and returns batch*Classes logits in a new slice.
 func (n *Net) Forward(x []float32, batch int) ([]float32, error) {
 	gr, err := n.graphFor(x, batch, false)
 	if err != nil {
@@ -145,9 +109,10 @@ func (n *Net) Forward(x []float32, batch int) ([]float32, error) {
 	return append([]float32(nil), f32s(gr.logits.Value())...), nil
 }
 
-// TrainStep runs forward (dropout on, masks drawn from rng) and backward on batch samples x and
-// fills every Param.Grad with d loss / d param; it returns the loss. Masks are drawn layer by layer,
-// sample by sample, one rng.Float64 per unit, so the same rng state gives the same step.
+// TrainStep runs forward (dropout on, masks drawn from rng; batchnorm on the batch's statistics,
+// updating its running ones) and backward on batch samples x and fills every Param.Grad with
+// d loss / d param; it returns the loss. Masks are drawn layer by layer, sample by sample, one
+// rng.Float64 per unit, so the same rng state gives the same step.
 func (n *Net) TrainStep(x []float32, batch int, rng *rand.Rand, loss LossFunc) (float32, error) {
 	if loss == nil {
 		return 0, errors.New("train step: nil loss function")
@@ -156,26 +121,20 @@ func (n *Net) TrainStep(x []float32, batch int, rng *rand.Rand, loss LossFunc) (
 	if err != nil {
 		return 0, fmt.Errorf("train step: %w", err)
 	}
-	for _, m := range gr.masks {
+	for _, s := range gr.samplers {
 		if rng == nil {
 			return 0, errors.New("train step: dropout needs an rng")
 		}
-		scale := float32(1 / (1 - m.p))
-		for i := range m.buf {
-			if rng.Float64() < m.p {
-				m.buf[i] = 0
-			} else {
-				m.buf[i] = scale
-			}
-		}
+		s.Sample(rng)
 	}
 	gr.loss.fn = loss
 	defer func() { gr.loss.fn = nil }()
 	if err := n.run(gr, x); err != nil {
 		return 0, fmt.Errorf("train step: %w", err)
 	}
-	// Gradients of Gorgonia's own ops (conv) live in buffers the tape allocates: copy them into the
-	// stable Param.Grad slices. Dense and bias gradients are already written in place.
+	// A gradient that Gorgonia computed itself (the sum of two paths into a parameter) lives in a
+	// buffer of the tape: copy it into the stable Param.Grad slices. The kernels' gradients are
+	// already written in place.
 	for i, p := range n.params {
 		g := f32s(gr.grads[i].Value())
 		if len(g) != len(p.Grad) {
@@ -203,7 +162,7 @@ func (n *Net) graphFor(x []float32, batch int, train bool) (*graph, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("batch must be > 0, got %d", batch)
 	}
-	in := layerShape(n.spec.Input).size()
+	in := nn.Shape(n.spec.Input).Size()
 	if len(x) != batch*in {
 		return nil, fmt.Errorf("input has %d values, want batch %d x %d = %d", len(x), batch, in, batch*in)
 	}
@@ -230,34 +189,25 @@ func (n *Net) graphFor(x []float32, batch int, train bool) (*graph, error) {
 	return gr, nil
 }
 
-// build constructs the expression graph for one batch size. A dense layer directly followed by relu
-// becomes one fused op; dropout is skipped when not training.
+// build constructs the expression graph for one batch size: one layerOp per layer, in spec
+// order, except views (flatten; dropout when not training), which reshape their input, and
+// relus fused into the dense or conv2d layer before them.
 func (n *Net) build(batch int, train bool) (*graph, error) {
 	b := &netBuilder{n: n, g: gorgonia.NewGraph(), batch: batch, train: train, pnode: map[*Param]*gorgonia.Node{}}
 	b.gr = &graph{g: b.g, batch: batch}
 	xs := append(tensor.Shape{batch}, n.spec.Input...)
 	b.gr.x = gorgonia.NewTensor(b.g, tensor.Float32, len(xs), gorgonia.WithShape(xs...), gorgonia.WithName("x"))
-	cur := b.gr.x
-	curShape := xs
-	layers := n.spec.Layers
-	for i := 0; i < len(layers); i++ {
-		l := layers[i]
-		outShape := append(tensor.Shape{batch}, n.shapes[i]...)
-		next, fused, err := b.layer(i, cur, curShape, outShape)
-		if fused {
-			i++
-		}
+	vals := make([]*gorgonia.Node, len(n.graph.Nodes))
+	for _, nd := range n.graph.Nodes {
+		out, err := b.layer(nd, vals)
 		if err != nil {
-			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Type, err)
+			return nil, fmt.Errorf("layer %d (%s): %w", nd.Index, nd.Layer.Type, err)
 		}
-		if !next.Shape().Eq(outShape) && l.Type != "dropout" {
-			return nil, fmt.Errorf("layer %d (%s): graph shape %v, spec says %v", i, l.Type, next.Shape(), outShape)
-		}
-		cur, curShape = next, outShape
+		vals[nd.Index] = out
 	}
-	b.gr.logits = cur
+	b.gr.logits = vals[len(vals)-1]
 	if train {
-		if err := b.lossAndGrads(cur); err != nil {
+		if err := b.lossAndGrads(b.gr.logits); err != nil {
 			return nil, err
 		}
 	}
@@ -285,67 +235,49 @@ func (b *netBuilder) paramNode(p *Param) *gorgonia.Node {
 	return nd
 }
 
-// layer adds layer i to the graph after cur (shaped curShape, batch first) and returns its output,
-// which the spec says is shaped outShape. fused reports a dense or conv2d layer that took the relu
-// after it into its op.
-func (b *netBuilder) layer(i int, cur *gorgonia.Node, curShape, outShape tensor.Shape) (out *gorgonia.Node, fused bool, err error) {
-	l := b.n.spec.Layers[i]
-	switch l.Type {
-	case "dense":
-		return b.dense(i, cur, curShape)
-	case "relu":
-		out, err = gorgonia.ApplyOp(newReluOp(outShape), cur)
-	case "dropout":
-		out, err = b.dropout(i, cur, outShape)
-	case "conv2d":
-		return b.conv2d(i, cur, curShape)
-	case "maxpool":
-		out, err = gorgonia.ApplyOp(newMaxPoolOp(b.batch, curShape[1:], l), cur)
-	case "flatten":
-		out = cur
-		if len(curShape) != 2 {
-			out, err = gorgonia.Reshape(cur, outShape)
+// layer adds the layer of nd to the graph, reading the nodes of earlier layers in vals, and
+// returns its output node.
+func (b *netBuilder) layer(nd *nn.Node, vals []*gorgonia.Node) (*gorgonia.Node, error) {
+	g := b.n.graph
+	ins := make([]*gorgonia.Node, len(nd.Inputs))
+	shapes := make([]tensor.Shape, len(nd.Inputs))
+	need := make([]bool, len(nd.Inputs))
+	for k, j := range nd.Inputs {
+		ins[k] = b.gr.x
+		if j != nn.SampleInput {
+			ins[k], need[k] = vals[j], true
+		}
+		shapes[k] = append(tensor.Shape{b.batch}, nd.In[k]...)
+	}
+	outShape := append(tensor.Shape{b.batch}, nd.Out...)
+	if v, ok := nd.Op.(nn.Viewer); ok && v.View(nd.Layer, b.train) {
+		if ins[0].Shape().Eq(outShape) {
+			return ins[0], nil
+		}
+		return gorgonia.Reshape(ins[0], outShape)
+	}
+	if g.Fused(nd.Index) {
+		return ins[0], nil // the layer before applied the relu
+	}
+	k := nd.Op.Kernel(nn.KernelConfig{Layer: nd.Layer, In: nd.In, Out: nd.Out, Batch: b.batch, Train: b.train,
+		Tensors: b.n.byLayer[nd.Index], NeedGrad: need, Relu: g.FusedRelu(nd.Index), BLAS: kernelBLAS})
+	if s, ok := k.(nn.Sampler); ok && b.train {
+		b.gr.samplers = append(b.gr.samplers, s)
+	}
+	var params []*Param
+	args := slices.Clone(ins)
+	for _, p := range b.n.byLayer[nd.Index] {
+		if !p.Buffer {
+			params = append(params, p)
+			args = append(args, b.paramNode(p))
 		}
 	}
-	return out, false, err
+	op := newLayerOp(nd.Layer.Type, k, outShape, shapes, need, params)
+	return gorgonia.ApplyOp(op, args...)
 }
 
-// dense adds dense layer i as one op, fused with the relu that follows it if there is one.
-func (b *netBuilder) dense(i int, cur *gorgonia.Node, curShape tensor.Shape) (*gorgonia.Node, bool, error) {
-	layers := b.n.spec.Layers
-	w, bias := b.n.weight[i], b.n.bias[i]
-	relu := i+1 < len(layers) && layers[i+1].Type == "relu"
-	op := newDenseOp(b.batch, curShape[1], layers[i].Units, relu, cur != b.gr.x, w.Grad, bias.Grad)
-	out, err := gorgonia.ApplyOp(op, cur, b.paramNode(w), b.paramNode(bias))
-	return out, relu, err
-}
-
-// dropout multiplies cur by the mask of dropout layer i, an input refilled before each training
-// step; it is left out (cur returned) for inference or p = 0.
-func (b *netBuilder) dropout(i int, cur *gorgonia.Node, outShape tensor.Shape) (*gorgonia.Node, error) {
-	l := b.n.spec.Layers[i]
-	if !b.train || l.P == 0 {
-		return cur, nil
-	}
-	m := dropMask{p: l.P, buf: make([]float32, outShape.TotalSize())}
-	mt := tensor.New(tensor.WithShape(outShape...), tensor.WithBacking(m.buf))
-	mn := gorgonia.NewTensor(b.g, tensor.Float32, len(outShape), gorgonia.WithShape(outShape...),
-		gorgonia.WithName(fmt.Sprintf("layers.%d.mask", i)), gorgonia.WithValue(mt))
-	b.gr.masks = append(b.gr.masks, m)
-	return gorgonia.ApplyOp(newMaskOp(outShape), cur, mn)
-}
-
-// conv2d adds conv2d layer i as one op (conv.go's im2col convolution and the per-channel bias),
-// fused with the relu that follows it if there is one.
-func (b *netBuilder) conv2d(i int, cur *gorgonia.Node, curShape tensor.Shape) (*gorgonia.Node, bool, error) {
-	layers := b.n.spec.Layers
-	w, bias := b.n.weight[i], b.n.bias[i]
-	relu := i+1 < len(layers) && layers[i+1].Type == "relu"
-	g := newConvGeom(b.batch, curShape[1:], layers[i])
-	g.needDX = cur != b.gr.x
-	out, err := gorgonia.ApplyOp(newConvOp(g, relu, w.Grad, bias.Grad), cur, b.paramNode(w), b.paramNode(bias))
-	return out, relu, err
-}
+// kernelBLAS is the BLAS the kernels call: the one in use when they run.
+func kernelBLAS() blas.Float32 { return currentBLAS() }
 
 // lossAndGrads adds the loss over logits and the gradient of every parameter.
 func (b *netBuilder) lossAndGrads(logits *gorgonia.Node) error {

@@ -1,6 +1,7 @@
 package student
 
 import (
+	"github.com/distillgo/distill/internal/nn"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -76,7 +77,7 @@ func TestGradients(t *testing.T) {
 			}
 			defer net.Close()
 			data := rand.New(rand.NewPCG(1, 2))
-			in := layerShape(spec.Input).size()
+			in := nn.Shape(spec.Input).Size()
 			x := randSlice(data, tc.batch*in, 1)
 			target := randSlice(data, tc.batch*spec.Classes, 1)
 			var last float64
@@ -130,7 +131,7 @@ func trainRun(t *testing.T, spec *Spec, seed uint64, batches []int) ([]float32, 
 	}
 	defer net.Close()
 	data := newTestRNG()
-	in := layerShape(spec.Input).size()
+	in := nn.Shape(spec.Input).Size()
 	rng := rand.New(rand.NewPCG(seed, 99))
 	opt := NewSGD(0.05, 0.9)
 	var losses []float32
@@ -192,7 +193,7 @@ func TestForwardBatches(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer net.Close()
-			in, c := layerShape(spec.Input).size(), spec.Classes
+			in, c := nn.Shape(spec.Input).Size(), spec.Classes
 			const n = 7
 			x := randSlice(newTestRNG(), n*in, 1)
 			all, err := net.Forward(x, n)

@@ -1,6 +1,7 @@
 package student
 
 import (
+	"github.com/distillgo/distill/internal/nn"
 	"strings"
 	"testing"
 
@@ -83,11 +84,15 @@ func TestParseSpecErrors(t *testing.T) {
 func TestParseSpecConv(t *testing.T) {
 	s := mustSpec(t, `{"input":[1,28,28],"classes":10,"layers":[{"type":"conv2d","filters":8,"kernel":3,"stride":1,"pad":1},
 		{"type":"relu"},{"type":"maxpool","kernel":2,"stride":2},{"type":"flatten"},{"type":"dense","units":10}]}`)
-	shapes, err := s.shapes()
+	g, err := s.Graph()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []layerShape{{8, 28, 28}, {8, 28, 28}, {8, 14, 14}, {8 * 14 * 14}, {10}}
+	var shapes []nn.Shape
+	for _, n := range g.Nodes {
+		shapes = append(shapes, n.Out)
+	}
+	want := []nn.Shape{{8, 28, 28}, {8, 28, 28}, {8, 14, 14}, {8 * 14 * 14}, {10}}
 	if diff := cmp.Diff(want, shapes); diff != "" {
 		t.Errorf("shapes (-want +got):\n%s", diff)
 	}
@@ -115,8 +120,8 @@ func FuzzParseSpec(f *testing.F) {
 			return
 		}
 		// A valid spec must survive validation again and give a shape per layer.
-		shapes, err := s.shapes()
-		if err != nil || len(shapes) != len(s.Layers) {
+		g, err := s.Graph()
+		if err != nil || len(g.Nodes) != len(s.Layers) {
 			t.Fatalf("valid spec failed re-validation: %v", err)
 		}
 	})

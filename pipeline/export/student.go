@@ -11,6 +11,7 @@ import (
 
 	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/internal/nn"
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/student"
@@ -55,6 +56,10 @@ type GraphOptions struct {
 	// Metadata is written into the model's metadata_props (preprocessing, provenance, ...). The keys
 	// meta.Spec and meta.Classes are set by Graph and override entries given here.
 	Metadata map[string]string
+	// FoldBN folds each batchnorm whose input is a dense or conv2d layer read by it alone into that
+	// layer's weights and bias (nn.EncodeOptions.FoldBN); other batchnorms are written as
+	// BatchNormalization nodes.
+	FoldBN bool
 }
 
 // VerifyReport is the outcome of Verify.
@@ -73,26 +78,25 @@ type VerifyReport struct {
 	Int8 bool
 }
 
-// Graph converts net into the onnx.ExportGraph that Student writes: dense layers become
-// Gemm (weight [in, out]), conv2d Conv, maxpool MaxPool, flatten Flatten, relu Relu; dropout is left
-// out (it is the identity at inference). The returned graph aliases net's weights.
+// Graph converts net into the onnx.ExportGraph that Student writes: each layer's operator writes
+// its nodes (internal/nn's Encode: dense a Gemm with weight [in, out], conv2d a Conv, relu a Relu,
+// ...; dropout nothing, as it is the identity at inference). The returned graph aliases net's
+// weights, except those a folded batchnorm changed.
 func Graph(net *student.Net, opts GraphOptions) (*onnx.ExportGraph, error) {
 	spec := net.Spec()
-	params := map[string]*student.Param{}
-	for _, p := range net.Params() {
-		params[p.Name] = p
-	}
 	specJSON, err := json.Marshal(spec)
 	if err != nil {
 		return nil, fmt.Errorf("encode spec: %w", err)
 	}
+	og, err := encode(net, opts.Opset, opts.FoldBN)
+	if err != nil {
+		return nil, err
+	}
 	g := &onnx.ExportGraph{
-		InputShape: append([]int(nil), spec.Input...),
-		Classes:    spec.Classes,
-		Opset:      opts.Opset,
-		FP16:       opts.FP16,
-		Int8:       opts.Int8,
-		Metadata:   map[string]string{},
+		ONNXGraph: *og,
+		FP16:      opts.FP16,
+		Int8:      opts.Int8,
+		Metadata:  map[string]string{},
 		// ONNX has no checksum of its own: record one, so that a damaged file is refused on load.
 		Checksum: true,
 	}
@@ -101,32 +105,23 @@ func Graph(net *student.Net, opts GraphOptions) (*onnx.ExportGraph, error) {
 	}
 	g.Metadata[meta.Spec] = string(specJSON)
 	g.Metadata[meta.Classes] = strconv.Itoa(spec.Classes)
-	for i, l := range spec.Layers {
-		var ol onnx.Layer
-		switch l.Type {
-		case "dropout":
-			continue
-		case "relu":
-			ol = onnx.Layer{Op: "Relu"}
-		case "flatten":
-			ol = onnx.Layer{Op: "Flatten"}
-		case "maxpool":
-			ol = onnx.Layer{Op: "MaxPool", Kernel: l.Kernel, Stride: l.Stride}
-		case "dense", "conv2d":
-			w, b := params[fmt.Sprintf("layers.%d.weight", i)], params[fmt.Sprintf("layers.%d.bias", i)]
-			if w == nil || b == nil {
-				return nil, fmt.Errorf("layer %d (%s): the net has no weight or bias parameter", i, l.Type)
-			}
-			ol = onnx.Layer{Op: "Gemm", Weight: w.Value, WeightShape: w.Shape, Bias: b.Value}
-			if l.Type == "conv2d" {
-				ol.Op, ol.Kernel, ol.Stride, ol.Pad = "Conv", l.Kernel, l.Stride, l.Pad
-			}
-		default:
-			return nil, fmt.Errorf("layer %d: type %q cannot be exported", i, l.Type)
-		}
-		g.Layers = append(g.Layers, ol)
-	}
 	return g, nil
+}
+
+// encode returns the ONNX nodes of net (nn.Encode).
+func encode(net *student.Net, opset int, foldBN bool) (*nn.ONNXGraph, error) {
+	g, err := net.Spec().Graph()
+	if err != nil {
+		return nil, err
+	}
+	values := map[string][]float32{}
+	for _, t := range net.Tensors() {
+		values[t.Name] = t.Value
+	}
+	if opset == 0 {
+		opset = onnx.DefaultOpset
+	}
+	return nn.Encode(g, values, nn.EncodeOptions{Opset: opset, InputName: onnx.DefaultInputName, OutputName: onnx.DefaultOutputName, FoldBN: foldBN})
 }
 
 // Student writes net to path as an ONNX model (see Graph and onnx.Export). The spec is stored as
@@ -199,10 +194,13 @@ func Verify(ctx context.Context, rt model.Runtime, net *student.Net, path string
 	return rep, nil
 }
 
-// Import rebuilds a student from a model Student wrote: the spec from the meta.Spec
-// metadata, the weights from the initializers (float16 weights are widened to float32, int8 ones
-// dequantised: scale × value, as onnxruntime's DequantizeLinear computes them). Each spec
-// layer except dropout must match the next layer of the graph.
+// Import rebuilds a student from a model Student wrote: the spec from the meta.Spec metadata, the
+// weights from the initializers (float16 weights are widened to float32, int8 ones dequantised:
+// scale × value, as onnxruntime's DequantizeLinear computes them). The file's nodes must be what
+// Graph writes for that spec, with or without folded batchnorms; a folded batchnorm comes back as
+// the identity (scale 1, shift 0, running mean 0 and a running variance v with v + eps = 1 in
+// float32), its layer's weights holding the folded values, so that exporting the net again
+// reproduces the file.
 func Import(path string) (*student.Net, error) {
 	g, err := onnx.ImportGraph(path)
 	if err != nil {
@@ -224,34 +222,82 @@ func Import(path string) (*student.Net, error) {
 	if err != nil {
 		return nil, fmt.Errorf("import student %s: %w", path, err)
 	}
-	// The graph must be exactly what Graph makes of the spec, weights aside.
-	want, err := Graph(net, GraphOptions{})
+	// The graph must be exactly what Graph makes of the spec, weights aside, folded or not.
+	var mismatch error
+	for _, fold := range []bool{false, true} {
+		want, err := encode(net, g.Opset, fold)
+		if err != nil {
+			return nil, fmt.Errorf("import student %s: %w", path, err)
+		}
+		if mismatch = sameNodes(&g.ONNXGraph, want); mismatch != nil {
+			continue
+		}
+		tensors := map[string]*student.Param{}
+		for _, t := range net.Tensors() {
+			tensors[t.Name] = t
+		}
+		if fold {
+			unfold(net)
+		}
+		for i, in := range want.Inits {
+			if t := tensors[in.Source]; t != nil {
+				copy(t.Value, g.Inits[i].Values)
+			}
+		}
+		return net, nil
+	}
+	return nil, fmt.Errorf("import student %s: the graph does not match the spec %s in its metadata: %w", path, student.DescribeSpec(spec), mismatch)
+}
+
+// sameNodes reports how got differs from the nodes and initializers want, weights' values aside.
+func sameNodes(got, want *nn.ONNXGraph) error {
+	if len(got.Nodes) != len(want.Nodes) {
+		return fmt.Errorf("%d nodes, the spec gives %d", len(got.Nodes), len(want.Nodes))
+	}
+	for i, w := range want.Nodes {
+		n := got.Nodes[i]
+		if n.Op != w.Op || n.Name != w.Name || !slices.Equal(n.Inputs, w.Inputs) || !slices.Equal(n.Outputs, w.Outputs) ||
+			!slices.EqualFunc(n.Attrs, w.Attrs, func(a, b nn.ONNXAttr) bool {
+				return a.Name == b.Name && a.Kind == b.Kind && a.Int == b.Int && slices.Equal(a.Ints, b.Ints) && a.F == b.F && a.S == b.S
+			}) {
+			return fmt.Errorf("node %d %q (%s %v -> %v) is not the spec's %q (%s %v -> %v)", i, n.Name, n.Op, n.Inputs, n.Outputs, w.Name, w.Op, w.Inputs, w.Outputs)
+		}
+	}
+	if len(got.Inits) != len(want.Inits) {
+		return fmt.Errorf("%d initializers, the spec gives %d", len(got.Inits), len(want.Inits))
+	}
+	for i, w := range want.Inits {
+		in := got.Inits[i]
+		if in.Name != w.Name || !slices.Equal(in.Dims, w.Dims) {
+			return fmt.Errorf("initializer %q %v is not the spec's %q %v", in.Name, in.Dims, w.Name, w.Dims)
+		}
+		if w.Source == "" && !slices.Equal(in.Values, w.Values) {
+			return fmt.Errorf("constant %q does not hold the spec's values", in.Name)
+		}
+	}
+	return nil
+}
+
+// unfold sets every batchnorm that a folded export folds to the identity.
+func unfold(net *student.Net) {
+	g, err := net.Spec().Graph()
 	if err != nil {
-		return nil, fmt.Errorf("import student %s: %w", path, err)
+		return
 	}
-	if len(want.Layers) != len(g.Layers) {
-		return nil, fmt.Errorf("import student %s: graph has %d layers, spec %q gives %d", path, len(g.Layers), spec.Name, len(want.Layers))
+	tensors := map[string]*student.Param{}
+	for _, t := range net.Tensors() {
+		tensors[t.Name] = t
 	}
-	for j, w := range want.Layers {
-		l := g.Layers[j]
-		wantStride := w.Stride
-		switch {
-		case wantStride != 0:
-		case w.Op == "Conv":
-			wantStride = 1
-		case w.Op == "MaxPool":
-			wantStride = w.Kernel
+	for _, n := range g.Nodes {
+		if !nn.Folded(g, n.Index) {
+			continue
 		}
-		if l.Op != w.Op || l.Kernel != w.Kernel || l.Stride != wantStride || l.Pad != w.Pad || !slices.Equal(l.WeightShape, w.WeightShape) ||
-			len(l.Bias) != len(w.Bias) {
-			return nil, fmt.Errorf("import student %s: graph layer %d (%s k%d s%d p%d weight %v) does not match the spec's (%s k%d s%d p%d weight %v)",
-				path, j, l.Op, l.Kernel, l.Stride, l.Pad, l.WeightShape, w.Op, w.Kernel, wantStride, w.Pad, w.WeightShape)
+		var vals [][]float32
+		for _, s := range n.Tensors {
+			vals = append(vals, tensors[nn.TensorName(n.Index, s.Name)].Value)
 		}
-		// w's slices alias the fresh net's parameters: fill them in place.
-		copy(w.Weight, l.Weight)
-		copy(w.Bias, l.Bias)
+		nn.IdentityAffine(n, vals)
 	}
-	return net, nil
 }
 
 // ImportParams reads the weights of a model Student wrote, for a network built from
@@ -271,11 +317,11 @@ func ImportParams(path string, spec *student.Spec) (map[string][]float32, error)
 	}
 	defer dst.Close()
 	have := map[string]*student.Param{}
-	for _, p := range src.Params() {
+	for _, p := range src.Tensors() {
 		have[p.Name] = p
 	}
-	out := make(map[string][]float32, len(dst.Params()))
-	for _, p := range dst.Params() {
+	out := make(map[string][]float32, len(dst.Tensors()))
+	for _, p := range dst.Tensors() {
 		q, ok := have[p.Name]
 		if !ok || !slices.Equal(p.Shape, q.Shape) {
 			var got any = "nothing"

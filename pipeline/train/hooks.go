@@ -152,7 +152,7 @@ func (t *trainer) save(epoch int, ev *eval.Classification) error {
 		return fmt.Errorf("save rng state: %w", err)
 	}
 	params := make(map[string][]float32)
-	for _, p := range t.net.Params() {
+	for _, p := range t.net.Tensors() { // parameters and buffers
 		params[p.Name] = p.Value
 	}
 	t.prov.Epochs = epoch

@@ -17,6 +17,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/distillgo/distill/internal/nn"
 	"github.com/distillgo/distill/onnx"
 )
 
@@ -60,8 +61,8 @@ func makeTeacher(args []string) error {
 		sizes = append(sizes, v)
 	}
 	rng := rand.New(rand.NewPCG(*seed, 0x6d6c70))
-	g := onnx.ExportGraph{InputShape: []int{sizes[0]}, Classes: sizes[len(sizes)-1],
-		Metadata: map[string]string{"description": "random-weight MLP for scripts/bench-targets.sh", "sizes": *sizesFlag}}
+	spec := &nn.Spec{Input: []int{sizes[0]}, Classes: sizes[len(sizes)-1]}
+	tensors := map[string][]float32{}
 	for l := 0; l+1 < len(sizes); l++ {
 		in, o := sizes[l], sizes[l+1]
 		std := math.Sqrt(2 / float64(in)) // He-normal, so activations keep their scale through ReLUs
@@ -73,12 +74,19 @@ func makeTeacher(args []string) error {
 		for i := range b {
 			b[i] = float32(rng.Float64()*0.2 - 0.1)
 		}
-		g.Layers = append(g.Layers, onnx.Layer{Op: "Gemm", Weight: w, Bias: b, WeightShape: []int{in, o}})
+		i := len(spec.Layers)
+		spec.Layers = append(spec.Layers, nn.Layer{Type: "dense", Units: o})
+		tensors[nn.TensorName(i, "weight")], tensors[nn.TensorName(i, "bias")] = w, b
 		if l+2 < len(sizes) {
-			g.Layers = append(g.Layers, onnx.Layer{Op: "Relu"})
+			spec.Layers = append(spec.Layers, nn.Layer{Type: "relu"})
 		}
 	}
-	return onnx.Export(*out, g)
+	og, err := nn.EncodeSpec(spec, tensors, nn.EncodeOptions{})
+	if err != nil {
+		return fmt.Errorf("make-teacher: %w", err)
+	}
+	return onnx.Export(*out, onnx.ExportGraph{ONNXGraph: *og,
+		Metadata: map[string]string{"description": "random-weight MLP for scripts/bench-targets.sh", "sizes": *sizesFlag}})
 }
 
 // readIDXImages reads an IDX uint8 file (raw or gzip) and returns n, the per-sample size and the

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/internal/nn"
 	"github.com/distillgo/distill/onnx/purego/internal/prep"
 	"github.com/distillgo/distill/onnx/purego/internal/wire"
 )
@@ -104,13 +105,10 @@ func Check(data []byte) error {
 	return err
 }
 
-// Runs reports whether the operator op is one this package runs.
+// Runs reports whether the operator op is one this package runs: one that an operator of
+// internal/nn decodes, or a Cast or DequantizeLinear of a stored weight.
 func Runs(op string) bool {
-	switch op {
-	case "Gemm", "Relu", "Conv", "MaxPool", "Flatten", "Identity", "Dropout", "Cast", "DequantizeLinear":
-		return true
-	}
-	return false
+	return op == "Cast" || op == "DequantizeLinear" || nn.Decodes(op)
 }
 
 func newModel(data []byte) (*Model, error) {
@@ -125,19 +123,9 @@ func newModel(data []byte) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	steps, err := plan(&p.Graph, io.Input, io.Output, io.Sample)
+	steps, batch, err := plan(&p.Graph, io, DefaultBatch)
 	if err != nil {
 		return nil, err
-	}
-	if len(steps) == 0 || !slices.Equal(steps[len(steps)-1].out, []int{io.Classes}) {
-		return nil, fmt.Errorf("%w: the layers do not give the output's %d values per sample", ErrUnsupported, io.Classes)
-	}
-	widest := 0
-	for _, st := range steps {
-		widest = max(widest, elems(st.out), st.colElems)
-	}
-	if widest > maxSampleElems {
-		return nil, fmt.Errorf("%w: a layer of %d values per sample (at most %d)", ErrUnsupported, widest, maxSampleElems)
 	}
 	var pre *prep.Preprocess
 	if raw, ok := p.Metadata[prep.Key]; ok {
@@ -148,8 +136,8 @@ func newModel(data []byte) (*Model, error) {
 	sum := sha256.Sum256(data)
 	return &Model{
 		sha256: hex.EncodeToString(sum[:]), metadata: p.Metadata, pre: pre,
-		inputName: io.Input, outputName: io.Output, sample: io.Sample, dim: elems(io.Sample),
-		classes: io.Classes, batch: min(DefaultBatch, max(1, maxRunElems/widest)), steps: steps,
+		inputName: io.Input, outputName: io.Output, sample: io.Sample, dim: nn.Shape(io.Sample).Size(),
+		classes: io.Classes, batch: batch, steps: steps,
 	}, nil
 }
 

@@ -5,36 +5,71 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/distillgo/distill/internal/nn"
 	"github.com/distillgo/distill/onnx/purego/internal/wire"
 )
 
-// ErrUnsupported is returned (wrapped) for a graph that is not a chain of the operators this
-// package runs; the message names the operator or what is wrong.
+// ErrUnsupported is returned (wrapped) for a graph this package cannot run; the message names
+// the operator or what is wrong.
 var ErrUnsupported = errors.New("not supported by the direct runtime")
 
-// step is one layer of the chain: its operator, the per-sample shape it produces and its
-// parameters.
+// step is one layer of the network: its inference kernel, where it reads and what it writes.
 type step struct {
-	op       string
-	out      []int     // per-sample output shape
-	w, b     []float32 // Gemm: w [in, out] (transposed at load when transB); Conv: w [f, c*k*k]
-	k, s, p  int       // Conv, MaxPool: kernel, stride, pad
-	in       []int     // per-sample input shape
-	inPlace  bool      // Relu, Flatten, Identity, Dropout: no buffer of its own
-	colElems int       // Conv: elements of the im2col buffer of one sample
+	k       nn.InferKernel // nil for a view: the output is the input's values
+	inputs  []int          // the steps it reads; -1: the sample
+	inSize  []int          // per-sample values of each input
+	outSize int            // per-sample values of its output
 }
 
-// elems is the product of shape.
-func elems(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
+// plan turns the graph into steps: the nodes are read as layers by internal/nn's operators
+// (nn.Decode) after the Cast and DequantizeLinear nodes of stored weights are folded into
+// float32 initializers, and each layer gets its operator's inference kernel.
+func plan(g *wire.Graph, io wire.IO, batch int) ([]step, int, error) {
+	og, err := neutral(g, io)
+	if err != nil {
+		return nil, 0, err
 	}
-	return n
+	spec, tensors, err := nn.Decode(og)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	gr, err := spec.Graph()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	widest := nn.Shape(io.Sample).Size()
+	for _, n := range gr.Nodes {
+		widest = max(widest, n.Out.Size())
+	}
+	if widest > maxSampleElems {
+		return nil, 0, fmt.Errorf("%w: a layer of %d values per sample (at most %d)", ErrUnsupported, widest, maxSampleElems)
+	}
+	batch = min(batch, max(1, maxRunElems/widest))
+	steps := make([]step, len(gr.Nodes))
+	for _, n := range gr.Nodes {
+		st := step{inputs: n.Inputs, outSize: n.Out.Size()}
+		for _, s := range n.In {
+			st.inSize = append(st.inSize, s.Size())
+		}
+		v, isView := n.Op.(nn.Viewer)
+		if !(isView && v.View(n.Layer, false)) && !gr.Fused(n.Index) {
+			var vals [][]float32
+			for _, t := range n.Tensors {
+				vals = append(vals, tensors[nn.TensorName(n.Index, t.Name)])
+			}
+			st.k = n.Op.Infer(nn.InferConfig{Layer: n.Layer, In: n.In, Out: n.Out, Batch: batch, Tensors: vals, Relu: gr.FusedRelu(n.Index)})
+		}
+		steps[n.Index] = st
+	}
+	return steps, batch, nil
 }
 
-// plan turns the graph into the chain of steps from input to output, checking every operator.
-func plan(g *wire.Graph, input, output string, sample []int) ([]step, error) {
+// neutral returns g in internal/nn's ONNX form: float32 and float16 initializers as float32
+// values, each Cast of an initializer to float32 and each DequantizeLinear of int8 or uint8
+// initializers folded into an initializer named as the node's output, the other nodes as they
+// are.
+func neutral(g *wire.Graph, io wire.IO) (*nn.ONNXGraph, error) {
+	og := &nn.ONNXGraph{Input: io.Input, Output: io.Output, InputShape: io.Sample, Classes: io.Classes}
 	params := map[string][]float32{}
 	dims := map[string][]int64{}
 	quant := map[string]wire.Tensor{} // int8 and uint8 initializers, for DequantizeLinear
@@ -49,39 +84,56 @@ func plan(g *wire.Graph, input, output string, sample []int) ([]step, error) {
 		}
 		params[t.Name], dims[t.Name] = v, t.Dims
 	}
-	var steps []step
-	cur, shape := input, slices.Clone(sample)
+	added := map[string]bool{}
 	for _, n := range g.Nodes {
-		if n.Op == "Cast" {
+		if n.Domain != "" && n.Domain != "ai.onnx" {
+			return nil, fmt.Errorf("%w: node %q: operator domain %q", ErrUnsupported, n.Name, n.Domain)
+		}
+		switch n.Op {
+		case "Cast":
 			if len(n.Inputs) != 1 || len(n.Outputs) != 1 || params[n.Inputs[0]] == nil || !one(n.Ints["to"], wire.DTFloat) {
 				return nil, fmt.Errorf("%w: node %q: operator Cast (only an initializer's Cast to float32 is folded)", ErrUnsupported, n.Name)
 			}
 			params[n.Outputs[0]], dims[n.Outputs[0]] = params[n.Inputs[0]], dims[n.Inputs[0]]
 			continue
-		}
-		if n.Op == "DequantizeLinear" {
+		case "DequantizeLinear":
 			if err := dequantize(n, quant, params, dims); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if len(n.Inputs) == 0 || n.Inputs[0] != cur || len(n.Outputs) != 1 {
-			return nil, fmt.Errorf("%w: node %q (%s) does not continue a chain from %q", ErrUnsupported, n.Name, n.Op, cur)
+		nd := nn.ONNXNode{Name: n.Name, Op: n.Op, Inputs: slices.Clone(n.Inputs), Outputs: slices.Clone(n.Outputs)}
+		for _, a := range n.Attrs {
+			at := nn.ONNXAttr{Name: a.Name}
+			switch {
+			case a.Type == wire.AttrTypeFloat:
+				at.Kind, at.F = nn.AttrFloat, a.F
+			case a.Type == wire.AttrTypeString:
+				at.Kind, at.S = nn.AttrString, a.S
+			case a.Type == wire.AttrTypeInts || (a.Type == 0 && len(a.Ints) > 1):
+				at.Kind, at.Ints = nn.AttrInts, a.Ints
+			case len(a.Ints) == 1:
+				at.Kind, at.Int = nn.AttrInt, a.Ints[0]
+			default:
+				return nil, fmt.Errorf("%w: node %q (%s): attribute %q of type %d", ErrUnsupported, n.Name, n.Op, a.Name, a.Type)
+			}
+			nd.Attrs = append(nd.Attrs, at)
 		}
-		st, err := newStep(n, shape, params, dims)
-		if err != nil {
-			return nil, err
+		for _, in := range n.Inputs {
+			v, ok := params[in]
+			if !ok || added[in] {
+				continue
+			}
+			added[in] = true
+			d := make([]int, len(dims[in]))
+			for i, x := range dims[in] {
+				d[i] = int(x)
+			}
+			og.Inits = append(og.Inits, nn.ONNXInit{Name: in, Dims: d, Values: v, ChannelAxis: -1})
 		}
-		steps = append(steps, st)
-		cur, shape = n.Outputs[0], st.out
+		og.Nodes = append(og.Nodes, nd)
 	}
-	if len(steps) > 0 && steps[0].op == "Relu" {
-		steps[0].inPlace = false // it must not write to the caller's input
-	}
-	if cur != output {
-		return nil, fmt.Errorf("%w: the chain ends at %q, not the output %q", ErrUnsupported, cur, output)
-	}
-	return steps, nil
+	return og, nil
 }
 
 // dequantize folds a DequantizeLinear of initializers (distill's int8 export: an int8 weight,
@@ -104,8 +156,8 @@ func dequantize(n wire.Node, quant map[string]wire.Tensor, params map[string][]f
 		}
 		zp = &z
 	}
-	sv := params[n.Inputs[1]]
-	scale.FloatData = sv
+	scale.FloatData = params[n.Inputs[1]]
+	delete(params, n.Inputs[1]) // read by this node only
 	v, err := wire.Dequantize(x, scale, zp, attr(n, "axis", 1))
 	if err != nil {
 		return fmt.Errorf("node %q: %w", n.Name, err)
@@ -122,127 +174,4 @@ func attr(n wire.Node, name string, def int64) int64 {
 		return v[0]
 	}
 	return def
-}
-
-// newStep checks node n, which reads a value of per-sample shape in, and returns its step.
-func newStep(n wire.Node, in []int, params map[string][]float32, dims map[string][]int64) (step, error) {
-	st := step{op: n.Op, in: in, out: in}
-	bad := func(why string, args ...any) (step, error) {
-		return step{}, fmt.Errorf("%w: node %q: %s %s", ErrUnsupported, n.Name, n.Op, fmt.Sprintf(why, args...))
-	}
-	switch n.Op {
-	case "Relu", "Identity", "Dropout":
-		st.inPlace = true
-	case "Flatten":
-		if attr(n, "axis", 1) != 1 {
-			return bad("with axis %d", attr(n, "axis", 1))
-		}
-		st.inPlace, st.out = true, []int{elems(in)}
-	case "Gemm":
-		return gemmStep(st, n, params, dims, bad)
-	case "Conv":
-		return convStep(st, n, params, dims, bad)
-	case "MaxPool":
-		if err := window(&st, n, 0); err != nil {
-			return bad("%v", err)
-		}
-	default:
-		return bad("(operator not implemented)")
-	}
-	return st, nil
-}
-
-// gemmStep checks a Gemm y = x W + b on [N, in] values.
-func gemmStep(st step, n wire.Node, params map[string][]float32, dims map[string][]int64, bad func(string, ...any) (step, error)) (step, error) {
-	if len(st.in) != 1 || len(n.Inputs) < 2 || attr(n, "transA", 0) != 0 {
-		return bad("on a sample of shape %v, %d inputs, transA %d: want [in], 2 or 3 inputs, transA 0", st.in, len(n.Inputs), attr(n, "transA", 0))
-	}
-	w, wd := params[n.Inputs[1]], dims[n.Inputs[1]]
-	if len(wd) != 2 {
-		return bad("weight %q is not a 2-D initializer", n.Inputs[1])
-	}
-	rows, cols := int(wd[0]), int(wd[1])
-	if attr(n, "transB", 0) == 1 { // W given as [out, in]: store it [in, out]
-		t := make([]float32, len(w))
-		for i := range rows {
-			for j := range cols {
-				t[j*rows+i] = w[i*cols+j]
-			}
-		}
-		w, rows, cols = t, cols, rows
-	}
-	if rows != st.in[0] {
-		return bad("weight [%d %d] for %d inputs", rows, cols, st.in[0])
-	}
-	st.w, st.out = w, []int{cols}
-	if len(n.Inputs) == 3 {
-		if st.b = params[n.Inputs[2]]; len(st.b) != cols {
-			return bad("bias %q of %d values for %d outputs", n.Inputs[2], len(st.b), cols)
-		}
-	}
-	return st, nil
-}
-
-// convStep checks a Conv of weight [f, c, k, k] on [c, h, w] values.
-func convStep(st step, n wire.Node, params map[string][]float32, dims map[string][]int64, bad func(string, ...any) (step, error)) (step, error) {
-	if attr(n, "group", 1) != 1 || len(n.Inputs) < 2 || len(st.in) != 3 {
-		return bad("with group %d on a sample of shape %v", attr(n, "group", 1), st.in)
-	}
-	for _, d := range n.Ints["dilations"] {
-		if d != 1 {
-			return bad("with dilations %v", n.Ints["dilations"])
-		}
-	}
-	wd := dims[n.Inputs[1]]
-	if len(wd) != 4 || int(wd[1]) != st.in[0] || wd[2] != wd[3] {
-		return bad("weight %q of dims %v for a sample of shape %v", n.Inputs[1], wd, st.in)
-	}
-	if err := window(&st, n, int(wd[2])); err != nil {
-		return bad("%v", err)
-	}
-	f := int(wd[0])
-	st.w, st.out = params[n.Inputs[1]], []int{f, st.out[1], st.out[2]}
-	if len(n.Inputs) == 3 {
-		if st.b = params[n.Inputs[2]]; len(st.b) != f {
-			return bad("bias of %d values for %d filters", len(st.b), f)
-		}
-	}
-	st.colElems = st.in[0] * st.k * st.k * st.out[1] * st.out[2]
-	return st, nil
-}
-
-// window reads the square kernel, stride and symmetric pad of a Conv or MaxPool (k > 0: the
-// Conv's kernel from its weight) and sets st.k, st.s, st.p and the output shape.
-func window(st *step, n wire.Node, k int) error {
-	ks, ss, ps := n.Ints["kernel_shape"], n.Ints["strides"], n.Ints["pads"]
-	if len(st.in) != 3 {
-		return fmt.Errorf("on a sample of shape %v: want [c h w]", st.in)
-	}
-	switch {
-	case len(ks) == 2 && ks[0] == ks[1] && (k == 0 || int(ks[0]) == k):
-		k = int(ks[0])
-	case len(ks) != 0 || k == 0:
-		return fmt.Errorf("kernel_shape %v: want a square kernel", ks)
-	}
-	s := 1 // the ONNX default for Conv and MaxPool alike
-	if len(ss) == 2 && ss[0] == ss[1] {
-		s = int(ss[0])
-	} else if len(ss) != 0 {
-		return fmt.Errorf("strides %v: want equal strides", ss)
-	}
-	p := 0
-	if len(ps) == 4 && ps[0] == ps[1] && ps[1] == ps[2] && ps[2] == ps[3] {
-		p = int(ps[0])
-	} else if len(ps) != 0 {
-		return fmt.Errorf("pads %v: want equal pads", ps)
-	}
-	if s < 1 || p < 0 || p >= k {
-		return fmt.Errorf("kernel %d, stride %d, pad %d", k, s, p)
-	}
-	h, w := (st.in[1]+2*p-k)/s+1, (st.in[2]+2*p-k)/s+1
-	if h < 1 || w < 1 {
-		return fmt.Errorf("kernel %d larger than the padded input %v", k, st.in)
-	}
-	st.k, st.s, st.p, st.out = k, s, p, []int{st.in[0], h, w}
-	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/distillgo/distill/internal/nn"
 	"github.com/distillgo/distill/onnx"
 )
 
@@ -46,32 +47,35 @@ func main() {
 
 // graphs are the fixtures: a float16 MLP with distill's metadata and checksum, and a CNN
 // (written twice, the second time with int8 weights).
-func graphs() map[string]onnx.ExportGraph {
+func graphs() (map[string]onnx.ExportGraph, error) {
 	r := rand.New(rand.NewPCG(42, 1))
+	mlp := &nn.Spec{Input: []int{12}, Classes: 3, Layers: []nn.Layer{{Type: "dense", Units: 16}, {Type: "relu"}, {Type: "dense", Units: 3}}}
+	mlpW := map[string][]float32{}
+	mlpW["layers.0.weight"], mlpW["layers.0.bias"] = randn(r, 12*16, 0.4), randn(r, 16, 0.1)
+	mlpW["layers.2.weight"], mlpW["layers.2.bias"] = randn(r, 16*3, 0.35), randn(r, 3, 0.1)
+	cnn := &nn.Spec{Input: []int{1, 6, 6}, Classes: 4, Layers: []nn.Layer{{Type: "conv2d", Filters: 4, Kernel: 3, Pad: 1},
+		{Type: "relu"}, {Type: "maxpool", Kernel: 2}, {Type: "flatten"}, {Type: "dense", Units: 4}}}
+	cnnW := map[string][]float32{}
+	cnnW["layers.0.weight"], cnnW["layers.0.bias"] = randn(r, 4*9, 0.47), randn(r, 4, 0.1)
+	cnnW["layers.4.weight"], cnnW["layers.4.bias"] = randn(r, 36*4, 0.17), randn(r, 4, 0.1)
+	mlpG, err := nn.EncodeSpec(mlp, mlpW, nn.EncodeOptions{})
+	if err != nil {
+		return nil, err
+	}
+	cnnG, err := nn.EncodeSpec(cnn, cnnW, nn.EncodeOptions{})
+	if err != nil {
+		return nil, err
+	}
 	return map[string]onnx.ExportGraph{
 		"export_mlp_fp16.onnx": {
-			InputShape: []int{12}, Classes: 3, FP16: true, Checksum: true,
+			ONNXGraph: *mlpG, FP16: true, Checksum: true,
 			Metadata: map[string]string{
 				"distill.preprocess": `{"scale":255,"input_shape":[12]}`,
 				"distill.spec":       `{"kind":"mlp","hidden":[16]}`,
 			},
-			Layers: []onnx.Layer{
-				{Op: "Gemm", Weight: randn(r, 12*16, 0.4), WeightShape: []int{12, 16}, Bias: randn(r, 16, 0.1)},
-				{Op: "Relu"},
-				{Op: "Gemm", Weight: randn(r, 16*3, 0.35), WeightShape: []int{16, 3}, Bias: randn(r, 3, 0.1)},
-			},
 		},
-		"export_cnn.onnx": {
-			InputShape: []int{1, 6, 6}, Classes: 4,
-			Layers: []onnx.Layer{
-				{Op: "Conv", Weight: randn(r, 4*9, 0.47), WeightShape: []int{4, 1, 3, 3}, Bias: randn(r, 4, 0.1), Kernel: 3, Stride: 1, Pad: 1},
-				{Op: "Relu"},
-				{Op: "MaxPool", Kernel: 2, Stride: 2},
-				{Op: "Flatten"},
-				{Op: "Gemm", Weight: randn(r, 36*4, 0.17), WeightShape: []int{36, 4}, Bias: randn(r, 4, 0.1)},
-			},
-		},
-	}
+		"export_cnn.onnx": {ONNXGraph: *cnnG},
+	}, nil
 }
 
 func randn(r *rand.Rand, n int, scale float64) []float32 {
@@ -95,9 +99,13 @@ func run(dir string) error {
 	}
 	var fixtures []Fixture
 	for _, name := range []string{"export_cnn.onnx", "export_mlp_fp16.onnx", "export_cnn_int8.onnx"} {
-		g, ok := graphs()[name]
+		all, err := graphs()
+		if err != nil {
+			return err
+		}
+		g, ok := all[name]
 		if !ok { // the CNN again with int8 weights
-			g = graphs()["export_cnn.onnx"]
+			g = all["export_cnn.onnx"]
 			g.Int8, g.Checksum = true, true
 			// A distill student (spec in its metadata) has its int8 weights folded into float32
 			// by package onnx at load, so onnxruntime computes in float32 as this package does.

@@ -31,11 +31,17 @@ const (
 	nodeDomain    = 7 // NodeProto.domain
 
 	attrName = 1  // AttributeProto.name
+	attrF    = 2  // AttributeProto.f
 	attrI    = 3  // AttributeProto.i
+	attrS    = 4  // AttributeProto.s
 	attrInts = 8  // AttributeProto.ints
 	attrType = 20 // AttributeProto.type
 
-	attrTypeInt = 2 // AttributeProto.AttributeType INT
+	// AttributeProto.AttributeType values.
+	AttrTypeFloat  = 1
+	AttrTypeInt    = 2
+	AttrTypeString = 3
+	AttrTypeInts   = 7
 
 	TensorDims      = 1  // TensorProto.dims
 	TensorDataType  = 2  // TensorProto.data_type
@@ -129,11 +135,22 @@ type Graph struct {
 	Outputs []ValueInfo
 }
 
-// Node is one NodeProto; Ints holds its int and ints attributes by name.
+// Node is one NodeProto; Ints holds its int and ints attributes by name, Attrs every attribute
+// in file order.
 type Node struct {
 	Name, Op, Domain string
 	Inputs, Outputs  []string
 	Ints             map[string][]int64
+	Attrs            []Attr
+}
+
+// Attr is one AttributeProto: its name, type (AttrType*; 0 when the file does not say) and value.
+type Attr struct {
+	Name string
+	Type uint64
+	Ints []int64 // the int, or the ints
+	F    float32
+	S    string
 }
 
 // Tensor is one initializer.
@@ -225,41 +242,54 @@ func ParseNode(data []byte) (Node, error) {
 		case nodeDomain:
 			n.Domain = string(f.B)
 		case nodeAttribute:
-			return parseAttribute(f.B, n.Ints)
+			a, err := parseAttribute(f.B, n.Ints)
+			n.Attrs = append(n.Attrs, a)
+			return err
 		}
 		return nil
 	})
 	return n, err
 }
 
-// parseAttribute reads data as an AttributeProto and records its int or ints value in ints. An
-// INT attribute of value 0 has no field i in a proto3 encoding (gonnx's, which package onnx
-// writes with), so its type (field 20, INT = 2) says that it is there.
-func parseAttribute(data []byte, ints map[string][]int64) error {
-	var name string
+// parseAttribute reads data as an AttributeProto, records its int or ints value in ints and
+// returns it. An INT attribute of value 0 has no field i in a proto3 encoding (gonnx's, which
+// package onnx writes with), so its type (field 20, INT = 2) says that it is there; likewise a
+// FLOAT of 0.
+func parseAttribute(data []byte, ints map[string][]int64) (Attr, error) {
+	var a Attr
 	var vals []int64
-	var typ uint64
 	err := EachField(data, func(f Field) error {
 		var err error
 		switch f.Num {
 		case attrName:
-			name = string(f.B)
+			a.Name = string(f.B)
+		case attrF:
+			if f.Type != protowire.Fixed32Type {
+				return fmt.Errorf("%w: attribute f of wire type %d", ErrMalformed, f.Type)
+			}
+			a.F = math.Float32frombits(uint32(f.U))
+			if a.Type == 0 {
+				a.Type = AttrTypeFloat
+			}
 		case attrI:
 			vals = append(vals, int64(f.U))
+		case attrS:
+			a.S = string(f.B)
 		case attrInts:
 			vals, err = int64s(vals, f)
 		case attrType:
-			typ = f.U
+			a.Type = f.U
 		}
 		return err
 	})
-	if vals == nil && typ == attrTypeInt {
+	if vals == nil && a.Type == AttrTypeInt {
 		vals = []int64{0}
 	}
 	if vals != nil {
-		ints[name] = vals
+		ints[a.Name] = vals
 	}
-	return err
+	a.Ints = vals
+	return a, err
 }
 
 // ParseTensor reads data as a TensorProto.
