@@ -202,17 +202,17 @@ func Decode(in *ONNXGraph) (*Spec, map[string][]float32, error) {
 			}
 			in = append(in, s)
 		}
+		first := d.next - 1
 		dec, err := op.Decode(d, n)
-		if err == nil {
-			err = n.leftover()
-		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", where, err)
 		}
-		last := &og.Nodes[d.next-1] // the layer's last node: Decode may have taken more
-		if err := last.leftover(); err != nil {
-			return nil, nil, fmt.Errorf("node %q (%s): %w", last.Name, last.Op, err)
+		for i := first; i < d.next; i++ { // the layer's nodes: Decode may have taken more
+			if err := og.Nodes[i].leftover(); err != nil {
+				return nil, nil, fmt.Errorf("node %q (%s): %w", og.Nodes[i].Name, og.Nodes[i].Op, err)
+			}
 		}
+		last := &og.Nodes[d.next-1]
 		out := last.Outputs[0]
 		if _, dup := d.shapes[out]; dup || d.inits[out] != nil {
 			return nil, nil, fmt.Errorf("%s: output %q is written twice", where, out)

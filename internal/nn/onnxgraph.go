@@ -261,6 +261,21 @@ func (d *Decoder) Init(name string) (*ONNXInit, error) {
 	return in, nil
 }
 
+// IsInit reports whether a node input names an initializer.
+func (d *Decoder) IsInit(name string) bool { return d.inits[name] != nil }
+
+// Const reads an initializer input holding one value (any shape of one element).
+func (d *Decoder) Const(name string) (float32, error) {
+	in, err := d.Init(name)
+	if err != nil {
+		return 0, err
+	}
+	if len(in.Values) != 1 {
+		return 0, fmt.Errorf("initializer %q has %d values, want 1", name, len(in.Values))
+	}
+	return in.Values[0], nil
+}
+
 // Shape returns the per-sample shape of a value decoded so far.
 func (d *Decoder) Shape(value string) (Shape, bool) {
 	s, ok := d.shapes[value]
