@@ -37,7 +37,33 @@ func BenchmarkConvTrainStep(b *testing.B) {
 	if err := spec.Validate(); err != nil {
 		b.Fatal(err)
 	}
-	for _, batch := range []int{128} {
+	benchTrainStep(b, spec, 128)
+}
+
+// BenchmarkResNetTrainStep is BenchmarkConvTrainStep for the small ResNet with batchnorm,
+// models/fashion-resnet.json (77,754 parameters), at batch 128.
+func BenchmarkResNetTrainStep(b *testing.B) {
+	spec, err := LoadSpec("../models/fashion-resnet.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchTrainStep(b, spec, 128)
+}
+
+// BenchmarkMobileNetTrainStep is BenchmarkConvTrainStep for the MobileNet-like student,
+// models/fashion-mobilenet.json (18,826 parameters: depthwise-separable blocks, batchnorm,
+// hardswish), at batch 128.
+func BenchmarkMobileNetTrainStep(b *testing.B) {
+	spec, err := LoadSpec("../models/fashion-mobilenet.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchTrainStep(b, spec, 128)
+}
+
+// benchTrainStep times training steps of spec on 1×28×28 images at the given batches.
+func benchTrainStep(b *testing.B, spec *Spec, batches ...int) {
+	for _, batch := range batches {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			net, err := NewNet(spec, 1)
 			if err != nil {

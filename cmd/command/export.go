@@ -24,9 +24,16 @@ type ExportOptions struct {
 }
 
 const exportDescription = `Writes a trained student as an ONNX model that onnxruntime (or any ONNX consumer) runs: a
-dynamic batch axis, input "input" and output "logits"; dense layers become Gemm, conv2d Conv,
-maxpool MaxPool, flatten Flatten, relu Relu; dropout is left out (it is the identity at
-inference); the weights are initializers (float16 with --fp16, computed in float32).
+dynamic batch axis, input "input" and output "logits"; each layer becomes its operator's nodes
+(dense Gemm, conv2d Conv, maxpool MaxPool, avgpool AveragePool, globalavgpool GlobalAveragePool
+and Flatten, add Add, concat Concat, batchnorm BatchNormalization, relu Relu, ...; opset 13
+forms); dropout is left out (it is the identity at inference); the weights are initializers
+(float16 with --fp16, computed in float32).
+
+--fold-bn (on by default) folds each batchnorm whose input is a dense or conv2d layer read by it
+alone into that layer's weights and bias (scale = gamma/sqrt(running_var + eps) per channel),
+so the file has no BatchNormalization node for it; --fold-bn=false writes them all. Either way
+the verification below compares the file with the student.
 
 --int8 stores each dense and conv2d weight as int8 with one float32 scale per output channel
 (a column of a dense weight, a filter of a conv: scale = max|w|/127, values rounded to even in
@@ -64,7 +71,7 @@ func exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "export",
 		Usage:       "Export a student checkpoint to ONNX and verify it under onnxruntime",
-		UsageText:   "distill export --model <student.ckpt> --out <model.onnx> [--opset <n>] [--fp16 | --int8] [--verify <k>] [--verify-data <file>] [--bias-shift <c>=<d>]",
+		UsageText:   "distill export --model <student.ckpt> --out <model.onnx> [--opset <n>] [--fp16 | --int8] [--fold-bn=false] [--verify <k>] [--verify-data <file>] [--bias-shift <c>=<d>]",
 		Description: exportDescription,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "student checkpoint `<file>` written by 'distill train' (required)", TakesFile: true},
@@ -72,6 +79,7 @@ func exportCommand() *cli.Command {
 			&cli.IntFlag{Name: "opset", Value: onnx.DefaultOpset, Usage: "ai.onnx opset `<n>` to target"},
 			&cli.BoolFlag{Name: "fp16", Usage: "store the weights as float16 (inputs, outputs and arithmetic stay float32)"},
 			&cli.BoolFlag{Name: "int8", Usage: "store the weights as int8 with a float32 scale per output channel (biases, inputs and outputs stay float32)"},
+			&cli.BoolFlag{Name: "fold-bn", Value: true, Usage: "fold each batchnorm that follows a dense or conv2d layer into its weights (false: write BatchNormalization nodes)"},
 			&cli.IntFlag{Name: "verify", Value: export.DefaultVerifySamples, Usage: "compare onnxruntime with the student on `<k>` samples (0: skip)"},
 			&cli.StringFlag{Name: "verify-data", Usage: "take the verification samples from `<file>` (IDX, gzip IDX or NPY) instead of random inputs", TakesFile: true},
 			&cli.StringFlag{Name: "spec", Usage: "refuse a checkpoint not trained for the student spec `<file.json>`", TakesFile: true},
@@ -88,7 +96,7 @@ func exportCommand() *cli.Command {
 			o := ExportOptions{
 				Options: export.Options{
 					Checkpoint: cCtx.String("model"), Out: cCtx.String("out"), Opset: cCtx.Int("opset"),
-					FP16: cCtx.Bool("fp16"), Int8: cCtx.Bool("int8"), Verify: cCtx.Int("verify"), VerifyData: cCtx.String("verify-data"),
+					FP16: cCtx.Bool("fp16"), Int8: cCtx.Bool("int8"), KeepBN: !cCtx.Bool("fold-bn"), Verify: cCtx.Int("verify"), VerifyData: cCtx.String("verify-data"),
 					Seed: cCtx.Uint64("seed"),
 				},
 				SpecPath: cCtx.String("spec"),

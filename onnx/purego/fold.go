@@ -64,6 +64,12 @@ func checkOps(g *wire.Graph) (map[int]bool, error) {
 			return nil, fmt.Errorf("%w: %s: operator %s", ErrUnsupported, what, n.Op)
 		case n.Op == "Conv" && len(n.Ints["group"]) > 0 && !equal(n.Ints["group"], 1):
 			return nil, fmt.Errorf("%w: %s: Conv with group %v (gorgonnx ignores groups)", ErrUnsupported, what, n.Ints["group"])
+		case n.Op == "Gemm" && len(n.Inputs) < 3:
+			return nil, fmt.Errorf("%w: %s: Gemm without a bias (gorgonnx needs three inputs)", ErrUnsupported, what)
+		case n.Op == "Concat":
+			// gorgonnx v0.5.0 joins distill's channel concatenations wrongly (the conformance
+			// fixture nn_concat-branches.onnx gives logits off by 15): refuse it.
+			return nil, fmt.Errorf("%w: %s: operator Concat (gorgonnx computes it wrongly)", ErrUnsupported, what)
 		}
 	}
 	for i, n := range g.Nodes {

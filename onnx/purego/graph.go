@@ -64,7 +64,9 @@ func decode(data []byte, rows int, sample []int, biases map[string]bool) (g *gra
 	defer populateMu.Unlock()
 	err = backend.PopulateExprgraph()
 	if err != nil {
-		return nil, fmt.Errorf("build the gorgonia graph: %w", err)
+		// gorgonnx refuses a form of an operator it registers (a BatchNormalization of vectors):
+		// the model is one this package cannot run.
+		return nil, fmt.Errorf("%w: build the gorgonia graph: %w", ErrUnsupported, err)
 	}
 	for nodes := backend.Nodes(); nodes.Next(); {
 		n, ok := nodes.Node().(*gorgonnx.Node)

@@ -40,6 +40,10 @@ type Options struct {
 	// Int8 stores the dense and conv2d weights as per-output-channel symmetric int8 with float32
 	// scales (onnx.ExportGraph.Int8; default false). It excludes FP16 and needs opset >= 13.
 	Int8 bool
+	// KeepBN writes every batchnorm as a BatchNormalization node; by default (false) each one whose
+	// input is a dense or conv2d layer read by it alone is folded into that layer's weights and
+	// bias (GraphOptions.FoldBN).
+	KeepBN bool
 	// Verify is the number of samples the exported model is checked on, run by a model runtime,
 	// against the student's own forward pass; 0 skips the check (and no runtime is needed).
 	Verify int
@@ -191,7 +195,7 @@ func Checkpoint(ctx context.Context, opts Options, rt model.Runtime) (*Result, e
 
 // writeModel writes net as ONNX with metadata md to a temporary file beside opts.Out.
 func writeModel(net *student.Net, opts Options, md map[string]string) (*atomicfile.File, error) {
-	g, err := Graph(net, GraphOptions{Opset: opts.Opset, FP16: opts.FP16, Int8: opts.Int8, Metadata: md})
+	g, err := Graph(net, GraphOptions{Opset: opts.Opset, FP16: opts.FP16, Int8: opts.Int8, Metadata: md, FoldBN: !opts.KeepBN})
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", opts.Out, err)
 	}

@@ -208,6 +208,51 @@ func TestTrainResumeExact(t *testing.T) {
 	}
 }
 
+// TestTrainResumeExactGraph is TestTrainResumeExact for a student with batchnorm, a residual
+// add and dropout: the running statistics are saved with the weights, not given optimiser state,
+// and a resumed run ends where the straight one does, buffers included.
+func TestTrainResumeExactGraph(t *testing.T) {
+	f := synth.NewFixture(t, 200, 0)
+	spec := filepath.Join(f.Dir, "graph.json")
+	if err := os.WriteFile(spec, []byte(`{"name":"graph","input":[16],"classes":3,"layers":[
+		{"type":"dense","units":12,"bias":false},{"type":"batchnorm","momentum":0.2},{"type":"relu","name":"r"},
+		{"type":"dense","units":12},{"type":"batchnorm","name":"b"},{"type":"add","inputs":["b","r"]},{"type":"relu"},
+		{"type":"dropout","p":0.2},{"type":"dense","units":3}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(out string, epochs int, resume bool) *student.Checkpoint {
+		t.Helper()
+		o := opts(f, out)
+		o.Spec, o.Epochs, o.Resume = spec, epochs, resume
+		if _, err := o.train(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		ck, err := student.LoadCheckpoint(o.Checkpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ck
+	}
+	straight := run("straight.ckpt", 4, false)
+	run("resumed.ckpt", 2, false)
+	resumed := run("resumed.ckpt", 4, true)
+	if d := cmp.Diff(straight.Params, resumed.Params); d != "" {
+		t.Errorf("weights and buffers after 2+2 epochs differ from 4 straight:\n%s", d)
+	}
+	if d := cmp.Diff(straight.Optimizer, resumed.Optimizer); d != "" {
+		t.Errorf("optimizer state after 2+2 epochs differs from 4 straight:\n%s", d)
+	}
+	mean := straight.Params["layers.1.running_mean"]
+	if len(mean) != 12 || mean[0] == 0 {
+		t.Errorf("running mean %v: not saved, or never updated", mean)
+	}
+	for key := range straight.Optimizer {
+		if strings.Contains(key, "running_") {
+			t.Errorf("optimizer state %q belongs to a buffer", key)
+		}
+	}
+}
+
 // TestTrainCancel: cancelling during epoch 2 returns context.Canceled and leaves epoch 1 on disk.
 func TestTrainCancel(t *testing.T) {
 	f := synth.NewFixture(t, 200, 0)

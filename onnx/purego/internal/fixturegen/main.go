@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 
 	"github.com/distillgo/distill/internal/nn"
+	"github.com/distillgo/distill/internal/nn/nntest"
 	"github.com/distillgo/distill/onnx"
 )
 
@@ -66,7 +67,7 @@ func graphs() (map[string]onnx.ExportGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]onnx.ExportGraph{
+	all := map[string]onnx.ExportGraph{
 		"export_mlp_fp16.onnx": {
 			ONNXGraph: *mlpG, FP16: true, Checksum: true,
 			Metadata: map[string]string{
@@ -75,7 +76,37 @@ func graphs() (map[string]onnx.ExportGraph, error) {
 			},
 		},
 		"export_cnn.onnx": {ONNXGraph: *cnnG},
-	}, nil
+	}
+	// One model per case of the operators' conformance suite, every tensor random, batchnorms
+	// written as BatchNormalization nodes.
+	for _, c := range nntest.Cases {
+		spec := c.Parse()
+		g, err := spec.Graph()
+		if err != nil {
+			return nil, err
+		}
+		tensors := g.NewTensors(1)
+		nntest.Randomize(spec, tensors, 2)
+		values := map[string][]float32{}
+		for _, t := range tensors {
+			values[t.Name] = t.Value
+		}
+		og, err := nn.Encode(g, values, nn.EncodeOptions{})
+		if err != nil {
+			return nil, err
+		}
+		all["nn_"+c.Name+".onnx"] = onnx.ExportGraph{ONNXGraph: *og, Checksum: true}
+	}
+	return all, nil
+}
+
+// names are the fixtures in the order fixtures.json lists them.
+func names() []string {
+	out := []string{"export_cnn.onnx", "export_mlp_fp16.onnx", "export_cnn_int8.onnx"}
+	for _, c := range nntest.Cases {
+		out = append(out, "nn_"+c.Name+".onnx")
+	}
+	return out
 }
 
 func randn(r *rand.Rand, n int, scale float64) []float32 {
@@ -98,7 +129,7 @@ func run(dir string) error {
 		return err
 	}
 	var fixtures []Fixture
-	for _, name := range []string{"export_cnn.onnx", "export_mlp_fp16.onnx", "export_cnn_int8.onnx"} {
+	for _, name := range names() {
 		all, err := graphs()
 		if err != nil {
 			return err
