@@ -33,6 +33,9 @@
 #   JITTER_BASELINE [1]  also train the baseline with JITTER (0: skip it)
 #   TEACHER_SCHEDULE     the teacher's END:LR stages when it is trained (scripts/train-teacher.sh)
 #   TEACHER [models/mnist-teacher.onnx; models/fashion-teacher.onnx]   OUT [out/demo; out/demo-fashion]   SEED [1]
+#   STUDENT [models/mnist-student.json; models/fashion-mlp.json]   the students' spec, e.g.
+#                        STUDENT=models/fashion-resnet.json (a small ResNet) or models/fashion-mobilenet.json
+#   STUDENT_NAME         the students' name in the report [784-800-800-10 for the default, else the spec's file name]
 #   TEACHER_NAME         the teacher's name in the report [its architecture for the default
 #                        teacher, else the file's name], e.g. TEACHER=models/mnist-cnn-teacher.onnx
 #   DISTILL [bin/distill]
@@ -53,6 +56,12 @@ fashion)
 *)
 	echo "demo: unknown DATASET '$DATASET' (want mnist or fashion)" >&2; exit 2 ;;
 esac
+student_name=784-800-800-10
+if [[ -n ${STUDENT:-} && $STUDENT != "$student" ]]; then
+	[[ -f $STUDENT ]] || { echo "demo: STUDENT $STUDENT is missing" >&2; exit 1; }
+	student=$STUDENT student_name=$(basename "$STUDENT" .json)
+fi
+student_name=${STUDENT_NAME:-$student_name}
 OUT=${OUT:-${defaults[0]}}
 TEACHER=${TEACHER:-models/$DATASET-teacher.onnx}
 [[ $TEACHER == "models/$DATASET-teacher.onnx" ]] || teacher_name=$(basename "$TEACHER" .onnx)
@@ -173,8 +182,8 @@ say "5. export of the distilled student"
 
 say "6. results"
 go run ./scripts/demoreport --dir "$OUT" --teacher "$TEACHER" -T "$T" -alpha "$ALPHA" -jitter "$JITTER" \
-	-baseline-jitter "$BASELINE_JITTER" -dataset "$name" -teacher-name "$teacher_name" -student-name 784-800-800-10 \
-	--command "$(printf '%sEPOCHS=%s FINE_EPOCHS=%s BATCH=%s LR=%s LR_FINE=%s T=%s ALPHA=%s JITTER=%s BASELINE_JITTER=%s make demo' \
-		"$([[ $DATASET == mnist ]] || echo "DATASET=$DATASET ")" "$EPOCHS" "$FINE_EPOCHS" "$BATCH" "$LR" "$LR_FINE" "$T" "$ALPHA" "$JITTER" "$BASELINE_JITTER")${DISTILL_FLAGS:+ DISTILL_FLAGS=\"$DISTILL_FLAGS\"}"
+	-baseline-jitter "$BASELINE_JITTER" -dataset "$name" -teacher-name "$teacher_name" -student-name "$student_name" \
+	--command "$(printf '%s%sEPOCHS=%s FINE_EPOCHS=%s BATCH=%s LR=%s LR_FINE=%s T=%s ALPHA=%s JITTER=%s BASELINE_JITTER=%s make demo' \
+		"$([[ $DATASET == mnist ]] || echo "DATASET=$DATASET ")" "$([[ $student_name == 784-800-800-10 ]] || echo "STUDENT=$student ")" "$EPOCHS" "$FINE_EPOCHS" "$BATCH" "$LR" "$LR_FINE" "$T" "$ALPHA" "$JITTER" "$BASELINE_JITTER")${DISTILL_FLAGS:+ DISTILL_FLAGS=\"$DISTILL_FLAGS\"}"
 echo
 echo "report: $OUT/report.md (this run took $(($(date +%s) - start)) s of wall time)"
