@@ -1,22 +1,24 @@
-// Package student holds the student networks of distill: a JSON Spec of layers, a Net built from it
-// as a Gorgonia expression graph with automatic differentiation, and the losses, optimisers and
-// checkpoints that train it.
+// Package student holds the student networks of distill: a Net built from a Spec (internal/nn's
+// graph of registered operators) as a Gorgonia expression graph with automatic differentiation,
+// and the losses, optimisers and checkpoints that train it.
 //
 // # Networks
 //
 // A Net compiles one Gorgonia graph per batch size and mode (training: forward, loss and
 // gorgonia.Grad for every parameter; inference: forward only) to a TapeMachine and reuses it, so a
-// step builds nothing. Dense layers (fused with a following relu), relu, dropout, the per-channel
-// conv bias and the loss are custom Gorgonia ops (ops.go) with hand-written forward and backward
-// passes that call sgemm directly and write into buffers allocated once; conv2d, maxpool and flatten
-// are Gorgonia's own ops. The loss is a LossFunc from outside, wrapped in an op whose Do computes
-// the loss and dL/dz and whose gradient op returns dL/dz, so one tape run does forward and backward.
+// step builds nothing. Each layer is one op (ops.go) running its operator's kernel, whose forward
+// and backward passes call sgemm directly and write into buffers allocated once; flatten and
+// dropout at inference are reshapes, and a relu that alone reads a dense or conv2d layer is applied
+// by that layer's kernel. The loss is a LossFunc from outside, wrapped in an op whose Do computes
+// the loss and dL/dz and whose gradient op returns dL/dz, so one tape run does forward and
+// backward.
 //
 // Rules: float32 throughout; weights come from a seed (math/rand/v2 PCG; He for layers followed by
-// relu, Glorot otherwise) and dropout masks from the rng passed to TrainStep (they are input nodes
-// of the graph, Gorgonia's global RNG is never used), so runs are exactly reproducible and
-// resumable. Results do not depend on GOMAXPROCS. Parameters are named "layers.<i>.weight" and
-// "layers.<i>.bias"; Param.Value and Param.Grad alias the tensors the graphs use.
+// relu, Glorot otherwise) and dropout masks from the rng passed to TrainStep (Gorgonia's global
+// RNG is never used), so runs are exactly reproducible and resumable. Results do not depend on
+// GOMAXPROCS. Tensors are named "layers.<i>.<name>"; Param.Value and Param.Grad alias the tensors
+// the graphs use. Batchnorm's running statistics are buffers: in Tensors and checkpoints, not in
+// Params.
 //
 // # BLAS
 //

@@ -1,0 +1,105 @@
+package nn
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestGraphErrors checks that a bad graph is an error naming the layer and what is wrong.
+func TestGraphErrors(t *testing.T) {
+	const head = `{"input":[2,6,6],"classes":3,"layers":[`
+	for _, tc := range []struct {
+		name, layers string
+		want         []string
+	}{
+		{"unknown input", `{"type":"conv2d","filters":2,"kernel":3,"name":"a"},{"type":"add","inputs":["a","b"]},{"type":"flatten"},{"type":"dense","units":3}`,
+			[]string{`layer 1 (add)`, `field "inputs"`, `no earlier layer is named "b"`}},
+		{"later input", `{"type":"conv2d","filters":2,"kernel":3,"inputs":["c"]},{"type":"flatten","name":"c"},{"type":"dense","units":3}`,
+			[]string{`layer 0 (conv2d)`, `"c" is layer 1, which comes later`}},
+		{"cycle", `{"type":"conv2d","filters":2,"kernel":3},{"type":"relu","name":"r","inputs":["r"]},{"type":"flatten"},{"type":"dense","units":3}`,
+			[]string{`layer 1 "r" (relu)`, `this layer's own output: a cycle`}},
+		{"shapes of add", `{"type":"conv2d","filters":2,"kernel":3,"name":"a"},{"type":"conv2d","filters":3,"kernel":3,"name":"b","inputs":["input"]},{"type":"add","inputs":["a","b"]},{"type":"flatten"},{"type":"dense","units":3}`,
+			[]string{`layer 2 (add)`, `input 1 ("b") has shape [3 4 4], input 0 ("a") has [2 4 4]`}},
+		{"shapes of concat", `{"type":"conv2d","filters":2,"kernel":3,"name":"a"},{"type":"conv2d","filters":3,"kernel":1,"name":"b","inputs":["input"]},{"type":"concat","inputs":["a","b"]},{"type":"flatten"},{"type":"dense","units":3}`,
+			[]string{`layer 2 (concat)`, `input 1 ("b") has shape [3 6 6], input 0 ("a") has [2 4 4]`}},
+		{"unused output", `{"type":"conv2d","filters":2,"kernel":3,"name":"a"},{"type":"conv2d","filters":2,"kernel":3,"inputs":["input"]},{"type":"flatten"},{"type":"dense","units":3}`,
+			[]string{`layer 0 "a" (conv2d)`, "not used by any later layer"}},
+		{"duplicate name", `{"type":"conv2d","filters":2,"kernel":3,"name":"a"},{"type":"relu","name":"a"},{"type":"flatten"},{"type":"dense","units":3}`,
+			[]string{`layer 1 "a" (relu)`, `"a" is already the name of layer 0`}},
+		{"name input", `{"type":"conv2d","filters":2,"kernel":3,"name":"input"},{"type":"flatten"},{"type":"dense","units":3}`,
+			[]string{`field "name"`, "names the sample"}},
+		{"one input to add", `{"type":"conv2d","filters":2,"kernel":3},{"type":"add"},{"type":"flatten"},{"type":"dense","units":3}`,
+			[]string{`layer 1 (add)`, "reads at least 2 inputs, got 1"}},
+		{"two inputs to relu", `{"type":"conv2d","filters":2,"kernel":3,"name":"a"},{"type":"relu","inputs":["a","a"]},{"type":"flatten"},{"type":"dense","units":3}`,
+			[]string{`layer 1 (relu)`, "reads 1 inputs, got 2"}},
+		{"unknown type", `{"type":"swish"}`, []string{`layer 0 (swish)`, `unknown layer type "swish"`, "batchnorm", "gelu"}},
+		{"field of another type", `{"type":"batchnorm","units":3}`, []string{`layer 0 (batchnorm)`, `field "units": not used by a batchnorm layer`}},
+		{"same with an even kernel", `{"type":"conv2d","filters":2,"kernel":2,"pad":"same"},{"type":"flatten"},{"type":"dense","units":3}`,
+			[]string{`field "pad"`, `"same" needs an odd kernel, got 2`}},
+		{"groups", `{"type":"conv2d","filters":3,"kernel":3,"groups":2},{"type":"flatten"},{"type":"dense","units":3}`,
+			[]string{`field "groups"`, "2 groups do not divide the 2 input channels and 3 filters"}},
+		{"momentum", `{"type":"batchnorm","momentum":1.5},{"type":"flatten"},{"type":"dense","units":3}`,
+			[]string{`layer 0 (batchnorm)`, `field "momentum"`}},
+		{"pooling of a vector", `{"type":"flatten"},{"type":"globalavgpool"},{"type":"dense","units":3}`,
+			[]string{`layer 1 (globalavgpool)`, "needs a [channels, height, width] input, got [72]"}},
+		{"no parameters", `{"type":"avgpool","kernel":2},{"type":"globalavgpool"}`, []string{"no trainable layer"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseSpec([]byte(head+tc.layers+`]}`), "spec.json")
+			if err == nil {
+				t.Fatal("ParseSpec succeeded, want an error")
+			}
+			for _, w := range append([]string{"read spec spec.json"}, tc.want...) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestPadJSON checks that "same" and numbers read and write back, and that other values are
+// refused naming the field.
+func TestPadJSON(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Pad
+	}{{`"same"`, PadSame}, {`0`, 0}, {`2`, 2}} {
+		var p Pad
+		if err := json.Unmarshal([]byte(tc.in), &p); err != nil || p != tc.want {
+			t.Errorf("unmarshal %s = %v, %v; want %v", tc.in, p, err, tc.want)
+		}
+		out, err := json.Marshal(p)
+		if err != nil || string(out) != tc.in {
+			t.Errorf("marshal %v = %s, %v; want %s", p, out, err, tc.in)
+		}
+	}
+	for _, bad := range []string{`"valid"`, `1.5`, `true`, `-2147483648`} {
+		var p Pad
+		if err := json.Unmarshal([]byte(bad), &p); err == nil || !strings.Contains(err.Error(), `field "pad"`) {
+			t.Errorf("unmarshal %s: %v, want an error naming the field", bad, err)
+		}
+	}
+}
+
+// TestSameArchitecture checks that defaults and "same" compare equal to their values, and that
+// wiring and fields do not.
+func TestSameArchitecture(t *testing.T) {
+	parse := func(layers string) *Spec {
+		s, err := ParseSpec([]byte(`{"input":[2,6,6],"classes":3,"layers":[`+layers+`]}`), "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a := parse(`{"type":"conv2d","filters":2,"kernel":3,"pad":"same","name":"x"},{"type":"batchnorm","name":"n"},{"type":"add","inputs":["x","n"]},{"type":"flatten"},{"type":"dense","units":3}`)
+	b := parse(`{"type":"conv2d","filters":2,"kernel":3,"pad":1,"stride":1,"name":"y"},{"type":"batchnorm","momentum":0.1,"eps":1e-5,"name":"m"},{"type":"add","inputs":["y","m"]},{"type":"flatten"},{"type":"dense","units":3,"bias":true}`)
+	c := parse(`{"type":"conv2d","filters":2,"kernel":3,"pad":1,"name":"y"},{"type":"batchnorm","name":"z"},{"type":"add","inputs":["z","y"]},{"type":"flatten"},{"type":"dense","units":3}`)
+	if !SameArchitecture(a, b) {
+		t.Errorf("%s and %s differ", Describe(a), Describe(b))
+	}
+	if SameArchitecture(a, c) {
+		t.Errorf("%s and %s (other wiring) are the same", Describe(a), Describe(c))
+	}
+}
