@@ -1,9 +1,6 @@
 package nn
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // avgpool averages each kernel×kernel window: fields kernel (> 0), stride (default kernel) and
 // pad (default 0; padded positions count as zeros in the divisor, PyTorch's
@@ -19,48 +16,25 @@ func (avgpool) Arity() (int, int)                           { return 1, 1 }
 func (avgpool) ONNXOps() []string                           { return []string{"AveragePool"} }
 func (avgpool) Tensors(*Layer, []Shape, Shape) []TensorSpec { return nil }
 
-func (avgpool) Shape(l *Layer, in []Shape) (Shape, error) {
-	if l.Pad == PadSame {
-		return nil, fieldErr("pad", `"same" is for conv2d`)
-	}
-	h, w, err := checkWindow(l, in[0], l.Kernel)
-	if err != nil {
-		return nil, err
-	}
-	return Shape{in[0][0], h, w}, nil
-}
+func (avgpool) Shape(l *Layer, in []Shape) (Shape, error) { return poolShape(l, in[0]) }
 
 func (avgpool) Encode(e *Encoder, c EncodeConfig) error {
-	l := c.Layer
-	k, s, p := int64(l.Kernel), int64(l.stride(l.Kernel)), int64(l.pad())
-	e.Node("AveragePool", c.Inputs, IntAttr("count_include_pad", 1), IntsAttr("kernel_shape", k, k), IntsAttr("pads", p, p, p, p), IntsAttr("strides", s, s))
+	e.Node("AveragePool", c.Inputs, append([]ONNXAttr{IntAttr("count_include_pad", 1)}, poolAttrs(c.Layer)...)...)
 	return nil
 }
 
 // Decode reads a square average pool with ceil_mode 0 that counts padding in the divisor (or has
 // none).
 func (avgpool) Decode(_ *Decoder, n *ONNXNode) (Decoded, error) {
-	if len(n.Inputs) != 1 {
-		return Decoded{}, errors.New("want 1 input")
-	}
-	if c, err := n.Int("ceil_mode", 0); err != nil || c != 0 {
-		return Decoded{}, fmt.Errorf("only ceil_mode 0 is supported (%v)", err)
-	}
 	cip, err := n.Int("count_include_pad", 0)
 	if err != nil {
 		return Decoded{}, err
 	}
-	var l Layer
-	if err := decodeWindow(n, &l, 0, -1); err != nil {
-		return Decoded{}, err
+	l, err := decodePool(n)
+	if err == nil && l.Pad != 0 && cip != 1 {
+		err = errors.New("padding left out of the divisor (count_include_pad 0) is not supported")
 	}
-	if l.Pad != 0 && cip != 1 {
-		return Decoded{}, errors.New("padding left out of the divisor (count_include_pad 0) is not supported")
-	}
-	if l.Stride == l.Kernel {
-		l.Stride = 0
-	}
-	return Decoded{Layer: l}, nil
+	return Decoded{Layer: l}, err
 }
 
 func (avgpool) Kernel(c KernelConfig) Kernel {

@@ -20,46 +20,59 @@ func (maxpool) Arity() (int, int)                           { return 1, 1 }
 func (maxpool) ONNXOps() []string                           { return []string{"MaxPool"} }
 func (maxpool) Tensors(*Layer, []Shape, Shape) []TensorSpec { return nil }
 
-func (maxpool) Shape(l *Layer, in []Shape) (Shape, error) {
-	if l.Pad == PadSame {
-		return nil, fieldErr("pad", `"same" is for conv2d`)
-	}
-	h, w, err := checkWindow(l, in[0], l.Kernel)
-	if err != nil {
-		return nil, err
-	}
-	return Shape{in[0][0], h, w}, nil
-}
+func (maxpool) Shape(l *Layer, in []Shape) (Shape, error) { return poolShape(l, in[0]) }
 
 func (maxpool) Encode(e *Encoder, c EncodeConfig) error {
-	l := c.Layer
-	k, s, p := int64(l.Kernel), int64(l.stride(l.Kernel)), int64(l.pad())
-	e.Node("MaxPool", c.Inputs, IntsAttr("kernel_shape", k, k), IntsAttr("pads", p, p, p, p), IntsAttr("strides", s, s))
+	e.Node("MaxPool", c.Inputs, poolAttrs(c.Layer)...)
 	return nil
 }
 
 // Decode reads a square max pool with the default ceil_mode, dilation and storage order.
 func (maxpool) Decode(_ *Decoder, n *ONNXNode) (Decoded, error) {
-	if len(n.Inputs) != 1 {
-		return Decoded{}, errors.New("want 1 input")
-	}
-	if c, err := n.Int("ceil_mode", 0); err != nil || c != 0 {
-		return Decoded{}, fmt.Errorf("only ceil_mode 0 is supported (%v)", err)
-	}
 	if d, err := n.SameInts("dilations", 2, 1); err != nil || d != 1 {
 		return Decoded{}, fmt.Errorf("only dilation 1 is supported (%v)", err)
 	}
 	if so, err := n.Int("storage_order", 0); err != nil || so != 0 {
 		return Decoded{}, fmt.Errorf("only storage_order 0 is supported (%v)", err)
 	}
+	l, err := decodePool(n)
+	return Decoded{Layer: l}, err
+}
+
+// poolShape checks a pooling layer's window on in and returns its output shape.
+func poolShape(l *Layer, in Shape) (Shape, error) {
+	if l.Pad == PadSame {
+		return nil, fieldErr("pad", `"same" is for conv2d`)
+	}
+	h, w, err := checkWindow(l, in, l.Kernel)
+	if err != nil {
+		return nil, err
+	}
+	return Shape{in[0], h, w}, nil
+}
+
+// poolAttrs are a pooling node's window attributes.
+func poolAttrs(l *Layer) []ONNXAttr {
+	k, s, p := int64(l.Kernel), int64(l.stride(l.Kernel)), int64(l.pad())
+	return []ONNXAttr{IntsAttr("kernel_shape", k, k), IntsAttr("pads", p, p, p, p), IntsAttr("strides", s, s)}
+}
+
+// decodePool reads the window of a pooling node with one input and ceil_mode 0.
+func decodePool(n *ONNXNode) (Layer, error) {
 	var l Layer
+	if len(n.Inputs) != 1 {
+		return l, errors.New("want 1 input")
+	}
+	if c, err := n.Int("ceil_mode", 0); err != nil || c != 0 {
+		return l, fmt.Errorf("only ceil_mode 0 is supported (%v)", err)
+	}
 	if err := decodeWindow(n, &l, 0, -1); err != nil {
-		return Decoded{}, err
+		return l, err
 	}
 	if l.Stride == l.Kernel {
 		l.Stride = 0
 	}
-	return Decoded{Layer: l}, nil
+	return l, nil
 }
 
 // poolGeom is the geometry of a pooling layer over planes of h×w.
