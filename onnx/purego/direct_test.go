@@ -123,3 +123,36 @@ func BenchmarkDirectPredict(b *testing.B) {
 		})
 	}
 }
+
+// TestDirectGraphsAllocateNothing is TestDirectPredictIntoAllocatesNothing for the conformance
+// fixtures of graph students (batchnorm, residual adds, concatenation, grouped convolutions,
+// pooling heads, the activations): a warm PredictInto allocates nothing at batch 1 and 5.
+func TestDirectGraphsAllocateNothing(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	for _, name := range []string{"nn_residual-add.onnx", "nn_concat-branches.onnx", "nn_conv-groups-same.onnx",
+		"nn_batchnorm-conv.onnx", "nn_activations-conv.onnx", "nn_avgpool.onnx"} {
+		m, err := direct.Load(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dim := 1
+		for _, d := range m.Describe().SampleShape {
+			dim *= d
+		}
+		for _, n := range []int{1, 5} {
+			x := randn(rand.New(rand.NewPCG(uint64(n), 4)), n*dim, 1)
+			dst := make([]float32, n*m.Classes())
+			if _, err := m.PredictInto(dst, x, n); err != nil {
+				t.Fatal(err)
+			}
+			if allocs := testing.AllocsPerRun(10, func() {
+				if _, err := m.PredictInto(dst, x, n); err != nil {
+					t.Fatal(err)
+				}
+			}); allocs != 0 {
+				t.Errorf("%s at batch %d: %v allocations per PredictInto, want 0", name, n, allocs)
+			}
+		}
+		m.Close()
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/distillgo/distill/internal/model"
@@ -92,6 +93,18 @@ func TestOperatorConformance(t *testing.T) {
 					}
 					if d := maxRelDiff(got, want); d > 1e-5 {
 						t.Errorf("the imported student's logits differ by %.3g (relative)", d)
+					}
+					// --init-from: every tensor, buffers included; unfolded, exactly the student's.
+					params, err := ImportParams(path, spec)
+					if err != nil {
+						t.Fatalf("ImportParams: %v", err)
+					}
+					if !fold {
+						for name, v := range net.ParamValues() {
+							if !slices.Equal(params[name], v) {
+								t.Errorf("ImportParams: %s differs from the student's", name)
+							}
+						}
 					}
 				})
 			}
