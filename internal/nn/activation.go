@@ -3,17 +3,17 @@ package nn
 import "errors"
 
 // activation is an elementwise operator given by its function and derivative: what sigmoid,
-// tanh, leakyrelu, hardswish and gelu (each in its own file) share. The functions are computed in
-// float64 and rounded to float32.
+// tanh, leakyrelu, hardswish and gelu (each in its own file) share. Each gives loops over slices,
+// so that no call is made per value.
 type activation struct {
 	typ    string
 	fields []string
 	ops    []string // the ONNX op types it decodes (the first node of its encoding)
 	// check validates the fields.
 	check func(l *Layer) error
-	// f is the function; df its derivative at x, given y = f(x).
-	f  func(l *Layer, x float64) float64
-	df func(l *Layer, x, y float64) float64
+	// f sets out to the function of x; df sets dx to g times the derivative at x (y = f(x)).
+	f  func(l *Layer, x, out []float32)
+	df func(l *Layer, x, y, g, dx []float32)
 	// encode writes the nodes; decode reads them (the first node n, and any that follow).
 	encode func(e *Encoder, c EncodeConfig)
 	decode func(d *Decoder, n *ONNXNode) (Layer, error)
@@ -62,19 +62,11 @@ func (k *actKernel) Forward(ins [][]float32, out []float32) {
 
 func (k *actKernel) Backward(ins [][]float32, out, dout []float32, dins [][]float32) {
 	x, dx := ins[0], dins[0]
-	parallelFor(len(dx), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			dx[i] = dout[i] * float32(k.a.df(k.l, float64(x[i]), float64(out[i])))
-		}
-	})
+	parallelFor(len(dx), func(lo, hi int) { k.a.df(k.l, x[lo:hi], out[lo:hi], dout[lo:hi], dx[lo:hi]) })
 }
 
 // apply sets out to f(x).
-func (a *activation) apply(l *Layer, x, out []float32) {
-	for i, v := range x {
-		out[i] = float32(a.f(l, float64(v)))
-	}
-}
+func (a *activation) apply(l *Layer, x, out []float32) { a.f(l, x, out) }
 
 func (a *activation) Infer(c InferConfig) InferKernel { return &actInfer{a: a, l: c.Layer} }
 

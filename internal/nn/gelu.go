@@ -12,9 +12,17 @@ import (
 func init() {
 	Register(&activation{
 		typ: "gelu", ops: []string{"Div"},
-		f: func(_ *Layer, x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) },
-		df: func(_ *Layer, x, _ float64) float64 {
-			return 0.5*(1+math.Erf(x/math.Sqrt2)) + x*math.Exp(-x*x/2)/math.Sqrt(2*math.Pi)
+		f: func(_ *Layer, x, out []float32) {
+			for i, v := range x {
+				x := float64(v)
+				out[i] = float32(0.5 * x * (1 + math.Erf(x/math.Sqrt2)))
+			}
+		},
+		df: func(_ *Layer, x, _, g, dx []float32) {
+			for i, v := range x {
+				x := float64(v)
+				dx[i] = g[i] * float32(0.5*(1+math.Erf(x/math.Sqrt2))+x*math.Exp(-x*x/2)/math.Sqrt(2*math.Pi))
+			}
 		},
 		encode: func(e *Encoder, c EncodeConfig) {
 			x := c.Inputs[0]

@@ -1,9 +1,6 @@
 package nn
 
-import (
-	"errors"
-	"math"
-)
+import "errors"
 
 // hardswish is x·relu6(x + 3)/6 elementwise (Howard et al. 2019, MobileNetV3): no fields; ONNX
 // HardSigmoid (alpha 1/6, beta 1/2) then Mul by x, which opset 13 has (HardSwish itself came in
@@ -11,17 +8,22 @@ import (
 func init() {
 	Register(&activation{
 		typ: "hardswish", ops: []string{"HardSigmoid"},
-		f: func(_ *Layer, x float64) float64 {
-			return x * math.Min(math.Max(x+3, 0), 6) / 6
-		},
-		df: func(_ *Layer, x, _ float64) float64 {
-			switch {
-			case x < -3:
-				return 0
-			case x > 3:
-				return 1
+		f: func(_ *Layer, x, out []float32) {
+			for i, v := range x {
+				out[i] = v * min(max(v+3, 0), 6) / 6
 			}
-			return (2*x + 3) / 6
+		},
+		df: func(_ *Layer, x, _, g, dx []float32) {
+			for i, v := range x {
+				switch {
+				case v < -3:
+					dx[i] = 0
+				case v > 3:
+					dx[i] = g[i]
+				default:
+					dx[i] = g[i] * (2*v + 3) / 6
+				}
+			}
 		},
 		encode: func(e *Encoder, c EncodeConfig) {
 			hs := e.Node("HardSigmoid", c.Inputs, FloatAttr("alpha", 1.0/6), FloatAttr("beta", 0.5))

@@ -13,17 +13,24 @@ func init() {
 			}
 			return nil
 		},
-		f: func(l *Layer, x float64) float64 {
-			if x > 0 {
-				return x
+		f: func(l *Layer, x, out []float32) {
+			a := float32(l.slope())
+			for i, v := range x {
+				if !(v > 0) {
+					v *= a
+				}
+				out[i] = v
 			}
-			return float64(float32(l.slope())) * x
 		},
-		df: func(l *Layer, x, _ float64) float64 {
-			if x > 0 {
-				return 1
+		df: func(l *Layer, x, _, g, dx []float32) {
+			a := float32(l.slope())
+			for i, v := range x {
+				d := g[i]
+				if !(v > 0) {
+					d *= a
+				}
+				dx[i] = d
 			}
-			return float64(float32(l.slope()))
 		},
 		encode: func(e *Encoder, c EncodeConfig) {
 			e.Node("LeakyRelu", c.Inputs, FloatAttr("alpha", float32(c.Layer.slope())))

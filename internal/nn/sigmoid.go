@@ -6,8 +6,16 @@ import "math"
 func init() {
 	Register(&activation{
 		typ: "sigmoid", ops: []string{"Sigmoid"},
-		f:      func(_ *Layer, x float64) float64 { return 1 / (1 + math.Exp(-x)) },
-		df:     func(_ *Layer, _, y float64) float64 { return y * (1 - y) },
+		f: func(_ *Layer, x, out []float32) {
+			for i, v := range x {
+				out[i] = float32(1 / (1 + math.Exp(-float64(v))))
+			}
+		},
+		df: func(_ *Layer, _, y, g, dx []float32) {
+			for i, v := range y {
+				dx[i] = g[i] * v * (1 - v)
+			}
+		},
 		encode: func(e *Encoder, c EncodeConfig) { e.Node("Sigmoid", c.Inputs) },
 		decode: func(_ *Decoder, n *ONNXNode) (Layer, error) { return Layer{}, oneInput(n) },
 	})
