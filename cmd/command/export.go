@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/distillgo/distill/internal/meta"
+	"github.com/distillgo/distill/internal/nn"
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/onnx/purego/direct"
 	"github.com/distillgo/distill/pipeline/eval"
@@ -156,7 +157,23 @@ func runExport(ctx context.Context, o ExportOptions, w io.Writer) error {
 	case o.Int8:
 		dtype = "int8"
 	}
-	fmt.Fprintf(w, "wrote %s: %s, epoch %d, %s weights, opset %d\n", res.Out, student.DescribeSpec(res.Spec), res.Epoch, dtype, o.Opset)
+	bn := ""
+	if g, gerr := res.Spec.Graph(); gerr == nil {
+		folded, kept := 0, 0
+		for _, n := range g.Nodes {
+			switch {
+			case n.Layer.Type != "batchnorm":
+			case !o.KeepBN && nn.Folded(g, n.Index):
+				folded++
+			default:
+				kept++
+			}
+		}
+		if folded+kept > 0 {
+			bn = fmt.Sprintf(", %d batchnorms folded into the layer before them, %d written as BatchNormalization", folded, kept)
+		}
+	}
+	fmt.Fprintf(w, "wrote %s: %s, epoch %d, %s weights, opset %d%s\n", res.Out, student.DescribeSpec(res.Spec), res.Epoch, dtype, o.Opset, bn)
 	keys := make([]string, 0, len(res.Metadata))
 	for k := range res.Metadata {
 		if k != meta.Spec && k != meta.Provenance {

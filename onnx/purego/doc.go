@@ -8,9 +8,13 @@
 // its Runtime, so the pipeline can run a student through this package instead of onnxruntime.
 //
 // Rules and limits:
-//   - Only a model whose operators gorgonnx implements is accepted (distill's Gemm, Relu, Conv,
-//     MaxPool and Flatten are); Load names the first operator that is not, and refuses a Conv
-//     with groups. The input must be one float32 tensor [N, ...] with a dynamic batch axis.
+//   - Only a model whose operators gorgonnx implements is accepted: of distill's, Gemm (with a
+//     bias), Relu, Conv, MaxPool, Flatten, Add, BatchNormalization of images,
+//     GlobalAveragePool, Sigmoid, Tanh and LeakyRelu (a small ResNet runs). Load names the first
+//     operator that is not (AveragePool, HardSigmoid, Erf, ...), and refuses a Conv with groups,
+//     a Gemm without a bias and Concat (which gorgonnx joins wrongly); an error of gorgonnx's
+//     graph build is ErrUnsupported too. The input must be one float32 tensor [N, ...] with a
+//     dynamic batch axis.
 //   - A float16 initializer widened by a Cast node (distill's --fp16 export) is folded into a
 //     float32 initializer before decoding, since gorgonnx has neither float16 tensors nor Cast.
 //   - gorgonnx drops the dynamic batch axis and fixes a decoded graph at the batch size of its
