@@ -34,7 +34,8 @@ forms); dropout is left out (it is the identity at inference); the weights are i
 --fold-bn (on by default) folds each batchnorm whose input is a dense or conv2d layer read by it
 alone into that layer's weights and bias (scale = gamma/sqrt(running_var + eps) per channel),
 so the file has no BatchNormalization node for it; --fold-bn=false writes them all. Either way
-the verification below compares the file with the student.
+the verification below compares the file with the student; 'distill train --init-from' needs
+--fold-bn=false, since a folded batchnorm's own parameters and statistics are gone.
 
 --int8 stores each dense and conv2d weight as int8 with one float32 scale per output channel
 (a column of a dense weight, a filter of a conv: scale = max|w|/127, values rounded to even in

@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/internal/nn"
 	"github.com/distillgo/distill/internal/nn/nntest"
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/onnx/onnxtest"
@@ -94,9 +96,19 @@ func TestOperatorConformance(t *testing.T) {
 					if d := maxRelDiff(got, want); d > 1e-5 {
 						t.Errorf("the imported student's logits differ by %.3g (relative)", d)
 					}
-					// --init-from: every tensor, buffers included; unfolded, exactly the student's.
+					// --init-from: every tensor, buffers included; unfolded, exactly the student's;
+					// folded batchnorms are refused, naming the flag that keeps them.
 					params, err := ImportParams(path, spec)
-					if err != nil {
+					folds := false
+					if g, gerr := spec.Graph(); gerr == nil {
+						for _, n := range g.Nodes {
+							folds = folds || (fold && nn.Folded(g, n.Index))
+						}
+					}
+					switch {
+					case folds && (err == nil || !strings.Contains(err.Error(), "--fold-bn=false")):
+						t.Errorf("ImportParams of folded batchnorms: %v, want an error naming --fold-bn=false", err)
+					case !folds && err != nil:
 						t.Fatalf("ImportParams: %v", err)
 					}
 					if !fold {

@@ -202,32 +202,39 @@ func Verify(ctx context.Context, rt model.Runtime, net *student.Net, path string
 // float32), its layer's weights holding the folded values, so that exporting the net again
 // reproduces the file.
 func Import(path string) (*student.Net, error) {
+	net, _, err := importNet(path)
+	return net, err
+}
+
+// importNet is Import; folded reports that the file's batchnorms were folded (and so came back as
+// identities).
+func importNet(path string) (net *student.Net, folded bool, err error) {
 	g, err := onnx.ImportGraph(path)
 	if err != nil {
-		return nil, fmt.Errorf("import student %s: %w", path, err)
+		return nil, false, fmt.Errorf("import student %s: %w", path, err)
 	}
 	raw, ok := g.Metadata[meta.Spec]
 	if !ok {
-		return nil, fmt.Errorf("import student %s: no %q metadata (not exported by distill export)", path, meta.Spec)
+		return nil, false, fmt.Errorf("import student %s: no %q metadata (not exported by distill export)", path, meta.Spec)
 	}
 	spec, err := student.ParseSpec([]byte(raw), path+" metadata "+meta.Spec)
 	if err != nil {
-		return nil, fmt.Errorf("import student %s: %w", path, err)
+		return nil, false, fmt.Errorf("import student %s: %w", path, err)
 	}
 	if !slices.Equal(spec.Input, g.InputShape) || spec.Classes != g.Classes {
-		return nil, fmt.Errorf("import student %s: spec input %v with %d classes, graph input %v with %d classes",
+		return nil, false, fmt.Errorf("import student %s: spec input %v with %d classes, graph input %v with %d classes",
 			path, spec.Input, spec.Classes, g.InputShape, g.Classes)
 	}
-	net, err := student.NewNet(spec, 0)
+	net, err = student.NewNet(spec, 0)
 	if err != nil {
-		return nil, fmt.Errorf("import student %s: %w", path, err)
+		return nil, false, fmt.Errorf("import student %s: %w", path, err)
 	}
 	// The graph must be exactly what Graph makes of the spec, weights aside, folded or not.
 	var mismatch error
 	for _, fold := range []bool{false, true} {
 		want, err := encode(net, g.Opset, fold)
 		if err != nil {
-			return nil, fmt.Errorf("import student %s: %w", path, err)
+			return nil, false, fmt.Errorf("import student %s: %w", path, err)
 		}
 		if mismatch = sameNodes(&g.ONNXGraph, want); mismatch != nil {
 			continue
@@ -237,16 +244,16 @@ func Import(path string) (*student.Net, error) {
 			tensors[t.Name] = t
 		}
 		if fold {
-			unfold(net)
+			folded = unfold(net)
 		}
 		for i, in := range want.Inits {
 			if t := tensors[in.Source]; t != nil {
 				copy(t.Value, g.Inits[i].Values)
 			}
 		}
-		return net, nil
+		return net, folded, nil
 	}
-	return nil, fmt.Errorf("import student %s: the graph does not match the spec %s in its metadata: %w", path, student.DescribeSpec(spec), mismatch)
+	return nil, false, fmt.Errorf("import student %s: the graph does not match the spec %s in its metadata: %w", path, student.DescribeSpec(spec), mismatch)
 }
 
 // sameNodes reports how got differs from the nodes and initializers want, weights' values aside.
@@ -278,12 +285,14 @@ func sameNodes(got, want *nn.ONNXGraph) error {
 	return nil
 }
 
-// unfold sets every batchnorm that a folded export folds to the identity.
-func unfold(net *student.Net) {
+// unfold sets every batchnorm that a folded export folds to the identity and reports whether
+// there was one.
+func unfold(net *student.Net) bool {
 	g, err := net.Spec().Graph()
 	if err != nil {
-		return
+		return false
 	}
+	found := false
 	tensors := map[string]*student.Param{}
 	for _, t := range net.Tensors() {
 		tensors[t.Name] = t
@@ -297,18 +306,26 @@ func unfold(net *student.Net) {
 			vals = append(vals, tensors[nn.TensorName(n.Index, s.Name)].Value)
 		}
 		nn.IdentityAffine(n, vals)
+		found = true
 	}
+	return found
 }
 
-// ImportParams reads the weights of a model Student wrote, for a network built from
+// ImportParams reads the weights of a model Student wrote (with its batchnorms not folded), for a network built from
 // spec (`distill train --init-from`): every parameter of student.NewNet(spec) must be present in the
 // model with the same shape. The model's own spec may differ in what carries no weights (dropout
 // rates, the name). It returns the values by parameter name ("layers.<i>.weight", ...), ready for
 // (*student.Net).LoadParams.
 func ImportParams(path string, spec *student.Spec) (map[string][]float32, error) {
-	src, err := Import(path)
+	src, folded, err := importNet(path)
 	if err != nil {
 		return nil, err
+	}
+	if folded {
+		src.Close()
+		// The batchnorms' scales, shifts and statistics are in the weights before them: training
+		// mode would normalise those afresh, which is not the network that was exported.
+		return nil, fmt.Errorf("import student %s: its batchnorms were folded into the layers before them at export, so their own parameters and statistics are lost: export the checkpoint again with 'distill export --fold-bn=false' to start training from it", path)
 	}
 	defer src.Close()
 	dst, err := student.NewNet(spec, 0)
