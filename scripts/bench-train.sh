@@ -5,7 +5,7 @@
 #
 # Trains the 784-800-800-10 student (models/mnist-student.json) with Adam (lr 1e-3) and
 # cross-entropy on random data for a fixed number of steps at batch 256 and at batch 8192, in Go
-# (student package, Gorgonia) and in PyTorch (/usr/bin/python3 with Debian python3-torch,
+# (student package, Gorgonia) and in PyTorch (scripts/bench_spec_torch.py: /usr/bin/python3 with Debian python3-torch,
 # torch.set_num_threads(2)), same network, same optimiser, same machine, same run. The two run
 # alternately ROUNDS times (default 3) and the best samples/s of each is kept, which evens out
 # noise from other work on the machine. Prints samples/s, the Go/PyTorch ratio, CPU time per step
@@ -49,7 +49,7 @@ for batch in 256 8192; do
 		backend=$(echo "$out" | field blas)
 		cpu_go=$(minf "$cpu_go" "$(echo "$out" | field cpu_ms_per_step)")
 		best_go=$(awk -v a="$best_go" -v b="$v" 'BEGIN{print (b>a)?b:a}')
-		out=$("$py" scripts/bench_train_torch.py --batch "$batch" --steps "$steps" --threads 2)
+		out=$("$py" scripts/bench_spec_torch.py --model models/mnist-student.json --batch "$batch" --steps "$steps" --threads 2)
 		v=$(echo "$out" | field samples_per_s)
 		mem_py=$(echo "$out" | field peak_rss_mib)
 		cpu_py=$(minf "$cpu_py" "$(echo "$out" | field cpu_ms_per_step)")
