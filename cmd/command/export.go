@@ -52,7 +52,8 @@ distill.eval_accuracy.
 --verify K (default 64) runs the exported file under onnxruntime on K samples and compares it
 with the student's own forward pass: it prints the largest absolute logit difference and the
 argmax agreement, and fails above 1e-4 (float32), 1e-2 x (1 + largest |logit|) with --fp16
-or 5e-2 x (1 + largest |logit|) with --int8.
+or 5e-2 x (1 + largest |logit|) with --int8 (4/254 per int8 weight instead, when the student
+has more than three).
 The samples are the first K of --verify-data, preprocessed as the checkpoint records, or else
 random raw values in [0, scale]. --verify 0 skips the check (onnxruntime is then not loaded).
 The file at --out appears only once written and verified.
