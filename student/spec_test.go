@@ -2,6 +2,7 @@ package student
 
 import (
 	"github.com/distillgo/distill/internal/nn"
+	"github.com/distillgo/distill/internal/nn/nntest"
 	"strings"
 	"testing"
 
@@ -114,6 +115,9 @@ func TestParseSpecConv(t *testing.T) {
 func FuzzParseSpec(f *testing.F) {
 	f.Add([]byte(`{"input":[784],"classes":10,"layers":[{"type":"dense","units":10}]}`))
 	f.Add([]byte(`{"input":[1,28,28],"classes":10,"layers":[{"type":"conv2d","filters":8,"kernel":3,"pad":1},{"type":"maxpool","kernel":2},{"type":"flatten"},{"type":"dense","units":10}]}`))
+	for _, c := range nntest.Cases { // graph specs: names, inputs, every operator
+		f.Add([]byte(c.Spec))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseSpec(data, "fuzz")
 		if err != nil {
