@@ -107,6 +107,9 @@ func (batchnorm) Decode(d *Decoder, n *ONNXNode) (Decoded, error) {
 	if tm, err := n.Int("training_mode", 0); err != nil || tm != 0 {
 		return Decoded{}, errors.New("only training_mode 0 is supported")
 	}
+	if !(eps > 0) || math.IsInf(float64(eps), 0) {
+		return Decoded{}, fmt.Errorf("epsilon %v: only a positive finite epsilon is supported", eps)
+	}
 	var l Layer
 	if eps != float32(1e-5) {
 		l.Eps = float64(eps)

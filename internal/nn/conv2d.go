@@ -197,7 +197,10 @@ func decodeWindow(n *ONNXNode, l *Layer, k, defStride int) error {
 	if err != nil {
 		return err
 	}
-	if ks <= 0 || (k > 0 && int(ks) != k) {
+	switch {
+	case ks <= 0 && k == 0:
+		return errors.New("missing kernel_shape")
+	case ks <= 0 || (k > 0 && int(ks) != k):
 		return fmt.Errorf("kernel_shape %d does not fit the weight's %d", ks, k)
 	}
 	s, err := n.SameInts("strides", 2, 1)
@@ -574,8 +577,16 @@ func (k *convKernel) inputGrad(dy, dx []float32) {
 }
 
 func (conv2d) Infer(c InferConfig) InferKernel {
+	return &convInfer{c: c, g: newConvGeom(c.Batch, c.Layer, c.In[0], c.Out), col: make([]float32, conv2d{}.Scratch(c))}
+}
+
+// Scratch is the im2col buffer of one sample and group (none for a depthwise convolution).
+func (conv2d) Scratch(c InferConfig) int {
 	g := newConvGeom(c.Batch, c.Layer, c.In[0], c.Out)
-	return &convInfer{c: c, g: g, col: make([]float32, g.rows()*g.cols())}
+	if g.depthwise() {
+		return 0
+	}
+	return g.rows() * g.cols()
 }
 
 // convInfer runs a convolution one sample and group at a time: im2col, then one product into

@@ -112,7 +112,7 @@ func (dense) Decode(d *Decoder, n *ONNXNode) (Decoded, error) {
 	if err != nil {
 		return Decoded{}, err
 	}
-	if len(b.Values) != out || b.Dims[len(b.Dims)-1] != out {
+	if len(b.Values) != out || len(b.Dims) == 0 || b.Dims[len(b.Dims)-1] != out {
 		return Decoded{}, fmt.Errorf("bias has shape %v, want [%d]", b.Dims, out)
 	}
 	return Decoded{Layer: Layer{Units: out}, Tensors: [][]float32{wv, b.Values}}, nil

@@ -194,6 +194,9 @@ func Decode(in *ONNXGraph) (*Spec, map[string][]float32, error) {
 				data = append(data, in)
 			}
 		}
+		if !fits(op, len(data)) {
+			return nil, nil, fmt.Errorf("%s: reads %d values that are not initializers, where a %s layer reads %s", where, len(data), op.Type(), arity(op))
+		}
 		var in []Shape
 		for _, v := range data {
 			s, ok := d.shapes[v]

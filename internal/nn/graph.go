@@ -117,16 +117,8 @@ func (s *Spec) resolve(i int, names map[string]int, g *Graph) (*Node, error) {
 		}
 		n.Inputs = append(n.Inputs, j)
 	}
-	least, most := op.Arity()
-	if k := len(n.Inputs); k < least || (most >= 0 && k > most) {
-		want := fmt.Sprintf("%d", least)
-		switch {
-		case most < 0:
-			want = fmt.Sprintf("at least %d", least)
-		case most != least:
-			want = fmt.Sprintf("%d to %d", least, most)
-		}
-		return nil, fieldErr("inputs", "a %s layer reads %s inputs, got %d", l.Type, want, k)
+	if k := len(n.Inputs); !fits(op, k) {
+		return nil, fieldErr("inputs", "a %s layer reads %s inputs, got %d", l.Type, arity(op), k)
 	}
 	for _, j := range n.Inputs {
 		if j == SampleInput {
@@ -139,8 +131,16 @@ func (s *Spec) resolve(i int, names map[string]int, g *Graph) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !bounded(out) {
+		return nil, fmt.Errorf("its output shape %v holds more than %d values per sample", []int(out), MaxValues)
+	}
 	n.Out = out
 	n.Tensors = op.Tensors(l, n.In, out)
+	for _, t := range n.Tensors {
+		if !bounded(t.Shape) {
+			return nil, fmt.Errorf("its %s of shape %v holds more than %d values", t.Name, t.Shape, MaxValues)
+		}
+	}
 	for _, j := range n.Inputs {
 		if j != SampleInput {
 			g.Nodes[j].Users = append(g.Nodes[j].Users, i)
@@ -178,6 +178,9 @@ func (s *Spec) checkTop() error {
 		if d <= 0 {
 			return fmt.Errorf("field \"input\": dimensions must be > 0, got %v", s.Input)
 		}
+	}
+	if !bounded(s.Input) {
+		return fmt.Errorf("field \"input\": %v holds more than %d values per sample", s.Input, MaxValues)
 	}
 	if s.Classes < 1 {
 		return fmt.Errorf("field \"classes\": must be > 0, got %d", s.Classes)
@@ -239,4 +242,39 @@ func (g *Graph) FusedRelu(i int) bool {
 func (g *Graph) Fused(i int) bool {
 	n := g.Nodes[i]
 	return n.Layer.Type == "relu" && n.Inputs[0] != SampleInput && g.FusedRelu(n.Inputs[0])
+}
+
+// fits reports whether op's layers may read k inputs.
+func fits(op Operator, k int) bool {
+	least, most := op.Arity()
+	return k >= least && (most < 0 || k <= most)
+}
+
+// arity says how many inputs op's layers read: "1", "1 to 3" or "at least 2".
+func arity(op Operator) string {
+	least, most := op.Arity()
+	switch {
+	case most < 0:
+		return fmt.Sprintf("at least %d", least)
+	case most != least:
+		return fmt.Sprintf("%d to %d", least, most)
+	}
+	return fmt.Sprintf("%d", least)
+}
+
+// MaxValues bounds the values of a sample at any layer and of any tensor (2^31 float32s, 8 GiB),
+// so that a spec cannot make shape arithmetic overflow or ask for absurd allocations.
+const MaxValues = 1 << 31
+
+// bounded reports whether the dimensions are positive and their product at most MaxValues,
+// computed without overflow.
+func bounded(dims []int) bool {
+	n := 1
+	for _, d := range dims {
+		if d <= 0 || d > MaxValues/n {
+			return false
+		}
+		n *= d
+	}
+	return true
 }

@@ -103,3 +103,18 @@ func TestSameArchitecture(t *testing.T) {
 		t.Errorf("%s and %s (other wiring) are the same", Describe(a), Describe(c))
 	}
 }
+
+// TestSpecBounds checks that shapes and tensors too large to allocate, or whose sizes would
+// overflow, are errors naming the field or the layer, not a panic when the net is built.
+func TestSpecBounds(t *testing.T) {
+	for _, tc := range []struct{ spec, want string }{
+		{`{"input":[65536,65536,65536],"classes":10,"layers":[{"type":"flatten"},{"type":"dense","units":10}]}`, `field "input"`},
+		{`{"input":[4194304,2097152,2097152],"classes":10,"layers":[{"type":"flatten"},{"type":"dense","units":10}]}`, `field "input"`},
+		{`{"input":[4],"classes":10,"layers":[{"type":"dense","units":4611686018427387904},{"type":"dense","units":10}]}`, `layer 0 (dense): its output shape`},
+		{`{"input":[60000],"classes":10,"layers":[{"type":"dense","units":60000},{"type":"dense","units":10}]}`, `layer 0 (dense): its weight of shape [60000 60000]`},
+	} {
+		if _, err := ParseSpec([]byte(tc.spec), "big"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.spec, err, tc.want)
+		}
+	}
+}

@@ -71,6 +71,12 @@ type (
 		// shift[c]: W'·x + b' = scale·(W·x + b) + shift. tensors are the layer's values.
 		Fold(l *Layer, tensors [][]float32, scale, shift []float32) [][]float32
 	}
+	// Scratcher is an operator whose inference kernel needs scratch memory beyond its output: a
+	// runtime bounds it (and the memory a hostile model can ask for) before making the kernel.
+	Scratcher interface {
+		// Scratch is the number of float32s the inference kernel of c allocates.
+		Scratch(c InferConfig) int
+	}
 	// Foldable is an operator that, at inference, is a per-channel affine map which can be folded
 	// into the Affine layer that feeds it (batchnorm).
 	Foldable interface {

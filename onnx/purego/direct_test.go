@@ -5,10 +5,12 @@ package purego_test
 
 import (
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/distillgo/distill/internal/model"
@@ -154,5 +156,21 @@ func TestDirectGraphsAllocateNothing(t *testing.T) {
 			}
 		}
 		m.Close()
+	}
+}
+
+// TestDirectBoundsConvScratch checks that a convolution whose im2col buffer would be huge (a
+// 33×33 kernel over 512×512: 285 million values, above the 2^26 per sample a workspace may hold)
+// is refused at load, before anything that size is allocated.
+func TestDirectBoundsConvScratch(t *testing.T) {
+	r := newRand(5)
+	s := netSpec{inShape: []int{1, 512, 512}, classes: 2, layers: []layer{
+		{op: "Conv", w: randn(r, 33*33, 0.1), wshape: []int{1, 1, 33, 33}, b: []float32{0}, k: 33, s: 1, p: 16},
+		{op: "Flatten"},
+		{op: "Gemm", w: randn(r, 512*512*2, 0.01), wshape: []int{512 * 512, 2}, b: []float32{0, 0}},
+	}}
+	_, err := direct.Load(write(t, s))
+	if !errors.Is(err, direct.ErrUnsupported) || !strings.Contains(err.Error(), "values per sample") {
+		t.Errorf("Load: %v, want ErrUnsupported for the size of a layer's buffer", err)
 	}
 }

@@ -12,7 +12,8 @@
 //     bias), Relu, Conv, MaxPool, Flatten, Add, BatchNormalization of images,
 //     GlobalAveragePool, Sigmoid, Tanh and LeakyRelu (a small ResNet runs). Load names the first
 //     operator that is not (AveragePool, HardSigmoid, Erf, ...), and refuses a Conv with groups,
-//     a Gemm without a bias and Concat (which gorgonnx joins wrongly); an error of gorgonnx's
+//     a Gemm without a bias, Concat (which gorgonnx joins wrongly) and a LeakyRelu of a value
+//     another node or the caller reads (gorgonnx overwrites its input); an error of gorgonnx's
 //     graph build is ErrUnsupported too. The input must be one float32 tensor [N, ...] with a
 //     dynamic batch axis.
 //   - A float16 initializer widened by a Cast node (distill's --fp16 export) is folded into a

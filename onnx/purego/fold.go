@@ -42,6 +42,15 @@ func checkOps(g *wire.Graph) (map[int]bool, error) {
 			return nil, err
 		}
 	}
+	readers := map[string]int{}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			readers[in]++
+		}
+	}
+	for _, in := range g.Inputs {
+		readers[in.Name]++ // the caller's samples: never to be written
+	}
 	folded := map[int]bool{}
 	for i, n := range g.Nodes {
 		what := fmt.Sprintf("node %q", n.Name)
@@ -66,6 +75,10 @@ func checkOps(g *wire.Graph) (map[int]bool, error) {
 			return nil, fmt.Errorf("%w: %s: Conv with group %v (gorgonnx ignores groups)", ErrUnsupported, what, n.Ints["group"])
 		case n.Op == "Gemm" && len(n.Inputs) < 3:
 			return nil, fmt.Errorf("%w: %s: Gemm without a bias (gorgonnx needs three inputs)", ErrUnsupported, what)
+		case n.Op == "LeakyRelu" && readers[first(n.Inputs)] > 1:
+			// gorgonnx's LeakyRelu overwrites its input: another reader of it (a residual's add,
+			// or the caller, for the graph's input) would see the activations instead.
+			return nil, fmt.Errorf("%w: %s: LeakyRelu of a value another node reads (gorgonnx overwrites its input)", ErrUnsupported, what)
 		case n.Op == "Concat":
 			// gorgonnx v0.5.0 joins distill's channel concatenations wrongly (the conformance
 			// fixture nn_concat-branches.onnx gives logits off by 15): refuse it.

@@ -138,6 +138,22 @@ func TestOperatorConformance(t *testing.T) {
 						t.Errorf("%s export under %s: %v (%+v)", form.name, r.name, err, rep)
 					}
 				}
+				// It imports back (the widened or dequantised weights) and exports to the same bytes.
+				back, err := Import(path)
+				if err != nil {
+					t.Errorf("%s export does not import: %v", form.name, err)
+					continue
+				}
+				again := filepath.Join(dir, form.name+"-again.onnx")
+				if err := Student(back, again, form.o); err != nil {
+					t.Errorf("%s re-export: %v", form.name, err)
+				}
+				back.Close()
+				a, _ := os.ReadFile(path)
+				b, _ := os.ReadFile(again)
+				if !bytes.Equal(a, b) {
+					t.Errorf("%s export -> import -> export changed the file (%d and %d bytes)", form.name, len(a), len(b))
+				}
 			}
 		})
 	}

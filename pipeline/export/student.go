@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/x448/float16"
+
 	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/internal/nn"
@@ -252,7 +254,7 @@ func importNet(path string) (net *student.Net, folded bool, err error) {
 		if err != nil {
 			return nil, false, fmt.Errorf("import student %s: %w", path, err)
 		}
-		if mismatch = sameNodes(&g.ONNXGraph, want); mismatch != nil {
+		if mismatch = sameNodes(&g.ONNXGraph, want, g.FP16); mismatch != nil {
 			continue
 		}
 		tensors := map[string]*student.Param{}
@@ -272,8 +274,9 @@ func importNet(path string) (net *student.Net, folded bool, err error) {
 	return nil, false, fmt.Errorf("import student %s: the graph does not match the spec %s in its metadata: %w", path, student.DescribeSpec(spec), mismatch)
 }
 
-// sameNodes reports how got differs from the nodes and initializers want, weights' values aside.
-func sameNodes(got, want *nn.ONNXGraph) error {
+// sameNodes reports how got differs from the nodes and initializers want, weights' values aside;
+// fp16 says that got's values were stored as float16 (its constants rounded so).
+func sameNodes(got, want *nn.ONNXGraph, fp16 bool) error {
 	if len(got.Nodes) != len(want.Nodes) {
 		return fmt.Errorf("%d nodes, the spec gives %d", len(got.Nodes), len(want.Nodes))
 	}
@@ -294,7 +297,9 @@ func sameNodes(got, want *nn.ONNXGraph) error {
 		if in.Name != w.Name || !slices.Equal(in.Dims, w.Dims) {
 			return fmt.Errorf("initializer %q %v is not the spec's %q %v", in.Name, in.Dims, w.Name, w.Dims)
 		}
-		if w.Source == "" && !slices.Equal(in.Values, w.Values) {
+		if w.Source == "" && !slices.EqualFunc(in.Values, w.Values, func(a, b float32) bool {
+			return a == b || (fp16 && a == float16.Fromfloat32(b).Float32())
+		}) {
 			return fmt.Errorf("constant %q does not hold the spec's values", in.Name)
 		}
 	}

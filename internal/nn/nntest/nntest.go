@@ -53,6 +53,8 @@ var Cases = []Case{
 		Spec: `{"input":[2,5,4],"classes":3,"layers":[{"type":"conv2d","filters":4,"kernel":3},{"type":"globalavgpool"},{"type":"dense","units":3}]}`},
 	{Name: "activations", Ops: []string{"sigmoid", "tanh", "leakyrelu", "hardswish", "gelu"},
 		Spec: `{"input":[6],"classes":3,"layers":[{"type":"dense","units":8},{"type":"sigmoid"},{"type":"dense","units":8},{"type":"tanh"},{"type":"dense","units":8},{"type":"leakyrelu","slope":0.1},{"type":"dense","units":8},{"type":"hardswish"},{"type":"dense","units":8},{"type":"gelu"},{"type":"dense","units":3}]}`},
+	{Name: "leakyrelu-residual", Ops: []string{"leakyrelu", "add"},
+		Spec: `{"input":[2,5,5],"classes":3,"layers":[{"type":"conv2d","filters":2,"kernel":3,"pad":1,"name":"a"},{"type":"leakyrelu","slope":0.2,"name":"l"},{"type":"add","inputs":["a","l"]},{"type":"flatten"},{"type":"dense","units":3}]}`},
 	{Name: "activations-conv", Ops: []string{"leakyrelu", "hardswish", "gelu"},
 		Spec: `{"input":[1,5,5],"classes":3,"layers":[{"type":"conv2d","filters":2,"kernel":3,"pad":1},{"type":"hardswish"},{"type":"conv2d","filters":2,"kernel":3},{"type":"gelu"},{"type":"leakyrelu"},{"type":"flatten"},{"type":"dense","units":3}]}`},
 }

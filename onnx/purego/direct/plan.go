@@ -37,9 +37,18 @@ func plan(g *wire.Graph, io wire.IO, batch int) ([]step, int, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
+	configs := make([]nn.InferConfig, len(gr.Nodes))
 	widest := nn.Shape(io.Sample).Size()
 	for _, n := range gr.Nodes {
+		c := nn.InferConfig{Layer: n.Layer, In: n.In, Out: n.Out, Batch: 1, Relu: gr.FusedRelu(n.Index)}
+		for _, t := range n.Tensors {
+			c.Tensors = append(c.Tensors, tensors[nn.TensorName(n.Index, t.Name)])
+		}
 		widest = max(widest, n.Out.Size())
+		if s, ok := n.Op.(nn.Scratcher); ok {
+			widest = max(widest, s.Scratch(c)) // a Conv's im2col buffer
+		}
+		configs[n.Index] = c
 	}
 	if widest > maxSampleElems {
 		return nil, 0, fmt.Errorf("%w: a layer of %d values per sample (at most %d)", ErrUnsupported, widest, maxSampleElems)
@@ -53,11 +62,9 @@ func plan(g *wire.Graph, io wire.IO, batch int) ([]step, int, error) {
 		}
 		v, isView := n.Op.(nn.Viewer)
 		if !(isView && v.View(n.Layer, false)) && !gr.Fused(n.Index) {
-			var vals [][]float32
-			for _, t := range n.Tensors {
-				vals = append(vals, tensors[nn.TensorName(n.Index, t.Name)])
-			}
-			st.k = n.Op.Infer(nn.InferConfig{Layer: n.Layer, In: n.In, Out: n.Out, Batch: batch, Tensors: vals, Relu: gr.FusedRelu(n.Index)})
+			c := configs[n.Index]
+			c.Batch = batch
+			st.k = n.Op.Infer(c)
 		}
 		steps[n.Index] = st
 	}
