@@ -211,8 +211,12 @@ func Decode(in *ONNXGraph) (*Spec, map[string][]float32, error) {
 			return nil, nil, fmt.Errorf("%s: %w", where, err)
 		}
 		for i := first; i < d.next; i++ { // the layer's nodes: Decode may have taken more
-			if err := og.Nodes[i].leftover(); err != nil {
-				return nil, nil, fmt.Errorf("node %q (%s): %w", og.Nodes[i].Name, og.Nodes[i].Op, err)
+			m := &og.Nodes[i]
+			if len(m.Outputs) != 1 || m.Outputs[0] == "" {
+				return nil, nil, fmt.Errorf("node %q (%s): has %d outputs, want 1", m.Name, m.Op, len(m.Outputs))
+			}
+			if err := m.leftover(); err != nil {
+				return nil, nil, fmt.Errorf("node %q (%s): %w", m.Name, m.Op, err)
 			}
 		}
 		last := &og.Nodes[d.next-1]

@@ -174,3 +174,44 @@ func TestDirectBoundsConvScratch(t *testing.T) {
 		t.Errorf("Load: %v, want ErrUnsupported for the size of a layer's buffer", err)
 	}
 }
+
+// FuzzDirectLoad feeds arbitrary bytes to the direct runtime's reader and planner (the wire
+// reader, nn.Decode and every operator's decoder): whatever it accepts must run a sample, and
+// nothing may panic. The seeds are the exporter fixtures, the conformance cases among them.
+func FuzzDirectLoad(f *testing.F) {
+	files, err := filepath.Glob("testdata/*.onnx")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := direct.Check(data); err != nil {
+			return
+		}
+		path := filepath.Join(t.TempDir(), "m.onnx")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, err := direct.Load(path)
+		if err != nil {
+			t.Fatalf("Check accepted what Load refuses: %v", err)
+		}
+		defer m.Close()
+		dim := 1
+		for _, d := range m.Describe().SampleShape {
+			dim *= d
+		}
+		if dim > 1<<20 {
+			return
+		}
+		if _, err := m.Predict(make([]float32, dim), 1); err != nil {
+			t.Fatalf("Predict: %v", err)
+		}
+	})
+}
