@@ -113,7 +113,7 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "schedule", Usage: "learning-rate `<schedule>`: END:LR,... (e.g. 30:1e-3,40:1e-4) or cosine (default: --lr throughout)"},
 		&cli.StringFlag{Name: "optimizer", Value: def.Optimizer, Usage: "`<name>`: adam (beta1 0.9, beta2 0.999, eps 1e-8) or sgd"},
 		&cli.Float64Flag{Name: "momentum", Value: def.Momentum, Usage: "momentum `<m>` of sgd"},
-		&cli.IntFlag{Name: "jitter", Value: def.Jitter, Usage: "shift each training image by up to `<k>` pixels (online or hard-label training)"},
+		&cli.IntFlag{Name: "jitter", Value: def.Jitter, Usage: "shift each training image by up to `<k>` pixels, below its height and width (images only: online or hard-label training)"},
 		&cli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "`<seed>` of initialisation, shuffling, jitter and dropout"},
 		&cli.StringFlag{Name: "eval-data", Usage: "evaluate on `<file>` after every epoch", TakesFile: true},
 		&cli.StringFlag{Name: "eval-labels", Usage: "labels `<file>` of --eval-data", TakesFile: true},

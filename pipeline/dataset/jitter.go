@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 )
 
@@ -88,7 +87,9 @@ func ImageDimsLayout(shape, modelShape []int, layout string) (h, w, c int, ok bo
 
 // ImageDims reads image height, width and channels from a per-sample shape, channel-major as
 // Jitter wants it: [h w], [c h w], or a flat [h*w] sample laid out as the model's input shape
-// modelShape ([c h w] or [h w]) says, else as a square single-channel image (784 = 28x28).
+// modelShape ([c h w] or [h w]) says. A flat sample with a flat model shape is a vector of
+// features (a CSV's row, say) as far as anything here can tell, not an image, even when its length
+// is a square: ok is false.
 func ImageDims(shape, modelShape []int) (h, w, c int, ok bool) {
 	switch len(shape) {
 	case 2:
@@ -98,10 +99,6 @@ func ImageDims(shape, modelShape []int) (h, w, c int, ok bool) {
 	case 1:
 		if NumValues(modelShape) == shape[0] && (len(modelShape) == 2 || len(modelShape) == 3) {
 			return ImageDims(modelShape, nil)
-		}
-		s := int(math.Round(math.Sqrt(float64(shape[0]))))
-		if s > 1 && s*s == shape[0] {
-			return s, s, 1, true
 		}
 	}
 	return 0, 0, 0, false

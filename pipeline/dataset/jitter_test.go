@@ -86,7 +86,9 @@ func TestImageDims(t *testing.T) {
 	}{
 		{[]int{28, 28}, nil, 28, 28, 1, true},
 		{[]int{3, 32, 32}, nil, 32, 32, 3, true},
-		{[]int{784}, []int{784}, 28, 28, 1, true},
+		{[]int{784}, []int{784}, 0, 0, 0, false}, // a vector, square or not
+		{[]int{784}, []int{1, 28, 28}, 28, 28, 1, true},
+		{[]int{4}, []int{4}, 0, 0, 0, false}, // an iris row is no 2x2 image
 		{[]int{3072}, []int{3, 32, 32}, 32, 32, 3, true},
 		{[]int{10}, []int{10}, 0, 0, 0, false},
 		{[]int{2, 3, 4, 5}, nil, 0, 0, 0, false},

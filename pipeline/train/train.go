@@ -272,7 +272,13 @@ func (t *trainer) setupJitter() error {
 	}
 	h, w, c, ok := dataset.ImageDimsLayout(t.data.Shape, shape, o.Preprocess.Layout)
 	if !ok {
-		return &OptionError{Scope: "train", Option: "Jitter", Err: fmt.Errorf("needs image samples ([h w], [c h w], or flat with a [c h w] input shape); %s has per-sample shape %v", o.Data, t.data.Shape)}
+		return &OptionError{Scope: "train", Option: "Jitter", Err: fmt.Errorf(
+			"needs images: %s has per-sample shape %v and the student's input is %v, a vector of features, which a shift would scramble (images are [h w] or [c h w] samples: IDX or NPY images, an image folder; or flat samples with a [c h w] input shape)",
+			o.Data, t.data.Shape, shape)}
+	}
+	if o.Jitter >= min(h, w) {
+		return &OptionError{Scope: "train", Option: "Jitter", Err: fmt.Errorf(
+			"%d shifts the %dx%d images by their whole height or width, leaving some blank: at most %d", o.Jitter, h, w, min(h, w)-1)}
 	}
 	t.h, t.w, t.ch = h, w, c
 	return nil

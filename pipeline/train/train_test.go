@@ -323,6 +323,7 @@ type badTrainInputs struct {
 	uniqData               string // the fixture's images, sample badTrainNaNSample's first pixel 255
 	otherSpec              string // another spec of the same classes
 	fourSpec               string // a spec of 4 classes
+	flatData               string // the fixture's images as flat vectors of 16 values (NPY [n, 16])
 }
 
 func writeBadTrainInputs(t *testing.T, f *synth.Fixture) badTrainInputs {
@@ -334,6 +335,7 @@ func writeBadTrainInputs(t *testing.T, f *synth.Fixture) badTrainInputs {
 		emptyLabels: filepath.Join(dir, "empty-labels.idx"),
 		uniqData:    filepath.Join(dir, "uniq-images.idx"),
 		fourSpec:    filepath.Join(dir, "four.json"),
+		flatData:    filepath.Join(dir, "flat.npy"),
 	}
 	// Labels out of range: class 3 of 3.
 	y := append([]uint8(nil), f.Y...)
@@ -351,6 +353,12 @@ func writeBadTrainInputs(t *testing.T, f *synth.Fixture) badTrainInputs {
 	pixels := raw[4+3*4:] // after the IDX magic and three dimensions
 	pixels[badTrainNaNSample*16] = 255
 	synth.WriteIDX(t, in.uniqData, []int{len(f.Y), synth.H, synth.W}, pixels)
+	// The same images as vectors: 16 values a sample, which a 16-input spec reads as features.
+	flat := make([]float32, len(pixels))
+	for i, p := range pixels {
+		flat[i] = float32(p)
+	}
+	synth.WriteNPY(t, in.flatData, []int{len(f.Y), synth.H * synth.W}, flat)
 	in.otherSpec = synth.WriteSpec(t, dir, "other", 8, 0)
 	if err := os.WriteFile(in.fourSpec, []byte(`{"input":[16],"classes":4,"layers":[{"type":"dense","units":4}]}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -383,6 +391,10 @@ func badTrainCases(f *synth.Fixture, in badTrainInputs) []badTrainCase {
 		}, fmt.Sprintf("sample %d has NaN for class 1", badTrainNaNSample)},
 		{"spec with more classes than the labels use", func(o *testOpts) { o.Spec = in.fourSpec; o.EvalData, o.EvalLabels = "", "" }, ""},
 		{"jitter with soft targets", func(o *testOpts) { o.SoftTargets, o.Jitter = f.Data, 1 }, "Jitter: 1 with offline soft targets"},
+		// Jitter shifts images: vectors of features (which 16 values could be read as 4x4) and
+		// shifts as large as the image are refused, naming the option.
+		{"jitter on vectors", func(o *testOpts) { o.Data, o.Jitter = in.flatData, 1 }, "Jitter: needs images"},
+		{"jitter as large as the image", func(o *testOpts) { o.Jitter = synth.W }, "Jitter: 4 shifts the 4x4 images by their whole"},
 		{"soft targets and teacher", func(o *testOpts) {
 			o.SoftTargets = f.Data
 			o.Teacher = &synth.RowTeacher{C: 3}
