@@ -66,9 +66,9 @@ func (batchnorm) ChannelAffine(l *Layer, t [][]float32) (scale, shift []float32)
 	return scale, shift
 }
 
-// identity sets the tensors to γ 1, β 0, mean 0 and a variance v with v + eps = 1 in float32:
+// Identity sets the tensors to γ 1, β 0, mean 0 and a variance v with v + eps = 1 in float32:
 // scale 1 and shift 0 exactly, so the layer is the identity and folding it changes nothing.
-func (batchnorm) identity(l *Layer, t [][]float32) {
+func (batchnorm) Identity(l *Layer, t [][]float32) {
 	eps := l.eps32()
 	v := 1 - eps
 	for k := 0; k < 64 && v+eps != 1; k++ {

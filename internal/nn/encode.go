@@ -129,10 +129,8 @@ func Folded(g *Graph, i int) bool {
 // values that make it the identity at inference exactly, and folding it a no-op: what an
 // importer gives a batchnorm that an export folded away.
 func IdentityAffine(n *Node, vals [][]float32) {
-	if f, ok := n.Op.(interface {
-		identity(l *Layer, vals [][]float32)
-	}); ok {
-		f.identity(n.Layer, vals)
+	if f, ok := n.Op.(Foldable); ok {
+		f.Identity(n.Layer, vals)
 	}
 }
 

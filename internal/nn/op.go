@@ -82,6 +82,9 @@ type (
 	Foldable interface {
 		// ChannelAffine returns the scale and shift per channel of the layer with these values.
 		ChannelAffine(l *Layer, tensors [][]float32) (scale, shift []float32)
+		// Identity sets the tensors to values for which the layer is exactly the identity at
+		// inference and folding it changes nothing: what an importer gives a folded layer.
+		Identity(l *Layer, tensors [][]float32)
 	}
 )
 
