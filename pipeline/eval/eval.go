@@ -126,6 +126,9 @@ type Result struct {
 	BiasShifts []BiasShift     `json:"bias_shifts,omitempty"`
 	Unshifted  *Classification `json:"unshifted_metrics,omitempty"`
 	BiasFit    *BiasFit        `json:"bias_fit,omitempty"`
+
+	// modelNames are the class names the model records (nil for none).
+	modelNames []string
 }
 
 // Eval evaluates a checkpoint or ONNX model on a labelled data set: accuracy, errors, mean NLL,
@@ -159,6 +162,7 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 	if err != nil {
 		return nil, err
 	}
+	res.ClassNames = data.ClassNames
 	if err := shiftLogits(ctx, opts, rt, logits, classes, data, batch, res); err != nil {
 		return nil, err
 	}
@@ -169,6 +173,14 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 	if teacher != nil {
 		if c := teacher.Classes(); c != classes {
 			return nil, fmt.Errorf("eval: teacher %s has %d classes, but model %s has %d", opts.TeacherPath, c, opts.Model, classes)
+		}
+		tnames, err := TeacherClassNames(opts.TeacherPath, teacher)
+		if err != nil {
+			return nil, fmt.Errorf("eval: %w", err)
+		}
+		if err := dataset.SameClasses(dataset.ModelClasses{Of: "model " + opts.Model, Names: res.modelNames},
+			dataset.ModelClasses{Of: "teacher " + opts.TeacherPath, Names: tnames}); err != nil {
+			return nil, fmt.Errorf("eval: %w", err)
 		}
 		tp := dataset.Preprocess{Scale: res.Preprocess.Scale, Mean: res.Preprocess.Mean, Std: res.Preprocess.Std}
 		if opts.TeacherPreprocess != nil {
@@ -202,12 +214,19 @@ func modelLogits(ctx context.Context, opts Options, rt model.Runtime, data *data
 	var err error
 	switch res.Kind {
 	case KindCheckpoint:
-		logits, classes, res.Preprocess, err = evalCheckpoint(opts, data, batch)
+		logits, classes, res.Preprocess, err = evalCheckpoint(opts, data, batch, res)
 	default:
 		logits, classes, err = evalONNX(ctx, opts, rt, data, batch, res)
 	}
 	if err != nil {
 		return nil, 0, err
+	}
+	note, err := data.AlignClasses(dataset.ModelClasses{Of: "model " + opts.Model, N: classes, Names: res.modelNames})
+	if err != nil {
+		return nil, 0, fmt.Errorf("eval: %w", err)
+	}
+	if note != "" {
+		slog.Info(note)
 	}
 	if err := student.CheckLabels(data.Labels, classes); err != nil {
 		return nil, 0, fmt.Errorf("eval: labels %s for model %s: %w", data.LabelsPath, opts.Model, err)
@@ -233,11 +252,14 @@ func ModelKind(path string) (string, error) {
 	return KindONNX, nil
 }
 
-func evalCheckpoint(opts Options, data *dataset.Dataset, batch int) ([]float32, int, dataset.Preprocess, error) {
+func evalCheckpoint(opts Options, data *dataset.Dataset, batch int, res *Result) ([]float32, int, dataset.Preprocess, error) {
 	var pre dataset.Preprocess
 	ck, err := student.LoadCheckpoint(opts.Model)
 	if err != nil {
 		return nil, 0, pre, fmt.Errorf("eval: %w", err)
+	}
+	if res.modelNames, err = RecordedClassNames(ck.Meta); err != nil {
+		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
 	}
 	pre, err = choosePreprocess(opts, ck.Meta[meta.Preprocess])
 	if err != nil {
@@ -269,8 +291,8 @@ func evalCheckpoint(opts Options, data *dataset.Dataset, batch int) ([]float32, 
 	return logits, ck.Spec.Classes, pre, nil
 }
 
-// evalONNX runs an ONNX model with rt and fills res's preprocessing and, when the data names no
-// classes, the class names the model records.
+// evalONNX runs an ONNX model with rt and fills res's preprocessing and the class names the
+// model records.
 func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset.Dataset, batch int, res *Result) ([]float32, int, error) {
 	if rt == nil {
 		return nil, 0, fmt.Errorf("eval: %s is an ONNX model, and no model runtime was given", opts.Model)
@@ -279,8 +301,8 @@ func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset
 	if err != nil {
 		return nil, 0, fmt.Errorf("eval: %w", err)
 	}
-	if res.ClassNames == nil {
-		res.ClassNames = recordedClassNames(opts.Model, info.Metadata)
+	if res.modelNames, err = RecordedClassNames(info.Metadata); err != nil {
+		return nil, 0, fmt.Errorf("eval: %s: %w", opts.Model, err)
 	}
 	pre, err := choosePreprocess(opts, info.Metadata[meta.Preprocess])
 	if err != nil {
@@ -298,6 +320,9 @@ func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset
 		return nil, 0, fmt.Errorf("eval: %w", err)
 	}
 	defer s.Close()
+	if m, ok := s.(model.Model); ok && res.modelNames == nil {
+		res.modelNames = m.Describe().ClassLabels
+	}
 	logits, err := runModel(ctx, s, pre, data, batch)
 	if err != nil {
 		return nil, 0, fmt.Errorf("eval: %s: %w", opts.Model, err)
@@ -416,17 +441,54 @@ func Forward(net *student.Net, x []float32, n, batch int) ([]float32, error) {
 	return out, nil
 }
 
-// recordedClassNames returns the class names a model's metadata md records (meta.ClassNames), or
-// nil; path names the model in the log.
-func recordedClassNames(path string, md map[string]string) []string {
+// RecordedClassNames returns the class names a model's metadata md records, nil for none: an
+// exported model's meta.ClassNames, else the class names of its provenance (a checkpoint's).
+// Unreadable names are an error, not none, since numbering by position could then be wrong.
+func RecordedClassNames(md map[string]string) ([]string, error) {
 	var names []string
 	if raw, ok := md[meta.ClassNames]; ok {
 		if err := json.Unmarshal([]byte(raw), &names); err != nil {
-			slog.Warn("unreadable class names in the model's metadata", "model", path, "err", err)
-			return nil
+			return nil, fmt.Errorf("class names metadata %s: %w", meta.ClassNames, err)
+		}
+		return names, nil
+	}
+	if raw, ok := md[meta.Provenance]; ok {
+		var p struct {
+			ClassNames []string `json:"class_names"`
+		}
+		if err := json.Unmarshal([]byte(raw), &p); err != nil {
+			return nil, fmt.Errorf("provenance metadata %s: %w", meta.Provenance, err)
+		}
+		return p.ClassNames, nil
+	}
+	return nil, nil
+}
+
+// TeacherClassNames returns the names a teacher model gives its classes, nil for none: those
+// its ONNX file at path records (an export by distill), else its own class labels (a
+// scikit-learn ZipMap's keys). path may be empty (a teacher with no file).
+func TeacherClassNames(path string, t model.Teacher) ([]string, error) {
+	if path != "" {
+		if kind, err := ModelKind(path); err == nil && kind == KindONNX {
+			// The runtime opened the file already; one it reads and this parser does not is a
+			// model without distill's metadata.
+			if info, err := onnx.ReadModelInfo(path); err == nil {
+				names, err := RecordedClassNames(info.Metadata)
+				if err != nil || names != nil {
+					if err != nil {
+						err = fmt.Errorf("teacher %s: %w", path, err)
+					}
+					return names, err
+				}
+			} else {
+				slog.Debug("teacher class names: metadata unreadable", "teacher", path, "err", err)
+			}
 		}
 	}
-	return names
+	if m, ok := t.(model.Model); ok {
+		return m.Describe().ClassLabels, nil
+	}
+	return nil, nil
 }
 
 // modelSampleShape returns the per-sample input shape of a model whose input has shape full

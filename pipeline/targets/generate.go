@@ -180,10 +180,41 @@ func checkTeachers(teachers []Teacher, ds *dataset.Dataset) (int, error) {
 			return 0, fmt.Errorf("generate targets: teacher %s has %d classes, but teacher %s has %d", t.Path, c, teachers[0].Path, classes)
 		}
 	}
+	if err := alignClasses(teachers, ds, classes); err != nil {
+		return 0, err
+	}
 	if err := student.CheckLabels(ds.Labels, classes); err != nil {
 		return 0, fmt.Errorf("generate targets: labels %s for teacher %s: %w", ds.LabelsPath, teachers[0].Path, err)
 	}
 	return classes, nil
+}
+
+// alignClasses numbers the data's labels as the teachers number their classes (the first that
+// names them; the others must agree), so that the teachers are scored against the right labels
+// and the file records the teachers' class names.
+func alignClasses(teachers []Teacher, ds *dataset.Dataset, classes int) error {
+	var num dataset.ModelClasses
+	for i, t := range teachers {
+		names, err := eval.TeacherClassNames(t.Path, t.Teacher)
+		if err != nil {
+			return fmt.Errorf("generate targets: %w", err)
+		}
+		m := dataset.ModelClasses{Of: "teacher " + t.Path, N: classes, Names: names}
+		if err := dataset.SameClasses(num, m); err != nil {
+			return fmt.Errorf("generate targets: %w", err)
+		}
+		if i == 0 || (len(num.Names) == 0 && len(names) > 0) {
+			num = m
+		}
+	}
+	note, err := ds.AlignClasses(num)
+	if err != nil {
+		return fmt.Errorf("generate targets: %w", err)
+	}
+	if note != "" {
+		slog.Info(note)
+	}
+	return nil
 }
 
 // generate runs the teachers over the shard, streams their logits into the file and reports.

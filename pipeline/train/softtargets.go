@@ -37,21 +37,27 @@ func (t *trainer) loadSoftTargets() error {
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	t.soft, t.k = logits, st.K
+	t.soft, t.k, t.softNames = logits, st.K, st.Meta.ClassNames
 	t.prov.Mode = provenance.ModeOffline
 	t.prov.SoftTargets, t.prov.SoftTargetsSHA256 = o.SoftTargets, sum
 	if st.TeachersJSON != "" {
 		t.prov.Teachers = json.RawMessage(st.TeachersJSON)
 	}
 	slog.Info("offline soft targets", "path", o.SoftTargets, "teachers", st.K, "n", st.N, "classes", st.Classes)
-	if t.labels != nil {
-		// The teachers' accuracy on the transfer set, a first diagnostic when distillation disappoints.
-		size := st.N * st.Classes
-		for j := range st.K {
-			if m, err := eval.Classify(logits[j*size:(j+1)*size], st.N, st.Classes, t.labels); err == nil {
-				fmt.Fprintf(t.out, "teacher %d of %d on the transfer set: accuracy %.2f%% (%d errors)\n", j+1, st.K, 100*m.Accuracy, m.Errors)
-			}
+	return nil
+}
+
+// reportSoftTargets prints each offline teacher's accuracy on the transfer set, a first
+// diagnostic when distillation disappoints; it needs the labels numbered as the soft targets are.
+func (t *trainer) reportSoftTargets() {
+	if t.soft == nil || t.labels == nil {
+		return
+	}
+	n, c := t.data.N, t.spec.Classes
+	size := n * c
+	for j := range t.k {
+		if m, err := eval.Classify(t.soft[j*size:(j+1)*size], n, c, t.labels); err == nil {
+			fmt.Fprintf(t.out, "teacher %d of %d on the transfer set: accuracy %.2f%% (%d errors)\n", j+1, t.k, 100*m.Accuracy, m.Errors)
 		}
 	}
-	return nil
 }

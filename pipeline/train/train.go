@@ -47,6 +47,7 @@ type trainer struct {
 	pcg           *rand.PCG
 	loss          student.Loss
 	soft          []float32 // offline teacher logits [k][N][C]
+	softNames     []string  // the class names the soft-target file records
 	k             int       // number of teachers (0: hard labels only)
 	labels        []int32   // training labels, nil for soft targets alone
 	keep          []int     // the indices of the samples trained on; nil: all (no class filter)
@@ -158,6 +159,10 @@ func (t *trainer) setup() error {
 	if err != nil {
 		return err
 	}
+	if err := t.alignClasses(); err != nil {
+		return err
+	}
+	t.reportSoftTargets()
 	if err := t.filterClasses(); err != nil {
 		return err
 	}
@@ -299,6 +304,9 @@ func (t *trainer) loadEval() error {
 	}
 	if !reflect.DeepEqual(ev.Shape, t.data.Shape) {
 		return fmt.Errorf("train: eval data %s has per-sample shape %v, training data %s has %v", o.EvalData, ev.Shape, o.Data, t.data.Shape)
+	}
+	if err := t.alignEval(ev); err != nil {
+		return err
 	}
 	if err := student.CheckLabels(ev.Labels, t.spec.Classes); err != nil {
 		return fmt.Errorf("train: eval: labels %s for student spec %s: %w", ev.LabelsPath, o.Spec, err)

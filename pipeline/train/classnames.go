@@ -1,0 +1,94 @@
+package train
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/eval"
+	"github.com/distillgo/distill/student"
+)
+
+// alignClasses numbers the training labels as the student's classes will be numbered, and
+// records those names. The numbering is that of whatever the student learns from or starts from
+// that numbers classes of its own — the model of --init-from, the online teachers, the soft-target
+// file — all of which must agree; with none of them it is the data's own. It runs once the soft
+// targets or the teachers are loaded. See
+// [dataset.Dataset.AlignClasses] for how names and numbers are matched.
+func (t *trainer) alignClasses() error {
+	o := &t.opts
+	var sources []dataset.ModelClasses
+	if o.InitFrom != "" {
+		info, err := onnx.ReadModelInfo(o.InitFrom)
+		if err != nil {
+			return fmt.Errorf("train: init from: %w", err)
+		}
+		names, err := eval.RecordedClassNames(info.Metadata)
+		if err != nil {
+			return fmt.Errorf("train: init from %s: %w", o.InitFrom, err)
+		}
+		sources = append(sources, dataset.ModelClasses{Of: "model " + o.InitFrom + " (--init-from)", N: t.spec.Classes, Names: names})
+	}
+	for i, tc := range t.teachers {
+		path := o.TeacherPath
+		if len(o.OnlineTeachers) > 0 {
+			path = o.OnlineTeachers[i].Path
+		}
+		names, err := eval.TeacherClassNames(path, tc.m)
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		sources = append(sources, dataset.ModelClasses{Of: "teacher " + path, N: tc.m.Classes(), Names: names})
+	}
+	if o.SoftTargets != "" {
+		sources = append(sources, dataset.ModelClasses{Of: "soft targets " + o.SoftTargets, N: t.spec.Classes, Names: t.softNames})
+	}
+	if len(sources) == 0 {
+		// The student numbers the classes itself: as the data names them, in sorted order, except
+		// that classes named by number (image folders "0" to "9") are those numbers, also when
+		// some are missing.
+		if !dataset.ClassesAreNumbers(t.data.ClassNames) {
+			return nil
+		}
+		sources = append(sources, dataset.ModelClasses{Of: "student spec " + o.Spec, N: t.spec.Classes})
+	}
+	// The first source that names its classes numbers them; the others must agree with it.
+	num := sources[0]
+	for _, s := range sources[1:] {
+		if len(num.Names) == 0 && len(s.Names) > 0 {
+			num = s
+		}
+	}
+	for _, s := range sources {
+		if err := dataset.SameClasses(num, s); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	num.N = t.spec.Classes
+	note, err := t.data.AlignClasses(num)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if note != "" {
+		slog.Info(note)
+	}
+	if err := student.CheckLabels(t.data.Labels, t.spec.Classes); err != nil {
+		return fmt.Errorf("train: labels of %s for student spec %s: %w", o.Data, o.Spec, err)
+	}
+	t.labels = t.data.Labels
+	t.prov.ClassNames = t.data.ClassNames
+	return nil
+}
+
+// alignEval numbers the eval set's labels as the student's classes are numbered.
+func (t *trainer) alignEval(ev *dataset.Dataset) error {
+	note, err := ev.AlignClasses(dataset.ModelClasses{Of: "the student (classes of " + t.opts.Data + ")", N: t.spec.Classes, Names: t.data.ClassNames})
+	if err != nil {
+		return fmt.Errorf("train: eval: %w", err)
+	}
+	if note != "" {
+		slog.Info(note)
+	}
+	return nil
+}
