@@ -161,6 +161,9 @@ func recordedPreprocess(path string) (*dataset.Preprocess, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", path, err)
 	}
+	if pre != nil && pre.Scale != 0 {
+		pre.ScaleFrom = "model " + path
+	}
 	return pre, nil
 }
 

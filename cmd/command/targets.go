@@ -300,6 +300,10 @@ func openTeacher(o TargetsOptions, ts dataset.TeacherSpec, ds *dataset.Dataset, 
 		s.Close()
 		return targets.Teacher{}, fmt.Errorf("targets: teacher %s: %w", ts.Path, err)
 	}
+	if err := pre.CheckScale(ds, "--scale (or the teacher's :scale= option)"); err != nil {
+		s.Close()
+		return targets.Teacher{}, fmt.Errorf("targets: teacher %s: %w", ts.Path, err)
+	}
 	slog.Info("teacher", "model", ts.Path, "device", d.Device, "input", d.Input,
 		"shape", d.SampleShape, "classes", s.Classes(), "preprocess", pre.String())
 	return targets.Teacher{Teacher: s, TeacherInfo: targets.TeacherInfo{

@@ -38,6 +38,10 @@ type Preprocess struct {
 	// [Preprocess.ForModel] decide it from the shapes. Empty is stored as nothing, so that the
 	// artefacts of channel-major data are as before.
 	Layout string `json:"layout,omitempty"`
+	// ScaleFrom names the model whose recorded preprocessing gave Scale (e.g. "model t.onnx"),
+	// empty when the scale was given or is the data's default. [Preprocess.CheckScale] then
+	// checks that the data is on the scale the model was recorded for. Not stored.
+	ScaleFrom string `json:"-"`
 }
 
 // DefaultScale is the scale of a preprocessing built from overrides alone (an ONNX model that
@@ -63,7 +67,7 @@ func (o PreprocessOverride) IsZero() bool {
 // Over returns base with o's fields in place of its own.
 func (o PreprocessOverride) Over(base Preprocess) Preprocess {
 	if o.Scale != nil {
-		base.Scale = *o.Scale
+		base.Scale, base.ScaleFrom = *o.Scale, ""
 	}
 	if o.Mean != nil {
 		base.Mean = o.Mean
@@ -337,6 +341,7 @@ func ParseTeacherSpec(spec string, plain Preprocess) (TeacherSpec, error) {
 		switch key {
 		case "scale":
 			ts.Preprocess.Scale, err = strconv.ParseFloat(val, 64)
+			ts.Preprocess.ScaleFrom = ""
 		case "mean":
 			ts.Preprocess.Mean, err = ParseFloatList(val)
 		case "std":
@@ -450,6 +455,7 @@ func (p Preprocess) CheckInput(dataShape, want []int) error {
 // equal: scale 0 as 1, a mean of [0] or [] as nil, a std of [1] or [] as nil, an empty input
 // shape as nil, layout "nchw" as "".
 func (p Preprocess) Normalized() Preprocess {
+	p.ScaleFrom = ""
 	if p.Scale == 0 {
 		p.Scale = 1
 	}

@@ -30,7 +30,7 @@ func (o PreprocessOverride) Resolve(stored *Preprocess, base Preprocess, baseNam
 		src = [5]string{"model", "model", "model", "model", "model"}
 	}
 	if o.Scale != nil {
-		p.Scale, src[0] = *o.Scale, "flag"
+		p.Scale, p.ScaleFrom, src[0] = *o.Scale, "", "flag"
 	}
 	if o.Mean != nil {
 		p.Mean, src[1] = o.Mean, "flag"

@@ -21,9 +21,9 @@ func TestChoosePreprocess(t *testing.T) {
 		wantErr  string
 	}{
 		{name: "stored", stored: stored,
-			want: dataset.Preprocess{Scale: 255, Mean: []float64{0.5}, Std: []float64{0.5}, InputShape: []int{1, 28, 28}}},
+			want: dataset.Preprocess{Scale: 255, Mean: []float64{0.5}, Std: []float64{0.5}, InputShape: []int{1, 28, 28}, ScaleFrom: "model m.onnx"}},
 		{name: "one flag keeps the other stored fields", stored: stored, override: dataset.PreprocessOverride{InputShape: []int{784}},
-			want: dataset.Preprocess{Scale: 255, Mean: []float64{0.5}, Std: []float64{0.5}, InputShape: []int{784}}},
+			want: dataset.Preprocess{Scale: 255, Mean: []float64{0.5}, Std: []float64{0.5}, InputShape: []int{784}, ScaleFrom: "model m.onnx"}},
 		{name: "scale and mean", stored: stored, override: dataset.PreprocessOverride{Scale: &scale1, Mean: []float64{0.1}},
 			want: dataset.Preprocess{Scale: 1, Mean: []float64{0.1}, Std: []float64{0.5}, InputShape: []int{1, 28, 28}}},
 		{name: "Preprocess replaces the stored one", stored: stored, pre: &dataset.Preprocess{Scale: 2},

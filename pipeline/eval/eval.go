@@ -187,6 +187,9 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 			tp = *opts.TeacherPreprocess
 		}
 		tp = opts.TeacherOverride.Over(tp).ForData(data)
+		if err := tp.CheckScale(data, "--teacher-scale"); err != nil {
+			return nil, fmt.Errorf("eval: teacher %s: %w", opts.TeacherPath, err)
+		}
 		tl, err := runModel(ctx, teacher, tp, data, batch)
 		if err != nil {
 			return nil, fmt.Errorf("eval: teacher %s: %w", opts.TeacherPath, err)
@@ -265,6 +268,9 @@ func evalCheckpoint(opts Options, data *dataset.Dataset, batch int, res *Result)
 	if err != nil {
 		return nil, 0, pre, err
 	}
+	if err := pre.CheckScale(data, "--scale"); err != nil {
+		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+	}
 	if pre, err = pre.ForData(data).ForModel(data.Shape, ck.Spec.Input); err != nil {
 		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
 	}
@@ -309,6 +315,9 @@ func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset
 		return nil, 0, err
 	}
 	pre = pre.ForData(data)
+	if err := pre.CheckScale(data, "--scale"); err != nil {
+		return nil, 0, fmt.Errorf("eval: %s: %w", opts.Model, err)
+	}
 	if len(info.Inputs) == 1 {
 		if pre, err = pre.ForModel(data.Shape, modelSampleShape(info.Inputs[0].Shape, pre.InputShape)); err != nil {
 			return nil, 0, fmt.Errorf("eval: %s: %w", opts.Model, err)
@@ -348,6 +357,9 @@ func choosePreprocess(opts Options, stored string) (dataset.Preprocess, error) {
 		pre = *opts.Preprocess
 	case fromModel != nil:
 		pre = *fromModel
+		if pre.Scale != 0 {
+			pre.ScaleFrom = "model " + opts.Model
+		}
 	default:
 		// The model records none: the defaults for the data (see ForData), and the flags given.
 		slog.Info("the model records no preprocessing: using the defaults for the data and the options given", "model", opts.Model)
