@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/urfave/cli/v2"
 
@@ -163,6 +164,8 @@ func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
 		}
 		if stored != nil {
 			o.TeacherPreprocess = stored
+		} else {
+			slog.Info("the teacher records no preprocessing: running it with the model's, with the --teacher-* flags given over it", "teacher", o.TeacherModel)
 		}
 		s, err := o.Runtime.Open(o.TeacherModel, model.Options{Batch: o.Batch, InputShape: o.TeacherOverride.InputShape,
 			OutputName: o.TeacherOutput, Output: o.TeacherOutputKind})

@@ -249,7 +249,7 @@ func runTargets(ctx context.Context, o TargetsOptions, stdout io.Writer) error {
 		teachers = append(teachers, t)
 	}
 	rep, err := targets.Generate(ctx, targets.Options{
-		Out: o.Out, Shard: o.Shard, Shards: o.Shards, FP16: o.FP16, Batch: step,
+		Out: o.Out, Shard: o.Shard, Shards: o.Shards, FP16: o.FP16, Batch: step, Probe: true,
 	}, teachers, ds, o.Progress)
 	if err != nil {
 		return err

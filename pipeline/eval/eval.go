@@ -200,6 +200,10 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 		if res.TeacherMetrics, err = Classify(tl, data.N, classes, data.Labels); err != nil {
 			return nil, fmt.Errorf("eval: teacher %s: %w", opts.TeacherPath, err)
 		}
+		hint := PreprocessHint(ctx, teacher, "teacher "+opts.TeacherPath, tp, data, PreprocessFlags{"--teacher-mean", "--teacher-std"})
+		if hint != "" {
+			slog.Warn(hint)
+		}
 		a, err := Agreement(logits, tl, data.N, classes)
 		if err != nil {
 			return nil, fmt.Errorf("eval: %w", err)
@@ -224,13 +228,6 @@ func modelLogits(ctx context.Context, opts Options, rt model.Runtime, data *data
 	if err != nil {
 		return nil, 0, err
 	}
-	note, err := data.AlignClasses(dataset.ModelClasses{Of: "model " + opts.Model, N: classes, Names: res.modelNames})
-	if err != nil {
-		return nil, 0, fmt.Errorf("eval: %w", err)
-	}
-	if note != "" {
-		slog.Info(note)
-	}
 	if err := student.CheckLabels(data.Labels, classes); err != nil {
 		return nil, 0, fmt.Errorf("eval: labels %s for model %s: %w", data.LabelsPath, opts.Model, err)
 	}
@@ -238,6 +235,19 @@ func modelLogits(ctx context.Context, opts Options, rt model.Runtime, data *data
 		return nil, 0, fmt.Errorf("eval: model %s output: %w", opts.Model, err)
 	}
 	return logits, classes, nil
+}
+
+// alignLabels numbers data's labels as the model numbers its classes (see
+// [dataset.Dataset.AlignClasses]), before the model is scored on them.
+func alignLabels(opts Options, data *dataset.Dataset, classes int, names []string) error {
+	note, err := data.AlignClasses(dataset.ModelClasses{Of: "model " + opts.Model, N: classes, Names: names})
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	if note != "" {
+		slog.Info(note)
+	}
+	return nil
 }
 
 // ModelKind tells a safetensors checkpoint (8-byte header length, then '{') from an ONNX model.
@@ -263,6 +273,9 @@ func evalCheckpoint(opts Options, data *dataset.Dataset, batch int, res *Result)
 	}
 	if res.modelNames, err = RecordedClassNames(ck.Meta); err != nil {
 		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+	}
+	if err := alignLabels(opts, data, ck.Spec.Classes, res.modelNames); err != nil {
+		return nil, 0, pre, err
 	}
 	pre, err = choosePreprocess(opts, ck.Meta[meta.Preprocess])
 	if err != nil {
@@ -332,9 +345,16 @@ func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset
 	if m, ok := s.(model.Model); ok && res.modelNames == nil {
 		res.modelNames = m.Describe().ClassLabels
 	}
+	if err := alignLabels(opts, data, s.Classes(), res.modelNames); err != nil {
+		return nil, 0, err
+	}
 	logits, err := runModel(ctx, s, pre, data, batch)
 	if err != nil {
 		return nil, 0, fmt.Errorf("eval: %s: %w", opts.Model, err)
+	}
+	hint := PreprocessHint(ctx, s, "model "+opts.Model, pre, data, PreprocessFlags{"--mean", "--std"})
+	if hint != "" {
+		slog.Warn(hint)
 	}
 	return logits, s.Classes(), nil
 }

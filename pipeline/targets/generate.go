@@ -39,6 +39,11 @@ type Options struct {
 	// Tool names the writer recorded in the file (default meta.ToolVersion). Shards merge only when
 	// they record the same tool.
 	Tool string
+	// Probe, with labelled data, scores each teacher on a few hundred samples before the run and
+	// warns when it is near chance while a usual other preprocessing scores far higher (see
+	// eval.PreprocessHint). It runs the teachers on samples out of order, which a teacher that
+	// counts what it has seen (a test's) would not expect; the command line sets it.
+	Probe bool
 }
 
 // Teacher is one teacher of Generate with what the soft-target file records about it.
@@ -110,7 +115,7 @@ func Generate(ctx context.Context, opts Options, teachers []Teacher, ds *dataset
 	if err != nil {
 		return nil, err
 	}
-	classes, err := checkTeachers(teachers, ds)
+	classes, err := checkTeachers(teachers, ds, opts.Probe)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +167,7 @@ func (o *Options) check(ds *dataset.Dataset) (start, end int, err error) {
 
 // checkTeachers checks the teachers against the data and each other and returns their number of
 // classes.
-func checkTeachers(teachers []Teacher, ds *dataset.Dataset) (int, error) {
+func checkTeachers(teachers []Teacher, ds *dataset.Dataset, probe bool) (int, error) {
 	if len(teachers) == 0 {
 		return 0, errors.New("generate targets: no teachers")
 	}
@@ -182,6 +187,15 @@ func checkTeachers(teachers []Teacher, ds *dataset.Dataset) (int, error) {
 	}
 	if err := alignClasses(teachers, ds, classes); err != nil {
 		return 0, err
+	}
+	for _, t := range teachers {
+		if len(t.Inputs) > 0 || !probe {
+			continue
+		}
+		hint := eval.PreprocessHint(context.Background(), t.Teacher, "teacher "+t.Path, t.Preprocess, ds, eval.PreprocessFlags{Mean: "--mean", Std: "--std"})
+		if hint != "" {
+			slog.Warn(hint)
+		}
 	}
 	if err := student.CheckLabels(ds.Labels, classes); err != nil {
 		return 0, fmt.Errorf("generate targets: labels %s for teacher %s: %w", ds.LabelsPath, teachers[0].Path, err)

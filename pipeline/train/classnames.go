@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -79,6 +80,21 @@ func (t *trainer) alignClasses() error {
 	t.labels = t.data.Labels
 	t.prov.ClassNames = t.data.ClassNames
 	return nil
+}
+
+// hintTeachers warns when an online teacher scores near chance on the labelled data with its
+// preprocessing while a usual other one scores far higher (see [eval.PreprocessHint]).
+func (t *trainer) hintTeachers() {
+	if len(t.opts.TeacherInputs) > 0 {
+		return
+	}
+	for _, tc := range t.teachers {
+		hint := eval.PreprocessHint(context.Background(), tc.m, "teacher "+tc.path, tc.pre, t.data,
+			eval.PreprocessFlags{Mean: "--teacher-mean", Std: "--teacher-std"})
+		if hint != "" {
+			slog.Warn(hint)
+		}
+	}
 }
 
 // alignEval numbers the eval set's labels as the student's classes are numbered.

@@ -162,6 +162,7 @@ func (t *trainer) setup() error {
 	if err := t.alignClasses(); err != nil {
 		return err
 	}
+	t.hintTeachers()
 	t.reportSoftTargets()
 	if err := t.filterClasses(); err != nil {
 		return err
