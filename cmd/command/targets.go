@@ -300,7 +300,7 @@ func openTeacher(o TargetsOptions, ts dataset.TeacherSpec, ds *dataset.Dataset, 
 		s.Close()
 		return targets.Teacher{}, fmt.Errorf("targets: teacher %s: %w", ts.Path, err)
 	}
-	if err := pre.CheckScale(ds, "--scale (or the teacher's :scale= option)"); err != nil {
+	if err := pre.CheckScale(ds, "--scale"); err != nil {
 		s.Close()
 		return targets.Teacher{}, fmt.Errorf("targets: teacher %s: %w", ts.Path, err)
 	}

@@ -26,10 +26,10 @@ func (p Preprocess) CheckScale(ds *Dataset, flag string) error {
 		if lo < -1 || hi > 1 {
 			return nil
 		}
-		return fmt.Errorf("%s: data %s holds %s values in [%g, %g], already scaled, but %s records scale %s for raw values: dividing by %s again would leave them near 0; give %s 1 if the data is scaled, or %s %s to divide anyway",
+		return fmt.Errorf("%s: data %s holds %s values in [%g, %g], already scaled, but %s records scale %s for raw values: dividing by %s again would leave them near 0; give %s 1 if the data is scaled (or %s %s to divide anyway)",
 			flag, ds.Path, ds.DType, lo, hi, p.ScaleFrom, s, s, flag, flag, s)
 	case p.Scale <= 1 && eightBit:
-		return fmt.Errorf("%s: data %s holds raw %s values, but %s records scale %s, for data already scaled: give %s 255 to scale 8-bit pixels to [0, 1], or %s %s to feed the raw values",
+		return fmt.Errorf("%s: data %s holds raw %s values, but %s records scale %s, for data already scaled: give %s 255 to scale 8-bit pixels to [0, 1] (or %s %s to feed the raw values)",
 			flag, ds.Path, ds.DType, p.ScaleFrom, s, flag, flag, s)
 	}
 	return nil

@@ -127,7 +127,7 @@ func (t *trainer) resolveTeacherInput(tc *onlineTeacher) error {
 	if len(tc.pre.InputShape) > 0 {
 		tc.dim = dataset.NumValues(tc.pre.InputShape)
 	}
-	if err := tc.pre.CheckScale(t.data, "--teacher-scale (or the teacher's :scale= option)"); err != nil {
+	if err := tc.pre.CheckScale(t.data, "--teacher-scale"); err != nil {
 		return fmt.Errorf("train: teacher %s: %w", tc.path, err)
 	}
 	if err := tc.pre.CheckInput(t.data.Shape, nil); err != nil {
