@@ -115,8 +115,10 @@ func sameRun(t *testing.T, what string, want, got *student.Checkpoint) {
 }
 
 // TestScheduleEqualsStages: a step schedule in one run gives bit for bit the weights of the
-// two-stage run it replaces (3 epochs at 1e-2, then resumed to 5 at 1e-3), and a run interrupted
-// mid-schedule and resumed continues it exactly.
+// same run in two stages (3 epochs at a constant 1e-2, then resumed to 5 with the schedule that
+// extends it, 4 and 5 at 1e-3), and a run interrupted mid-schedule and resumed continues it
+// exactly. A resume with a constant 1e-3 instead would have described epochs 1-3 with a rate they
+// did not have, and is refused (TestResumeSettings).
 func TestScheduleEqualsStages(t *testing.T) {
 	f := synth.NewFixture(t, 200, 0.2)
 	sched, err := ParseSchedule("3:1e-2,5:1e-3")
@@ -125,7 +127,7 @@ func TestScheduleEqualsStages(t *testing.T) {
 	}
 	one := scheduleRun(t, f, "schedule.ckpt", func(o *testOpts) { o.Epochs, o.Schedule = 5, sched })
 	scheduleRun(t, f, "stages.ckpt", func(o *testOpts) { o.Epochs, o.LR = 3, 1e-2 })
-	stages := scheduleRun(t, f, "stages.ckpt", func(o *testOpts) { o.Epochs, o.LR, o.Resume = 5, 1e-3, true })
+	stages := scheduleRun(t, f, "stages.ckpt", func(o *testOpts) { o.Epochs, o.Schedule, o.Resume = 5, sched, true })
 	sameRun(t, "schedule vs two stages", stages, one)
 	if lr := one.OptimizerHyper["lr"]; lr != 1e-3 {
 		t.Errorf("optimizer lr after the schedule %v, want 1e-3", lr)
