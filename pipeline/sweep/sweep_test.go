@@ -294,7 +294,9 @@ func TestSweepRerunChangedSettings(t *testing.T) {
 		{"lr", func(o *Options) { o.Train.LR = 1e-3 }, "T4-a0.5: its checkpoint was trained with lr 0.01, this sweep gives 0.001: training it afresh", 2},
 		{"seed", func(o *Options) { o.Train.Seed = 4 }, "trained with seed 3, this sweep gives 4: training it afresh", 2},
 		{"batch", func(o *Options) { o.Train.Batch = 16 }, "trained with batch 32, this sweep gives 16: training it afresh", 2},
-		{"schedule changed", func(o *Options) { o.Train.Schedule = train.Schedule{Steps: []train.Step{{End: 1, LR: 1e-2}, {End: 2, LR: 1e-3}}} },
+		{"schedule changed", func(o *Options) {
+			o.Train.Schedule = train.Schedule{Steps: []train.Step{{End: 1, LR: 1e-2}, {End: 2, LR: 1e-3}}}
+		},
 			"trained with schedule constant 0.01, this sweep gives 1:0.01,2:0.001 (epoch 2 ran at 0.01", 2},
 		{"schedule extended", func(o *Options) { o.Train.Epochs, o.Train.Schedule = 3, fineSchedule }, "", 3},
 		{"longer", func(o *Options) { o.Train.Epochs = 3 }, "", 3},
