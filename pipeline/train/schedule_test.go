@@ -133,6 +133,21 @@ func TestScheduleEqualsStages(t *testing.T) {
 		t.Errorf("optimizer lr after the schedule %v, want 1e-3", lr)
 	}
 
+	// Three stages as models/README.md describes the shipped MNIST teacher's (a constant rate,
+	// then each stage resumed with the schedule so far extended by one step) give the weights of
+	// the one schedule, as scripts/train-teacher.sh runs it.
+	three, err := ParseSchedule("2:1e-2,4:1e-3,5:1e-4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := scheduleRun(t, f, "whole.ckpt", func(o *testOpts) { o.Epochs, o.Schedule = 5, three })
+	scheduleRun(t, f, "three.ckpt", func(o *testOpts) { o.Epochs, o.LR = 2, 1e-2 })
+	scheduleRun(t, f, "three.ckpt", func(o *testOpts) {
+		o.Epochs, o.Schedule, o.Resume = 4, Schedule{Steps: three.Steps[:2]}, true
+	})
+	staged := scheduleRun(t, f, "three.ckpt", func(o *testOpts) { o.Epochs, o.Schedule, o.Resume = 5, three, true })
+	sameRun(t, "schedule vs three stages", whole, staged)
+
 	// Interrupted at the end of epoch 2 (a hook cancels; epoch 3 then stops at once), resumed.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
