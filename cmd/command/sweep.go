@@ -20,7 +20,11 @@ Every run has the same settings (epochs, batch, learning rate or --schedule, see
 from T and alpha (and the loss); those flags are train's. Each run's checkpoint, metrics and curves go to --out-dir as
 T<t>-a<a>.ckpt/.jsonl/.png (<loss>-T<t>-a<a>.* with --losses),
 and sweep.json collects the results. Started again on the same folder, a sweep resumes each
-unfinished run and reads finished ones back.
+unfinished run and reads finished ones back ("nothing to do"), when its checkpoint records this
+sweep's settings; a longer --epochs, or a --schedule that only adds later steps, resumes. A run
+whose checkpoint records another setting (--lr, --seed, --batch, --schedule, ...), is past
+--epochs, or was evaluated on other --eval-data is trained afresh, with a line saying why
+(its checkpoint, metrics and curves are replaced).
 
 Example:
   distill sweep --model models/mnist-student.json \

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/internal/option"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/train"
 	"github.com/distillgo/distill/student"
@@ -78,7 +79,12 @@ END), or "cosine" (from --lr towards 0 over --epochs).
 The checkpoint at --out is written atomically at the end of every epoch. On SIGINT/SIGTERM
 training stops and the checkpoint keeps the last completed epoch. --epochs is the total:
 --resume continues the checkpoint up to it, schedule included, giving exactly the weights of an
-uninterrupted run.
+uninterrupted run. A resume keeps the settings the checkpoint records (data, labels, teachers,
+preprocessing, loss, --temperature, --alpha, --lr, --optimizer, --batch, --jitter, --seed, ...):
+one given otherwise is refused, naming its flag and both values. What may change: a longer
+--epochs, and a --schedule that changes only the rates of epochs not trained yet, so a run in
+stages is one schedule extended at each resume (e.g. 3 epochs at --lr 0.01, then --resume
+--schedule 3:0.01,5:0.001); not a cosine run's --epochs, which would change every rate.
 
 Example:
   distill train --model models/mnist-student.json \
@@ -118,7 +124,7 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "eval-data", Usage: "evaluate on `<file>` after every epoch", TakesFile: true},
 		&cli.StringFlag{Name: "eval-labels", Usage: "labels `<file>` of --eval-data", TakesFile: true},
 		&cli.StringFlag{Name: "out", Usage: "checkpoint `<file>` written at the end of every epoch (required)", TakesFile: true},
-		&cli.BoolFlag{Name: "resume", Usage: "continue the checkpoint at --out up to --epochs"},
+		&cli.BoolFlag{Name: "resume", Usage: "continue the checkpoint at --out up to --epochs, with the settings it records (only --epochs and later epochs' rates may change)"},
 		&cli.BoolFlag{Name: "overwrite", Usage: "start afresh even if --out exists (it is replaced at the first epoch's end)"},
 		&cli.StringFlag{Name: "metrics", Usage: "write per-epoch metrics as JSON lines to `<file>`", TakesFile: true},
 		&cli.StringFlag{Name: "plot", Usage: "draw loss and accuracy curves as a PNG to `<file>`", TakesFile: true},
@@ -294,6 +300,9 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 	if errors.Is(err, train.ErrCheckpointExists) {
 		return fmt.Errorf("%w: pass --resume to continue it, --overwrite to replace it, or remove it", err)
 	}
+	if errors.Is(err, train.ErrSettingChanged) {
+		return resumeRemedy(err)
+	}
 	if err != nil {
 		return err
 	}
@@ -301,6 +310,17 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "checkpoint %s at epoch %d\n", res.Checkpoint, res.Epochs[n-1].Epoch)
 	}
 	return nil
+}
+
+// resumeRemedy adds to the error of a resume whose options differ from its checkpoint's settings
+// what to do about it, keeping the option it names (so that the error names its flag).
+func resumeRemedy(err error) error {
+	const remedy = "resume with the same settings, or train a new run with --overwrite"
+	var oe *option.Error
+	if errors.As(err, &oe) {
+		return &option.Error{Scope: oe.Scope, Option: oe.Option, Err: fmt.Errorf("%w (%s)", oe.Err, remedy)}
+	}
+	return fmt.Errorf("%w (%s)", err, remedy)
 }
 
 // openOnlineTeachers opens the --teacher models, each with its preprocessing resolved: the model's

@@ -53,6 +53,7 @@ type Record struct {
 	Jitter            int                 `json:"jitter"`                        // pixels of jitter
 	Seed              uint64              `json:"seed"`                          // the run's seed
 	Epochs            int                 `json:"epochs"`                        // epochs completed
+	RunEpochs         int                 `json:"run_epochs,omitempty"`          // the epochs the run was set to reach (a cosine schedule anneals over them); absent before they were recorded
 	EvalData          string              `json:"eval_data,omitempty"`           // evaluation data file, if any
 	EvalAccuracy      *float64            `json:"eval_accuracy,omitempty"`       // accuracy on it after the last epoch
 	InitFrom          string              `json:"init_from,omitempty"`           // ONNX student the weights started from

@@ -14,7 +14,9 @@ import (
 
 	"github.com/distillgo/distill/internal/atomicfile"
 	"github.com/distillgo/distill/internal/option"
+	"github.com/distillgo/distill/pipeline/provenance"
 	"github.com/distillgo/distill/pipeline/train"
+	"github.com/distillgo/distill/student"
 )
 
 // Options configures Sweep: one student per (loss, temperature, alpha) of the grid, each trained
@@ -34,7 +36,9 @@ type Options struct {
 	Temperatures, Alphas []float64
 	// Dir receives each run's checkpoint, metrics and curves (named by RunName) and sweep.json
 	// with the results. A run whose checkpoint is there is resumed (or, if complete, only read
-	// back), so an interrupted sweep continues where it stopped.
+	// back), so an interrupted sweep continues where it stopped; one whose checkpoint records
+	// other settings (see train's SettingError), is past Epochs or was evaluated on other eval
+	// data is trained afresh, with a line saying why.
 	Dir string
 }
 
@@ -211,11 +215,23 @@ func (o *Options) runOptions(c cell) train.Options {
 	return opts
 }
 
-// runOne trains (or resumes, or reads back) the run c.
+// runOne trains (or resumes, or reads back) the run c. A run whose checkpoint was trained with
+// other settings than this sweep's (another learning rate, seed, batch, ...; one past its epochs;
+// one evaluated on another eval set) is trained afresh, with a line saying why: its results
+// would not be this sweep's.
 func (o *Options) runOne(ctx context.Context, c cell, log io.Writer) (*Result, error) {
 	opts := o.runOptions(c)
 	name := c.name
 	res, err := train.Train(ctx, opts, nil, log)
+	var why string
+	if opts.Resume {
+		why, err = redoWhy(opts, res, err)
+	}
+	if why != "" {
+		fmt.Fprintf(log, "sweep: %s: %s: training it afresh (its checkpoint, metrics and curves are replaced at its first epoch's end)\n", name, why)
+		opts.Resume, opts.Overwrite = false, true
+		res, err = train.Train(ctx, opts, nil, log)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sweep %s: %w", name, err)
 	}
@@ -230,6 +246,38 @@ func (o *Options) runOne(ctx context.Context, c cell, log io.Writer) (*Result, e
 		r.Seconds += e.Seconds
 	}
 	return r, nil
+}
+
+// redoWhy says why a resumed run must be trained afresh instead ("" when it need not), given
+// what resuming it returned; the error is the resume's, or nil when the reason replaces it.
+func redoWhy(opts train.Options, res *train.Result, err error) (string, error) {
+	var se *train.SettingError
+	if errors.As(err, &se) {
+		why := fmt.Sprintf("its checkpoint was trained with %s %s, this sweep gives %s", se.Setting, se.Was, se.Now)
+		if se.Why != "" {
+			why += " (" + se.Why + ")"
+		}
+		return why, nil
+	}
+	if err != nil || res.StartEpoch < opts.Epochs {
+		return "", err
+	}
+	if res.StartEpoch > opts.Epochs {
+		return fmt.Sprintf("its checkpoint is at epoch %d, past the %d of this sweep", res.StartEpoch, opts.Epochs), nil
+	}
+	// A finished run's results are its last epoch's evaluation, made on the eval data it records.
+	ck, err := student.LoadCheckpoint(opts.Checkpoint)
+	if err != nil {
+		return "", err
+	}
+	_, rec, err := provenance.Read(ck.Meta)
+	if err != nil {
+		return "", fmt.Errorf("checkpoint %s: %w", opts.Checkpoint, err)
+	}
+	if rec != nil && rec.EvalData != opts.EvalData {
+		return fmt.Sprintf("its checkpoint was evaluated on %s, this sweep evaluates on %s", rec.EvalData, opts.EvalData), nil
+	}
+	return "", nil
 }
 
 func writeSweepJSON(path string, results []Result) error {

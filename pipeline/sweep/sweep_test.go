@@ -271,3 +271,89 @@ func TestParseLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepRerunChangedSettings reruns a finished 2-epoch sweep (a copy of its folder for each
+// case) with one setting changed: a run whose checkpoint records another learning rate, seed,
+// batch or schedule, one past the sweep's epochs and one evaluated on other eval data is trained
+// afresh with a line saying why; a longer run, or a schedule that extends the constant rate, is
+// resumed; the same settings train nothing.
+func TestSweepRerunChangedSettings(t *testing.T) {
+	f, o := sweepFixture(t)
+	o.Temperatures, o.Alphas = []float64{4}, []float64{0.5}
+	o.Train.Epochs = 2
+	if _, err := Sweep(context.Background(), o, nil); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		change func(o *Options)
+		want   string // the line that says why the run is redone; "" for none
+		epoch  int    // the epoch the checkpoint ends at
+	}{
+		{"same settings", func(o *Options) {}, "", 2},
+		{"lr", func(o *Options) { o.Train.LR = 1e-3 }, "T4-a0.5: its checkpoint was trained with lr 0.01, this sweep gives 0.001: training it afresh", 2},
+		{"seed", func(o *Options) { o.Train.Seed = 4 }, "trained with seed 3, this sweep gives 4: training it afresh", 2},
+		{"batch", func(o *Options) { o.Train.Batch = 16 }, "trained with batch 32, this sweep gives 16: training it afresh", 2},
+		{"schedule changed", func(o *Options) {
+			o.Train.Schedule = train.Schedule{Steps: []train.Step{{End: 1, LR: 1e-2}, {End: 2, LR: 1e-3}}}
+		},
+			"trained with schedule constant 0.01, this sweep gives 1:0.01,2:0.001 (epoch 2 ran at 0.01", 2},
+		{"schedule extended", func(o *Options) { o.Train.Epochs, o.Train.Schedule = 3, fineSchedule }, "", 3},
+		{"longer", func(o *Options) { o.Train.Epochs = 3 }, "", 3},
+		{"shorter", func(o *Options) { o.Train.Epochs = 1 }, "its checkpoint is at epoch 2, past the 1 of this sweep: training it afresh", 1},
+		{"eval data", func(o *Options) { o.Train.EvalData, o.Train.EvalLabels = f.Data, f.Labels }, "was evaluated on " + f.EvalData + ", this sweep evaluates on " + f.Data, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := o
+			run.Dir = filepath.Join(t.TempDir(), "sweep")
+			copyDir(t, o.Dir, run.Dir)
+			tt.change(&run)
+			var log strings.Builder
+			res, err := Sweep(context.Background(), run, &log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			afresh := strings.Contains(log.String(), "training it afresh")
+			if tt.want == "" && afresh || tt.want != "" && !strings.Contains(log.String(), tt.want) {
+				t.Errorf("log:\n%s\nwant the line %q", log.String(), tt.want)
+			}
+			if tt.name == "same settings" && !strings.Contains(log.String(), "nothing to do") {
+				t.Errorf("the same settings trained again:\n%s", log.String())
+			}
+			ck, err := student.LoadCheckpoint(res[0].Checkpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, p, err := provenance.Read(ck.Meta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res[0].Epochs != tt.epoch || p.Epochs != tt.epoch || p.LR != run.Train.LR || p.Seed != run.Train.Seed ||
+				p.Batch != run.Train.Batch || p.EvalData != run.Train.EvalData || p.Schedule != run.Train.Schedule.String() {
+				t.Errorf("result %+v, provenance %+v: want the sweep's settings at epoch %d", res[0], p, tt.epoch)
+			}
+		})
+	}
+}
+
+// copyDir copies the files of folder from into a new folder to.
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

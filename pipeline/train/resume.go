@@ -1,7 +1,6 @@
 package train
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -9,8 +8,6 @@ import (
 	"reflect"
 	"slices"
 
-	"github.com/distillgo/distill/internal/meta"
-	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/export"
 	"github.com/distillgo/distill/pipeline/provenance"
 	"github.com/distillgo/distill/student"
@@ -55,9 +52,12 @@ func (t *trainer) resume() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("train: resume: %w", err)
 	}
-	if err := t.checkResume(ck); err != nil {
-		return 0, fmt.Errorf("train: resume: checkpoint %s %w", o.Checkpoint, err)
+	was, err := t.checkResume(ck)
+	if err != nil {
+		return 0, err
 	}
+	// The weights started from the checkpoint's initialisation (a resume takes none of its own).
+	t.prov.InitFrom = was.InitFrom
 	net, err := student.NewNet(t.spec, o.Seed)
 	if err != nil {
 		return 0, fmt.Errorf("train: %w", err)
@@ -80,43 +80,43 @@ func (t *trainer) resume() (int, error) {
 }
 
 // checkResume refuses a checkpoint that belongs to another run: another spec, teachers,
-// preprocessing or optimiser. Errors continue the sentence "checkpoint <path> ...".
-func (t *trainer) checkResume(ck *student.Checkpoint) error {
+// preprocessing, optimiser or any other setting that shapes the training (see checkSettings), and
+// one that records no settings to check. It returns the checkpoint's record.
+func (t *trainer) checkResume(ck *student.Checkpoint) (*provenance.Record, error) {
 	o := &t.opts
 	if !student.SameArchitecture(ck.Spec, t.spec) {
-		return fmt.Errorf("was trained with another spec than %s: checkpoint %s, spec %s", o.Spec, student.DescribeSpec(ck.Spec), student.DescribeSpec(t.spec))
+		return nil, fmt.Errorf("train: resume: checkpoint %s was trained with another spec than %s: checkpoint %s, spec %s", o.Checkpoint, o.Spec, student.DescribeSpec(ck.Spec), student.DescribeSpec(t.spec))
 	}
-	if raw, ok := ck.Meta[meta.Provenance]; ok {
-		var p provenance.Record
-		if err := json.Unmarshal([]byte(raw), &p); err == nil && p.DataSHA256 != "" && p.DataSHA256 != t.data.SHA256 {
-			slog.Warn("resume: the checkpoint was trained on other data", "checkpoint", o.Checkpoint, "was", p.Data, "was_sha256", p.DataSHA256, "now", o.Data, "now_sha256", t.data.SHA256)
-		}
-		// Continuing with another teacher would not be the run the checkpoint belongs to.
-		if was, now := p.TeacherSHA256s(), t.prov.TeacherSHA256s(); p.Mode != "" && !slices.Equal(was, now) {
-			source := "no teacher (hard labels)"
-			switch {
-			case o.SoftTargets != "":
-				source = fmt.Sprintf("soft targets %s come from teacher(s) %v", o.SoftTargets, now)
-			case o.TeacherPath != "":
-				source = fmt.Sprintf("teacher %s has sha256 %v", o.TeacherPath, now)
-			}
-			return fmt.Errorf("was trained (%s) with teacher(s) %v, but %s", p.Mode, was, source)
-		}
-		if p.Mode != "" && (!slices.Equal(p.ExcludeClasses, o.ExcludeClasses) || !slices.Equal(p.OnlyClasses, o.OnlyClasses)) {
-			return fmt.Errorf("was trained with class filters exclude %v, only %v; the options give exclude %v, only %v",
-				p.ExcludeClasses, p.OnlyClasses, o.ExcludeClasses, o.OnlyClasses)
-		}
+	pre, was, err := provenance.Read(ck.Meta)
+	if err != nil {
+		return nil, fmt.Errorf("train: resume: checkpoint %s: %w", o.Checkpoint, err)
 	}
-	if raw, ok := ck.Meta[meta.Preprocess]; ok {
-		var p dataset.Preprocess
-		if err := json.Unmarshal([]byte(raw), &p); err == nil && !reflect.DeepEqual(p.Normalized(), o.Preprocess.Normalized()) {
-			return fmt.Errorf("was trained with preprocessing %s; the options give %s", raw, provenance.MustJSON(o.Preprocess))
+	// Without its settings a resume could not tell whether the options continue the run, and the
+	// provenance it writes would describe epochs it did not see: refused, as a careful user would
+	// want rather than a run recorded with settings it may not have had.
+	if was == nil || was.Mode == "" || pre == nil {
+		return nil, fmt.Errorf("train: resume: checkpoint %s records no training settings (it was not written by distill train), so a resume cannot check that it continues the same run: %w", o.Checkpoint, ErrSettingChanged)
+	}
+	// Continuing with another teacher would not be the run the checkpoint belongs to.
+	if old, now := was.TeacherSHA256s(), t.prov.TeacherSHA256s(); !slices.Equal(old, now) {
+		source := "no teacher (hard labels)"
+		switch {
+		case o.SoftTargets != "":
+			source = fmt.Sprintf("soft targets %s come from teacher(s) %v", o.SoftTargets, now)
+		case o.TeacherPath != "":
+			source = fmt.Sprintf("teacher %s has sha256 %v", o.TeacherPath, now)
 		}
+		return nil, fmt.Errorf("train: resume: checkpoint %s was trained (%s) with teacher(s) %v, but %s", o.Checkpoint, was.Mode, old, source)
+	}
+	if !reflect.DeepEqual(pre.Normalized(), o.Preprocess.Normalized()) {
+		return nil, &OptionError{Scope: "train", Option: "Preprocess", Err: &SettingError{Setting: "preprocess", Checkpoint: o.Checkpoint,
+			Was: "preprocessing " + provenance.MustJSON(pre), Now: "preprocessing " + provenance.MustJSON(o.Preprocess)}}
 	}
 	if ck.OptimizerName != "" && ck.OptimizerName != o.Optimizer {
-		return fmt.Errorf("was trained with optimizer %s, not %s", ck.OptimizerName, o.Optimizer)
+		return nil, &OptionError{Scope: "train", Option: "Optimizer", Err: &SettingError{Setting: "optimizer", Checkpoint: o.Checkpoint,
+			Was: ck.OptimizerName, Now: o.Optimizer}}
 	}
-	return nil
+	return was, t.checkSettings(ck, was)
 }
 
 // history returns the metrics of epochs 1..upto from an existing metrics file, if any.

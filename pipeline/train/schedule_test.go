@@ -115,8 +115,10 @@ func sameRun(t *testing.T, what string, want, got *student.Checkpoint) {
 }
 
 // TestScheduleEqualsStages: a step schedule in one run gives bit for bit the weights of the
-// two-stage run it replaces (3 epochs at 1e-2, then resumed to 5 at 1e-3), and a run interrupted
-// mid-schedule and resumed continues it exactly.
+// same run in two stages (3 epochs at a constant 1e-2, then resumed to 5 with the schedule that
+// extends it, 4 and 5 at 1e-3), and a run interrupted mid-schedule and resumed continues it
+// exactly. A resume with a constant 1e-3 instead would have described epochs 1-3 with a rate they
+// did not have, and is refused (TestResumeSettings).
 func TestScheduleEqualsStages(t *testing.T) {
 	f := synth.NewFixture(t, 200, 0.2)
 	sched, err := ParseSchedule("3:1e-2,5:1e-3")
@@ -125,11 +127,26 @@ func TestScheduleEqualsStages(t *testing.T) {
 	}
 	one := scheduleRun(t, f, "schedule.ckpt", func(o *testOpts) { o.Epochs, o.Schedule = 5, sched })
 	scheduleRun(t, f, "stages.ckpt", func(o *testOpts) { o.Epochs, o.LR = 3, 1e-2 })
-	stages := scheduleRun(t, f, "stages.ckpt", func(o *testOpts) { o.Epochs, o.LR, o.Resume = 5, 1e-3, true })
+	stages := scheduleRun(t, f, "stages.ckpt", func(o *testOpts) { o.Epochs, o.Schedule, o.Resume = 5, sched, true })
 	sameRun(t, "schedule vs two stages", stages, one)
 	if lr := one.OptimizerHyper["lr"]; lr != 1e-3 {
 		t.Errorf("optimizer lr after the schedule %v, want 1e-3", lr)
 	}
+
+	// Three stages as models/README.md describes the shipped MNIST teacher's (a constant rate,
+	// then each stage resumed with the schedule so far extended by one step) give the weights of
+	// the one schedule, as scripts/train-teacher.sh runs it.
+	three, err := ParseSchedule("2:1e-2,4:1e-3,5:1e-4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := scheduleRun(t, f, "whole.ckpt", func(o *testOpts) { o.Epochs, o.Schedule = 5, three })
+	scheduleRun(t, f, "three.ckpt", func(o *testOpts) { o.Epochs, o.LR = 2, 1e-2 })
+	scheduleRun(t, f, "three.ckpt", func(o *testOpts) {
+		o.Epochs, o.Schedule, o.Resume = 4, Schedule{Steps: three.Steps[:2]}, true
+	})
+	staged := scheduleRun(t, f, "three.ckpt", func(o *testOpts) { o.Epochs, o.Schedule, o.Resume = 5, three, true })
+	sameRun(t, "schedule vs three stages", whole, staged)
 
 	// Interrupted at the end of epoch 2 (a hook cancels; epoch 3 then stops at once), resumed.
 	ctx, cancel := context.WithCancel(context.Background())

@@ -255,7 +255,7 @@ func (t *trainer) initProvenance() {
 		Labels: data.LabelsPath, LabelsSHA256: data.LabelsSHA256,
 		Temperature: o.Temperature, Alpha: o.Alpha, Loss: o.Loss, Ensemble: o.Ensemble,
 		Optimizer: o.Optimizer, LR: o.LR, Schedule: o.Schedule.String(), Batch: o.Batch, Jitter: o.Jitter, Seed: o.Seed,
-		EvalData: o.EvalData, InitFrom: o.InitFrom,
+		RunEpochs: o.Epochs, EvalData: o.EvalData, InitFrom: o.InitFrom,
 	}
 	if o.Optimizer == "sgd" {
 		t.prov.Momentum = o.Momentum

@@ -413,12 +413,12 @@ func badTrainCases(f *synth.Fixture, in badTrainInputs) []badTrainCase {
 			o.Resume = true
 			o.Optimizer = "sgd"
 			o.Checkpoint = filepath.Join(dir, "base.ckpt")
-		}, "trained with optimizer adam, not sgd"},
+		}, "Optimizer: sgd differs from the adam that checkpoint"},
 		{"resume with other preprocessing", func(o *testOpts) {
 			o.Resume = true
 			o.Preprocess.Scale = 1
 			o.Checkpoint = filepath.Join(dir, "base.ckpt")
-		}, "trained with preprocessing"},
+		}, `Preprocess: preprocessing {"scale":1} differs from the preprocessing {"scale":255} that checkpoint`},
 	}
 }
 
