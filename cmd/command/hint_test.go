@@ -45,6 +45,11 @@ func TestPreprocessHint(t *testing.T) {
 			if !strings.Contains(stderr, "level=WARN") || !strings.Contains(stderr, "(chance is 33.3%), but 100.0% with mean") || !strings.Contains(stderr, tc.flag) {
 				t.Errorf("no warning naming %s and the better figure:\n%s", tc.flag, stderr)
 			}
+			for _, l := range strings.Split(stderr, "\n") {
+				if strings.Contains(l, "level=WARN") {
+					t.Log(l)
+				}
+			}
 		})
 	}
 	code, _, stderr := runMain(t, "eval", "--model", teacher, "--mean", "0.5", "--std", "0.5", "--data", f.evalData, "--labels", f.evalLabels)
