@@ -15,13 +15,7 @@ import (
 func TestPreprocessHint(t *testing.T) {
 	onnxtest.RequireLibrary(t)
 	f := newTrainFixture(t)
-	W := make([][]float32, 16)
-	for p := range W {
-		W[p] = make([]float32, 3)
-		if p/4 < 3 {
-			W[p][p/4] = 2
-		}
-	}
+	W := rowWeights()
 	// On inputs in [0, 1] the bias of class 0 wins; on standardised inputs the rows do.
 	teacher := filepath.Join(f.dir, "std-teacher.onnx")
 	onnxtest.GemmClassifier(t, teacher, W, []float32{8, 0, 0})

@@ -32,13 +32,7 @@ func npyFloat32(n int, v []float32) []byte {
 func TestRecordedScaleAgainstData(t *testing.T) {
 	onnxtest.RequireLibrary(t)
 	f := newTrainFixture(t)
-	W := make([][]float32, 16)
-	for p := range W {
-		W[p] = make([]float32, 3)
-		if p/4 < 3 {
-			W[p][p/4] = 2
-		}
-	}
+	W := rowWeights()
 	// A teacher whose logits need inputs in [0, 1]: the bias makes class 0 win on raw 0..255
 	// inputs divided by 255 twice.
 	teacher := filepath.Join(f.dir, "t255.onnx")

@@ -69,8 +69,8 @@ func newTrainFixture(t *testing.T) *trainFixture {
 	return f
 }
 
-// rowTeacherModel writes an ONNX Gemm teacher for the task: logit c = 2 * sum of row c.
-func rowTeacherModel(t *testing.T, path string) {
+// rowWeights are the weights of a Gemm teacher for the task: logit c = 2 * sum of row c.
+func rowWeights() [][]float32 {
 	W := make([][]float32, 16)
 	for p := range W {
 		W[p] = make([]float32, 3)
@@ -78,7 +78,12 @@ func rowTeacherModel(t *testing.T, path string) {
 			W[p][p/4] = 2
 		}
 	}
-	onnxtest.GemmClassifier(t, path, W, []float32{0, 0, 0})
+	return W
+}
+
+// rowTeacherModel writes an ONNX Gemm teacher for the task with rowWeights and no bias.
+func rowTeacherModel(t *testing.T, path string) {
+	onnxtest.GemmClassifier(t, path, rowWeights(), []float32{0, 0, 0})
 }
 
 func TestTrainHelp(t *testing.T) {
@@ -206,13 +211,7 @@ func TestTrainEvalCLI(t *testing.T) {
 func TestTrainTeacherRecordedPreprocessing(t *testing.T) {
 	onnxtest.RequireLibrary(t)
 	f := newTrainFixture(t)
-	W := make([][]float32, 16)
-	for p := range W {
-		W[p] = make([]float32, 3)
-		if p/4 < 3 {
-			W[p][p/4] = 2
-		}
-	}
+	W := rowWeights()
 	teacher := filepath.Join(f.dir, "recorded.onnx")
 	onnxtest.GemmClassifier(t, teacher, W, []float32{0, 0, 0}, onnxtest.Metadata(map[string]string{
 		"distill.preprocess": `{"scale":255,"mean":[0.5],"std":[0.5]}`}))
