@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/distillgo/distill/internal/outputs"
 	"io"
 
 	"github.com/urfave/cli/v2"
@@ -87,6 +88,13 @@ func evalCommand() *cli.Command {
 			}
 			if err := opts.Validate(); err != nil {
 				return optionError(cCtx, err, true)
+			}
+			// eval writes nothing but --cpuprofile, which must not name an input.
+			release, err := claimFiles(cCtx, outputs.Plan{Inputs: []outputs.File{inFile("model", opts.Model), inFile("data", opts.Data),
+				inFile("labels", opts.Labels), inFile("teacher", opts.TeacherModel), inFile("fit-data", opts.FitData), inFile("fit-labels", opts.FitLabels)}})
+			defer release()
+			if err != nil {
+				return err
 			}
 			return runEval(cCtx.Context, opts, cCtx.App.Writer)
 		},

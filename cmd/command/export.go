@@ -10,6 +10,7 @@ import (
 
 	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/internal/nn"
+	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/onnx/purego/direct"
 	"github.com/distillgo/distill/pipeline/eval"
@@ -22,6 +23,8 @@ type ExportOptions struct {
 	export.Options
 	SpecPath string // --spec: the checkpoint must be for this spec (optional)
 	ORTLib   string // --ort-lib, for the verification run
+	// Overwrite is --overwrite: replace Out if it exists (without it an existing Out is refused).
+	Overwrite bool
 }
 
 const exportDescription = `Writes a trained student as an ONNX model that onnxruntime (or any ONNX consumer) runs: a
@@ -74,11 +77,12 @@ func exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "export",
 		Usage:       "Export a student checkpoint to ONNX and verify it under onnxruntime",
-		UsageText:   "distill export --model <student.ckpt> --out <model.onnx> [--opset <n>] [--fp16 | --int8] [--fold-bn=false] [--verify <k>] [--verify-data <file>] [--bias-shift <c>=<d>]",
+		UsageText:   "distill export --model <student.ckpt> --out <model.onnx> [--overwrite] [--opset <n>] [--fp16 | --int8] [--fold-bn=false] [--verify <k>] [--verify-data <file>] [--bias-shift <c>=<d>]",
 		Description: exportDescription,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "student checkpoint `<file>` written by 'distill train' (required)", TakesFile: true},
 			&cli.StringFlag{Name: "out", Usage: "ONNX `<file>` to write (required)", TakesFile: true},
+			overwriteFlag("--out"),
 			&cli.IntFlag{Name: "opset", Value: onnx.DefaultOpset, Usage: "ai.onnx opset `<n>` to target"},
 			&cli.BoolFlag{Name: "fp16", Usage: "store the weights as float16 (inputs, outputs and arithmetic stay float32)"},
 			&cli.BoolFlag{Name: "int8", Usage: "store the weights as int8 with a float32 scale per output channel (biases, inputs and outputs stay float32)"},
@@ -102,8 +106,9 @@ func exportCommand() *cli.Command {
 					FP16: cCtx.Bool("fp16"), Int8: cCtx.Bool("int8"), KeepBN: !cCtx.Bool("fold-bn"), Verify: cCtx.Int("verify"), VerifyData: cCtx.String("verify-data"),
 					Seed: cCtx.Uint64("seed"),
 				},
-				SpecPath: cCtx.String("spec"),
-				ORTLib:   globalString(cCtx, flagORTLib),
+				SpecPath:  cCtx.String("spec"),
+				ORTLib:    globalString(cCtx, flagORTLib),
+				Overwrite: cCtx.Bool("overwrite"),
 			}
 			var err error
 			if o.BiasShifts, err = biasShiftsFromFlags(cCtx); err != nil {
@@ -114,6 +119,15 @@ func exportCommand() *cli.Command {
 			}
 			if err := o.Validate(); err != nil {
 				return optionError(cCtx, err, true)
+			}
+			release, err := claimFiles(cCtx, outputs.Plan{
+				Inputs:    []outputs.File{inFile("model", o.Checkpoint), inFile("spec", o.SpecPath), inFile("verify-data", o.VerifyData)},
+				Outputs:   []outputs.Output{outFile("out", o.Out, false)},
+				Overwrite: o.Overwrite,
+			})
+			defer release()
+			if err != nil {
+				return err
 			}
 			return runExport(cCtx.Context, o, cCtx.App.Writer)
 		},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/distillgo/distill/internal/outputs"
 	"io"
 	"sort"
 	"strconv"
@@ -37,6 +38,12 @@ func inspectCommand() *cli.Command {
 		},
 		Action: func(cCtx *cli.Context) error {
 			args, err := wantArgs(cCtx, 1, "<model.onnx>")
+			if err != nil {
+				return err
+			}
+			// inspect writes nothing but --cpuprofile, which must not name the model.
+			release, err := claimFiles(cCtx, outputs.Plan{Inputs: []outputs.File{{Name: "argument", Path: args[0]}}})
+			defer release()
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/distillgo/distill/internal/outputs"
+
 	"github.com/distillgo/distill/pipeline/sweep"
 	"github.com/distillgo/distill/student"
 )
@@ -73,6 +75,11 @@ func sweepCommand() *cli.Command {
 			if err := o.Validate(); err != nil {
 				return optionError(cCtx, err, true)
 			}
+			release, err := claimFiles(cCtx, sweepFiles(o))
+			defer release()
+			if err != nil {
+				return err
+			}
 			if _, err := student.UseBLAS(blas); err != nil {
 				return err
 			}
@@ -117,6 +124,24 @@ func sweepOptionsFromFlags(cCtx *cli.Context) (sweep.Options, string, error) {
 		}
 	}
 	return o, t.BLAS, nil
+}
+
+// sweepFiles returns what a sweep reads and writes, for claimFiles: --out-dir is locked as a
+// whole and continued (a sweep resumes its runs), and the files the grid writes in it must not be
+// among the inputs.
+func sweepFiles(o sweep.Options) outputs.Plan {
+	t := o.Train
+	p := outputs.Plan{Outputs: []outputs.Output{{File: inFile("out-dir", o.Dir), Folder: true}}}
+	for _, f := range []struct{ flag, path string }{
+		{"model", t.Spec}, {"data", t.Data}, {"labels", t.Labels}, {"soft-targets", t.SoftTargets},
+		{"eval-data", t.EvalData}, {"eval-labels", t.EvalLabels},
+	} {
+		p.Inputs = append(p.Inputs, inFile(f.flag, f.path))
+	}
+	for _, f := range o.Files() {
+		p.Outputs = append(p.Outputs, outputs.Output{File: inFile("out-dir", f), Covered: true})
+	}
+	return p
 }
 
 // parseGrid parses a comma-separated list of numbers, refusing empty items, non-finite values

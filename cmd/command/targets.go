@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/targets"
@@ -24,6 +25,8 @@ type TargetsOptions struct {
 	Data     string   // --data: transfer set (IDX, gzip IDX, NPY, NPZ or CSV)
 	Labels   string   // --labels: optional; with them the teachers' accuracy is reported
 	Out      string   // --out: the soft-target file to write
+	// Overwrite is --overwrite: replace Out if it exists (without it an existing Out is refused).
+	Overwrite bool
 	// Format holds --label-column, --feature-columns, --csv-header (CSV data), --image-size and
 	// --color (image folders).
 	Format dataset.Format
@@ -49,8 +52,9 @@ type TargetsOptions struct {
 
 // TargetsMergeOptions are the settings of `distill targets merge`.
 type TargetsMergeOptions struct {
-	Out   string   // --out: the merged file
-	Parts []string // the shard files, in any order
+	Out       string   // --out: the merged file
+	Overwrite bool     // --overwrite: replace Out if it exists
+	Parts     []string // the shard files, in any order
 }
 
 const targetsDescription = `Runs each teacher over the transfer set (or one shard of it) and writes its logits to a
@@ -93,6 +97,7 @@ func targetsCommand() *cli.Command {
 			&cli.StringFlag{Name: "data", Usage: "transfer set `<file>` (IDX, gzip IDX, NPY, NPZ, CSV) or image folder", TakesFile: true},
 			&cli.StringFlag{Name: "labels", Usage: "labels `<file>`, to report the teachers' accuracy", TakesFile: true},
 			&cli.StringFlag{Name: "out", Usage: "soft-target `<file.safetensors>` to write", TakesFile: true},
+			overwriteFlag("--out"),
 			&cli.StringFlag{Name: "shard", Value: "0/1", Usage: "compute shard `<i>/<n>` (i from 0) of n contiguous ranges"},
 			&cli.BoolFlag{Name: "fp16", Usage: "store logits as float16"},
 			&cli.IntFlag{Name: "batch", DefaultText: batchDefaultText, Usage: "samples per teacher run `<n>`"},
@@ -108,6 +113,11 @@ func targetsCommand() *cli.Command {
 			}
 			if f, ok := cCtx.App.ErrWriter.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				opts.Progress = f
+			}
+			release, err := claimFiles(cCtx, opts.files())
+			defer release()
+			if err != nil {
+				return err
 			}
 			return runTargets(cCtx.Context, opts, cCtx.App.Writer)
 		},
@@ -127,14 +137,24 @@ func targetsMergeCommand() *cli.Command {
 			"  distill targets merge --out out/targets.safetensors out/part-*.safetensors",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "merged `<file.safetensors>`", TakesFile: true},
+			overwriteFlag("--out"),
 		},
 		Action: func(cCtx *cli.Context) error {
-			opts := TargetsMergeOptions{Out: cCtx.String("out"), Parts: cCtx.Args().Slice()}
+			opts := TargetsMergeOptions{Out: cCtx.String("out"), Overwrite: cCtx.Bool("overwrite"), Parts: cCtx.Args().Slice()}
 			if opts.Out == "" {
 				return usageErrorf(cCtx, "--out is required")
 			}
 			if len(opts.Parts) == 0 {
 				return usageErrorf(cCtx, "targets merge: give the shard files to merge")
+			}
+			plan := outputs.Plan{Outputs: []outputs.Output{outFile("out", opts.Out, false)}, Overwrite: opts.Overwrite}
+			for _, p := range opts.Parts {
+				plan.Inputs = append(plan.Inputs, outputs.File{Name: "part", Path: p})
+			}
+			release, err := claimFiles(cCtx, plan)
+			defer release()
+			if err != nil {
+				return err
 			}
 			return runTargetsMerge(cCtx.Context, opts, cCtx.App.Writer)
 		},
@@ -145,7 +165,7 @@ func targetsMergeCommand() *cli.Command {
 func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	o := TargetsOptions{
 		Teachers: cCtx.Generic("teacher").(*repeatedString).values, Data: cCtx.String("data"), Labels: cCtx.String("labels"),
-		Out: cCtx.String("out"), FP16: cCtx.Bool("fp16"), Batch: cCtx.Int("batch"),
+		Out: cCtx.String("out"), Overwrite: cCtx.Bool("overwrite"), FP16: cCtx.Bool("fp16"), Batch: cCtx.Int("batch"),
 		Output: cCtx.String("output"), OutputName: cCtx.String("teacher-output"),
 	}
 	if cCtx.Args().Present() {
@@ -188,6 +208,22 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 		}
 	}
 	return o, nil
+}
+
+// files returns what the command reads and writes, for claimFiles.
+func (o TargetsOptions) files() outputs.Plan {
+	p := outputs.Plan{
+		Inputs:    []outputs.File{inFile("data", o.Data), inFile("labels", o.Labels)},
+		Outputs:   []outputs.Output{outFile("out", o.Out, false)},
+		Overwrite: o.Overwrite,
+	}
+	for _, t := range o.Teachers {
+		if ts, err := dataset.ParseTeacherSpec(t, dataset.Preprocess{}); err == nil {
+			p.Inputs = append(p.Inputs, inFile("teacher", ts.Path))
+		}
+	}
+	p.Inputs = append(p.Inputs, arrayInputs("input", o.Inputs)...)
+	return p
 }
 
 // batchDefaultText is what --help says of the default of --batch (see batches).

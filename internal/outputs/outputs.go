@@ -45,7 +45,7 @@ type Plan struct {
 // Sentinel errors, for callers that branch on why a plan was refused (errors.Is).
 var (
 	// ErrSameFile: an output names an input or another output.
-	ErrSameFile = errors.New("names the same file")
+	ErrSameFile = errors.New("same file")
 	// ErrExists: an output exists and Plan.Overwrite is not set (see *ExistsError).
 	ErrExists = errors.New("exists")
 	// ErrLocked: another process holds an output's lock (see *LockedError).
@@ -147,14 +147,14 @@ func Claim(p Plan) (*Lock, error) {
 		}
 		for _, in := range ins {
 			if same(r, in) {
-				return nil, fmt.Errorf("%s %s and %s %s %w: an output may not replace an input",
-					o.Name, o.Path, in.Name, in.Path, ErrSameFile)
+				return nil, refusef(ErrSameFile, "%s %s and %s %s name the same file: an output may not replace an input",
+					o.Name, o.Path, in.Name, in.Path)
 			}
 		}
 		for _, prev := range outs {
 			if same(r, prev.r) {
-				return nil, fmt.Errorf("%s %s and %s %s %w: give each output its own path",
-					o.Name, o.Path, prev.Name, prev.Path, ErrSameFile)
+				return nil, refusef(ErrSameFile, "%s %s and %s %s name the same file: give each output its own path",
+					o.Name, o.Path, prev.Name, prev.Path)
 			}
 		}
 		outs = append(outs, out{o, r})
@@ -183,12 +183,12 @@ func Claim(p Plan) (*Lock, error) {
 func checkKind(o Output, r resolved) error {
 	if o.Folder {
 		if r.info != nil && !r.info.IsDir() {
-			return fmt.Errorf("%s %s is a file, not a folder: %w", o.Name, o.Path, ErrNotFolder)
+			return refusef(ErrNotFolder, "%s %s is a file, not a folder", o.Name, o.Path)
 		}
 		return nil
 	}
 	if r.info != nil && r.info.IsDir() {
-		return fmt.Errorf("%s %s %w: give the path of a file to write", o.Name, o.Path, ErrIsDir)
+		return refusef(ErrIsDir, "%s %s is a directory: give the path of a file to write", o.Name, o.Path)
 	}
 	if o.Covered {
 		return nil // its folder is the Folder output, made by the lock
@@ -199,8 +199,22 @@ func checkKind(o Output, r resolved) error {
 	case err == nil && st.IsDir():
 		return nil
 	case err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
-		return fmt.Errorf("%s %s: folder %s does not exist: %w", o.Name, o.Path, filepath.Dir(o.Path), ErrNotFolder)
+		return refusef(ErrNotFolder, "%s %s: folder %s does not exist", o.Name, o.Path, filepath.Dir(o.Path))
 	default:
 		return fmt.Errorf("%s %s: %w", o.Name, o.Path, err)
 	}
+}
+
+// refusal is an error with its own message that wraps a sentinel (errors.Is), without the
+// sentinel's words in the message.
+type refusal struct {
+	msg string
+	err error
+}
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() error { return r.err }
+
+func refusef(sentinel error, format string, args ...any) error {
+	return &refusal{msg: fmt.Sprintf(format, args...), err: sentinel}
 }
