@@ -345,8 +345,8 @@ func openTeacher(o TargetsOptions, ts dataset.TeacherSpec, ds *dataset.Dataset, 
 }
 
 // runTargetsMerge joins shard files and prints what it wrote.
-func runTargetsMerge(_ context.Context, o TargetsMergeOptions, stdout io.Writer) error {
-	if err := targets.Merge(o.Out, o.Parts); err != nil {
+func runTargetsMerge(ctx context.Context, o TargetsMergeOptions, stdout io.Writer) error {
+	if err := targets.Merge(ctx, o.Out, o.Parts); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "merged %d parts into %s\n", len(o.Parts), o.Out)
