@@ -486,7 +486,8 @@ func TestKillTargets(t *testing.T) {
 	teacher := e.path("teacher.onnx")
 	onnxtest.MLP(t, teacher, []int{64, 1536, 1536, 3}, 5)
 	out := e.path("targets.safetensors")
-	args := []string{"targets", "--teacher", teacher, "--data", data, "--out", out, "--scale", "255", "--batch", "64", "--threads", "1"}
+	// --overwrite: the killed runs and the rerun replace the output on purpose.
+	args := []string{"targets", "--teacher", teacher, "--data", data, "--out", out, "--overwrite", "--scale", "255", "--batch", "64", "--threads", "1"}
 
 	begin := time.Now()
 	e.mustRun(args...)
@@ -500,7 +501,7 @@ func TestKillTargets(t *testing.T) {
 		var tmp string
 		if !waitFor(p.done, cmdTimeout, func() bool {
 			for _, n := range e.newEntries(before) {
-				if st, err := os.Stat(e.path(n)); err == nil && st.Size() > 0 {
+				if st, err := os.Stat(e.path(n)); err == nil && st.Size() > 0 && strings.Contains(n, ".tmp-") {
 					tmp = n
 					return true
 				}
@@ -533,8 +534,8 @@ func TestKillTargets(t *testing.T) {
 	// Whatever the killed runs left behind is no soft-target file anyone trusts.
 	spec := e.spec("student", 16)
 	for _, n := range left {
-		if n == filepath.Base(out) {
-			continue
+		if n == filepath.Base(out) || strings.HasSuffix(n, ".lock") {
+			continue // the lock file: its lock died with the killed run (checked below)
 		}
 		if _, err := os.Stat(e.path(n)); errors.Is(err, fs.ErrNotExist) {
 			continue // removed by the next run's write: its writer's pid was dead
@@ -549,10 +550,11 @@ func TestKillTargets(t *testing.T) {
 	if got := readFile(t, out); !bytes.Equal(got, first) {
 		t.Errorf("the rerun wrote other bytes than the first run")
 	}
-	// The rerun removed the temporary files of the killed (now dead) writers.
+	// The rerun removed the temporary files of the killed (now dead) writers, and took over the
+	// lock file they left (the kernel dropped their locks) and removed it at its end.
 	for _, n := range e.entries() {
-		if strings.Contains(n, ".tmp-") {
-			t.Errorf("temporary file of a killed run still there after a rerun: %s", n)
+		if strings.Contains(n, ".tmp-") || strings.HasSuffix(n, ".lock") {
+			t.Errorf("file of a killed run still there after a rerun: %s", n)
 		}
 	}
 }
@@ -775,10 +777,11 @@ func TestForeignSoftTargets(t *testing.T) {
 	e.mustRun(append(args, "--soft-targets", targetsA, "--epochs", "2", "--resume")...)
 }
 
-// TestInterrupt stops `distill targets` with SIGINT while it writes and `distill train` with
-// SIGTERM mid-epoch: both exit with status 1 saying they were interrupted; targets leaves no file
-// at all, train leaves the checkpoint of its last completed epoch and no temporary file, and a
-// resumed run still ends with the weights of an uninterrupted one.
+// TestInterrupt stops `distill targets` with SIGINT while it writes, `distill train` with
+// SIGTERM mid-epoch and `distill export` with each while it works: all exit with status 1 saying
+// they were interrupted; targets leaves no file at all, train leaves the checkpoint of its last
+// completed epoch and no temporary file, and a resumed run still ends with the weights of an
+// uninterrupted one; export stops at once and leaves the model it was replacing as it was.
 func TestInterrupt(t *testing.T) {
 	e := newEnv(t, true)
 	data, _ := e.images("transfer", 20000, 3)
@@ -787,7 +790,7 @@ func TestInterrupt(t *testing.T) {
 
 	before := e.entries()
 	p := e.start("targets", "--teacher", teacher, "--data", data, "--out", e.path("t.safetensors"), "--scale", "255", "--batch", "64", "--threads", "1")
-	if !waitFor(p.done, cmdTimeout, func() bool { return len(e.newEntries(before)) > 0 }) {
+	if !waitFor(p.done, cmdTimeout, func() bool { return hasEntry(e.newEntries(before), ".tmp-") }) {
 		t.Fatalf("no temporary output appeared: %s", p.stderr.String())
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -833,10 +836,117 @@ func TestInterrupt(t *testing.T) {
 		t.Fatalf("checkpoint after SIGTERM holds epoch %d of 4", ck.Epoch)
 	}
 	for _, n := range e.entries() {
-		if strings.Contains(n, ".tmp") {
+		if strings.Contains(n, ".tmp") || strings.HasSuffix(n, ".lock") {
 			t.Errorf("left behind: %s", n)
 		}
 	}
 	e.mustRun(train(out, "--resume")...)
 	sameCheckpoints(t, ref, out)
+
+	interruptExport(t, e, trainData)
+}
+
+// hasEntry reports whether one of names contains part.
+func hasEntry(names []string, part string) bool {
+	for _, n := range names {
+		if strings.Contains(n, part) {
+			return true
+		}
+	}
+	return false
+}
+
+// interruptExport signals `distill export --overwrite` of a 64-2048-2048-3 student over an
+// earlier float16 export of it, at two moments: SIGINT as soon as it holds its output's lock
+// (before it loads the checkpoint; --verify 0), and SIGTERM once its temporary file is written
+// (during the verification on 4000 samples, a few seconds of work here). Each time it must exit
+// with status 1 within a few seconds, saying it was interrupted, and leave the previous model byte
+// for byte, with no temporary or lock file. (Before, export without --verify never looked at the
+// signal: it went on and replaced the model, exit 0; with it, the student's pass over all the
+// samples ran to its end first.)
+func interruptExport(t *testing.T, e *env, data string) {
+	spec := e.spec("wide", 2048, 2048)
+	few, fewLabels := e.images("few", 200, 4)
+	ckpt := e.path("wide.ckpt")
+	e.mustRun("train", "--model", spec, "--data", few, "--labels", fewLabels, "--epochs", "1", "--batch", "100", "--blas", "go", "--out", ckpt)
+	model := e.path("wide.onnx")
+	e.mustRun("export", "--model", ckpt, "--out", model, "--verify", "0", "--fp16")
+	prev := readFile(t, model)
+	for _, tc := range []struct {
+		sig    syscall.Signal
+		when   string // the new entry whose appearance triggers the signal
+		verify []string
+	}{
+		{syscall.SIGINT, ".lock", []string{"--verify", "0"}},
+		{syscall.SIGTERM, ".tmp-", []string{"--verify", "4000", "--verify-data", data}},
+	} {
+		before := e.entries()
+		p := e.start(append([]string{"export", "--model", ckpt, "--out", model, "--overwrite"}, tc.verify...)...)
+		if !waitFor(p.done, cmdTimeout, func() bool { return hasEntry(e.newEntries(before), tc.when) }) {
+			t.Fatalf("export: no %s file appeared: %s", tc.when, p.stderr.String())
+		}
+		sent := time.Now()
+		running, code := p.interrupt(tc.sig)
+		took := time.Since(sent)
+		if !running {
+			t.Fatalf("export finished before the %v (make it longer): %s", tc.sig, p.stderr.String())
+		}
+		t.Logf("export after %v at its first %s file: exit %d in %v: %s", tc.sig, tc.when, code, took.Round(time.Millisecond), lastLine(p.stderr.String()))
+		if code != 1 || !strings.Contains(p.stderr.String(), "interrupted") {
+			t.Errorf("export after %v: exit %d, stderr:\n%s", tc.sig, code, p.stderr.String())
+		}
+		if took > 3*time.Second {
+			t.Errorf("export took %v to stop after %v", took, tc.sig)
+		}
+		if got := readFile(t, model); !bytes.Equal(got, prev) {
+			t.Errorf("export interrupted by %v replaced %s", tc.sig, model)
+		}
+		if left := e.newEntries(before); len(left) > 0 {
+			t.Errorf("export interrupted by %v left %v", tc.sig, left)
+		}
+	}
+}
+
+// TestConcurrentRuns starts a second `distill train` on the --out of a running one (by another
+// spelling of the path, and as its --metrics): each is refused at once (exit 1), naming the first
+// run's pid, and writes nothing; the first one, stopped with SIGTERM, keeps its checkpoint and
+// removes its lock file. (Before, both ran and one run's result silently vanished.)
+func TestConcurrentRuns(t *testing.T) {
+	e := newEnv(t, false)
+	spec := e.spec("student", 128, 128)
+	data, labels := e.images("train", 4000, 1)
+	out := e.path("s.ckpt")
+	// 200 epochs: far longer than the test, which stops it.
+	common := []string{"train", "--model", spec, "--data", data, "--labels", labels, "--epochs", "200", "--batch", "16", "--blas", "go"}
+	args := append(common[:len(common):len(common)], "--out", out, "--overwrite")
+	first := e.start(args...)
+	if !waitFor(first.done, cmdTimeout, func() bool { _, err := os.Stat(out + ".lock"); return err == nil }) {
+		t.Fatalf("no lock file appeared: %s", first.stderr.String())
+	}
+	// The same output through another spelling of its path, and through --metrics.
+	for _, second := range [][]string{append(common[:len(common):len(common)], "--out", "./s.ckpt", "--overwrite"),
+		append(common[:len(common):len(common)], "--out", e.path("other.ckpt"), "--metrics", out, "--overwrite")} {
+		begin := time.Now()
+		r := e.run(second...)
+		pid := "pid " + strconv.Itoa(first.cmd.Process.Pid)
+		wantRefused(t, r, "s.ckpt", "being written by another distill run ("+pid+")")
+		if took := time.Since(begin); took > 10*time.Second {
+			t.Errorf("the second run took %v to be refused", took)
+		}
+		t.Logf("second run: %s", lastLine(r.stderr))
+	}
+	if !waitFor(first.done, cmdTimeout, func() bool { _, err := os.Stat(out); return err == nil }) {
+		t.Fatalf("the first run wrote no checkpoint: %s", first.stderr.String())
+	}
+	if running, code := first.interrupt(syscall.SIGTERM); !running || code != 1 {
+		t.Fatalf("the first run: running %v, exit %d\n%s", running, code, first.stderr.String())
+	}
+	if ck, err := student.LoadCheckpoint(out); err != nil || ck.Epoch < 1 {
+		t.Errorf("the first run's checkpoint: %v", err)
+	}
+	for _, n := range e.entries() {
+		if strings.HasSuffix(n, ".lock") || n == "other.ckpt" {
+			t.Errorf("left behind: %s", n)
+		}
+	}
 }
