@@ -22,7 +22,8 @@ Every run has the same settings (epochs, batch, learning rate or --schedule, see
 from T and alpha (and the loss); those flags are train's. Each run's checkpoint, metrics and curves go to --out-dir as
 T<t>-a<a>.ckpt/.jsonl/.png (<loss>-T<t>-a<a>.* with --losses),
 and sweep.json collects the results. Started again on the same folder, a sweep resumes each
-unfinished run and reads finished ones back.
+unfinished run and reads finished ones back. While a sweep runs its folder is locked
+(.distill.lock inside it): a second sweep on it is refused, naming the first one's pid.
 
 Example:
   distill sweep --model models/mnist-student.json \

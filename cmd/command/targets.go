@@ -78,6 +78,9 @@ data, mean 0, std 1, the model's input shape. The log says where each value came
 --shard i/n takes the i-th (from 0) of n contiguous ranges of the samples; 'distill targets
 merge' joins the shard files into a file byte-identical to a single run. Writing streams to
 a temporary file that is renamed at the end; on an error or an interrupt nothing is left.
+An existing --out is refused unless --overwrite is given, as is an --out that names an input;
+while the command runs --out is locked (<out>.lock beside it), so a second run writing the same
+file is refused, naming this one's pid.
 
 Example:
   distill targets --teacher models/teacher.onnx \
@@ -90,7 +93,7 @@ func targetsCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "targets",
 		Usage:       "Run ONNX teachers over a transfer set and write their logits (soft targets)",
-		UsageText:   "distill targets --teacher <model.onnx>[:<options>] [--teacher ...] --data <file> [--labels <file>] --out <file.safetensors> [--shard <i>/<n>] [options]\n   distill targets merge --out <file.safetensors> <part>...",
+		UsageText:   "distill targets --teacher <model.onnx>[:<options>] [--teacher ...] --data <file> [--labels <file>] --out <file.safetensors> [--overwrite] [--shard <i>/<n>] [options]\n   distill targets merge --out <file.safetensors> [--overwrite] <part>...",
 		Description: targetsDescription,
 		Flags: append([]cli.Flag{
 			&cli.GenericFlag{Name: "teacher", Value: &repeatedString{}, Usage: "teacher `<model.onnx>[:opt=v,...]`; repeat for an ensemble"},
@@ -129,10 +132,11 @@ func targetsMergeCommand() *cli.Command {
 		Name:      "merge",
 		Usage:     "Join soft-target shards into one file",
 		ArgsUsage: "<part>...",
-		UsageText: "distill targets merge --out <file.safetensors> <part>...",
+		UsageText: "distill targets merge --out <file.safetensors> [--overwrite] <part>...",
 		Description: "Joins the shard files written by 'distill targets --shard i/n' in sample order. It refuses\n" +
 			"gaps, overlaps, and parts made by other teachers, from other data or with other settings.\n" +
-			"The result is byte-identical to a single run over all samples.\n\n" +
+			"The result is byte-identical to a single run over all samples. An existing --out is refused\n" +
+			"unless --overwrite is given, as is an --out that is one of the parts.\n\n" +
 			"Example:\n" +
 			"  distill targets merge --out out/targets.safetensors out/part-*.safetensors",
 		Flags: []cli.Flag{

@@ -77,7 +77,10 @@ such as "30:1e-3,40:1e-4" (epochs 1-30 at 1e-3, 31-40 at 1e-4; --epochs defaults
 END), or "cosine" (from --lr towards 0 over --epochs).
 
 The checkpoint at --out is written atomically at the end of every epoch. On SIGINT/SIGTERM
-training stops and the checkpoint keeps the last completed epoch. --epochs is the total:
+training stops and the checkpoint keeps the last completed epoch. Without --resume an existing
+--out, --metrics or --plot is refused unless --overwrite is given; an output that names an input
+or another output is refused; while training, the outputs are locked (<output>.lock beside each),
+so a second run writing one of them is refused, naming this one's pid. --epochs is the total:
 --resume continues the checkpoint up to it, schedule included, giving exactly the weights of an
 uninterrupted run.
 
