@@ -14,7 +14,9 @@
 //     file "<output>.lock" beside it (for a folder output, ".distill.lock" inside it), holding the
 //     pid of its owner, so that a second run on the same output is refused at once, naming the
 //     first run's pid. The kernel drops the lock when its owner exits, however it exits, so a
-//     lock file left by a killed run never blocks; [Lock.Release] removes the file;
+//     lock file left by a killed run never blocks; [Lock.Release] removes the file. A file
+//     output in a folder another run holds (a train into a running sweep's folder), and a file
+//     a folder output will hold that another run is writing, are refused the same way;
 //   - refuses an existing output unless Plan.Overwrite (--overwrite) is set, or the output is
 //     one the command continues rather than replaces (train --resume's checkpoint, a sweep's
 //     folder).

@@ -74,6 +74,20 @@ func (l *Lock) lock(o Output, real string) error {
 	return fmt.Errorf("%s %s: lock %s: other runs keep taking it: %w", o.Name, o.Path, path, ErrLocked)
 }
 
+// probe returns a *LockedError for output o when another process holds the lock file at path
+// (which it neither creates nor keeps: only an existing one is tried, for a moment).
+func probe(o Output, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // no lock file: nobody holds it
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
+		return &LockedError{Output: o.File, PID: readPID(f), Lock: path}
+	}
+	return nil // closing f drops the shared lock taken
+}
+
 // readPID reads the pid an owner wrote in its lock file; 0 when there is none yet.
 func readPID(f *os.File) int {
 	b := make([]byte, 32)

@@ -162,11 +162,24 @@ func Claim(p Plan) (*Lock, error) {
 	l := &Lock{}
 	for _, o := range outs {
 		if o.Covered {
+			// Its folder's lock is ours; but a run that holds the file's own lock (a train into
+			// a sweep's folder) writes it now.
+			if err := probe(o.Output, o.r.real+LockSuffix); err != nil {
+				l.Release()
+				return nil, err
+			}
 			continue
 		}
 		if err := l.lock(o.Output, o.r.real); err != nil {
 			l.Release()
 			return nil, err
+		}
+		// A file in a folder a sweep holds is one of its runs' files, or beside them.
+		if !o.Folder {
+			if err := probe(o.Output, filepath.Join(filepath.Dir(o.r.real), FolderLock)); err != nil {
+				l.Release()
+				return nil, err
+			}
 		}
 		// Checked under the lock, so that a second run on an output the first one is writing
 		// is told who holds it rather than that it exists.

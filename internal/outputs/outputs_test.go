@@ -217,3 +217,34 @@ func TestUnwritableFolder(t *testing.T) {
 		t.Errorf("claim in a read-only folder: %v", err)
 	}
 }
+
+// TestFolderAndFileLocks: a file written in a folder a sweep holds is refused, and a sweep whose
+// run file another run holds is refused, both naming the holder.
+func TestFolderAndFileLocks(t *testing.T) {
+	dir := t.TempDir()
+	sweep := filepath.Join(dir, "sweep")
+	run := filepath.Join(sweep, "T1-a0.5.ckpt")
+	folderPlan := Plan{Outputs: []Output{{File: in("--out-dir", sweep), Folder: true}, {File: in("--out-dir", run), Covered: true}}}
+	held, err := Claim(folderPlan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Claim(Plan{Outputs: []Output{out("--out", run)}, Overwrite: true})
+	var le *LockedError
+	if !errors.As(err, &le) || le.PID != os.Getpid() || le.Lock != filepath.Join(sweep, FolderLock) {
+		t.Errorf("a file in a held folder: %v, want a LockedError on the folder's lock", err)
+	}
+	held.Release()
+
+	held, err = Claim(Plan{Outputs: []Output{out("--out", run)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	if _, err := Claim(folderPlan); !errors.As(err, &le) || le.Lock != run+LockSuffix || !strings.Contains(err.Error(), "--out-dir "+run) {
+		t.Errorf("a folder whose run file is held: %v, want a LockedError on %s", err, run+LockSuffix)
+	}
+	if _, err := os.Stat(filepath.Join(sweep, FolderLock)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused folder claim left its lock file: %v", err)
+	}
+}
