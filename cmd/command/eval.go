@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/distillgo/distill/internal/outputs"
 	"io"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/internal/option"
+	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/student"

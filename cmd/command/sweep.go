@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/distillgo/distill/internal/outputs"
-
 	"github.com/distillgo/distill/pipeline/sweep"
 	"github.com/distillgo/distill/student"
 )
