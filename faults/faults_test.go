@@ -486,7 +486,8 @@ func TestKillTargets(t *testing.T) {
 	teacher := e.path("teacher.onnx")
 	onnxtest.MLP(t, teacher, []int{64, 1536, 1536, 3}, 5)
 	out := e.path("targets.safetensors")
-	args := []string{"targets", "--teacher", teacher, "--data", data, "--out", out, "--scale", "255", "--batch", "64", "--threads", "1"}
+	// --overwrite: the killed runs and the rerun replace the output on purpose.
+	args := []string{"targets", "--teacher", teacher, "--data", data, "--out", out, "--overwrite", "--scale", "255", "--batch", "64", "--threads", "1"}
 
 	begin := time.Now()
 	e.mustRun(args...)
@@ -500,7 +501,7 @@ func TestKillTargets(t *testing.T) {
 		var tmp string
 		if !waitFor(p.done, cmdTimeout, func() bool {
 			for _, n := range e.newEntries(before) {
-				if st, err := os.Stat(e.path(n)); err == nil && st.Size() > 0 {
+				if st, err := os.Stat(e.path(n)); err == nil && st.Size() > 0 && strings.Contains(n, ".tmp-") {
 					tmp = n
 					return true
 				}
@@ -533,8 +534,8 @@ func TestKillTargets(t *testing.T) {
 	// Whatever the killed runs left behind is no soft-target file anyone trusts.
 	spec := e.spec("student", 16)
 	for _, n := range left {
-		if n == filepath.Base(out) {
-			continue
+		if n == filepath.Base(out) || strings.HasSuffix(n, ".lock") {
+			continue // the lock file: its lock died with the killed run (checked below)
 		}
 		if _, err := os.Stat(e.path(n)); errors.Is(err, fs.ErrNotExist) {
 			continue // removed by the next run's write: its writer's pid was dead
@@ -549,10 +550,11 @@ func TestKillTargets(t *testing.T) {
 	if got := readFile(t, out); !bytes.Equal(got, first) {
 		t.Errorf("the rerun wrote other bytes than the first run")
 	}
-	// The rerun removed the temporary files of the killed (now dead) writers.
+	// The rerun removed the temporary files of the killed (now dead) writers, and took over the
+	// lock file they left (the kernel dropped their locks) and removed it at its end.
 	for _, n := range e.entries() {
-		if strings.Contains(n, ".tmp-") {
-			t.Errorf("temporary file of a killed run still there after a rerun: %s", n)
+		if strings.Contains(n, ".tmp-") || strings.HasSuffix(n, ".lock") {
+			t.Errorf("file of a killed run still there after a rerun: %s", n)
 		}
 	}
 }
@@ -775,10 +777,11 @@ func TestForeignSoftTargets(t *testing.T) {
 	e.mustRun(append(args, "--soft-targets", targetsA, "--epochs", "2", "--resume")...)
 }
 
-// TestInterrupt stops `distill targets` with SIGINT while it writes and `distill train` with
-// SIGTERM mid-epoch: both exit with status 1 saying they were interrupted; targets leaves no file
-// at all, train leaves the checkpoint of its last completed epoch and no temporary file, and a
-// resumed run still ends with the weights of an uninterrupted one.
+// TestInterrupt stops `distill targets` with SIGINT while it writes, `distill train` with
+// SIGTERM mid-epoch and `distill export` with each while it works: all exit with status 1 saying
+// they were interrupted; targets leaves no file at all, train leaves the checkpoint of its last
+// completed epoch and no temporary file, and a resumed run still ends with the weights of an
+// uninterrupted one; export stops at once and leaves the model it was replacing as it was.
 func TestInterrupt(t *testing.T) {
 	e := newEnv(t, true)
 	data, _ := e.images("transfer", 20000, 3)
@@ -787,7 +790,7 @@ func TestInterrupt(t *testing.T) {
 
 	before := e.entries()
 	p := e.start("targets", "--teacher", teacher, "--data", data, "--out", e.path("t.safetensors"), "--scale", "255", "--batch", "64", "--threads", "1")
-	if !waitFor(p.done, cmdTimeout, func() bool { return len(e.newEntries(before)) > 0 }) {
+	if !waitFor(p.done, cmdTimeout, func() bool { return hasEntry(e.newEntries(before), ".tmp-") }) {
 		t.Fatalf("no temporary output appeared: %s", p.stderr.String())
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -833,10 +836,12 @@ func TestInterrupt(t *testing.T) {
 		t.Fatalf("checkpoint after SIGTERM holds epoch %d of 4", ck.Epoch)
 	}
 	for _, n := range e.entries() {
-		if strings.Contains(n, ".tmp") {
+		if strings.Contains(n, ".tmp") || strings.HasSuffix(n, ".lock") {
 			t.Errorf("left behind: %s", n)
 		}
 	}
 	e.mustRun(train(out, "--resume")...)
 	sameCheckpoints(t, ref, out)
+
+	interruptExport(t, e, trainData)
 }

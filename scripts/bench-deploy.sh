@@ -56,7 +56,7 @@ export_onnx() {
 	fi
 	echo "bench-deploy: exporting $ckpt to $file" >&2
 	rm -f "$file.ckpt"
-	bin/distill export --model "$ckpt" --out "$file" ${1:+"$1"} --verify 64 \
+	bin/distill export --model "$ckpt" --out "$file" --overwrite ${1:+"$1"} --verify 64 \
 		--verify-data "$mnist/t10k-images-idx3-ubyte.gz" --log-level warn
 	echo "$sum" >"$file.ckpt"
 }

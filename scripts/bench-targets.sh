@@ -40,7 +40,7 @@ for ((r = 1; r <= REPS; r++)); do
 
 	t0=$(now)
 	dout=$(bin/distill --log-level warn targets --teacher "$TEACHER" --data "$DATA" --labels "$LABELS" \
-		--out "$OUT/targets.safetensors" --batch "$BATCH" --threads "$THREADS")
+		--out "$OUT/targets.safetensors" --overwrite --batch "$BATCH" --threads "$THREADS")
 	t1=$(now)
 	echo "$dout" >&2
 	loop=$(sed -nE 's/.* in ([0-9.]+) s, .*/\1/p' <<<"$dout" | head -1)

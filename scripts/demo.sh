@@ -146,7 +146,8 @@ TARGETS=$OUT/teacher-train.safetensors
 if [[ -f $TARGETS && "$(cat "$TARGETS.teacher" 2>/dev/null)" == "$TEACHER_SHA" ]]; then
 	echo "$TARGETS is there"
 else
-	"$BIN" targets --teacher "$TEACHER" --data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --out "$TARGETS"
+	# Absent, or made by another teacher: replace it.
+	"$BIN" targets --teacher "$TEACHER" --data "$TRAIN_IMG" --labels "$TRAIN_LBL" "${PRE[@]}" --out "$TARGETS" --overwrite
 	echo "$TEACHER_SHA" > "$TARGETS.teacher"
 fi
 
@@ -176,7 +177,8 @@ for s in "${students[@]}"; do
 done
 
 say "5. export of the distilled student"
-"$BIN" export --model "$OUT/distilled.ckpt" --out "$OUT/distilled.onnx" --spec "$student" \
+# The export is redone from the current checkpoint on every run.
+"$BIN" export --model "$OUT/distilled.ckpt" --out "$OUT/distilled.onnx" --overwrite --spec "$student" \
 	--verify 256 --verify-data "$TEST_IMG"
 "$BIN" eval --model "$OUT/distilled.onnx" --data "$TEST_IMG" --labels "$TEST_LBL" --json > "$OUT/eval-distilled-onnx.json"
 

@@ -59,7 +59,7 @@ if [[ -n $distilled ]]; then
 	sum=$(sha256sum "$TEACHER" | cut -d' ' -f1)
 	if [[ ! -f $TARGETS || "$(cat "$TARGETS.teacher" 2>/dev/null)" != "$sum" ]]; then
 		"$BIN" targets --teacher "$TEACHER" --data "$D/train-images-idx3-ubyte.gz" --labels "$D/train-labels-idx1-ubyte.gz" \
-			"${PRE[@]}" --out "$TARGETS"
+			"${PRE[@]}" --out "$TARGETS" --overwrite
 		echo "$sum" > "$TARGETS.teacher"
 	fi
 fi

@@ -127,7 +127,7 @@ if [[ -f $TARGETS && "$(cat "$TARGETS.teacher" 2>/dev/null)" == "$TEACHER_SHA" ]
 	echo "$TARGETS is there"
 else
 	"$BIN" targets --teacher "$TEACHER" --data "$SPLIT_DIR/first-images.idx" --labels "$SPLIT_DIR/first-labels.idx" \
-		"${PRE[@]}" --out "$TARGETS"
+		"${PRE[@]}" --out "$TARGETS" --overwrite
 	echo "$TEACHER_SHA" > "$TARGETS.teacher"
 fi
 [[ -f $OUT/eval-teacher.json ]] || "$BIN" eval --model "$TEACHER" --data "$TEST_IMG" --labels "$TEST_LBL" --json > "$OUT/eval-teacher.json"

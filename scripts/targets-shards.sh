@@ -6,7 +6,8 @@
 #   e.g. scripts/targets-shards.sh -n 4 -o out/targets.safetensors -- \
 #          --teacher models/teacher.onnx --data data/mnist/train-images-idx3-ubyte.gz --threads 1
 #
-# The targets flags must not include --out or --shard; this script adds them. Parts go to
+# The targets flags must not include --out or --shard; this script adds them. An existing <out>
+# is refused before any shard runs unless --overwrite is among them. Parts go to
 # <out>.part-<i>-of-<n> and are removed after a successful merge. If any shard fails, the
 # others are stopped, their parts removed, and the script exits non-zero. DISTILL names the
 # binary (default: bin/distill, built if missing). Needs bash >= 5.1 (wait -n with pids). Give each process --threads so that
@@ -19,22 +20,29 @@ while getopts "n:o:" opt; do
 	case $opt in
 	n) n=$OPTARG ;;
 	o) out=$OPTARG ;;
-	*) sed -n '2,14p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,15p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 [[ ${1:-} == "--" ]] && shift
 if [[ -z $n || -z $out || ! $n =~ ^[1-9][0-9]*$ ]]; then
-	sed -n '2,14p' "$0" >&2
+	sed -n '2,15p' "$0" >&2
 	exit 2
 fi
+overwrite=()
 for a in "$@"; do
-	case $a in --out | --out=* | --shard | --shard=*)
+	case $a in
+	--out | --out=* | --shard | --shard=*)
 		echo "targets-shards.sh: do not pass $a; the script sets it" >&2
 		exit 2
 		;;
+	--overwrite) overwrite=(--overwrite) ;;
 	esac
 done
+if [[ -e $out && ${#overwrite[@]} == 0 ]]; then
+	echo "targets-shards.sh: $out exists: pass --overwrite to replace it, or remove it" >&2
+	exit 1
+fi
 
 DISTILL=${DISTILL:-bin/distill}
 if [[ ! -x $DISTILL ]]; then
@@ -53,7 +61,8 @@ trap 'cleanup; exit 130' INT TERM
 for ((i = 0; i < n; i++)); do
 	part="$out.part-$i-of-$n"
 	parts+=("$part")
-	"$DISTILL" targets "$@" --shard "$i/$n" --out "$part" > >(sed "s/^/[shard $i] /") 2>&1 &
+	# A part is this script's work file: one left by an earlier, killed run is replaced.
+	"$DISTILL" targets "$@" --overwrite --shard "$i/$n" --out "$part" > >(sed "s/^/[shard $i] /") 2>&1 &
 	pids+=($!)
 done
 
@@ -70,5 +79,5 @@ while ((${#running[@]} > 0)); do
 		exit 1
 	fi
 done
-"$DISTILL" targets merge --out "$out" "${parts[@]}"
+"$DISTILL" targets merge --out "$out" ${overwrite[@]+"${overwrite[@]}"} "${parts[@]}"
 rm -f "${parts[@]}"

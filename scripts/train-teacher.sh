@@ -82,7 +82,7 @@ else
 	"$BIN" train "${common[@]}" "${how[@]}" --schedule "$SCHEDULE"
 fi
 if [[ ! -f $TEACHER || $TEACHER -ot $ckpt ]]; then
-	"$BIN" export --model "$ckpt" --out "$TEACHER" --spec "$SPEC" --verify 256 --verify-data "$D/t10k-images-idx3-ubyte.gz"
+	"$BIN" export --model "$ckpt" --out "$TEACHER" --overwrite --spec "$SPEC" --verify 256 --verify-data "$D/t10k-images-idx3-ubyte.gz"
 	# The per-epoch metrics go beside the model (as models/mnist-teacher.jsonl does), for the report.
 	cp "$metrics" "${TEACHER%.onnx}.jsonl.tmp" && mv "${TEACHER%.onnx}.jsonl.tmp" "${TEACHER%.onnx}.jsonl"
 fi

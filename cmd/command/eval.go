@@ -12,6 +12,7 @@ import (
 
 	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/internal/option"
+	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/student"
@@ -88,6 +89,13 @@ func evalCommand() *cli.Command {
 			}
 			if err := opts.Validate(); err != nil {
 				return optionError(cCtx, err, true)
+			}
+			// eval writes nothing but --cpuprofile, which must not name an input.
+			release, err := claimFiles(cCtx, outputs.Plan{Inputs: []outputs.File{inFile("model", opts.Model), inFile("data", opts.Data),
+				inFile("labels", opts.Labels), inFile("teacher", opts.TeacherModel), inFile("fit-data", opts.FitData), inFile("fit-labels", opts.FitLabels)}})
+			defer release()
+			if err != nil {
+				return err
 			}
 			return runEval(cCtx.Context, opts, cCtx.App.Writer)
 		},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/internal/nn"
+	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/onnx/purego/direct"
 	"github.com/distillgo/distill/pipeline/eval"
@@ -22,6 +23,8 @@ type ExportOptions struct {
 	export.Options
 	SpecPath string // --spec: the checkpoint must be for this spec (optional)
 	ORTLib   string // --ort-lib, for the verification run
+	// Overwrite is --overwrite: replace Out if it exists (without it an existing Out is refused).
+	Overwrite bool
 }
 
 const exportDescription = `Writes a trained student as an ONNX model that onnxruntime (or any ONNX consumer) runs: a
@@ -56,7 +59,9 @@ or 5e-2 x (1 + largest |logit|) with --int8 (4/254 per int8 weight instead, when
 has more than three).
 The samples are the first K of --verify-data, preprocessed as the checkpoint records, or else
 random raw values in [0, scale]. --verify 0 skips the check (onnxruntime is then not loaded).
-The file at --out appears only once written and verified.
+The file at --out appears only once written and verified. An existing --out is refused unless
+--overwrite is given, as is an --out that names --model, --spec or --verify-data; SIGINT or
+SIGTERM stop the export at once and leave --out as it was.
 
 --bias-shift 3=+3.5 (repeatable, or 7=-7.6,8=-7.6) adds to the bias of the student's last
 (dense) layer, so the model's logit of each class named moves by its delta, as 'distill eval
@@ -74,11 +79,12 @@ func exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "export",
 		Usage:       "Export a student checkpoint to ONNX and verify it under onnxruntime",
-		UsageText:   "distill export --model <student.ckpt> --out <model.onnx> [--opset <n>] [--fp16 | --int8] [--fold-bn=false] [--verify <k>] [--verify-data <file>] [--bias-shift <c>=<d>]",
+		UsageText:   "distill export --model <student.ckpt> --out <model.onnx> [--overwrite] [--opset <n>] [--fp16 | --int8] [--fold-bn=false] [--verify <k>] [--verify-data <file>] [--bias-shift <c>=<d>]",
 		Description: exportDescription,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "student checkpoint `<file>` written by 'distill train' (required)", TakesFile: true},
 			&cli.StringFlag{Name: "out", Usage: "ONNX `<file>` to write (required)", TakesFile: true},
+			overwriteFlag("--out"),
 			&cli.IntFlag{Name: "opset", Value: onnx.DefaultOpset, Usage: "ai.onnx opset `<n>` to target"},
 			&cli.BoolFlag{Name: "fp16", Usage: "store the weights as float16 (inputs, outputs and arithmetic stay float32)"},
 			&cli.BoolFlag{Name: "int8", Usage: "store the weights as int8 with a float32 scale per output channel (biases, inputs and outputs stay float32)"},
@@ -102,8 +108,9 @@ func exportCommand() *cli.Command {
 					FP16: cCtx.Bool("fp16"), Int8: cCtx.Bool("int8"), KeepBN: !cCtx.Bool("fold-bn"), Verify: cCtx.Int("verify"), VerifyData: cCtx.String("verify-data"),
 					Seed: cCtx.Uint64("seed"),
 				},
-				SpecPath: cCtx.String("spec"),
-				ORTLib:   globalString(cCtx, flagORTLib),
+				SpecPath:  cCtx.String("spec"),
+				ORTLib:    globalString(cCtx, flagORTLib),
+				Overwrite: cCtx.Bool("overwrite"),
 			}
 			var err error
 			if o.BiasShifts, err = biasShiftsFromFlags(cCtx); err != nil {
@@ -114,6 +121,15 @@ func exportCommand() *cli.Command {
 			}
 			if err := o.Validate(); err != nil {
 				return optionError(cCtx, err, true)
+			}
+			release, err := claimFiles(cCtx, outputs.Plan{
+				Inputs:    []outputs.File{inFile("model", o.Checkpoint), inFile("spec", o.SpecPath), inFile("verify-data", o.VerifyData)},
+				Outputs:   []outputs.Output{outFile("out", o.Out, false)},
+				Overwrite: o.Overwrite,
+			})
+			defer release()
+			if err != nil {
+				return err
 			}
 			return runExport(cCtx.Context, o, cCtx.App.Writer)
 		},

@@ -63,7 +63,7 @@ func TestTeacherInputs(t *testing.T) {
 	want := onnxtest.GemmRef(onnxtest.TokenFeatures(ids, mask, n, l), n, W, b)
 	for _, in := range [][]string{{"--input", npz}, {"--input", "input_ids=" + idsFile, "--input", "attention_mask=" + maskFile}} {
 		out := filepath.Join(s.dir, "tok.safetensors")
-		args := append([]string{"targets", "--teacher", model, "--data", s.data, "--labels", s.labels, "--out", out}, in...)
+		args := append([]string{"targets", "--teacher", model, "--data", s.data, "--labels", s.labels, "--out", out, "--overwrite"}, in...)
 		if code, _, stderr := runMain(t, args...); code != ExitOK {
 			t.Fatalf("targets %v: exit %d\n%s", in, code, stderr)
 		}

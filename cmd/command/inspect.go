@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/onnx"
 )
 
@@ -37,6 +38,12 @@ func inspectCommand() *cli.Command {
 		},
 		Action: func(cCtx *cli.Context) error {
 			args, err := wantArgs(cCtx, 1, "<model.onnx>")
+			if err != nil {
+				return err
+			}
+			// inspect writes nothing but --cpuprofile, which must not name the model.
+			release, err := claimFiles(cCtx, outputs.Plan{Inputs: []outputs.File{{Name: "argument", Path: args[0]}}})
+			defer release()
 			if err != nil {
 				return err
 			}

@@ -195,9 +195,6 @@ func prepareCommand(c *cli.Command) {
 		if err := setupLogging(cCtx); err != nil {
 			return err
 		}
-		if err := startProfile(cCtx); err != nil {
-			return err
-		}
 		if before != nil {
 			return before(cCtx)
 		}

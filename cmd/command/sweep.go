@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/pipeline/sweep"
 	"github.com/distillgo/distill/student"
 )
@@ -25,6 +26,8 @@ sweep's settings; a longer --epochs, or a --schedule that only adds later steps,
 whose checkpoint records another setting (--lr, --seed, --batch, --schedule, ...), is past
 --epochs, or was evaluated on other --eval-data is trained afresh, with a line saying why
 (its checkpoint, metrics and curves are replaced).
+While a sweep runs its folder is locked (.distill.lock inside it): a second sweep on it is
+refused, naming the first one's pid.
 
 Example:
   distill sweep --model models/mnist-student.json \
@@ -77,6 +80,11 @@ func sweepCommand() *cli.Command {
 			if err := o.Validate(); err != nil {
 				return optionError(cCtx, err, true)
 			}
+			release, err := claimFiles(cCtx, sweepFiles(o))
+			defer release()
+			if err != nil {
+				return err
+			}
 			if _, err := student.UseBLAS(blas); err != nil {
 				return err
 			}
@@ -121,6 +129,24 @@ func sweepOptionsFromFlags(cCtx *cli.Context) (sweep.Options, string, error) {
 		}
 	}
 	return o, t.BLAS, nil
+}
+
+// sweepFiles returns what a sweep reads and writes, for claimFiles: --out-dir is locked as a
+// whole and continued (a sweep resumes its runs), and the files the grid writes in it must not be
+// among the inputs.
+func sweepFiles(o sweep.Options) outputs.Plan {
+	t := o.Train
+	p := outputs.Plan{Outputs: []outputs.Output{{File: inFile("out-dir", o.Dir), Folder: true}}}
+	for _, f := range []struct{ flag, path string }{
+		{"model", t.Spec}, {"data", t.Data}, {"labels", t.Labels}, {"soft-targets", t.SoftTargets},
+		{"eval-data", t.EvalData}, {"eval-labels", t.EvalLabels},
+	} {
+		p.Inputs = append(p.Inputs, inFile(f.flag, f.path))
+	}
+	for _, f := range o.Files() {
+		p.Outputs = append(p.Outputs, outputs.Output{File: inFile("out-dir", f), Covered: true})
+	}
+	return p
 }
 
 // parseGrid parses a comma-separated list of numbers, refusing empty items, non-finite values

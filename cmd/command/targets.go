@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/targets"
@@ -24,6 +25,8 @@ type TargetsOptions struct {
 	Data     string   // --data: transfer set (IDX, gzip IDX, NPY, NPZ or CSV)
 	Labels   string   // --labels: optional; with them the teachers' accuracy is reported
 	Out      string   // --out: the soft-target file to write
+	// Overwrite is --overwrite: replace Out if it exists (without it an existing Out is refused).
+	Overwrite bool
 	// Format holds --label-column, --feature-columns, --csv-header (CSV data), --image-size and
 	// --color (image folders).
 	Format dataset.Format
@@ -49,8 +52,9 @@ type TargetsOptions struct {
 
 // TargetsMergeOptions are the settings of `distill targets merge`.
 type TargetsMergeOptions struct {
-	Out   string   // --out: the merged file
-	Parts []string // the shard files, in any order
+	Out       string   // --out: the merged file
+	Overwrite bool     // --overwrite: replace Out if it exists
+	Parts     []string // the shard files, in any order
 }
 
 const targetsDescription = `Runs each teacher over the transfer set (or one shard of it) and writes its logits to a
@@ -74,6 +78,9 @@ data, mean 0, std 1, the model's input shape. The log says where each value came
 --shard i/n takes the i-th (from 0) of n contiguous ranges of the samples; 'distill targets
 merge' joins the shard files into a file byte-identical to a single run. Writing streams to
 a temporary file that is renamed at the end; on an error or an interrupt nothing is left.
+An existing --out is refused unless --overwrite is given, as is an --out that names an input;
+while the command runs --out is locked (<out>.lock beside it), so a second run writing the same
+file is refused, naming this one's pid.
 
 Example:
   distill targets --teacher models/teacher.onnx \
@@ -86,13 +93,14 @@ func targetsCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "targets",
 		Usage:       "Run ONNX teachers over a transfer set and write their logits (soft targets)",
-		UsageText:   "distill targets --teacher <model.onnx>[:<options>] [--teacher ...] --data <file> [--labels <file>] --out <file.safetensors> [--shard <i>/<n>] [options]\n   distill targets merge --out <file.safetensors> <part>...",
+		UsageText:   "distill targets --teacher <model.onnx>[:<options>] [--teacher ...] --data <file> [--labels <file>] --out <file.safetensors> [--overwrite] [--shard <i>/<n>] [options]\n   distill targets merge --out <file.safetensors> [--overwrite] <part>...",
 		Description: targetsDescription,
 		Flags: append([]cli.Flag{
 			&cli.GenericFlag{Name: "teacher", Value: &repeatedString{}, Usage: "teacher `<model.onnx>[:opt=v,...]`; repeat for an ensemble"},
 			&cli.StringFlag{Name: "data", Usage: "transfer set `<file>` (IDX, gzip IDX, NPY, NPZ, CSV) or image folder", TakesFile: true},
 			&cli.StringFlag{Name: "labels", Usage: "labels `<file>`, to report the teachers' accuracy", TakesFile: true},
 			&cli.StringFlag{Name: "out", Usage: "soft-target `<file.safetensors>` to write", TakesFile: true},
+			overwriteFlag("--out"),
 			&cli.StringFlag{Name: "shard", Value: "0/1", Usage: "compute shard `<i>/<n>` (i from 0) of n contiguous ranges"},
 			&cli.BoolFlag{Name: "fp16", Usage: "store logits as float16"},
 			&cli.IntFlag{Name: "batch", DefaultText: batchDefaultText, Usage: "samples per teacher run `<n>`"},
@@ -109,6 +117,11 @@ func targetsCommand() *cli.Command {
 			if f, ok := cCtx.App.ErrWriter.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				opts.Progress = f
 			}
+			release, err := claimFiles(cCtx, opts.files())
+			defer release()
+			if err != nil {
+				return err
+			}
 			return runTargets(cCtx.Context, opts, cCtx.App.Writer)
 		},
 	}
@@ -119,22 +132,33 @@ func targetsMergeCommand() *cli.Command {
 		Name:      "merge",
 		Usage:     "Join soft-target shards into one file",
 		ArgsUsage: "<part>...",
-		UsageText: "distill targets merge --out <file.safetensors> <part>...",
+		UsageText: "distill targets merge --out <file.safetensors> [--overwrite] <part>...",
 		Description: "Joins the shard files written by 'distill targets --shard i/n' in sample order. It refuses\n" +
 			"gaps, overlaps, and parts made by other teachers, from other data or with other settings.\n" +
-			"The result is byte-identical to a single run over all samples.\n\n" +
+			"The result is byte-identical to a single run over all samples. An existing --out is refused\n" +
+			"unless --overwrite is given, as is an --out that is one of the parts.\n\n" +
 			"Example:\n" +
 			"  distill targets merge --out out/targets.safetensors out/part-*.safetensors",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "merged `<file.safetensors>`", TakesFile: true},
+			overwriteFlag("--out"),
 		},
 		Action: func(cCtx *cli.Context) error {
-			opts := TargetsMergeOptions{Out: cCtx.String("out"), Parts: cCtx.Args().Slice()}
+			opts := TargetsMergeOptions{Out: cCtx.String("out"), Overwrite: cCtx.Bool("overwrite"), Parts: cCtx.Args().Slice()}
 			if opts.Out == "" {
 				return usageErrorf(cCtx, "--out is required")
 			}
 			if len(opts.Parts) == 0 {
 				return usageErrorf(cCtx, "targets merge: give the shard files to merge")
+			}
+			plan := outputs.Plan{Outputs: []outputs.Output{outFile("out", opts.Out, false)}, Overwrite: opts.Overwrite}
+			for _, p := range opts.Parts {
+				plan.Inputs = append(plan.Inputs, outputs.File{Name: "part", Path: p})
+			}
+			release, err := claimFiles(cCtx, plan)
+			defer release()
+			if err != nil {
+				return err
 			}
 			return runTargetsMerge(cCtx.Context, opts, cCtx.App.Writer)
 		},
@@ -145,7 +169,7 @@ func targetsMergeCommand() *cli.Command {
 func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	o := TargetsOptions{
 		Teachers: cCtx.Generic("teacher").(*repeatedString).values, Data: cCtx.String("data"), Labels: cCtx.String("labels"),
-		Out: cCtx.String("out"), FP16: cCtx.Bool("fp16"), Batch: cCtx.Int("batch"),
+		Out: cCtx.String("out"), Overwrite: cCtx.Bool("overwrite"), FP16: cCtx.Bool("fp16"), Batch: cCtx.Int("batch"),
 		Output: cCtx.String("output"), OutputName: cCtx.String("teacher-output"),
 	}
 	if cCtx.Args().Present() {
@@ -188,6 +212,22 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 		}
 	}
 	return o, nil
+}
+
+// files returns what the command reads and writes, for claimFiles.
+func (o TargetsOptions) files() outputs.Plan {
+	p := outputs.Plan{
+		Inputs:    []outputs.File{inFile("data", o.Data), inFile("labels", o.Labels)},
+		Outputs:   []outputs.Output{outFile("out", o.Out, false)},
+		Overwrite: o.Overwrite,
+	}
+	for _, t := range o.Teachers {
+		if ts, err := dataset.ParseTeacherSpec(t, dataset.Preprocess{}); err == nil {
+			p.Inputs = append(p.Inputs, inFile("teacher", ts.Path))
+		}
+	}
+	p.Inputs = append(p.Inputs, arrayInputs("input", o.Inputs)...)
+	return p
 }
 
 // batchDefaultText is what --help says of the default of --batch (see batches).
@@ -313,8 +353,8 @@ func openTeacher(o TargetsOptions, ts dataset.TeacherSpec, ds *dataset.Dataset, 
 }
 
 // runTargetsMerge joins shard files and prints what it wrote.
-func runTargetsMerge(_ context.Context, o TargetsMergeOptions, stdout io.Writer) error {
-	if err := targets.Merge(o.Out, o.Parts); err != nil {
+func runTargetsMerge(ctx context.Context, o TargetsMergeOptions, stdout io.Writer) error {
+	if err := targets.Merge(ctx, o.Out, o.Parts); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "merged %d parts into %s\n", len(o.Parts), o.Out)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/internal/option"
+	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/train"
 	"github.com/distillgo/distill/student"
@@ -77,7 +78,10 @@ such as "30:1e-3,40:1e-4" (epochs 1-30 at 1e-3, 31-40 at 1e-4; --epochs defaults
 END), or "cosine" (from --lr towards 0 over --epochs).
 
 The checkpoint at --out is written atomically at the end of every epoch. On SIGINT/SIGTERM
-training stops and the checkpoint keeps the last completed epoch. --epochs is the total:
+training stops and the checkpoint keeps the last completed epoch. Without --resume an existing
+--out, --metrics or --plot is refused unless --overwrite is given; an output that names an input
+or another output is refused; while training, the outputs are locked (<output>.lock beside each),
+so a second run writing one of them is refused, naming this one's pid. --epochs is the total:
 --resume continues the checkpoint up to it, schedule included, giving exactly the weights of an
 uninterrupted run. A resume keeps the settings the checkpoint records (data, labels, teachers,
 preprocessing, loss, --temperature, --alpha, --lr, --optimizer, --batch, --jitter, --seed, ...):
@@ -125,7 +129,7 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "eval-labels", Usage: "labels `<file>` of --eval-data", TakesFile: true},
 		&cli.StringFlag{Name: "out", Usage: "checkpoint `<file>` written at the end of every epoch (required)", TakesFile: true},
 		&cli.BoolFlag{Name: "resume", Usage: "continue the checkpoint at --out up to --epochs, with the settings it records (only --epochs and later epochs' rates may change)"},
-		&cli.BoolFlag{Name: "overwrite", Usage: "start afresh even if --out exists (it is replaced at the first epoch's end)"},
+		&cli.BoolFlag{Name: "overwrite", Usage: "start afresh even if --out, --metrics or --plot exist (each is replaced at the first epoch's end)"},
 		&cli.StringFlag{Name: "metrics", Usage: "write per-epoch metrics as JSON lines to `<file>`", TakesFile: true},
 		&cli.StringFlag{Name: "plot", Usage: "draw loss and accuracy curves as a PNG to `<file>`", TakesFile: true},
 		&cli.StringFlag{Name: "init-from", Usage: "initialise the weights from a student `<model.onnx>` exported by distill", TakesFile: true},
@@ -157,6 +161,15 @@ func trainCommand() *cli.Command {
 			}
 			if err := opts.Validate(opts.TeacherPath != ""); err != nil {
 				return optionError(cCtx, err, true)
+			}
+			release, err := claimFiles(cCtx, opts.files())
+			defer release()
+			var exists *outputs.ExistsError
+			if errors.As(err, &exists) && exists.Output.Name == "--out" {
+				return fmt.Errorf("train: --out %s: %w: pass --resume to continue it, --overwrite to replace it, or remove it", opts.Checkpoint, train.ErrCheckpointExists)
+			}
+			if err != nil {
+				return err
 			}
 			return runTrain(cCtx.Context, opts, cCtx.App.Writer, cCtx.App.ErrWriter)
 		},
@@ -271,6 +284,26 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+// files returns what the command reads and writes, for claimFiles. With --resume the checkpoint,
+// metrics and plot are continued: they may exist.
+func (o TrainCLIOptions) files() outputs.Plan {
+	p := outputs.Plan{Overwrite: o.Overwrite}
+	for _, f := range []struct{ flag, path string }{
+		{"model", o.Spec}, {"data", o.Data}, {"labels", o.Labels}, {"soft-targets", o.SoftTargets},
+		{"eval-data", o.EvalData}, {"eval-labels", o.EvalLabels}, {"init-from", o.InitFrom},
+	} {
+		p.Inputs = append(p.Inputs, inFile(f.flag, f.path))
+	}
+	for _, t := range o.Teachers {
+		if ts, err := dataset.ParseTeacherSpec(t, dataset.Preprocess{}); err == nil {
+			p.Inputs = append(p.Inputs, inFile("teacher", ts.Path))
+		}
+	}
+	p.Inputs = append(p.Inputs, arrayInputs("teacher-input", o.TeacherInputs)...)
+	p.Outputs = []outputs.Output{outFile("out", o.Checkpoint, o.Resume), outFile("metrics", o.Metrics, o.Resume), outFile("plot", o.Plot, o.Resume)}
+	return p
 }
 
 // runTrain chooses the BLAS backend, opens the online teachers if any, and trains. People's

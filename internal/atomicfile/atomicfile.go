@@ -35,10 +35,14 @@ func Create(path string) (*File, error) {
 	removeStaleTemps(path)
 	tmp := claimTemp(path)
 	// A file already under this name is stale: this process's live Files never share a name, so
-	// it was left by an earlier process that had the same pid.
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		releaseTemp(tmp)
-		return nil, err
+	// it was left by an earlier process that had the same pid. Only an existing one is removed,
+	// so that a folder where nothing can be written fails on the create below, with its error
+	// (a read-only file system refuses even to remove a file that is not there).
+	if _, err := os.Lstat(tmp); err == nil {
+		if err := os.Remove(tmp); err != nil {
+			releaseTemp(tmp)
+			return nil, err
+		}
 	}
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, Perm)
 	if err != nil {

@@ -111,7 +111,10 @@ type OptionError = option.Error
 // provenance in metadata_props, and (opts.Verify > 0) runs the file with rt against the student's
 // forward pass (Verify); rt may be nil when Verify is 0. The model is written to a temporary file
 // beside opts.Out and moved there only once verified: on any error, opts.Out is left as it was. A
-// verification failure returns the result with the report and an error wrapping ErrVerify.
+// verification failure returns the result with the report and an error wrapping ErrVerify. A
+// done ctx stops it between steps and within the verification, and always before the file is
+// moved into place: an interrupted export returns an error wrapping ctx.Err() and leaves opts.Out
+// as it was.
 func Checkpoint(ctx context.Context, opts Options, rt model.Runtime) (*Result, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -137,6 +140,9 @@ func Checkpoint(ctx context.Context, opts Options, rt model.Runtime) (*Result, e
 	if err := ck.Apply(net); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
+	if err := interrupted(ctx, opts.Out); err != nil {
+		return nil, err
+	}
 	pre, md, err := exportMetadata(ck)
 	if err != nil {
 		return nil, fmt.Errorf("export: %s: %w", opts.Checkpoint, err)
@@ -154,6 +160,9 @@ func Checkpoint(ctx context.Context, opts Options, rt model.Runtime) (*Result, e
 		}
 	}
 
+	if err := interrupted(ctx, opts.Out); err != nil {
+		return nil, err
+	}
 	f, err := writeModel(net, opts, md)
 	if err != nil {
 		return nil, err
@@ -167,6 +176,9 @@ func Checkpoint(ctx context.Context, opts Options, rt model.Runtime) (*Result, e
 	res.Metadata = info.Metadata
 	if n > 0 {
 		rep, err := Verify(ctx, rt, net, tmp, x, n)
+		if ierr := interrupted(ctx, opts.Out); ierr != nil {
+			return nil, ierr
+		}
 		if err != nil {
 			if errors.Is(err, ErrVerify) {
 				res.Verify = &rep
@@ -176,8 +188,14 @@ func Checkpoint(ctx context.Context, opts Options, rt model.Runtime) (*Result, e
 			return nil, fmt.Errorf("export %s: %w", opts.Out, err)
 		}
 		res.Verify = &rep
+		if err := interrupted(ctx, opts.Out); err != nil {
+			return nil, err
+		}
 		if opts.AlsoVerify != nil {
 			also, err := Verify(ctx, opts.AlsoVerify, net, tmp, x, n)
+			if ierr := interrupted(ctx, opts.Out); ierr != nil {
+				return nil, ierr
+			}
 			if err != nil && !errors.Is(err, ErrVerify) {
 				return nil, fmt.Errorf("export %s: second runtime: %w", opts.Out, err)
 			}
@@ -187,10 +205,22 @@ func Checkpoint(ctx context.Context, opts Options, rt model.Runtime) (*Result, e
 			}
 		}
 	}
+	// The last look before the rename: a signal that came during the work leaves Out as it was.
+	if err := interrupted(ctx, opts.Out); err != nil {
+		return nil, err
+	}
 	if err := f.Commit(); err != nil {
 		return nil, fmt.Errorf("export %s: %w", opts.Out, err)
 	}
 	return res, nil
+}
+
+// interrupted returns an error wrapping ctx.Err() once ctx is done (SIGINT or SIGTERM), nil before.
+func interrupted(ctx context.Context, out string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("export %s: %w; nothing written", out, err)
+	}
+	return nil
 }
 
 // writeModel writes net as ONNX with metadata md to a temporary file beside opts.Out.

@@ -161,7 +161,7 @@ func Verify(ctx context.Context, rt model.Runtime, net *student.Net, path string
 		return rep, fmt.Errorf("verify export %s: %w", path, err)
 	}
 	rep.FP16, rep.Int8 = g.FP16, g.Int8
-	want, err := net.Forward(x, n)
+	want, err := forward(ctx, net, x, n)
 	if err != nil {
 		return rep, fmt.Errorf("verify export %s: student: %w", path, err)
 	}
@@ -374,6 +374,34 @@ func ImportParams(path string, spec *student.Spec) (map[string][]float32, error)
 	}
 	for name := range have {
 		return nil, fmt.Errorf("import student %s: the model's %s has no place in spec %q", path, name, spec.Name)
+	}
+	return out, nil
+}
+
+// forwardRows is the number of samples of each student forward pass of Verify: the pass cannot be
+// stopped inside, so a done ctx is seen at least every forwardRows samples (a fraction of a
+// second even for the ResNet students), and its graph stays small.
+const forwardRows = 256
+
+// forward runs the student over the n samples of x, forwardRows at a time, and returns their
+// logits; a done ctx stops it between passes with an error wrapping ctx.Err().
+func forward(ctx context.Context, net *student.Net, x []float32, n int) ([]float32, error) {
+	if n <= forwardRows {
+		return net.Forward(x, n)
+	}
+	dim := len(x) / n
+	out := make([]float32, 0, n*net.Spec().Classes)
+	for done := 0; done < n; {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		s := min(forwardRows, n-done)
+		z, err := net.Forward(x[done*dim:(done+s)*dim], s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, z...)
+		done += s
 	}
 	return out, nil
 }

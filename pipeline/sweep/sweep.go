@@ -199,6 +199,17 @@ func (o *Options) Validate() error {
 	return nil
 }
 
+// Files returns the paths of every file the sweep writes in Dir: sweep.json and each run's
+// checkpoint, metrics and curves.
+func (o *Options) Files() []string {
+	files := []string{filepath.Join(o.Dir, "sweep.json")}
+	for _, c := range o.cells() {
+		r := o.runOptions(c)
+		files = append(files, r.Checkpoint, r.Metrics, r.Plot)
+	}
+	return files
+}
+
 // runOptions returns the training options of the run c.
 func (o *Options) runOptions(c cell) train.Options {
 	opts := o.Train

@@ -2,6 +2,7 @@ package targets
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -155,7 +156,7 @@ func TestMergeShards(t *testing.T) {
 				parts = append(parts, p)
 			}
 			merged := filepath.Join(dir, "merged.safetensors")
-			if err := Merge(merged, []string{parts[2], parts[0], parts[1]}); err != nil {
+			if err := Merge(context.Background(), merged, []string{parts[2], parts[0], parts[1]}); err != nil {
 				t.Fatal(err)
 			}
 			a, _ := os.ReadFile(whole)
@@ -215,7 +216,7 @@ func TestMergeRefuses(t *testing.T) {
 	out := filepath.Join(dir, "out.safetensors")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Merge(out, tt.parts)
+			err := Merge(context.Background(), out, tt.parts)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want %q", err, tt.want)
 			}
@@ -225,7 +226,7 @@ func TestMergeRefuses(t *testing.T) {
 		})
 	}
 	t.Run("partial merge", func(t *testing.T) {
-		if err := Merge(out, []string{b, c3}); err != nil {
+		if err := Merge(context.Background(), out, []string{b, c3}); err != nil {
 			t.Fatal(err)
 		}
 		st, err := Open(out)

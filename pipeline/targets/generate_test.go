@@ -152,7 +152,7 @@ func TestGenerateTargetsShardsMerge(t *testing.T) {
 			parts = append(parts, p)
 		}
 		merged := filepath.Join(dir, "merged.safetensors")
-		if err := Merge(merged, parts); err != nil {
+		if err := Merge(context.Background(), merged, parts); err != nil {
 			t.Fatal(err)
 		}
 		a, _ := os.ReadFile(full)

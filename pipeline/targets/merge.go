@@ -1,6 +1,7 @@
 package targets
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -12,8 +13,10 @@ import (
 // ranges, whatever the order of parts. It refuses parts that leave a gap or overlap, and
 // parts that differ in teachers (model sha256s or any other teacher field), data file,
 // class count, dtype or tool version. The output is byte-identical to the file a single
-// run over the joined range writes. The copy streams through a fixed-size buffer.
-func Merge(out string, parts []string) (err error) {
+// run over the joined range writes. The copy streams through a fixed-size buffer. A done ctx
+// stops it between parts and between buffers, always before the file is moved into place: it
+// returns an error wrapping ctx.Err() and leaves out as it was.
+func Merge(ctx context.Context, out string, parts []string) (err error) {
 	if len(parts) == 0 {
 		return fmt.Errorf("merge soft targets %s: no parts", out)
 	}
@@ -24,6 +27,9 @@ func Merge(out string, parts []string) (err error) {
 		}
 	}()
 	for _, p := range parts {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("merge soft targets %s: %w", out, err)
+		}
 		t, err := Open(p)
 		if err != nil {
 			return fmt.Errorf("merge soft targets %s: %w", out, err)
@@ -65,6 +71,9 @@ func Merge(out string, parts []string) (err error) {
 			dst := int64(k)*int64(n)*c + int64(t.Meta.Start-md.Start)*c
 			total := int64(t.N) * c
 			for done := int64(0); done < total; done += chunk {
+				if err := ctx.Err(); err != nil {
+					return fmt.Errorf("merge soft targets %s: %w", out, err)
+				}
 				m := min(chunk, total-done)
 				b := buf[:m*size]
 				if err := t.f.ReadAt(logitsTensor, src+done, b); err != nil {
@@ -75,6 +84,9 @@ func Merge(out string, parts []string) (err error) {
 				}
 			}
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("merge soft targets %s: %w", out, err)
 	}
 	if err := tw.Commit(); err != nil {
 		return fmt.Errorf("merge soft targets: %w", err)

@@ -688,7 +688,7 @@ func TestDrift(t *testing.T) {
 		{"merge glob of another count", "manifest", "part-*-of-4", "part-*-of-2", "part-*-of-2.safetensors: no such file"},
 		{"parts not where the merge waits", "manifest", "--out \"/work/out/targets.part-", "--out \"/work/out/part-", "init container wait-for-parts"},
 		{"volume mounted elsewhere", "manifest", "mountPath: /work}", "mountPath: /mnt/work}", "not under a volume mount"},
-		{"no mkdir of the output folder", "manifest", "              mkdir -p /work/out &&\n", "", "no such file or directory"},
+		{"no mkdir of the output folder", "manifest", "              mkdir -p /work/out &&\n", "", "out does not exist"},
 		{"library moved in the image", "dockerfile", "/opt/distill/third_party/onnxruntime/cpu/libonnxruntime.so.1\n", "/opt/distill/lib/libonnxruntime.so.1\n", "copies"},
 		{"image renamed", "manifest", "image: ghcr.io/distillgo/distill:latest", "image: ghcr.io/distillgo/distill:v1", "another runs distill"},
 	}
