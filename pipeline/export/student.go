@@ -161,9 +161,15 @@ func Verify(ctx context.Context, rt model.Runtime, net *student.Net, path string
 		return rep, fmt.Errorf("verify export %s: %w", path, err)
 	}
 	rep.FP16, rep.Int8 = g.FP16, g.Int8
-	want, err := net.Forward(x, n)
-	if err != nil {
-		return rep, fmt.Errorf("verify export %s: student: %w", path, err)
+	dim := len(x) / n
+	want := make([]float32, 0, n*net.Spec().Classes)
+	for s := 0; s < n; s += verifyBatch {
+		e := min(s+verifyBatch, n)
+		z, err := net.Forward(x[s*dim:e*dim], e-s)
+		if err != nil {
+			return rep, fmt.Errorf("verify export %s: student: %w", path, err)
+		}
+		want = append(want, z...)
 	}
 	s, err := rt.Open(path, model.Options{Output: model.OutputLogits})
 	if err != nil {

@@ -161,6 +161,9 @@ func (t *trainer) setup() error {
 	if err := t.filterClasses(); err != nil {
 		return err
 	}
+	if err := t.checkMemory(); err != nil {
+		return err
+	}
 	if t.k > 0 && t.labels == nil && o.Alpha != 1 {
 		slog.Info("no labels: training on soft targets alone (as alpha = 1)", "data", o.Data)
 	}
