@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -41,6 +42,11 @@ type Options struct {
 	// By default (false) onnxruntime runs the nodes the CUDA provider lacks on the CPU.
 	NoCPUFallback bool
 }
+
+// MaxThreads is the most intra-op threads a session may ask for: 4 per core. More threads than
+// cores only contend, and onnxruntime builds a pool of whatever count it is given (100000 threads
+// grow its memory for minutes before the first run).
+func MaxThreads() int { return 4 * runtime.NumCPU() }
 
 // DefaultBatch is the batch size on CPU when Options.Batch is 0: large enough for onnxruntime's
 // GEMMs to reach full speed on a 784-1200-1200-10 MLP, small enough to stay in cache-sized memory.
@@ -177,6 +183,8 @@ func (o Options) check() error {
 		return fmt.Errorf("batch %d: must be positive", o.Batch)
 	case o.Threads < 0:
 		return fmt.Errorf("threads %d: must be >= 0", o.Threads)
+	case o.Threads > MaxThreads():
+		return fmt.Errorf("threads %d: at most %d (4 per core on this machine's %d)", o.Threads, MaxThreads(), runtime.NumCPU())
 	case o.GPUID < 0:
 		return fmt.Errorf("gpu id %d: must be >= 0", o.GPUID)
 	}
