@@ -139,7 +139,13 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 	if batch == 0 {
 		batch = DefaultBatch
 	}
-	data, err := dataset.Open(opts.Format.Source(opts.Data, opts.Labels))
+	src := opts.Format.Source(opts.Data, opts.Labels)
+	if kind, err := ModelKind(opts.Model); err == nil {
+		if err := checkDataShape(opts, src, kind); err != nil {
+			return nil, err
+		}
+	}
+	data, err := dataset.Open(src)
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
 	}

@@ -211,7 +211,11 @@ func checkOutputs(o *Options) error {
 // loadData loads the training set and checks it against the spec and the preprocessing.
 func (t *trainer) loadData() error {
 	o := &t.opts
-	data, err := dataset.Open(o.Format.Source(o.Data, o.Labels))
+	src := o.Format.Source(o.Data, o.Labels)
+	if err := dataset.CheckSourceShape(src, o.Preprocess, t.spec.Input); err != nil {
+		return fmt.Errorf("train: student input: %w", err)
+	}
+	data, err := dataset.Open(src)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
