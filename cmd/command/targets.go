@@ -170,7 +170,7 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	if o.Shard, o.Shards, err = targets.ParseShard(cCtx.String("shard")); err != nil {
 		return o, usageErrorf(cCtx, "--shard: %v", err)
 	}
-	if o.Format, err = formatFromFlags(cCtx); err != nil {
+	if o.Format, err = formatFromFlags(cCtx, cCtx.String("data")); err != nil {
 		return o, err
 	}
 	if o.Inputs, err = parseInputs("input", cCtx.Generic("input").(*repeatedString).values); err != nil {
