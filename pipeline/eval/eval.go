@@ -215,8 +215,8 @@ func modelLogits(ctx context.Context, opts Options, rt model.Runtime, data *data
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := student.CheckLabels(data.Labels, classes); err != nil {
-		return nil, 0, fmt.Errorf("eval: labels %s for model %s: %w", data.LabelsPath, opts.Model, err)
+	if err := data.CheckLabels(classes); err != nil {
+		return nil, 0, fmt.Errorf("eval: model %s: %w", opts.Model, err)
 	}
 	if err := student.CheckTeacher(logits, 1, data.N, classes, 0); err != nil {
 		return nil, 0, fmt.Errorf("eval: model %s output: %w", opts.Model, err)

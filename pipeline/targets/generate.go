@@ -180,8 +180,8 @@ func checkTeachers(teachers []Teacher, ds *dataset.Dataset) (int, error) {
 			return 0, fmt.Errorf("generate targets: teacher %s has %d classes, but teacher %s has %d", t.Path, c, teachers[0].Path, classes)
 		}
 	}
-	if err := student.CheckLabels(ds.Labels, classes); err != nil {
-		return 0, fmt.Errorf("generate targets: labels %s for teacher %s: %w", ds.LabelsPath, teachers[0].Path, err)
+	if err := ds.CheckLabels(classes); err != nil {
+		return 0, fmt.Errorf("generate targets: teacher %s: %w", teachers[0].Path, err)
 	}
 	return classes, nil
 }

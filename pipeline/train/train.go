@@ -233,8 +233,8 @@ func (t *trainer) loadData() error {
 		}
 	}
 	slog.Info("student preprocessing", "data", o.Data, "dtype", data.DType, "preprocess", o.Preprocess.String())
-	if err := student.CheckLabels(data.Labels, t.spec.Classes); err != nil {
-		return fmt.Errorf("train: labels %s for student spec %s: %w", data.LabelsPath, o.Spec, err)
+	if err := data.CheckLabels(t.spec.Classes); err != nil {
+		return fmt.Errorf("train: student spec %s: %w", o.Spec, err)
 	}
 	t.labels = data.Labels
 	t.stDim = dataset.NumValues(t.spec.Input)
@@ -307,8 +307,8 @@ func (t *trainer) loadEval() error {
 	if !reflect.DeepEqual(ev.Shape, t.data.Shape) {
 		return fmt.Errorf("train: eval data %s has per-sample shape %v, training data %s has %v", o.EvalData, ev.Shape, o.Data, t.data.Shape)
 	}
-	if err := student.CheckLabels(ev.Labels, t.spec.Classes); err != nil {
-		return fmt.Errorf("train: eval: labels %s for student spec %s: %w", ev.LabelsPath, o.Spec, err)
+	if err := ev.CheckLabels(t.spec.Classes); err != nil {
+		return fmt.Errorf("train: eval data: student spec %s: %w", o.Spec, err)
 	}
 	t.eval = ev
 	t.evalX = make([]float32, ev.N*t.stDim)
