@@ -158,7 +158,7 @@ func safetensorsKind(header []byte) Kind {
 // Mismatch returns an error when the file at path, which a reader wanted as want and could not
 // read, is of another kind it can name: "teacher.onnx is an ONNX model, not a checkpoint (give it
 // to --teacher, --init-from or eval --model)". It returns nil when the file is of the kind wanted
-// (then damaged), of no kind it knows, or cannot be read: the reader's own error stands.
+// (then damaged), empty, of no kind it can name, or cannot be read: the reader's own error stands.
 func Mismatch(path string, want Kind) error {
 	got, err := Of(path)
 	if err != nil {
@@ -173,11 +173,11 @@ func MismatchBytes(path string, data []byte, want Kind) error {
 }
 
 func mismatch(path string, got, want Kind) error {
-	switch {
-	case got == want || got == Other:
+	switch got {
+	case want, Other, Empty, Safetensors:
+		// Of the kind wanted, or nothing distill writes whole (empty, a damaged header, another
+		// tool's safetensors): the reader's own error says best what is wrong.
 		return nil
-	case got == Empty || got == Safetensors:
-		return fmt.Errorf("%s is %s, not %s", path, got, want.noun())
 	}
 	return fmt.Errorf("%s is %s, not %s (%s)", path, got, want.noun(), use(got, want))
 }
