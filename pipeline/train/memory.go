@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // batchSize is the largest batch a step runs: Batch, or all the samples when there are fewer
@@ -13,15 +15,36 @@ import (
 // above the data does not size its buffers.
 func (t *trainer) batchSize() int { return min(t.opts.Batch, t.samples()) }
 
-// memAvailable returns the memory the kernel says a new allocation can take without swapping
-// (MemAvailable in /proc/meminfo), in bytes; ok is false where it cannot be read (not Linux).
-// A variable so that tests can set it.
-var memAvailable = func() (bytes int64, ok bool) {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
+// memAvailable returns the memory a new allocation can take, in bytes: the least of what the
+// kernel says it can give without swapping (MemAvailable in /proc/meminfo), the process's
+// address-space limit (ulimit -v, in /proc/self/limits) and the room left under a cgroup v2
+// memory limit (a container's: memory.max less memory.current). ok is false where none can be
+// read (not Linux). A variable so that tests can set it.
+var memAvailable = func() (n int64, ok bool) {
+	var avail []int64
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if n, ok := parseMemAvailable(b); ok {
+			avail = append(avail, n)
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/limits"); err == nil {
+		if n, ok := parseAddressLimit(b); ok {
+			avail = append(avail, n)
+		}
+	}
+	max, errMax := os.ReadFile("/sys/fs/cgroup/memory.max")
+	cur, errCur := os.ReadFile("/sys/fs/cgroup/memory.current")
+	if errMax == nil && errCur == nil {
+		m, err1 := strconv.ParseInt(string(bytes.TrimSpace(max)), 10, 64) // "max" when unlimited
+		c, err2 := strconv.ParseInt(string(bytes.TrimSpace(cur)), 10, 64)
+		if err1 == nil && err2 == nil {
+			avail = append(avail, m-c)
+		}
+	}
+	if len(avail) == 0 {
 		return 0, false
 	}
-	return parseMemAvailable(b)
+	return slices.Min(avail), true
 }
 
 // parseMemAvailable reads the MemAvailable line ("MemAvailable:   23339636 kB") of meminfo.
@@ -33,6 +56,25 @@ func parseMemAvailable(meminfo []byte) (int64, bool) {
 			kb, err := strconv.ParseInt(string(f[1]), 10, 64)
 			return kb * 1024, err == nil
 		}
+	}
+	return 0, false
+}
+
+// parseAddressLimit reads the soft limit of the "Max address space" line of /proc/self/limits
+// ("Max address space  6144000000  unlimited  bytes"); ok is false when it is unlimited.
+func parseAddressLimit(limits []byte) (int64, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(limits))
+	for sc.Scan() {
+		rest, found := strings.CutPrefix(sc.Text(), "Max address space")
+		if !found {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) < 1 {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		return n, err == nil
 	}
 	return 0, false
 }
@@ -65,7 +107,7 @@ func (t *trainer) checkMemory() error {
 	if need <= avail {
 		return nil
 	}
-	return optErr("Batch", "a batch of %d samples of %s needs at least %s (%d activation values per sample, kept with their gradients, and %d parameters), but the machine has %s available: lower the batch",
+	return optErr("Batch", "a batch of %d samples of %s needs at least %s (%d activation values per sample, kept with their gradients, and %d parameters), but only %s is available (the least of MemAvailable, ulimit -v and a cgroup's memory.max): lower the batch",
 		b, t.opts.Spec, gib(need), g.ActivationValues(), g.NumParams(), gib(avail))
 }
 

@@ -63,7 +63,7 @@ func TestCheckMemory(t *testing.T) {
 			if !errors.As(err, &oe) || oe.Option != "Batch" {
 				t.Fatalf("error %v, want an option error on Batch", err)
 			}
-			for _, w := range []string{tc.want, "needs at least", "activation values per sample", "0.0 GiB available: lower the batch"} {
+			for _, w := range []string{tc.want, "needs at least", "activation values per sample", "but only 0.0 GiB is available", "lower the batch"} {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
@@ -84,6 +84,25 @@ func TestParseMemAvailable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, ok := parseMemAvailable([]byte(tc.meminfo))
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("got %d, %v; want %d, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestParseAddressLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name, limits string
+		want         int64
+		ok           bool
+	}{
+		{"limited", "Max stack size            8388608              unlimited            bytes\nMax address space         6144000000           unlimited            bytes\n", 6144000000, true},
+		{"unlimited", "Max address space         unlimited            unlimited            bytes\n", 0, false},
+		{"absent", "Max stack size            8388608              unlimited            bytes\n", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := parseAddressLimit([]byte(tc.limits))
 			if got != tc.want || ok != tc.ok {
 				t.Errorf("got %d, %v; want %d, %v", got, ok, tc.want, tc.ok)
 			}
