@@ -43,11 +43,6 @@ type Options struct {
 	NoCPUFallback bool
 }
 
-// MaxThreads is the most intra-op threads a session may ask for: 4 per core. More threads than
-// cores only contend, and onnxruntime builds a pool of whatever count it is given (100000 threads
-// grow its memory for minutes before the first run).
-func MaxThreads() int { return 4 * runtime.NumCPU() }
-
 // DefaultBatch is the batch size on CPU when Options.Batch is 0: large enough for onnxruntime's
 // GEMMs to reach full speed on a 784-1200-1200-10 MLP, small enough to stay in cache-sized memory.
 const DefaultBatch = 256
