@@ -11,6 +11,7 @@ import (
 	"github.com/x448/float16"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/distillgo/distill/internal/filekind"
 	"github.com/distillgo/distill/internal/nn"
 )
 
@@ -33,6 +34,9 @@ func ImportGraph(path string) (*ExportGraph, error) {
 	}
 	g, err := importModel(data)
 	if err != nil {
+		if kerr := filekind.MismatchBytes(path, data, filekind.ONNX); kerr != nil {
+			return nil, fmt.Errorf("import onnx: %w", kerr)
+		}
 		return nil, fmt.Errorf("import onnx %s: %w", path, err)
 	}
 	return g, nil

@@ -11,6 +11,8 @@ import (
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/distillgo/distill/internal/filekind"
 )
 
 // ModelInfo describes an ONNX model as read from its protobuf, without onnxruntime.
@@ -44,6 +46,14 @@ var ErrNotONNX = errors.New("not an ONNX model")
 // `git lfs pull` fetches it.
 var ErrLFSPointer = errors.New("the file is a Git LFS pointer, not the model itself (fetch it with git lfs pull)")
 
+// notONNX is a file of another kind that distill reads (filekind), which says so itself; it is
+// ErrNotONNX for errors.Is.
+type notONNX struct{ err error }
+
+func (e notONNX) Error() string        { return e.err.Error() }
+func (e notONNX) Unwrap() error        { return e.err }
+func (e notONNX) Is(target error) bool { return target == ErrNotONNX }
+
 // lfsPointerPrefix starts every Git LFS pointer file (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md).
 const lfsPointerPrefix = "version https://git-lfs.github.com/spec/v1"
 
@@ -66,6 +76,9 @@ func ReadModelInfo(path string) (*ModelInfo, error) {
 	}
 	info, err := parseModelInfo(data)
 	if err != nil {
+		if kerr := filekind.MismatchBytes(path, data, filekind.ONNX); kerr != nil {
+			return nil, fmt.Errorf("read onnx model: %w", notONNX{kerr})
+		}
 		return nil, fmt.Errorf("read onnx model %s: %w", path, err)
 	}
 	return info, nil

@@ -3,6 +3,7 @@ package onnx
 import (
 	"errors"
 	"log/slog"
+	"runtime"
 	"slices"
 
 	"github.com/distillgo/distill/internal/model"
@@ -83,3 +84,8 @@ func (s *Session) Describe() model.Description {
 	}
 	return d
 }
+
+// MaxThreads is the most intra-op threads a session may ask for: 4 per core. More threads than
+// cores only contend, and onnxruntime builds a pool of whatever count it is given (100000 threads
+// grow its memory for minutes before the first run).
+func MaxThreads() int { return 4 * runtime.NumCPU() }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -177,6 +178,8 @@ func (o Options) check() error {
 		return fmt.Errorf("batch %d: must be positive", o.Batch)
 	case o.Threads < 0:
 		return fmt.Errorf("threads %d: must be >= 0", o.Threads)
+	case o.Threads > MaxThreads():
+		return fmt.Errorf("threads %d: at most %d (4 per core on this machine's %d)", o.Threads, MaxThreads(), runtime.NumCPU())
 	case o.GPUID < 0:
 		return fmt.Errorf("gpu id %d: must be >= 0", o.GPUID)
 	}

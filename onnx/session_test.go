@@ -3,6 +3,7 @@ package onnx_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -228,6 +229,7 @@ func TestSessionOpenErrors(t *testing.T) {
 		{"bad device", good, onnx.Options{Device: "tpu"}, "device"},
 		{"bad output", good, onnx.Options{Output: "scores"}, "output"},
 		{"negative batch", good, onnx.Options{Batch: -1}, "batch"},
+		{"threads beyond the bound", good, onnx.Options{Threads: 100000}, fmt.Sprintf("threads 100000: at most %d (4 per core", onnx.MaxThreads())},
 		{"input shape that does not fit", good, onnx.Options{InputShape: []int{4}}, "does not fit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

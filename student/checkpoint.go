@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/distillgo/distill/internal/filekind"
 	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/internal/nn"
 	"github.com/distillgo/distill/internal/safetensors"
@@ -217,11 +218,17 @@ func checkParamSet(got map[string][]float32, want []ParamShape) error {
 func LoadCheckpoint(path string) (*Checkpoint, error) {
 	f, err := safetensors.Open(path)
 	if err != nil {
+		if kerr := filekind.Mismatch(path, filekind.Checkpoint); kerr != nil {
+			return nil, fmt.Errorf("load checkpoint: %w", kerr)
+		}
 		return nil, fmt.Errorf("load checkpoint: %w", err)
 	}
 	defer f.Close()
 	r := &checkpointReader{path: path, f: f}
 	if err := r.checkFormat(); err != nil {
+		if kerr := filekind.Mismatch(path, filekind.Checkpoint); kerr != nil {
+			return nil, fmt.Errorf("load checkpoint: %w", kerr)
+		}
 		return nil, err
 	}
 	spec, err := ParseSpec([]byte(f.Meta[ckSpec]), "in checkpoint")

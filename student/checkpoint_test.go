@@ -337,7 +337,7 @@ func invalidCheckpointCases() []badCheckpointCase {
 		}, `optimizer tensor "optim.layers.0.bias.exp_avg" has shape [4], its parameter 5 values`, ErrSpecMismatch},
 		{"soft-target file", func(t *testing.T, p string) {
 			writeST(t, p, map[string][]int{"logits": {2, 3}}, []string{"logits"}, map[string]string{"format": "distill.softtargets/v1"})
-		}, `format "distill.softtargets/v1", want "distill.checkpoint/v1"`, nil},
+		}, `is a soft-target file, not a checkpoint (give it to train or sweep --soft-targets)`, nil},
 		{"no format", func(t *testing.T, p string) {
 			m := tinyCheckpointMeta()
 			delete(m, "format")

@@ -25,8 +25,12 @@ func csvFlags() []cli.Flag {
 	}
 }
 
-// formatFromFlags reads the flags of csvFlags.
-func formatFromFlags(cCtx *cli.Context) (dataset.Format, error) {
+// formatFromFlags reads the flags of csvFlags, for the data files paths (those of the command's
+// flags, "" when not given): a flag that applies to none of them is refused instead of ignored.
+func formatFromFlags(cCtx *cli.Context, paths ...string) (dataset.Format, error) {
+	if err := checkFormatApplies(cCtx, paths); err != nil {
+		return dataset.Format{}, err
+	}
 	c := dataset.Format{Label: cCtx.String("label-column"), Header: cCtx.String("csv-header")}
 	if c.Header == "" {
 		c.Header = dataset.HeaderNames
@@ -55,6 +59,40 @@ func formatFromFlags(cCtx *cli.Context) (dataset.Format, error) {
 		}
 	}
 	return c, nil
+}
+
+// checkFormatApplies refuses a flag of csvFlags given for data that holds no CSV file (the CSV
+// flags) or no image folder (the image flags) among paths: Format.Source drops the fields that
+// do not apply to a file, so the flag would be silently ignored.
+func checkFormatApplies(cCtx *cli.Context, paths []string) error {
+	var given []string
+	csv, folder := false, false
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		given = append(given, p)
+		csv = csv || dataset.IsCSV(p)
+		folder = folder || (dataset.HasOwnLabels(p) && !dataset.IsCSV(p))
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	what, isNot, notOne := given[0], "is not", "is not one"
+	if len(given) > 1 {
+		what, isNot, notOne = strings.Join(given, " and "), "are not", "are not"
+	}
+	for _, f := range []string{"image-size", "color"} {
+		if !folder && cCtx.IsSet(f) {
+			return usageErrorf(cCtx, "--%s: for an image folder (a directory of class folders), and %s %s", f, what, notOne)
+		}
+	}
+	for _, f := range []string{"label-column", "feature-columns", "csv-header"} {
+		if !csv && cCtx.IsSet(f) {
+			return usageErrorf(cCtx, "--%s: for CSV data (a file named *.csv or *.csv.gz), and %s %s", f, what, isNot)
+		}
+	}
+	return nil
 }
 
 // parseInputs reads --input (or --teacher-input) arguments: "<name>=<file>" feeds the model input

@@ -126,7 +126,7 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 		}
 	}
 	var err error
-	if o.Format, err = formatFromFlags(cCtx); err != nil {
+	if o.Format, err = formatFromFlags(cCtx, cCtx.String("data"), cCtx.String("fit-data")); err != nil {
 		return o, err
 	}
 	if o.BiasShifts, err = biasShiftsFromFlags(cCtx); err != nil {

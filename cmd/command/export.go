@@ -57,11 +57,11 @@ with the student's own forward pass: it prints the largest absolute logit differ
 argmax agreement, and fails above 1e-4 (float32), 1e-2 x (1 + largest |logit|) with --fp16
 or 5e-2 x (1 + largest |logit|) with --int8 (4/254 per int8 weight instead, when the student
 has more than three).
-The samples are the first K of --verify-data, preprocessed as the checkpoint records, or else
-random raw values in [0, scale]. --verify 0 skips the check (onnxruntime is then not loaded).
-The file at --out appears only once written and verified. An existing --out is refused unless
---overwrite is given, as is an --out that names --model, --spec or --verify-data; SIGINT or
-SIGTERM stop the export at once and leave --out as it was.
+The samples are the first K of --verify-data (all of it when it holds fewer), preprocessed as the
+checkpoint records, or else random raw values in [0, scale] (at most 4096). --verify 0 skips the
+check (onnxruntime is then not loaded). The file at --out appears only once written and verified.
+An existing --out is refused unless --overwrite is given, as is an --out that names --model,
+--spec or --verify-data; SIGINT or SIGTERM stop the export at once and leave --out as it was.
 
 --bias-shift 3=+3.5 (repeatable, or 7=-7.6,8=-7.6) adds to the bias of the student's last
 (dense) layer, so the model's logit of each class named moves by its delta, as 'distill eval

@@ -45,6 +45,7 @@ func TestExportHelpAndUsage(t *testing.T) {
 		{"no model", []string{"--out", "x.onnx"}, "--model is required"},
 		{"no out", []string{"--model", "x.ckpt"}, "--out is required"},
 		{"negative verify", []string{"--model", "x.ckpt", "--out", "x.onnx", "--verify", "-1"}, "--verify: -1 samples: must not be negative"},
+		{"random verify beyond the bound", []string{"--model", "x.ckpt", "--out", "x.onnx", "--verify", "1000000000"}, "--verify: 1000000000 random samples: at most 4096 (verification data allows up to its size)"},
 		{"verify data without verify", []string{"--model", "x.ckpt", "--out", "x.onnx", "--verify", "0", "--verify-data", "d"}, "nothing would be verified"},
 		{"positional", []string{"--model", "x.ckpt", "--out", "x.onnx", "extra"}, "unexpected argument"},
 		{"int8 with fp16", []string{"--model", "x.ckpt", "--out", "x.onnx", "--int8", "--fp16"}, "--int8: int8 and fp16 weights exclude each other"},

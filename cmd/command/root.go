@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -258,7 +259,7 @@ func runtimeFlags(what string) []cli.Flag {
 		&cli.StringFlag{Name: "runtime", Value: runtimeORT, Usage: "run " + what + " with `<runtime>`: ort (onnxruntime) or go (pure Go, CPU: every operator distill exports, see the README's student specs)"},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "run " + what + " on `<device>`: cpu, cuda or auto (CUDA if it loads, else CPU)"},
 		&cli.IntFlag{Name: "gpu-id", Usage: "CUDA device ordinal `<n>` for --device cuda or auto"},
-		&cli.IntFlag{Name: "threads", Usage: "onnxruntime intra-op `<threads>` for " + what + " (0: onnxruntime's default, one per core)"},
+		&cli.IntFlag{Name: "threads", Usage: "onnxruntime intra-op `<threads>` for " + what + " (0: onnxruntime's default, one per core; at most 4 per core)"},
 	}
 }
 
@@ -311,6 +312,9 @@ func runtimeFromFlags(cCtx *cli.Context) (modelRuntime, error) {
 	}
 	if rt.ORT.Threads < 0 {
 		return rt, usageErrorf(cCtx, "--threads %d: must not be negative", rt.ORT.Threads)
+	}
+	if rt.ORT.Threads > onnx.MaxThreads() {
+		return rt, usageErrorf(cCtx, "--threads %d: at most %d (4 per core on this machine's %d)", rt.ORT.Threads, onnx.MaxThreads(), runtime.NumCPU())
 	}
 	return rt, nil
 }

@@ -194,7 +194,7 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	if o.Shard, o.Shards, err = targets.ParseShard(cCtx.String("shard")); err != nil {
 		return o, usageErrorf(cCtx, "--shard: %v", err)
 	}
-	if o.Format, err = formatFromFlags(cCtx); err != nil {
+	if o.Format, err = formatFromFlags(cCtx, cCtx.String("data")); err != nil {
 		return o, err
 	}
 	if o.Inputs, err = parseInputs("input", cCtx.Generic("input").(*repeatedString).values); err != nil {
@@ -269,7 +269,13 @@ func runTargets(ctx context.Context, o TargetsOptions, stdout io.Writer) error {
 		}
 		specs[i] = ts
 	}
-	ds, err := dataset.Open(o.Format.Source(o.Data, o.Labels))
+	src := o.Format.Source(o.Data, o.Labels)
+	for _, ts := range specs {
+		if err := checkTeacherInput(src, ts); err != nil {
+			return err
+		}
+	}
+	ds, err := dataset.Open(src)
 	if err != nil {
 		return err
 	}
@@ -381,4 +387,28 @@ func openInputsTeacher(o TargetsOptions, ts dataset.TeacherSpec, rows int) (targ
 		Path: ts.Path, SHA256: d.SHA256, Input: d.Input, Output: d.Output, Preprocess: pre, OutputKind: ts.Output,
 		ClassLabels: d.ClassLabels,
 	}}, nil
+}
+
+// checkTeacherInput checks, before the data is read, that its samples will fit the teacher's
+// input where both shapes can be told cheaply (an image folder, and a model whose input has fixed
+// per-sample axes or an input shape given), so that a mismatch is refused before every image is
+// decoded. A model it cannot read is left to opening it, which reports it.
+func checkTeacherInput(src dataset.Source, ts dataset.TeacherSpec) error {
+	shape := ts.Preprocess.InputShape
+	if len(shape) == 0 {
+		info, err := onnx.ReadModelInfo(ts.Path)
+		if err != nil || len(info.Inputs) != 1 || len(info.Inputs[0].Shape) < 2 {
+			return nil
+		}
+		for _, d := range info.Inputs[0].Shape[1:] {
+			if d < 1 {
+				return nil
+			}
+			shape = append(shape, int(d))
+		}
+	}
+	if err := dataset.CheckSourceShape(src, ts.Preprocess, shape); err != nil {
+		return fmt.Errorf("targets: teacher %s: %w", ts.Path, err)
+	}
+	return nil
 }

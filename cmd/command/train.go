@@ -265,7 +265,7 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	if o.Runtime, err = runtimeFromFlags(cCtx); err != nil {
 		return o, err
 	}
-	if t.Format, err = formatFromFlags(cCtx); err != nil {
+	if t.Format, err = formatFromFlags(cCtx, cCtx.String("data"), cCtx.String("eval-data")); err != nil {
 		return o, err
 	}
 	if t.Preprocess, _, err = preprocessFromFlags(cCtx, "", dataset.Preprocess{}); err != nil {

@@ -71,6 +71,9 @@ func (s *Spec) Graph() (*Graph, error) {
 	if !params {
 		return nil, errors.New(`field "layers": no trainable layer (dense or conv2d)`)
 	}
+	if n := g.NumParams(); n > MaxParams {
+		return nil, fmt.Errorf(`field "layers": the network has %d parameters and buffers, over the limit of %d (2^28, 1 GiB of float32; an ONNX file holds at most 2 GiB)`, n, MaxParams)
+	}
 	last := len(s.Layers) - 1
 	if out := g.Nodes[last].Out; len(out) != 1 || out[0] != s.Classes {
 		return nil, fmt.Errorf("%s: output shape %v does not match field \"classes\" = %d", s.label(last), []int(out), s.Classes)
@@ -131,14 +134,14 @@ func (s *Spec) resolve(i int, names map[string]int, g *Graph) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !bounded(out) {
-		return nil, fmt.Errorf("its output shape %v holds more than %d values per sample", []int(out), MaxValues)
+	if err := checkValues("its output of shape", out, "per sample"); err != nil {
+		return nil, err
 	}
 	n.Out = out
 	n.Tensors = op.Tensors(l, n.In, out)
 	for _, t := range n.Tensors {
-		if !bounded(t.Shape) {
-			return nil, fmt.Errorf("its %s of shape %v holds more than %d values", t.Name, t.Shape, MaxValues)
+		if err := checkValues("its "+t.Name+" of shape", t.Shape, "per tensor"); err != nil {
+			return nil, err
 		}
 	}
 	for _, j := range n.Inputs {
@@ -179,8 +182,8 @@ func (s *Spec) checkTop() error {
 			return fmt.Errorf("field \"input\": dimensions must be > 0, got %v", s.Input)
 		}
 	}
-	if !bounded(s.Input) {
-		return fmt.Errorf("field \"input\": %v holds more than %d values per sample", s.Input, MaxValues)
+	if err := checkValues("field \"input\":", s.Input, "per sample"); err != nil {
+		return err
 	}
 	if s.Classes < 1 {
 		return fmt.Errorf("field \"classes\": must be > 0, got %d", s.Classes)
@@ -260,21 +263,4 @@ func arity(op Operator) string {
 		return fmt.Sprintf("%d to %d", least, most)
 	}
 	return fmt.Sprintf("%d", least)
-}
-
-// MaxValues bounds the values of a sample at any layer and of any tensor (2^31 float32s, 8 GiB),
-// so that a spec cannot make shape arithmetic overflow or ask for absurd allocations.
-const MaxValues = 1 << 31
-
-// bounded reports whether the dimensions are positive and their product at most MaxValues,
-// computed without overflow.
-func bounded(dims []int) bool {
-	n := 1
-	for _, d := range dims {
-		if d <= 0 || d > MaxValues/n {
-			return false
-		}
-		n *= d
-	}
-	return true
 }

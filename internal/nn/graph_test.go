@@ -2,6 +2,8 @@ package nn
 
 import (
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -104,17 +106,65 @@ func TestSameArchitecture(t *testing.T) {
 	}
 }
 
-// TestSpecBounds checks that shapes and tensors too large to allocate, or whose sizes would
-// overflow, are errors naming the field or the layer, not a panic when the net is built.
+// TestSpecBounds checks that shapes and tensors over the size limits (MaxValues per tensor and per
+// sample at a layer, MaxParams in all), or whose sizes would overflow, are errors naming the field
+// or the layer and giving the figure and the limit, not a panic or an out-of-memory when the net is
+// built; and that a spec at the limits passes, as do the shipped specs (models/*.json).
 func TestSpecBounds(t *testing.T) {
-	for _, tc := range []struct{ spec, want string }{
-		{`{"input":[65536,65536,65536],"classes":10,"layers":[{"type":"flatten"},{"type":"dense","units":10}]}`, `field "input"`},
-		{`{"input":[4194304,2097152,2097152],"classes":10,"layers":[{"type":"flatten"},{"type":"dense","units":10}]}`, `field "input"`},
-		{`{"input":[4],"classes":10,"layers":[{"type":"dense","units":4611686018427387904},{"type":"dense","units":10}]}`, `layer 0 (dense): its output shape`},
-		{`{"input":[60000],"classes":10,"layers":[{"type":"dense","units":60000},{"type":"dense","units":10}]}`, `layer 0 (dense): its weight of shape [60000 60000]`},
+	dense := func(in string, units ...int) string {
+		s := `{"input":[` + in + `],"classes":10,"layers":[`
+		for _, u := range units {
+			s += fmt.Sprintf(`{"type":"dense","units":%d},`, u)
+		}
+		return s + `{"type":"dense","units":10}]}`
+	}
+	const image = `{"input":[1,28,28],"classes":10,"layers":[`
+	for _, tc := range []struct {
+		name, spec string
+		want       []string // empty: the spec is valid
+	}{
+		{"input overflows", `{"input":[65536,65536,65536],"classes":10,"layers":[{"type":"flatten"},{"type":"dense","units":10}]}`,
+			[]string{`field "input": [65536 65536 65536] holds 281474976710656 values, over the limit of 67108864 (2^26) values per sample`}},
+		{"input too large", `{"input":[4194304,2097152,2097152],"classes":10,"layers":[{"type":"flatten"},{"type":"dense","units":10}]}`, []string{`field "input"`}},
+		{"output overflows", dense("4", 4611686018427387904), []string{`layer 0 (dense): its output of shape [4611686018427387904] holds 4.61e+18 values`}},
+		{"units 1e9", dense("1", 1000000000), []string{`layer 0 (dense): its output of shape [1000000000] holds 1000000000 values, over the limit of 67108864 (2^26) values per sample`}},
+		{"weight of 100000 units", dense("784", 100000), []string{`layer 0 (dense): its weight of shape [784 100000] holds 78400000 values, over the limit of 67108864 (2^26) values per tensor`}},
+		{"filters 100000", image + `{"type":"conv2d","filters":100000,"kernel":3},{"type":"flatten"},{"type":"dense","units":10}]}`,
+			[]string{`layer 0 (conv2d): its output of shape [100000 26 26] holds 67600000 values, over the limit`}},
+		{"pad larger than the input", image + `{"type":"conv2d","filters":4,"kernel":1000001,"pad":1000000},{"type":"flatten"},{"type":"dense","units":10}]}`,
+			[]string{`layer 0 (conv2d): field "pad": 1000000 is larger than the input 28x28: at most 28`}},
+		{"pool pad larger than the input", `{"input":[1,2,2],"classes":10,"layers":[{"type":"maxpool","kernel":5,"pad":3},{"type":"flatten"},{"type":"dense","units":10}]}`,
+			[]string{`layer 0 (maxpool): field "pad": 3 is larger than the input 2x2`}},
+		{"parameters in all", dense("8192", 8192, 8192, 8192, 8192),
+			[]string{`field "layers": the network has 268550154 parameters and buffers, over the limit of 268435456`}},
+		{"one tensor at the limit", dense("8192", 8192), nil},
+		{"same pad of a 1x1 input", `{"input":[1,1,1],"classes":10,"layers":[{"type":"conv2d","filters":2,"kernel":3,"pad":"same"},{"type":"flatten"},{"type":"dense","units":10}]}`, nil},
 	} {
-		if _, err := ParseSpec([]byte(tc.spec), "big"); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: error %v, want one containing %q", tc.spec, err, tc.want)
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseSpec([]byte(tc.spec), "big")
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("ParseSpec: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("ParseSpec succeeded, want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	shipped, err := filepath.Glob("../../models/*.json")
+	if err != nil || len(shipped) == 0 {
+		t.Fatalf("no shipped specs: %v", err)
+	}
+	for _, path := range shipped {
+		if _, err := LoadSpec(path); err != nil {
+			t.Errorf("%s: %v", path, err)
 		}
 	}
 }

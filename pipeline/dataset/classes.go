@@ -57,7 +57,7 @@ func named(names []string) bool { return len(names) > 0 && numbers(names) == nil
 //     unknown and it is an error.
 //
 // After it, d.ClassNames are the model's names when it has names. Labels out of the model's range
-// are left for [student.CheckLabels] to report.
+// are left for [Dataset.CheckLabels] to report.
 func (d *Dataset) AlignClasses(m ModelClasses) (string, error) {
 	if d.Labels == nil || (len(d.ClassNames) == 0 && len(m.Names) == 0) {
 		return "", nil

@@ -20,6 +20,7 @@ type table struct {
 	x          []float32
 	labels     []int32  // nil without a label column
 	classNames []string // nil for numeric labels
+	lines      []int    // the line of each sample's label; nil without a label column
 }
 
 // openCSV reads the CSV data file of src.
@@ -34,7 +35,7 @@ func openCSV(src Source) (*Dataset, error) {
 		return nil, fmt.Errorf("read data %s: %w", src.Data, err)
 	}
 	return &Dataset{Path: src.Data, SHA256: hex.EncodeToString(h[:]), N: t.n, Shape: []int{t.f}, X: t.x,
-		Labels: t.labels, ClassNames: t.classNames, DType: "float64"}, nil
+		Labels: t.labels, ClassNames: t.classNames, DType: "float64", labelLines: t.lines}, nil
 }
 
 // csvReader reads the records of one CSV file, keeping the line each began on.
@@ -147,6 +148,7 @@ func (t *table) finish(h *csvHeader, lab *labelColumn, labeled bool) error {
 	}
 	var err error
 	t.labels, t.classNames, err = lab.indices()
+	t.lines = lab.lines
 	if err != nil {
 		return err
 	}

@@ -218,3 +218,42 @@ func slicesIndex(forms []string, s string) int {
 	}
 	return 0
 }
+
+// TestCheckLabels: a label that is not a class of the model is an error naming the file the
+// labels are in (the CSV data file itself, else the labels file), the line of a CSV file (after
+// its header and a blank line) or the index of the sample, and the label as the file writes it.
+func TestCheckLabels(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, file, text string
+		labels           string // a labels file's name, written as IDX from the text's labels
+		want             string // "" when the labels fit 3 classes
+	}{
+		{"csv numbers", "n.csv", "x,label\n1,0\n\n2,1\n3,3\n", "", `labels $DIR/n.csv: line 5 has label 3, but the model has 3 classes (0..2)`},
+		{"csv names", "c.csv", "x,label\n1,ant\n2,bee\n3,cat\n4,dog\n", "", `labels $DIR/c.csv: line 5 has label "dog" (class 3 of the 4 it names), but the model has 3 classes (0..2)`},
+		{"csv fits", "ok.csv", "x,label\n1,0\n2,2\n", "", ""},
+		{"idx", "x.idx", "", "y.idx", `labels $DIR/y.idx: sample 2 (from 0) has label 3, but the model has 3 classes`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := Source{}
+			if tc.labels == "" {
+				src.Data = writeFile(t, dir, tc.file, []byte(tc.text))
+			} else {
+				src.Data = writeFile(t, dir, tc.file, []byte{0, 0, 0x08, 2, 0, 0, 0, 3, 0, 0, 0, 1, 5, 6, 7})
+				src.Labels = writeFile(t, dir, tc.labels, []byte{0, 0, 0x08, 1, 0, 0, 0, 3, 0, 1, 3})
+			}
+			ds, err := Open(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = ds.CheckLabels(3)
+			want := strings.ReplaceAll(tc.want, "$DIR", dir)
+			switch {
+			case want == "" && err != nil:
+				t.Fatalf("CheckLabels: %v", err)
+			case want != "" && (!errors.Is(err, ErrBadLabel) || !strings.Contains(err.Error(), want)):
+				t.Fatalf("CheckLabels: %v, want an error containing %q", err, want)
+			}
+		})
+	}
+}

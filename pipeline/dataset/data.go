@@ -41,7 +41,44 @@ type Dataset struct {
 	// "int64", "float16", "float32" or "float64" ("float64" for CSV). X holds the values as
 	// float32 whatever it is.
 	DType string
+	// labelLines is the line of each sample's label in a CSV file (nil for other files), for
+	// CheckLabels's messages.
+	labelLines []int
 }
+
+// LabelsFile returns the file the labels were read from: LabelsPath, or Path when the data holds
+// them itself (a CSV label column, an image folder's class folders).
+func (d *Dataset) LabelsFile() string {
+	if d.LabelsPath != "" {
+		return d.LabelsPath
+	}
+	return d.Path
+}
+
+// CheckLabels checks that every label is a class of a model with classes classes (0..classes-1).
+// The error names the labels file, where the first bad label is in it (the line of a CSV file,
+// else the sample's index from 0) and the label as the file writes it (a class name, or its
+// index), and wraps ErrBadLabel.
+func (d *Dataset) CheckLabels(classes int) error {
+	for i, y := range d.Labels {
+		if y >= 0 && int(y) < classes {
+			continue
+		}
+		where := fmt.Sprintf("sample %d (from 0)", i)
+		if i < len(d.labelLines) {
+			where = fmt.Sprintf("line %d", d.labelLines[i])
+		}
+		label := fmt.Sprint(y)
+		if int(y) < len(d.ClassNames) && y >= 0 {
+			label = fmt.Sprintf("%q (class %d of the %d it names)", d.ClassNames[y], y, len(d.ClassNames))
+		}
+		return fmt.Errorf("labels %s: %s has label %s, but the model has %d classes (0..%d): %w", d.LabelsFile(), where, label, classes, classes-1, ErrBadLabel)
+	}
+	return nil
+}
+
+// ErrBadLabel is wrapped by Dataset.CheckLabels's error: a label that is not a class of the model.
+var ErrBadLabel = errors.New("label out of range")
 
 // DefaultScale is the scale preprocessing should divide raw values by when none is given: 255
 // for 8-bit integer data (pixels), 1 for everything else (already scaled floats, tabular data).

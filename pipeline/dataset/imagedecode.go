@@ -24,6 +24,8 @@ func imageHeader(raw []byte, maxPixels int) (image.Config, func(io.Reader) (imag
 		decode func(io.Reader) (image.Image, error)
 	)
 	switch {
+	case len(raw) == 0:
+		return image.Config{}, nil, fmt.Errorf("%w: an empty file (0 bytes), not a PNG or JPEG image", ErrBadData)
 	case bytes.HasPrefix(raw, pngMagic):
 		config, decode = png.DecodeConfig, png.Decode
 	case bytes.HasPrefix(raw, []byte{0xff, 0xd8}):

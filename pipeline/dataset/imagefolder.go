@@ -268,3 +268,62 @@ func parallelFirstError(n int, do func(i int) error) error {
 	}
 	return nil
 }
+
+// PeekShape returns the sample shape Open(src) will give when it can tell without reading the
+// samples, so that a caller can check it against a model first: for an image folder [channels,
+// height, width] from its listing and its first image (ImageSize and Color when given, else
+// the first image's size and colour), decoding one image instead of all of them; nil for other
+// sources, whose samples Open reads anyway.
+func PeekShape(src Source) ([]int, error) {
+	if !isDir(src.Data) {
+		return nil, nil
+	}
+	if err := src.checkImageFolder(maxImagePixels); err != nil {
+		return nil, err
+	}
+	ls, err := listImageFolder(src.Data)
+	if err != nil {
+		return nil, err
+	}
+	first := filepath.Join(src.Data, filepath.FromSlash(ls.images[0].rel))
+	raw, err := os.ReadFile(first)
+	if err != nil {
+		return nil, fmt.Errorf("read image %s: %w", first, err)
+	}
+	cfg, _, err := imageHeader(raw, maxImagePixels)
+	if err != nil {
+		return nil, fmt.Errorf("read image %s: %w", first, err)
+	}
+	h, w := cfg.Height, cfg.Width
+	if src.ImageSize != nil {
+		h, w = src.ImageSize[0], src.ImageSize[1]
+	}
+	gray := src.Color == ColorGray
+	if src.Color == "" {
+		img, err := decodeImage(raw, maxImagePixels)
+		if err != nil {
+			return nil, fmt.Errorf("read image %s: %w", first, err)
+		}
+		gray = isGrayImage(img, raw)
+	}
+	if gray {
+		return []int{1, h, w}, nil
+	}
+	return []int{3, h, w}, nil
+}
+
+// CheckSourceShape checks, before Open reads the samples of src, that they will fit a model
+// taking modelShape with preprocessing p, as [Preprocess.ForModel] and [Preprocess.CheckInput]
+// check them once the data is loaded (the same errors), where PeekShape can tell the sample
+// shape: an image folder of 2000x2000 images for a 784-input model is refused before its images
+// are decoded. Other sources pass.
+func CheckSourceShape(src Source, p Preprocess, modelShape []int) error {
+	shape, err := PeekShape(src)
+	if err != nil || shape == nil {
+		return err
+	}
+	if p, err = p.ForModel(shape, modelShape); err != nil {
+		return err
+	}
+	return p.CheckInput(shape, modelShape)
+}

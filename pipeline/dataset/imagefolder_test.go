@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -263,6 +264,10 @@ func TestOpenImageFolderErrors(t *testing.T) {
 			[]string{"open image folder $DIR", "no class folders"}},
 		{"not an image", map[string][]byte{"a/1.png": ok, "a/2.png": []byte("hello, world")}, Source{}, ErrBadData,
 			[]string{"read image $DIR/a/2.png", "not a PNG or JPEG file"}},
+		{"empty png", map[string][]byte{"a/1.png": ok, "a/2.png": {}}, Source{}, ErrBadData,
+			[]string{"read image $DIR/a/2.png: bad data file: an empty file (0 bytes), not a PNG or JPEG image"}},
+		{"empty first png", map[string][]byte{"a/1.png": {}, "a/2.png": ok}, Source{}, ErrBadData,
+			[]string{"read image $DIR/a/1.png: bad data file: an empty file (0 bytes)"}},
 		{"damaged png", map[string][]byte{"a/1.png": ok, "b/1.png": damaged}, Source{}, ErrBadData,
 			[]string{"read image $DIR/b/1.png", "png:"}},
 		{"damaged first png", map[string][]byte{"a/1.png": damaged, "b/1.png": ok}, Source{}, ErrBadData,
@@ -406,5 +411,48 @@ func TestImageFolderSkippedLog(t *testing.T) {
 	}
 	if got := buf.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, "level=WARN") || !strings.Contains(got, "skipped=3 first=LICENSE") {
 		t.Errorf("log %q, want one warning of 3 skipped entries, the first LICENSE", got)
+	}
+}
+
+// TestCheckSourceShape: the sample shape of an image folder is told from its first image and the
+// image size and colour given, without decoding the others (here a damaged one), so that a folder
+// that cannot fit the model is refused before its images are read; other sources are not peeked.
+func TestCheckSourceShape(t *testing.T) {
+	ok := pngOf(t, grayImg(2, 2, 1, 2, 3, 4))
+	red := pngOf(t, uniform(2, 2, color.RGBA{R: 200, A: 255}, func(r image.Rectangle) drawImage { return image.NewRGBA(r) }))
+	for _, tc := range []struct {
+		name   string
+		files  map[string][]byte
+		src    Source
+		model  []int
+		shape  []int
+		errMsg string // "" when the shape fits
+	}{
+		{"fits", map[string][]byte{"a/1.png": ok, "b/1.png": ok[:30]}, Source{}, []int{4}, []int{1, 2, 2}, ""},
+		{"image size too large", map[string][]byte{"a/1.png": ok, "b/1.png": ok[:30]}, Source{ImageSize: []int{2000, 2000}}, []int{784}, []int{1, 2000, 2000},
+			"samples of shape [1 2000 2000] hold 4000000 values, but the model's input [784] needs 784"},
+		{"rgb given", map[string][]byte{"a/1.png": ok}, Source{Color: ColorRGB}, []int{1, 2, 2}, []int{3, 2, 2}, "[3 2 2]"},
+		{"rgb first image", map[string][]byte{"a/1.png": red, "a/2.png": ok[:30]}, Source{}, []int{3, 2, 2}, []int{3, 2, 2}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTree(t, dir, tc.files)
+			src := tc.src
+			src.Data = dir
+			shape, err := PeekShape(src)
+			if err != nil || !slices.Equal(shape, tc.shape) {
+				t.Fatalf("PeekShape: %v, %v; want %v", shape, err, tc.shape)
+			}
+			err = CheckSourceShape(src, Preprocess{Scale: 255}, tc.model)
+			switch {
+			case tc.errMsg == "" && err != nil:
+				t.Fatalf("CheckSourceShape: %v", err)
+			case tc.errMsg != "" && (err == nil || !strings.Contains(err.Error(), tc.errMsg)):
+				t.Fatalf("CheckSourceShape: %v, want an error containing %q", err, tc.errMsg)
+			}
+		})
+	}
+	if shape, err := PeekShape(Source{Data: "x.npy"}); shape != nil || err != nil {
+		t.Errorf("PeekShape of a file: %v, %v; want nil, nil", shape, err)
 	}
 }

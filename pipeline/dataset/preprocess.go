@@ -340,7 +340,11 @@ func ParseTeacherSpec(spec string, plain Preprocess) (TeacherSpec, error) {
 		var err error
 		switch key {
 		case "scale":
-			ts.Preprocess.Scale, err = strconv.ParseFloat(val, 64)
+			// Scale 0 means "unset" inside Preprocess: a scale written here must be positive, as
+			// --scale's must, or scale=0 would silently mean the data's default.
+			if ts.Preprocess.Scale, err = strconv.ParseFloat(val, 64); err == nil && !(ts.Preprocess.Scale > 0) {
+				err = errors.New("must be positive")
+			}
 			ts.Preprocess.ScaleFrom = ""
 		case "mean":
 			ts.Preprocess.Mean, err = ParseFloatList(val)

@@ -228,7 +228,7 @@ func TestParseTeacherSpec(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"", ":mean=1", "a.onnx:mean=x", "a.onnx:std=0", "a.onnx:shape=1x0", "a.onnx:colour=1", "a.onnx:mean=1,mean=2", "a.onnx:output=soft", "a.onnx:scale=1,=2", "a.onnx:scale=1,2", "a.onnx:mean=1,x", "a.onnx:shape=1,2.5", "a.onnx:layout=chw"} {
+	for _, bad := range []string{"", ":mean=1", "a.onnx:mean=x", "a.onnx:std=0", "a.onnx:shape=1x0", "a.onnx:colour=1", "a.onnx:mean=1,mean=2", "a.onnx:output=soft", "a.onnx:scale=1,=2", "a.onnx:scale=1,2", "a.onnx:mean=1,x", "a.onnx:shape=1,2.5", "a.onnx:layout=chw", "a.onnx:scale=0", "a.onnx:scale=-1"} {
 		t.Run("bad "+bad, func(t *testing.T) {
 			if _, err := ParseTeacherSpec(bad, plain); err == nil {
 				t.Error("no error")

@@ -52,6 +52,10 @@ func ParseBiasShifts(s string) ([]BiasShift, error) {
 		if err != nil || math.IsNaN(d) || math.IsInf(d, 0) {
 			return nil, fmt.Errorf("bias shift %q: delta %q is not a finite number", part, val)
 		}
+		if math.Abs(d) > math.MaxFloat32 {
+			// Logits and biases are float32: the shift would be infinite.
+			return nil, fmt.Errorf("bias shift %q: delta %q is beyond float32's range (%.4g)", part, val, math.MaxFloat32)
+		}
 		if seen[k] {
 			return nil, fmt.Errorf("bias shift %q: class %d given twice", part, k)
 		}

@@ -22,6 +22,8 @@ func TestParseBiasShifts(t *testing.T) {
 		{"negative class", "-1=2", nil, true},
 		{"bad delta", "3=x", nil, true},
 		{"infinite delta", "3=inf", nil, true},
+		{"beyond float32", "3=1e39", nil, true},
+		{"largest float32", "3=-3e38", []BiasShift{{3, -3e38}}, false},
 		{"class twice", "3=1,3=2", nil, true},
 	}
 	for _, tt := range tests {

@@ -142,7 +142,13 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 	if batch == 0 {
 		batch = DefaultBatch
 	}
-	data, err := dataset.Open(opts.Format.Source(opts.Data, opts.Labels))
+	src := opts.Format.Source(opts.Data, opts.Labels)
+	if kind, err := ModelKind(opts.Model); err == nil {
+		if err := checkDataShape(opts, src, kind); err != nil {
+			return nil, err
+		}
+	}
+	data, err := dataset.Open(src)
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
 	}
@@ -228,8 +234,8 @@ func modelLogits(ctx context.Context, opts Options, rt model.Runtime, data *data
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := student.CheckLabels(data.Labels, classes); err != nil {
-		return nil, 0, fmt.Errorf("eval: labels %s for model %s: %w", data.LabelsPath, opts.Model, err)
+	if err := data.CheckLabels(classes); err != nil {
+		return nil, 0, fmt.Errorf("eval: model %s: %w", opts.Model, err)
 	}
 	if err := student.CheckTeacher(logits, 1, data.N, classes, 0); err != nil {
 		return nil, 0, fmt.Errorf("eval: model %s output: %w", opts.Model, err)

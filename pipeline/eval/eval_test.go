@@ -103,7 +103,7 @@ func TestEvalBadInput(t *testing.T) {
 		teacher model.Teacher
 		want    string
 	}{
-		{"labels out of range", eval.Options{Model: ckpt, Data: f.EvalData, Labels: badLabels}, nil, "sample 42 has label 7"},
+		{"labels out of range", eval.Options{Model: ckpt, Data: f.EvalData, Labels: badLabels}, nil, "sample 42 (from 0) has label 7, but the model has"},
 		{"no labels", eval.Options{Model: ckpt, Data: f.EvalData}, nil, "no labels"},
 		{"missing model", eval.Options{Model: filepath.Join(f.Dir, "none.ckpt"), Data: f.EvalData, Labels: f.EvalLabels}, nil, "none.ckpt"},
 		{"teacher classes", eval.Options{Model: ckpt, Data: f.EvalData, Labels: f.EvalLabels, TeacherPath: "t5"},

@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/pipeline/eval"
@@ -32,7 +33,11 @@ func ShiftOutputBias(net *student.Net, shifts []eval.BiasShift) (string, error) 
 		return "", fmt.Errorf("bias shift: the student has no output bias %s of %d classes", name, spec.Classes)
 	}
 	for k, d := range v {
-		bias[k] += float32(d)
+		b := bias[k] + float32(d)
+		if math.IsInf(float64(b), 0) || math.IsNaN(float64(b)) {
+			return "", fmt.Errorf("bias shift %d=%g: class %d's bias %g would become %g, out of float32's range", k, d, k, bias[k], b)
+		}
+		bias[k] = b
 	}
 	if err := net.LoadParams(params); err != nil {
 		return "", fmt.Errorf("bias shift: %w", err)

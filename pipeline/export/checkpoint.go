@@ -25,6 +25,11 @@ import (
 // second.
 const DefaultVerifySamples = 64
 
+// MaxRandomVerify is the most random samples Options.Verify may ask for without VerifyData (which
+// bounds it by its size instead): random inputs beyond a few thousand exercise nothing more, and
+// each takes the input's values twice in memory, so that --verify 1000000000 would not fit.
+const MaxRandomVerify = 4096
+
 // Options configures Checkpoint (`distill export`).
 type Options struct {
 	// Checkpoint is the student checkpoint to export (required).
@@ -97,6 +102,8 @@ func (o Options) Validate() error {
 		return &OptionError{Scope: "export", Option: "Opset", Err: fmt.Errorf("%d must be positive", o.Opset)}
 	case o.Int8 && o.Opset != 0 && o.Opset < onnx.MinOpsetInt8:
 		return &OptionError{Scope: "export", Option: "Opset", Err: fmt.Errorf("%d: int8 weights need opset >= %d", o.Opset, onnx.MinOpsetInt8)}
+	case o.VerifyData == "" && o.Verify > MaxRandomVerify:
+		return &OptionError{Scope: "export", Option: "Verify", Err: fmt.Errorf("%d random samples: at most %d (verification data allows up to its size)", o.Verify, MaxRandomVerify)}
 	case o.VerifyData != "" && o.Verify == 0:
 		return &OptionError{Scope: "export", Option: "VerifyData", Err: errors.New("verification data with no samples to verify: nothing would be verified")}
 	}
@@ -298,7 +305,7 @@ func exportMetadata(ck *student.Checkpoint) (dataset.Preprocess, map[string]stri
 }
 
 // verifyInputs returns up to opts.Verify preprocessed samples for the student's input: the first
-// ones of opts.VerifyData, or random raw values in [0, scale] preprocessed by pre.
+// ones of opts.VerifyData (all of them when it holds fewer), or random raw values in [0, scale] preprocessed by pre.
 func verifyInputs(opts Options, spec *student.Spec, pre dataset.Preprocess) (x []float32, n int, what string, err error) {
 	dim := dataset.NumValues(spec.Input)
 	if opts.VerifyData == "" {

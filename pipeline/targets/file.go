@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/distillgo/distill/internal/filekind"
 	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/internal/safetensors"
 	"github.com/distillgo/distill/pipeline/dataset"
@@ -268,11 +269,17 @@ type File struct {
 func Open(path string) (*File, error) {
 	f, err := safetensors.Open(path)
 	if err != nil {
+		if kerr := filekind.Mismatch(path, filekind.SoftTargets); kerr != nil {
+			return nil, fmt.Errorf("read soft targets: %w", kerr)
+		}
 		return nil, fmt.Errorf("read soft targets: %w", err)
 	}
 	t, err := targetsFromFile(path, f)
 	if err != nil {
 		f.Close()
+		if kerr := filekind.Mismatch(path, filekind.SoftTargets); kerr != nil {
+			return nil, fmt.Errorf("read soft targets: %w", kerr)
+		}
 		return nil, fmt.Errorf("read soft targets %s: %w", path, err)
 	}
 	return t, nil

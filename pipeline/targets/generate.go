@@ -197,8 +197,8 @@ func checkTeachers(teachers []Teacher, ds *dataset.Dataset, probe bool) (int, er
 			slog.Warn(hint)
 		}
 	}
-	if err := student.CheckLabels(ds.Labels, classes); err != nil {
-		return 0, fmt.Errorf("generate targets: labels %s for teacher %s: %w", ds.LabelsPath, teachers[0].Path, err)
+	if err := ds.CheckLabels(classes); err != nil {
+		return 0, fmt.Errorf("generate targets: teacher %s: %w", teachers[0].Path, err)
 	}
 	return classes, nil
 }

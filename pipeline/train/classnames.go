@@ -8,7 +8,6 @@ import (
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/eval"
-	"github.com/distillgo/distill/student"
 )
 
 // alignClasses numbers the training labels as the student's classes will be numbered, and
@@ -74,8 +73,8 @@ func (t *trainer) alignClasses() error {
 	if note != "" {
 		slog.Info(note)
 	}
-	if err := student.CheckLabels(t.data.Labels, t.spec.Classes); err != nil {
-		return fmt.Errorf("train: labels of %s for student spec %s: %w", o.Data, o.Spec, err)
+	if err := t.data.CheckLabels(t.spec.Classes); err != nil {
+		return fmt.Errorf("train: student spec %s: %w", o.Spec, err)
 	}
 	t.labels = t.data.Labels
 	t.prov.ClassNames = t.data.ClassNames

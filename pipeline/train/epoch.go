@@ -96,7 +96,7 @@ func (t *trainer) produce(ctx context.Context, perm []int, jit *rand.Rand) (read
 	}
 	readyCh := make(chan *batch, 1)
 	var wg sync.WaitGroup
-	B, N := t.opts.Batch, len(perm)
+	B, N := t.batchSize(), len(perm)
 	wg.Go(func() {
 		defer close(readyCh)
 		for s := 0; s < N; s += B {
@@ -149,7 +149,7 @@ func (t *trainer) step(b *batch, drop *rand.Rand) (student.LossParts, error) {
 }
 
 func (t *trainer) newBatch() *batch {
-	B, C := t.opts.Batch, t.spec.Classes
+	B, C := t.batchSize(), t.spec.Classes
 	b := &batch{idx: make([]int, B), raw: make([]float32, B*t.inDim), x: make([]float32, B*t.stDim)}
 	if t.opts.Jitter > 0 {
 		b.gather = make([]float32, B*t.inDim)

@@ -167,6 +167,9 @@ func (t *trainer) setup() error {
 	if err := t.filterClasses(); err != nil {
 		return err
 	}
+	if err := t.checkMemory(); err != nil {
+		return err
+	}
 	if t.k > 0 && t.labels == nil && o.Alpha != 1 {
 		slog.Info("no labels: training on soft targets alone (as alpha = 1)", "data", o.Data)
 	}
@@ -214,7 +217,11 @@ func checkOutputs(o *Options) error {
 // loadData loads the training set and checks it against the spec and the preprocessing.
 func (t *trainer) loadData() error {
 	o := &t.opts
-	data, err := dataset.Open(o.Format.Source(o.Data, o.Labels))
+	src := o.Format.Source(o.Data, o.Labels)
+	if err := dataset.CheckSourceShape(src, o.Preprocess, t.spec.Input); err != nil {
+		return fmt.Errorf("train: student input: %w", err)
+	}
+	data, err := dataset.Open(src)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -232,8 +239,8 @@ func (t *trainer) loadData() error {
 		}
 	}
 	slog.Info("student preprocessing", "data", o.Data, "dtype", data.DType, "preprocess", o.Preprocess.String())
-	if err := student.CheckLabels(data.Labels, t.spec.Classes); err != nil {
-		return fmt.Errorf("train: labels %s for student spec %s: %w", data.LabelsPath, o.Spec, err)
+	if err := data.CheckLabels(t.spec.Classes); err != nil {
+		return fmt.Errorf("train: student spec %s: %w", o.Spec, err)
 	}
 	t.labels = data.Labels
 	t.stDim = dataset.NumValues(t.spec.Input)
@@ -309,8 +316,8 @@ func (t *trainer) loadEval() error {
 	if err := t.alignEval(ev); err != nil {
 		return err
 	}
-	if err := student.CheckLabels(ev.Labels, t.spec.Classes); err != nil {
-		return fmt.Errorf("train: eval: labels %s for student spec %s: %w", ev.LabelsPath, o.Spec, err)
+	if err := ev.CheckLabels(t.spec.Classes); err != nil {
+		return fmt.Errorf("train: eval data: student spec %s: %w", o.Spec, err)
 	}
 	t.eval = ev
 	t.evalX = make([]float32, ev.N*t.stDim)

@@ -377,8 +377,8 @@ type badTrainCase struct {
 func badTrainCases(f *synth.Fixture, in badTrainInputs) []badTrainCase {
 	dir := f.Dir
 	return []badTrainCase{
-		{"labels out of range", func(o *testOpts) { o.Labels = in.badLabels }, "sample 17 has label 3, want 0..2"},
-		{"eval labels out of range", func(o *testOpts) { o.EvalLabels = in.badLabels; o.EvalData = f.Data }, "sample 17 has label 3"},
+		{"labels out of range", func(o *testOpts) { o.Labels = in.badLabels }, "sample 17 (from 0) has label 3, but the model has 3 classes (0..2)"},
+		{"eval labels out of range", func(o *testOpts) { o.EvalLabels = in.badLabels; o.EvalData = f.Data }, "train: eval data: student spec"},
 		{"empty data", func(o *testOpts) { o.Data, o.Labels = in.emptyData, in.emptyLabels }, "empty"},
 		{"no labels for hard training", func(o *testOpts) { o.Labels = "" }, "hard-label training needs labels"},
 		{"teacher classes", func(o *testOpts) {

@@ -28,11 +28,12 @@ var (
 const DefaultBatch = 256
 
 // Bounds of a workspace, so that a hostile or mistaken model cannot ask for absurd memory: a
-// layer holds at most maxSampleElems values per sample (2^26 float32s, 256 MiB), and a run's
+// layer holds at most maxSampleElems values per sample (the spec's bound nn.MaxValues, 2^26
+// float32s, 256 MiB), and a run's
 // widest layer at most maxRunElems values (2^24, 64 MiB), which lowers the batch of a model with
 // wide layers.
 const (
-	maxSampleElems = 1 << 26
+	maxSampleElems = nn.MaxValues
 	maxRunElems    = 1 << 24
 )
 

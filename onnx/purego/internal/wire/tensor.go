@@ -6,18 +6,21 @@ import (
 	"math"
 
 	"github.com/x448/float16"
+
+	"github.com/distillgo/distill/internal/nn"
 )
 
-// maxElems bounds an initializer's element count and a sample's (2^26 float32s is 256 MiB, far
-// above a student or one image), so hostile dims cannot ask for absurd allocations or overflow.
-const maxElems = 1 << 26
+// maxElems bounds an initializer's element count and a sample's, so hostile dims cannot ask for
+// absurd allocations or overflow: the spec's bound nn.MaxValues (2^26 float32s, 256 MiB), so that
+// every student a spec allows loads here.
+const maxElems = nn.MaxValues
 
 // Size returns the number of elements of t's dims.
 func (t Tensor) Size() (int, error) {
 	size := 1
 	for _, d := range t.Dims {
 		if d < 0 || d > maxElems || int64(size)*d > maxElems {
-			return 0, fmt.Errorf("%w: initializer %q has dims %v", ErrMalformed, t.Name, t.Dims)
+			return 0, fmt.Errorf("%w: initializer %q has dims %v: negative, or over the limit of %d values per tensor", ErrMalformed, t.Name, t.Dims, maxElems)
 		}
 		size *= int(d)
 	}
