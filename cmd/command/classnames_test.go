@@ -144,6 +144,19 @@ func TestClassNamesAcrossFiles(t *testing.T) {
 	if acc, _ := evalAccuracy(t, "--model", exported, "--data", part, "--label-column", "species"); acc < 0.95 {
 		t.Errorf("exported model on the CSV without setosa: accuracy %.2f", acc)
 	}
+	// Started from that model on the CSV without setosa, then resumed: the resumed epochs keep
+	// the model's numbering (a resume takes no --init-from to number by).
+	fromModel := filepath.Join(dir, "from-model.ckpt")
+	for _, extra := range [][]string{{"--init-from", exported, "--epochs", "2"}, {"--resume", "--epochs", "3"}} {
+		args := append([]string{"train", "--model", spec, "--data", part, "--label-column", "species", "--out", fromModel,
+			"--batch", "32", "--lr", "0.01", "--scale", "255", "--blas", "go"}, extra...)
+		if code, _, stderr := runMain(t, args...); code != ExitOK {
+			t.Fatalf("train %v: exit %d\n%s", extra, code, stderr)
+		}
+		if got := recordedNames(t, fromModel); got != "setosa,versicolor,virginica" {
+			t.Errorf("after train %v the checkpoint records classes %q", extra, got)
+		}
+	}
 
 	// An image folder of classes named by number, "0" missing, against models numbered 0..2 that
 	// record no names: the folder "1" is class 1.
@@ -163,15 +176,7 @@ func TestClassNamesAcrossFiles(t *testing.T) {
 		"--epochs", "6", "--batch", "16", "--lr", "0.02", "--scale", "255", "--blas", "go", "--threads", "1"); code != ExitOK {
 		t.Fatalf("online train on the folder: exit %d\n%s\n%s", code, out, stderr)
 	}
-	ck, err := student.LoadCheckpoint(online)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, prov, err := provenance.Read(ck.Meta)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(prov.ClassNames, ","); got != "0,1,2" {
+	if got := recordedNames(t, online); got != "0,1,2" {
 		t.Errorf("online run records class names %q, want 0,1,2", got)
 	}
 	if acc, _ := evalAccuracy(t, "--model", online, "--data", idxData, "--labels", idxLabels); acc < 0.6 {
@@ -193,4 +198,18 @@ func TestClassNamesAcrossFiles(t *testing.T) {
 	if code, _, stderr := runMain(t, "eval", "--model", teacher, "--data", words, "--scale", "255", "--layout", "nchw"); code == ExitOK || !strings.Contains(stderr, "which is which is unknown") {
 		t.Errorf("eval of word-named folders missing one against an unnamed model: exit %d, stderr %q", code, stderr)
 	}
+}
+
+// recordedNames returns the class names a checkpoint's provenance records, comma-separated.
+func recordedNames(t *testing.T, ckpt string) string {
+	t.Helper()
+	ck, err := student.LoadCheckpoint(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, prov, err := provenance.Read(ck.Meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(prov.ClassNames, ",")
 }

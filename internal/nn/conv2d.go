@@ -78,9 +78,11 @@ func checkWindow(l *Layer, in Shape, defStride int) (int, int, error) {
 		// ONNX requires pads smaller than the kernel (no window of padding only).
 		return 0, 0, fieldErr("pad", "must be smaller than the kernel %d, got %d", l.Kernel, p)
 	}
-	if p > in[1] || p > in[2] {
+	if l.Pad != PadSame && (p > in[1] || p > in[2]) {
 		// More padding than input on a side: the windows past the input see almost nothing but
-		// zeros (and a mistyped pad, 1000000, would ask for an absurd output).
+		// zeros (and a mistyped pad, 1000000, would ask for an absurd output). "same" padding is
+		// exempt: it keeps the output the input's size, whatever the kernel (a 5-wide kernel on
+		// a 1x32 map pads 2 on every side).
 		return 0, 0, fieldErr("pad", "%d is larger than the input %dx%d: at most %d", p, in[1], in[2], min(in[1], in[2]))
 	}
 	if in[1]+2*p < l.Kernel || in[2]+2*p < l.Kernel {

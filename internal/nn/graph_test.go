@@ -135,6 +135,7 @@ func TestSpecBounds(t *testing.T) {
 			[]string{`layer 0 (conv2d): field "pad": 1000000 is larger than the input 28x28: at most 28`}},
 		{"pool pad larger than the input", `{"input":[1,2,2],"classes":10,"layers":[{"type":"maxpool","kernel":5,"pad":3},{"type":"flatten"},{"type":"dense","units":10}]}`,
 			[]string{`layer 0 (maxpool): field "pad": 3 is larger than the input 2x2`}},
+		{"same pad on a map smaller than the kernel", `{"input":[1,1,32],"classes":10,"layers":[{"type":"conv2d","filters":2,"kernel":5,"pad":"same"},{"type":"flatten"},{"type":"dense","units":10}]}`, nil},
 		{"parameters in all", dense("8192", 8192, 8192, 8192, 8192),
 			[]string{`field "layers": the network has 268550154 parameters and buffers, over the limit of 268435456`}},
 		{"one tensor at the limit", dense("8192", 8192), nil},

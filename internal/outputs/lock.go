@@ -3,6 +3,7 @@ package outputs
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,6 +39,14 @@ func (l *Lock) lock(o Output, real string) error {
 	// just finished).
 	for range 8 {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		if errors.Is(err, fs.ErrPermission) {
+			// A lock file we may not write (left by another user's run): if its owner still
+			// holds it, that run is writing; if not, it is a dead run's, to be replaced.
+			if err := takeOver(o, path); err != nil {
+				return err
+			}
+			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		}
 		if err != nil {
 			where := filepath.Dir(o.Path)
 			if o.Folder {
@@ -72,6 +81,25 @@ func (l *Lock) lock(o Output, real string) error {
 		return nil
 	}
 	return fmt.Errorf("%s %s: lock %s: other runs keep taking it: %w", o.Name, o.Path, path, ErrLocked)
+}
+
+// takeOver removes the lock file at path that this process may not open for writing, when no
+// process holds its lock; it returns a *LockedError when one does. A file it cannot read or
+// remove is left for the caller's open to report.
+func takeOver(o Output, path string) error {
+	r, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
+	err = syscall.Flock(int(r.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return &LockedError{Output: o.File, PID: readPID(r), Lock: path}
+	}
+	if err == nil {
+		os.Remove(path) // removed while held, as Release does
+	}
+	return nil
 }
 
 // probe returns a *LockedError for output o when another process holds the lock file at path

@@ -59,6 +59,7 @@ var (
 // ExistsError reports an output that exists without Plan.Overwrite.
 type ExistsError struct{ Output File }
 
+// Error says which output exists and how to replace it.
 func (e *ExistsError) Error() string {
 	return fmt.Sprintf("%s %s exists: pass --overwrite to replace it, or remove it", e.Output.Name, e.Output.Path)
 }
@@ -73,6 +74,7 @@ type LockedError struct {
 	Lock   string
 }
 
+// Error names the output, the other run's pid and the lock file.
 func (e *LockedError) Error() string {
 	who := "another distill run"
 	if e.PID > 0 {

@@ -77,14 +77,16 @@ func (d *Dataset) AlignClasses(m ModelClasses) (string, error) {
 		d.Labels = labels
 	}
 	switch {
-	case len(m.Names) > 0:
-		d.ClassNames = slices.Clone(m.Names)
-	case numbers(d.ClassNames) != nil && perm != nil:
-		// The numbers are the model's classes now; name them all, so that reports list them.
+	case numbers(d.ClassNames) != nil && (len(m.Names) == 0 || (numbers(m.Names) != nil && isIdentity(numbers(m.Names)))):
+		// The numbers are the model's classes; name them all (also when the last ones are
+		// missing from the data), so that reports list them and a model trained on them
+		// records every class.
 		d.ClassNames = make([]string, m.N)
 		for k := range d.ClassNames {
 			d.ClassNames[k] = strconv.Itoa(k)
 		}
+	case len(m.Names) == m.N:
+		d.ClassNames = slices.Clone(m.Names)
 	}
 	return note, nil
 }
@@ -93,18 +95,25 @@ func (d *Dataset) AlignClasses(m ModelClasses) (string, error) {
 // the note to print.
 func (d *Dataset) classPermutation(m ModelClasses) ([]int, string, error) {
 	dataNums, modelNums := numbers(d.ClassNames), numbers(m.Names)
+	if dataNums != nil && modelNums != nil && isIdentity(modelNums) {
+		// A model numbered 0..k-1 (a student trained on folders 0 to k-1, which may record fewer
+		// names than its classes) names nothing beyond the numbers: the data's numbers are its
+		// classes.
+		modelNums = nil
+	}
 	switch {
 	case len(d.ClassNames) == 0 && modelNums != nil && isIdentity(modelNums):
 		return nil, "", nil
 	case len(d.ClassNames) == 0 && modelNums != nil:
 		// Numeric labels against a model whose classes are numbers in another order (a
 		// scikit-learn ZipMap's keys 1, 2, 3): the label is the number.
+		// The permutation covers the model's numbers only, so a corrupt label (2147483647)
+		// allocates nothing.
 		pos := make(map[int]int, len(modelNums))
 		for k, v := range modelNums {
 			pos[v] = k
 		}
-		maxLabel := slices.Max(d.Labels)
-		perm := make([]int, maxLabel+1)
+		perm := make([]int, slices.Max(modelNums)+1)
 		for v := range perm {
 			j, ok := pos[v]
 			if !ok {
@@ -112,9 +121,9 @@ func (d *Dataset) classPermutation(m ModelClasses) ([]int, string, error) {
 			}
 			perm[v] = j
 		}
-		for _, l := range d.Labels {
-			if perm[l] < 0 {
-				return nil, "", fmt.Errorf("%w: label %d is not one of the classes %s knows (%s)", ErrBadData, l, m.Of, strings.Join(m.Names, ", "))
+		for i, l := range d.Labels {
+			if int(l) >= len(perm) || perm[l] < 0 {
+				return nil, "", fmt.Errorf("%w: sample %d (from 0) has label %d, which is not one of the classes %s knows (%s)", ErrBadData, i, l, m.Of, strings.Join(m.Names, ", "))
 			}
 		}
 		return perm, fmt.Sprintf("labels of %s matched by number to the classes of %s", d.Path, m.Of), nil

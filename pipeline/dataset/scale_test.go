@@ -21,6 +21,8 @@ func TestCheckScale(t *testing.T) {
 		{"pixels against a recorded 255", rec(255), pixels, ""},
 		{"pixels against a recorded 1", rec(1), pixels, "--scale: data x.idx holds raw uint8 values, but model m.onnx records scale 1"},
 		{"scaled floats against a recorded 1", rec(1), floats01, ""},
+		{"pixels against a recorded 1 with raw mean and std", Preprocess{Scale: 1, Mean: []float64{127.5}, Std: []float64{127.5}, ScaleFrom: "model m.onnx"}, pixels, ""},
+		{"int8 against a recorded 1", rec(1), &Dataset{Path: "q.npy", DType: "int8", X: []float32{-128, 127}}, ""},
 		{"scale given, not recorded", Preprocess{Scale: 255}, floats01, ""},
 		{"a flag over the recording", PreprocessOverride{Scale: ptr(255.0)}.Over(rec(255)), floats01, ""},
 	} {

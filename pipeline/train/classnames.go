@@ -8,6 +8,7 @@ import (
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/eval"
+	"github.com/distillgo/distill/student"
 )
 
 // alignClasses numbers the training labels as the student's classes will be numbered, and
@@ -19,6 +20,22 @@ import (
 func (t *trainer) alignClasses() error {
 	o := &t.opts
 	var sources []dataset.ModelClasses
+	if o.Resume {
+		// The run goes on numbering the classes as its checkpoint does: a first run numbered
+		// after --init-from, which a resume does not take, would otherwise renumber by the data.
+		ck, err := student.LoadCheckpoint(o.Checkpoint)
+		if err != nil {
+			return fmt.Errorf("train: resume: %w", err)
+		}
+		names, err := eval.RecordedClassNames(ck.Meta)
+		if err != nil {
+			return fmt.Errorf("train: resume %s: %w", o.Checkpoint, err)
+		}
+		if names != nil {
+			// (One without names numbered by the data or by its teachers, which are here too.)
+			sources = append(sources, dataset.ModelClasses{Of: "checkpoint " + o.Checkpoint + " (--resume)", N: t.spec.Classes, Names: names})
+		}
+	}
 	if o.InitFrom != "" {
 		info, err := onnx.ReadModelInfo(o.InitFrom)
 		if err != nil {
@@ -49,7 +66,7 @@ func (t *trainer) alignClasses() error {
 		// that classes named by number (image folders "0" to "9") are those numbers, also when
 		// some are missing.
 		if !dataset.ClassesAreNumbers(t.data.ClassNames) {
-			return nil
+			return t.checkLabels()
 		}
 		sources = append(sources, dataset.ModelClasses{Of: "student spec " + o.Spec, N: t.spec.Classes})
 	}
@@ -73,11 +90,16 @@ func (t *trainer) alignClasses() error {
 	if note != "" {
 		slog.Info(note)
 	}
-	if err := t.data.CheckLabels(t.spec.Classes); err != nil {
-		return fmt.Errorf("train: student spec %s: %w", o.Spec, err)
-	}
 	t.labels = t.data.Labels
 	t.prov.ClassNames = t.data.ClassNames
+	return t.checkLabels()
+}
+
+// checkLabels checks the training labels, once numbered as the student's classes.
+func (t *trainer) checkLabels() error {
+	if err := t.data.CheckLabels(t.spec.Classes); err != nil {
+		return fmt.Errorf("train: student spec %s: %w", t.opts.Spec, err)
+	}
 	return nil
 }
 

@@ -38,6 +38,12 @@ var memAvailable = func() (n int64, ok bool) {
 		m, err1 := strconv.ParseInt(string(bytes.TrimSpace(max)), 10, 64) // "max" when unlimited
 		c, err2 := strconv.ParseInt(string(bytes.TrimSpace(cur)), 10, 64)
 		if err1 == nil && err2 == nil {
+			// memory.current counts the page cache, which the kernel reclaims before it fails
+			// an allocation (right after reading a large data file it is most of it): count the
+			// inactive file pages as free, as MemAvailable does.
+			if stat, err := os.ReadFile("/sys/fs/cgroup/memory.stat"); err == nil {
+				c -= statField(stat, "inactive_file")
+			}
 			avail = append(avail, m-c)
 		}
 	}
@@ -45,6 +51,21 @@ var memAvailable = func() (n int64, ok bool) {
 		return 0, false
 	}
 	return slices.Min(avail), true
+}
+
+// statField returns the value of field in a cgroup v2 memory.stat ("inactive_file 123"), 0 when
+// it is absent.
+func statField(stat []byte, field string) int64 {
+	sc := bufio.NewScanner(bytes.NewReader(stat))
+	for sc.Scan() {
+		f := bytes.Fields(sc.Bytes())
+		if len(f) == 2 && string(f[0]) == field {
+			if v, err := strconv.ParseInt(string(f[1]), 10, 64); err == nil {
+				return v
+			}
+		}
+	}
+	return 0
 }
 
 // parseMemAvailable reads the MemAvailable line ("MemAvailable:   23339636 kB") of meminfo.

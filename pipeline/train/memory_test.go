@@ -109,3 +109,13 @@ func TestParseAddressLimit(t *testing.T) {
 		})
 	}
 }
+
+func TestStatField(t *testing.T) {
+	stat := []byte("anon 1000\nfile 5000\ninactive_file 4096\nactive_file 904\n")
+	if got := statField(stat, "inactive_file"); got != 4096 {
+		t.Errorf("inactive_file: %d, want 4096", got)
+	}
+	if got := statField(stat, "shmem"); got != 0 {
+		t.Errorf("absent field: %d, want 0", got)
+	}
+}

@@ -239,9 +239,7 @@ func (t *trainer) loadData() error {
 		}
 	}
 	slog.Info("student preprocessing", "data", o.Data, "dtype", data.DType, "preprocess", o.Preprocess.String())
-	if err := data.CheckLabels(t.spec.Classes); err != nil {
-		return fmt.Errorf("train: student spec %s: %w", o.Spec, err)
-	}
+	// The labels are checked once numbered as the student's classes (alignClasses).
 	t.labels = data.Labels
 	t.stDim = dataset.NumValues(t.spec.Input)
 	if err := o.Preprocess.CheckInput(data.Shape, t.spec.Input); err != nil {
