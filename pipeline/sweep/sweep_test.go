@@ -357,3 +357,26 @@ func copyDir(t *testing.T, from, to string) {
 		}
 	}
 }
+
+// TestSamePath: a rerun giving the same eval data by another spelling of its path is not "other
+// eval data" (which would retrain every finished run).
+func TestSamePath(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "t.gz")
+	if err := os.WriteFile(a, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.gz")
+	if err := os.Symlink(a, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	for _, b := range []string{"t.gz", "./t.gz", a, link, filepath.Join(dir, "x", "..", "t.gz")} {
+		if !samePath(a, b) {
+			t.Errorf("samePath(%s, %s) = false", a, b)
+		}
+	}
+	if samePath(a, filepath.Join(dir, "other.gz")) {
+		t.Error("another file is the same path")
+	}
+}
