@@ -129,7 +129,7 @@ func (l Loss) Func(teacher []float32, k int, labels []int32) LossFunc {
 	}
 	var sc lossScratch
 	return func(z []float32, n, c int, dz []float32) float32 {
-		return float32(l.parts(z, n, c, dz, teacher, k, labels, &sc).Total)
+		return float32(l.parts(z, n, c, dz, teacher, k, labels, nil, &sc).Total)
 	}
 }
 
@@ -144,7 +144,38 @@ func (l Loss) Parts(z []float32, n, c int, dz []float32, teacher []float32, k in
 		panic("loss: neither teacher logits nor labels given")
 	}
 	var sc lossScratch
-	return l.parts(z, n, c, dz, teacher, k, labels, &sc)
+	return l.parts(z, n, c, dz, teacher, k, labels, nil, &sc)
+}
+
+// Mixed describes a batch whose images were mixed in pairs (mixup, cutmix): example i is Lam
+// parts of the image labelled labels[i] and 1−Lam parts of one labelled Labels[i].
+type Mixed struct {
+	Labels []int32
+	Lam    float64
+}
+
+// PartsMixed is Parts for a mixed batch: the hard term is the cross-entropy against the mixed
+// target Lam·e(labels[i]) + (1−Lam)·e(mix.Labels[i]), that is Lam·CE(labels[i]) +
+// (1−Lam)·CE(mix.Labels[i]); the soft term is unchanged (the teacher saw the mixed image). A nil
+// mix is Parts. Mixing is for the KL and MSE losses; dkd, which splits the target class from the
+// others, panics.
+func (l Loss) PartsMixed(z []float32, n, c int, dz []float32, teacher []float32, k int, labels []int32, mix *Mixed) LossParts {
+	if mix == nil {
+		return l.Parts(z, n, c, dz, teacher, k, labels)
+	}
+	if err := l.Validate(); err != nil {
+		panic(err)
+	}
+	switch {
+	case labels == nil || len(mix.Labels) != len(labels):
+		panic(fmt.Sprintf("loss: %d mixed labels for %d labels", len(mix.Labels), len(labels)))
+	case l.Kind == "dkd" && teacher != nil:
+		panic("loss: dkd cannot take mixed labels")
+	case !(mix.Lam >= 0 && mix.Lam <= 1):
+		panic(fmt.Sprintf("loss: mixing weight %v outside [0, 1]", mix.Lam))
+	}
+	var sc lossScratch
+	return l.parts(z, n, c, dz, teacher, k, labels, mix, &sc)
 }
 
 // lossScratch holds per-call buffers reused across calls of one LossFunc.
@@ -169,7 +200,7 @@ func (s *lossScratch) grow(k, c int) {
 	s.ls, s.vs = s.ls[:k*c], s.vs[:k*c]
 }
 
-func (l Loss) parts(z []float32, n, c int, dz []float32, teacher []float32, k int, labels []int32, sc *lossScratch) LossParts {
+func (l Loss) parts(z []float32, n, c int, dz []float32, teacher []float32, k int, labels []int32, mix *Mixed, sc *lossScratch) LossParts {
 	if n <= 0 || c <= 0 || len(z) != n*c {
 		panic(fmt.Sprintf("loss: %d logits for a batch of %d × %d classes", len(z), n, c))
 	}
@@ -224,7 +255,12 @@ func (l Loss) parts(z []float32, n, c int, dz []float32, teacher []float32, k in
 				soft += klRow(zi, teacher, k, n, c, i, T, byLogits, sc, dzi, wSoft*invN)
 			}
 		}
-		if labels != nil {
+		switch {
+		case mix != nil:
+			lam := mix.Lam
+			hard += lam*ceRow(zi, int(labels[i]), sc.logq, dzi, lam*wHard*invN) +
+				(1-lam)*ceRow(zi, int(mix.Labels[i]), sc.logq, dzi, (1-lam)*wHard*invN)
+		case labels != nil:
 			hard += ceRow(zi, int(labels[i]), sc.logq, dzi, wHard*invN)
 		}
 	}

@@ -492,3 +492,23 @@ func TestStandardizedLossIgnoresLogitScale(t *testing.T) {
 		}
 	}
 }
+
+// TestPartsMixed: a mixed batch's hard term is Lam·CE(y1) + (1−Lam)·CE(y2), and its gradient is
+// q minus the mixed target, computed by hand: softmax([0, ln 3]) = [1/4, 3/4].
+func TestPartsMixed(t *testing.T) {
+	z := []float32{0, float32(math.Log(3))}
+	dz := make([]float32, 2)
+	got := Loss{T: 1, Kind: "kl"}.PartsMixed(z, 1, 2, dz, nil, 0, []int32{0}, &Mixed{Labels: []int32{1}, Lam: 0.3})
+	want := 0.3*math.Log(4) + 0.7*math.Log(4.0/3)
+	if math.Abs(got.Hard-want) > 1e-6 || math.Abs(got.Total-want) > 1e-6 {
+		t.Errorf("hard %v total %v, want %v", got.Hard, got.Total, want)
+	}
+	if math.Abs(float64(dz[0])+0.05) > 1e-6 || math.Abs(float64(dz[1])-0.05) > 1e-6 {
+		t.Errorf("gradient %v, want [-0.05 0.05]", dz)
+	}
+	// Lam 1 is the unmixed loss.
+	plain := Loss{T: 1, Kind: "kl"}.Parts(z, 1, 2, nil, nil, 0, []int32{0})
+	if one := (Loss{T: 1, Kind: "kl"}).PartsMixed(z, 1, 2, nil, nil, 0, []int32{0}, &Mixed{Labels: []int32{1}, Lam: 1}); math.Abs(one.Hard-plain.Hard) > 1e-12 {
+		t.Errorf("lam 1: %v, unmixed %v", one.Hard, plain.Hard)
+	}
+}

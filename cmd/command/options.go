@@ -20,7 +20,7 @@ var optionFlags = map[string]string{
 	"Temperature": "temperature", "Alpha": "alpha", "Loss": "loss", "DKDAlpha": "dkd-alpha", "DKDBeta": "dkd-beta",
 	"DKDWarmup": "dkd-warmup", "StandardizeLogits": "standardize-logits", "sweep.Losses": "losses", "Ensemble": "ensemble", "Epochs": "epochs",
 	"Batch": "batch", "LR": "lr", "Schedule": "schedule", "Optimizer": "optimizer", "Momentum": "momentum",
-	"Jitter": "jitter", "Seed": "seed", "Checkpoint": "out", "Resume": "resume", "Overwrite": "overwrite",
+	"Jitter": "jitter", "Augment": "augment", "Seed": "seed", "Checkpoint": "out", "Resume": "resume", "Overwrite": "overwrite",
 	"Metrics": "metrics", "Plot": "plot", "Format.Label": "label-column", "TeacherInputs": "teacher-input",
 	"onnx.Inputs": "input", "train.onnx.Inputs": "teacher-input", "onnx.Teacher.Inputs": "teacher-input",
 	"targets.onnx.Teacher.Inputs": "input", "train.onnx.Teacher.Inputs": "teacher-input",

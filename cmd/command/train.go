@@ -124,7 +124,8 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "optimizer", Value: def.Optimizer, Usage: "`<name>`: adam (beta1 0.9, beta2 0.999, eps 1e-8) or sgd"},
 		&cli.Float64Flag{Name: "momentum", Value: def.Momentum, Usage: "momentum `<m>` of sgd"},
 		&cli.IntFlag{Name: "jitter", Value: def.Jitter, Usage: "shift each training image by up to `<k>` pixels, below its height and width (images only: online or hard-label training)"},
-		&cli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "`<seed>` of initialisation, shuffling, jitter and dropout"},
+		&cli.StringFlag{Name: "augment", Usage: "augment the training images with `<list>`, applied in order: flip, crop:<pixels>, jitter:<pixels>, erase:<p>, mixup:<a>, cutmix:<a> (e.g. crop:2,flip; images only; an online teacher sees the augmented batch)"},
+		&cli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "`<seed>` of initialisation, shuffling, augmentation and dropout"},
 		&cli.StringFlag{Name: "eval-data", Usage: "evaluate on `<file>` after every epoch", TakesFile: true},
 		&cli.StringFlag{Name: "eval-labels", Usage: "labels `<file>` of --eval-data", TakesFile: true},
 		&cli.StringFlag{Name: "out", Usage: "checkpoint `<file>` written at the end of every epoch (required)", TakesFile: true},
@@ -224,7 +225,7 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	lossFromFlags(cCtx, t)
 	t.Epochs, t.Batch, t.LR = cCtx.Int("epochs"), cCtx.Int("batch"), cCtx.Float64("lr")
 	t.Optimizer, t.Momentum = cCtx.String("optimizer"), cCtx.Float64("momentum")
-	t.Jitter, t.Seed = cCtx.Int("jitter"), cCtx.Uint64("seed")
+	t.Jitter, t.Augment, t.Seed = cCtx.Int("jitter"), cCtx.String("augment"), cCtx.Uint64("seed")
 	t.EvalData, t.EvalLabels = cCtx.String("eval-data"), cCtx.String("eval-labels")
 	t.Checkpoint, t.Resume, t.Overwrite = cCtx.String("out"), cCtx.Bool("resume"), cCtx.Bool("overwrite")
 	t.Metrics, t.Plot, t.InitFrom = cCtx.String("metrics"), cCtx.String("plot"), cCtx.String("init-from")

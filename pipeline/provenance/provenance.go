@@ -51,6 +51,7 @@ type Record struct {
 	Momentum          float64             `json:"momentum,omitempty"`            // sgd's momentum
 	Batch             int                 `json:"batch"`                         // mini-batch size
 	Jitter            int                 `json:"jitter"`                        // pixels of jitter
+	Augment           string              `json:"augment,omitempty"`             // the augmentation list, in order
 	Seed              uint64              `json:"seed"`                          // the run's seed
 	Epochs            int                 `json:"epochs"`                        // epochs completed
 	RunEpochs         int                 `json:"run_epochs,omitempty"`          // the epochs the run was set to reach (a cosine schedule anneals over them); absent before they were recorded

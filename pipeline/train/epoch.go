@@ -8,21 +8,25 @@ import (
 	"sync"
 	"time"
 
-	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/augment"
 	"github.com/distillgo/distill/student"
 )
 
 // batch is one prepared mini-batch.
 type batch struct {
 	idx     []int
-	gather  []float32 // gathered raw samples, before jitter
-	raw     []float32 // gathered, jittered raw samples
-	x       []float32 // student inputs
-	tx      []float32 // online teacher inputs
-	teacher []float32 // teacher logits [k][n][C]
+	raw     []float32     // gathered raw samples, augmented in place
+	aug     augment.Batch // raw as the augmentations see it; aug.Mixed says how it was mixed
+	mixed   []int32       // with a mixing augmentation, the label each sample was mixed with
+	x       []float32     // student inputs
+	tx      []float32     // online teacher inputs
+	teacher []float32     // teacher logits [k][n][C]
 	labels  []int32
 	n       int
-	err     error
+	// tCorrect counts the samples the online teachers (their mean logits) label right, against
+	// the label that dominates a mixed sample; -1 without labels or online teachers.
+	tCorrect int
+	err      error
 }
 
 // epoch runs one epoch: a seeded permutation, batches prepared (and the online teacher run) one
@@ -38,7 +42,7 @@ func (t *trainer) epoch(ctx context.Context, epoch int, onStep func(StepInfo) er
 			perm[i] = t.keep[j]
 		}
 	}
-	// Separate streams for jitter (used in the producer goroutine) and dropout (in the steps),
+	// Separate streams for augmentation (used in the producer goroutine) and dropout (in the steps),
 	// drawn from the main stream so that the epoch depends only on its state at the epoch start.
 	jit := rand.New(rand.NewPCG(t.rng.Uint64(), t.rng.Uint64()))
 	drop := rand.New(rand.NewPCG(t.rng.Uint64(), t.rng.Uint64()))
@@ -48,7 +52,7 @@ func (t *trainer) epoch(ctx context.Context, epoch int, onStep func(StepInfo) er
 	defer func() { cancel(); wait() }()
 
 	var sumLoss, sumSoft, sumHard float64
-	seen := 0
+	seen, tCorrect := 0, 0
 	for b := range ready {
 		if b.err != nil {
 			return nil, b.err
@@ -67,6 +71,7 @@ func (t *trainer) epoch(ctx context.Context, epoch int, onStep func(StepInfo) er
 		sumSoft += parts.Soft * float64(b.n)
 		sumHard += parts.Hard * float64(b.n)
 		seen += b.n
+		tCorrect += b.tCorrect
 		if err := onStep(StepInfo{Epoch: epoch, Samples: b.n, Seen: seen, Loss: parts.Total}); err != nil {
 			return nil, err
 		}
@@ -79,10 +84,15 @@ func (t *trainer) epoch(ctx context.Context, epoch int, onStep func(StepInfo) er
 		return nil, fmt.Errorf("train: epoch %d: trained on %d of %d samples", epoch, seen, N)
 	}
 	secs := time.Since(start).Seconds()
-	return &EpochMetrics{
+	m := &EpochMetrics{
 		Epoch: epoch, Loss: sumLoss / float64(N), SoftLoss: sumSoft / float64(N), HardLoss: sumHard / float64(N),
 		SamplesPerSec: float64(N) / secs, Seconds: secs,
-	}, nil
+	}
+	if t.labels != nil && len(t.teachers) > 0 {
+		acc := float64(tCorrect) / float64(N)
+		m.TeacherAccuracy = &acc
+	}
+	return m, nil
 }
 
 // produce starts the goroutine that fills batches of the permutation perm, one ahead of the
@@ -131,9 +141,13 @@ func (t *trainer) step(b *batch, drop *rand.Rand) (student.LossParts, error) {
 	if t.labels != nil {
 		labels = b.labels[:b.n]
 	}
+	var mix *student.Mixed
+	if m := b.aug.Mixed; m != nil && labels != nil {
+		mix = &student.Mixed{Labels: b.mixed[:b.n], Lam: m.Lam}
+	}
 	var parts student.LossParts
 	lossFn := func(z []float32, n, c int, dz []float32) float32 {
-		parts = t.loss.Parts(z, n, c, dz, teacher, t.k, labels)
+		parts = t.loss.PartsMixed(z, n, c, dz, teacher, t.k, labels, mix)
 		return float32(parts.Total)
 	}
 	l, err := t.net.TrainStep(b.x[:b.n*t.stDim], b.n, drop, lossFn)
@@ -151,9 +165,6 @@ func (t *trainer) step(b *batch, drop *rand.Rand) (student.LossParts, error) {
 func (t *trainer) newBatch() *batch {
 	B, C := t.batchSize(), t.spec.Classes
 	b := &batch{idx: make([]int, B), raw: make([]float32, B*t.inDim), x: make([]float32, B*t.stDim)}
-	if t.opts.Jitter > 0 {
-		b.gather = make([]float32, B*t.inDim)
-	}
 	if t.k > 0 {
 		b.teacher = make([]float32, t.k*B*C)
 	}
@@ -166,25 +177,30 @@ func (t *trainer) newBatch() *batch {
 	return b
 }
 
-// fill gathers the samples idx into b: raw values (jittered), both sides' preprocessing, labels,
-// and the teacher's logits (from the file, or by running the online teacher).
+// fill gathers the samples idx into b: raw values (augmented), both sides' preprocessing, labels,
+// and the teacher's logits (from the file, or by running the online teacher on the augmented
+// batch).
 func (t *trainer) fill(ctx context.Context, b *batch, idx []int, jit *rand.Rand) {
 	n, D := len(idx), t.inDim
 	b.n = n
 	copy(b.idx, idx)
 	raw := b.raw[:n*D]
-	gather := raw
-	if t.opts.Jitter > 0 {
-		gather = b.gather[:n*D]
-	}
 	for j, i := range idx {
-		copy(gather[j*D:(j+1)*D], t.data.X[i*D:(i+1)*D])
+		copy(raw[j*D:(j+1)*D], t.data.X[i*D:(i+1)*D])
 		if t.labels != nil {
 			b.labels[j] = t.labels[i]
 		}
 	}
-	if t.opts.Jitter > 0 {
-		dataset.JitterLayout(raw, gather, n, t.h, t.w, t.ch, t.opts.Preprocess.Layout, t.opts.Jitter, jit)
+	b.aug.Mixed = nil
+	if t.aug != nil {
+		b.aug.X, b.aug.N, b.aug.Geometry = raw, n, t.geom
+		t.aug.Apply(&b.aug, jit)
+		if m := b.aug.Mixed; m != nil && t.labels != nil {
+			b.mixed = b.mixed[:0]
+			for _, j := range m.Partner {
+				b.mixed = append(b.mixed, b.labels[j])
+			}
+		}
 	}
 	if err := t.opts.Preprocess.Apply(raw, n, t.data.Shape, b.x[:n*t.stDim]); err != nil {
 		b.err = fmt.Errorf("train: preprocess %s: %w", t.opts.Data, err)
@@ -195,7 +211,46 @@ func (t *trainer) fill(ctx context.Context, b *batch, idx []int, jit *rand.Rand)
 		t.gatherSoft(b, idx)
 	case len(t.teachers) > 0:
 		b.err = t.runTeachers(ctx, b, idx, raw)
+		b.tCorrect = t.teacherCorrect(b)
 	}
+}
+
+// teacherCorrect counts the samples of b the online teachers' mean logits label right; -1
+// without labels. A mixed sample's label is the one of the larger part.
+func (t *trainer) teacherCorrect(b *batch) int {
+	if t.labels == nil || b.err != nil {
+		return -1
+	}
+	n, C := b.n, t.spec.Classes
+	mean := make([]float32, C)
+	correct := 0
+	for i := range n {
+		clear(mean)
+		for k := range t.k {
+			for j, v := range b.teacher[(k*n+i)*C : (k*n+i+1)*C] {
+				mean[j] += v
+			}
+		}
+		y := b.labels[i]
+		if m := b.aug.Mixed; m != nil && m.Lam < 0.5 {
+			y = b.mixed[i]
+		}
+		if int32(argmax(mean)) == y {
+			correct++
+		}
+	}
+	return correct
+}
+
+// argmax is the index of the largest of v (the first of equals).
+func argmax(v []float32) int {
+	best := 0
+	for j, x := range v {
+		if x > v[best] {
+			best = j
+		}
+	}
+	return best
 }
 
 // gatherSoft copies the offline teachers' logits of the samples idx into b.

@@ -102,6 +102,10 @@ func reportHook(w io.Writer, soft bool) Hook {
 			line += fmt.Sprintf(" agree %.2f%%", 100**m.Agreement)
 			attrs = append(attrs, "eval_agreement", *m.Agreement)
 		}
+		if m.TeacherAccuracy != nil {
+			line += fmt.Sprintf("  teacher %.2f%% on the batches", 100**m.TeacherAccuracy)
+			attrs = append(attrs, "teacher_accuracy", *m.TeacherAccuracy)
+		}
 		line += fmt.Sprintf("  %.0f samples/s", m.SamplesPerSec)
 		fmt.Fprintln(w, line)
 		slog.Info("epoch", attrs...)

@@ -13,16 +13,20 @@ import (
 // EpochMetrics is one epoch of training, one JSON line of a --metrics file. Eval fields are absent
 // (nil) when training has no eval data; Agreement only with an eval set and an online teacher.
 type EpochMetrics struct {
-	Epoch         int      `json:"epoch"`                    // 1-based
-	Loss          float64  `json:"loss"`                     // mean training loss per example
-	SoftLoss      float64  `json:"soft_loss"`                // mean T^2*KL (or MSE) part, before alpha weighting
-	HardLoss      float64  `json:"hard_loss"`                // mean cross-entropy part, before (1-alpha) weighting
-	EvalLoss      *float64 `json:"eval_loss,omitempty"`      // mean NLL on the eval set
-	EvalAccuracy  *float64 `json:"eval_accuracy,omitempty"`  // top-1 accuracy on the eval set
-	EvalErrors    *int     `json:"eval_errors,omitempty"`    // misclassified eval samples
-	Agreement     *float64 `json:"eval_agreement,omitempty"` // student-teacher top-1 agreement on the eval set
-	SamplesPerSec float64  `json:"samples_per_sec"`          // training samples per second, teacher included
-	Seconds       float64  `json:"seconds"`                  // wall time of the epoch
+	Epoch        int      `json:"epoch"`                    // 1-based
+	Loss         float64  `json:"loss"`                     // mean training loss per example
+	SoftLoss     float64  `json:"soft_loss"`                // mean T^2*KL (or MSE) part, before alpha weighting
+	HardLoss     float64  `json:"hard_loss"`                // mean cross-entropy part, before (1-alpha) weighting
+	EvalLoss     *float64 `json:"eval_loss,omitempty"`      // mean NLL on the eval set
+	EvalAccuracy *float64 `json:"eval_accuracy,omitempty"`  // top-1 accuracy on the eval set
+	EvalErrors   *int     `json:"eval_errors,omitempty"`    // misclassified eval samples
+	Agreement    *float64 `json:"eval_agreement,omitempty"` // student-teacher top-1 agreement on the eval set
+	// TeacherAccuracy is the online teachers' top-1 accuracy on the epoch's training batches as
+	// the student saw them, augmented (a mixed sample counts its larger part's label); absent
+	// without labels or an online teacher.
+	TeacherAccuracy *float64 `json:"teacher_accuracy,omitempty"`
+	SamplesPerSec   float64  `json:"samples_per_sec"` // training samples per second, teacher included
+	Seconds         float64  `json:"seconds"`         // wall time of the epoch
 }
 
 // ReadMetrics reads a JSON-lines metrics file written by training. Blank lines are skipped.

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/distillgo/distill/internal/option"
+	"github.com/distillgo/distill/pipeline/augment"
 	"github.com/distillgo/distill/pipeline/dataset"
 )
 
@@ -103,7 +104,12 @@ type Settings struct {
 	// in raw space before either side's preprocessing. It needs image samples and cannot be
 	// used with offline soft targets, which were computed on the unshifted images.
 	Jitter int
-	// Seed seeds weight initialisation, shuffling, jitter and dropout (default 1).
+	// Augment is the list of augmentations of the training images, applied in order to every
+	// batch before both sides' preprocessing (see package augment: "crop:2,flip", ...; default
+	// none). Jitter k is the same as "jitter:k" and cannot be given with it. Like Jitter it needs
+	// image samples and an online teacher, which sees the augmented batch.
+	Augment string
+	// Seed seeds weight initialisation, shuffling, augmentation and dropout (default 1).
 	Seed uint64
 }
 
@@ -167,6 +173,10 @@ func (o *Options) Validate(online bool) error {
 		return optErr("InitFrom", "a resumed run takes its weights from the checkpoint")
 	case o.Jitter > 0 && o.SoftTargets != "":
 		return optErr("Jitter", "%d with offline soft targets %s: the file holds the teacher's outputs for the unshifted images; use an online teacher to augment", o.Jitter, o.SoftTargets)
+	case o.Augment != "" && o.SoftTargets != "":
+		return optErr("Augment", "%q with offline soft targets %s: the file holds the teacher's outputs for the images as they are, which the augmentations change; use an online teacher (--teacher), which sees the augmented batch", o.Augment, o.SoftTargets)
+	case o.Augment != "" && o.Jitter > 0:
+		return optErr("Jitter", "%d with an augmentation list: give it in the list as jitter:%d", o.Jitter, o.Jitter)
 	}
 	return nil
 }
@@ -232,6 +242,9 @@ func (s *Settings) validate() error {
 		return optErr("Momentum", "%v must be in [0, 1)", s.Momentum)
 	case s.Jitter < 0:
 		return optErr("Jitter", "%d must not be negative", s.Jitter)
+	}
+	if _, err := augment.Parse(s.Augment); err != nil {
+		return optErr("Augment", "%v", err)
 	}
 	if err := s.Schedule.check(s.Epochs); err != nil {
 		return &OptionError{Scope: "train", Option: "Schedule", Err: err}

@@ -111,6 +111,7 @@ func firstDifference(was, now *provenance.Record) *setting {
 		setting{option: "Momentum", name: "momentum", was: f(was.Momentum), now: f(now.Momentum)},
 		setting{option: "Batch", name: "batch", was: strconv.Itoa(was.Batch), now: strconv.Itoa(now.Batch)},
 		setting{option: "Jitter", name: "jitter", was: strconv.Itoa(was.Jitter), now: strconv.Itoa(now.Jitter)},
+		setting{option: "Augment", name: "augment", was: was.Augment, now: now.Augment},
 		setting{option: "Seed", name: "seed", was: strconv.FormatUint(was.Seed, 10), now: strconv.FormatUint(now.Seed, 10)},
 	)
 	if now.Mode != provenance.ModeHard {

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"reflect"
 
 	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/pipeline/augment"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/pipeline/provenance"
@@ -52,10 +54,10 @@ type trainer struct {
 	labels        []int32   // training labels, nil for soft targets alone
 	keep          []int     // the indices of the samples trained on; nil: all (no class filter)
 	prov          provenance.Record
-	inDim         int // per-sample raw size
-	stDim         int // per-sample student input size
-	h, w          int // image dims for jitter
-	ch            int
+	inDim         int              // per-sample raw size
+	stDim         int              // per-sample student input size
+	aug           augment.Pipeline // the augmentations, nil for none
+	geom          augment.Geometry // the images' geometry, for aug
 }
 
 // Train trains a student as o says: on hard labels, on o.SoftTargets, or with teacher (not nil)
@@ -187,9 +189,10 @@ func (t *trainer) setup() error {
 	if err := t.loss.Validate(); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	if err := t.setupJitter(); err != nil {
+	if err := t.setupAugment(); err != nil {
 		return err
 	}
+	t.warnAugmentCost(context.Background())
 	return t.loadEval()
 }
 
@@ -259,7 +262,7 @@ func (t *trainer) initProvenance() {
 		Mode: provenance.ModeHard, Data: o.Data, DataSHA256: data.SHA256, DataN: data.N, ClassNames: data.ClassNames,
 		Labels: data.LabelsPath, LabelsSHA256: data.LabelsSHA256,
 		Temperature: o.Temperature, Alpha: o.Alpha, Loss: o.Loss, Ensemble: o.Ensemble,
-		Optimizer: o.Optimizer, LR: o.LR, Schedule: o.Schedule.String(), Batch: o.Batch, Jitter: o.Jitter, Seed: o.Seed,
+		Optimizer: o.Optimizer, LR: o.LR, Schedule: o.Schedule.String(), Batch: o.Batch, Jitter: o.Jitter, Augment: o.Augment, Seed: o.Seed,
 		RunEpochs: o.Epochs, EvalData: o.EvalData, InitFrom: o.InitFrom,
 	}
 	if o.Optimizer == "sgd" {
@@ -271,10 +274,20 @@ func (t *trainer) initProvenance() {
 	t.prov.StandardizeLogits = o.StandardizeLogits
 }
 
-// setupJitter reads the image dimensions that jitter needs.
-func (t *trainer) setupJitter() error {
+// setupAugment parses the augmentations (--jitter k is jitter:k) and reads the image geometry
+// they need; a vector of features, a shift as large as the image, or a mixing step with a loss
+// that needs one label per sample is an error naming the option.
+func (t *trainer) setupAugment() error {
 	o := &t.opts
-	if o.Jitter == 0 {
+	option, list := "Augment", o.Augment
+	if o.Jitter != 0 {
+		option, list = "Jitter", fmt.Sprintf("jitter:%d", o.Jitter)
+	}
+	p, err := augment.Parse(list)
+	if err != nil {
+		return &OptionError{Scope: "train", Option: option, Err: err}
+	}
+	if len(p) == 0 {
 		return nil
 	}
 	shape := o.Preprocess.InputShape
@@ -283,15 +296,21 @@ func (t *trainer) setupJitter() error {
 	}
 	h, w, c, ok := dataset.ImageDimsLayout(t.data.Shape, shape, o.Preprocess.Layout)
 	if !ok {
-		return &OptionError{Scope: "train", Option: "Jitter", Err: fmt.Errorf(
-			"needs images: %s has per-sample shape %v and the student's input is %v, a vector of features, which a shift would scramble (images are [h w] or [c h w] samples: IDX or NPY images, an image folder; or flat samples with a [c h w] input shape)",
-			o.Data, t.data.Shape, shape)}
+		return &OptionError{Scope: "train", Option: option, Err: fmt.Errorf(
+			"needs images: %s has per-sample shape %v and the student's input is %v, a vector of features, which %s would scramble (images are [h w] or [c h w] samples: IDX or NPY images, an image folder; or flat samples with a [c h w] input shape)",
+			o.Data, t.data.Shape, shape, p)}
 	}
-	if o.Jitter >= min(h, w) {
-		return &OptionError{Scope: "train", Option: "Jitter", Err: fmt.Errorf(
-			"%d shifts the %dx%d images by their whole height or width, leaving some blank: at most %d", o.Jitter, h, w, min(h, w)-1)}
+	t.geom = augment.Geometry{H: h, W: w, C: c, Layout: o.Preprocess.Layout}
+	if err := p.Check(t.geom); err != nil {
+		if o.Jitter != 0 {
+			err = errors.Unwrap(err) // "jitter:k: " says again what --jitter k says
+		}
+		return &OptionError{Scope: "train", Option: option, Err: err}
 	}
-	t.h, t.w, t.ch = h, w, c
+	if p.Mixes() && o.Loss == "dkd" && t.k > 0 {
+		return &OptionError{Scope: "train", Option: option, Err: fmt.Errorf("%s mixes pairs of images, and dkd needs one label per sample: use kl or mse", p)}
+	}
+	t.aug = p
 	return nil
 }
 
