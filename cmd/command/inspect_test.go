@@ -94,11 +94,11 @@ func TestExitCodes(t *testing.T) {
 		{name: "help", args: []string{"--help"}, code: ExitOK, stdoutHas: "inspect"},
 		{name: "command help", args: []string{"inspect", "--help"}, code: ExitOK, stdoutHas: "<model.onnx>"},
 		{name: "no command", args: nil, code: ExitUsage, stderrHas: "no command given", wantUsage: true},
-		{name: "unknown command", args: []string{"frobnicate"}, code: ExitUsage, stderrHas: `unknown command "frobnicate"`, wantUsage: true},
-		{name: "unknown flag", args: []string{"inspect", "--bogus", notONNX}, code: ExitUsage, stderrHas: "bogus", wantUsage: true},
-		{name: "missing argument", args: []string{"inspect"}, code: ExitUsage, stderrHas: "want 1 argument", wantUsage: true},
-		{name: "bad log level", args: []string{"--log-level", "loud", "inspect", notONNX}, code: ExitUsage, stderrHas: "loud", wantUsage: true},
-		{name: "bad log level after command", args: []string{"inspect", "--log-level", "loud", notONNX}, code: ExitUsage, stderrHas: "loud", wantUsage: true},
+		{name: "unknown command", args: []string{"frobnicate"}, code: ExitUsage, stderrHas: `unknown command "frobnicate"`},
+		{name: "unknown flag", args: []string{"inspect", "--bogus", notONNX}, code: ExitUsage, stderrHas: "bogus"},
+		{name: "missing argument", args: []string{"inspect"}, code: ExitUsage, stderrHas: "want 1 argument"},
+		{name: "bad log level", args: []string{"--log-level", "loud", "inspect", notONNX}, code: ExitUsage, stderrHas: "loud"},
+		{name: "bad log level after command", args: []string{"inspect", "--log-level", "loud", notONNX}, code: ExitUsage, stderrHas: "loud"},
 		{name: "not onnx", args: []string{"inspect", notONNX}, code: ExitRuntime, stderrHas: notONNX},
 		{name: "missing file", args: []string{"inspect", filepath.Join(dir, "absent.onnx")}, code: ExitRuntime, stderrHas: "absent.onnx"},
 	}
@@ -116,6 +116,10 @@ func TestExitCodes(t *testing.T) {
 			}
 			if got := strings.Contains(stderr, "USAGE:"); got != tt.wantUsage {
 				t.Errorf("usage printed: %v, want %v\nstderr:\n%s", got, tt.wantUsage, stderr)
+			}
+			// A usage error is one short message that says where the help is.
+			if tt.code == ExitUsage && !tt.wantUsage && (!strings.Contains(stderr, "--help' for the") || strings.Count(stderr, "\n") > 3) {
+				t.Errorf("usage error is not one short message pointing at --help:\n%s", stderr)
 			}
 		})
 	}

@@ -337,8 +337,23 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "distill: %v\n\n", ue.err)
-		printUsage(app, ue.ctx, stderr)
+		// One short message: the error, the closest flag or command when one is close, and where
+		// the flags are described (not the whole usage, which buries the error).
+		fmt.Fprintf(stderr, "distill: %v\n", ue.err)
+		if strings.HasPrefix(ue.err.Error(), "no command given") {
+			// Nothing was asked: the commands are the answer.
+			fmt.Fprintln(stderr)
+			printUsage(app, ue.ctx, stderr)
+			return ExitUsage
+		}
+		if s := suggestion(ue.ctx, ue.err); s != "" {
+			fmt.Fprintf(stderr, "did you mean %s?\n", s)
+		}
+		what := "the flags"
+		if strings.HasPrefix(ue.err.Error(), "unknown command") || strings.HasPrefix(ue.err.Error(), "no command") {
+			what = "the commands"
+		}
+		fmt.Fprintf(stderr, "run '%s' for %s\n", helpCommand(ue.ctx), what)
 		return ExitUsage
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {

@@ -130,3 +130,21 @@ func TestFlagFor(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageErrorSuggests: a mistyped flag or command is one short message with the closest name.
+func TestUsageErrorSuggests(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--epoch", "3"}, "did you mean --epochs?\nrun 'distill train --help' for the flags\n"},
+		{[]string{"trian"}, "did you mean train?\nrun 'distill --help' for the commands\n"},
+		{[]string{"targets", "merge", "--outt", "x"}, "did you mean --out?\nrun 'distill targets merge --help' for the flags\n"},
+		{[]string{"train", "--zzzzzz"}, "distill: flag provided but not defined: -zzzzzz\nrun 'distill train --help' for the flags\n"},
+	} {
+		code, _, stderr := runMain(t, tt.args...)
+		if code != ExitUsage || !strings.HasSuffix(stderr, tt.want) || strings.Count(stderr, "\n") > 3 {
+			t.Errorf("%v: exit %d, stderr %q, want it to end %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
