@@ -41,9 +41,10 @@ type Net struct {
 	params  []*Param   // the trainable ones
 	byLayer [][]*Param // each layer's tensors, in its operator's order
 
-	mu    sync.Mutex
-	train map[int]*graph
-	infer map[int]*graph
+	mu        sync.Mutex
+	train     map[int]*graph
+	infer     map[int]*graph
+	withFeats map[string]*graph // training graphs with feature losses, by batch and layers
 }
 
 // graph is one compiled expression graph for a batch size.
@@ -55,6 +56,7 @@ type graph struct {
 	logits   *gorgonia.Node
 	samplers []nn.Sampler
 	loss     *lossOp
+	feats    []*featLossOp    // the feature losses, in TrainStepFeatures' order
 	wrt      []*gorgonia.Node // parameter nodes, in n.params order
 	grads    []*gorgonia.Node // their gradient nodes
 }
@@ -72,7 +74,7 @@ func NewNet(spec *Spec, seed uint64) (*Net, error) {
 	}
 	ensureBLAS()
 	n := &Net{spec: spec, graph: g, tensors: g.NewTensors(seed), byLayer: make([][]*Param, len(g.Nodes)),
-		train: map[int]*graph{}, infer: map[int]*graph{}}
+		train: map[int]*graph{}, infer: map[int]*graph{}, withFeats: map[string]*graph{}}
 	i := 0
 	for _, nd := range g.Nodes {
 		n.byLayer[nd.Index] = n.tensors[i : i+len(nd.Tensors)]
@@ -121,6 +123,11 @@ func (n *Net) TrainStep(x []float32, batch int, rng *rand.Rand, loss LossFunc) (
 	if err != nil {
 		return 0, fmt.Errorf("train step: %w", err)
 	}
+	return n.step(gr, x, rng, loss)
+}
+
+// step runs one training step on the compiled training graph gr.
+func (n *Net) step(gr *graph, x []float32, rng *rand.Rand, loss LossFunc) (float32, error) {
 	for _, s := range gr.samplers {
 		if rng == nil {
 			return 0, errors.New("train step: dropout needs an rng")
@@ -193,6 +200,11 @@ func (n *Net) graphFor(x []float32, batch int, train bool) (*graph, error) {
 // order, except views (flatten; dropout when not training), which reshape their input, and
 // relus fused into the dense or conv2d layer before them.
 func (n *Net) build(batch int, train bool) (*graph, error) {
+	return n.buildWith(batch, train, nil)
+}
+
+// buildWith is build with, for training, a feature loss on the output of each of layers.
+func (n *Net) buildWith(batch int, train bool, layers []int) (*graph, error) {
 	b := &netBuilder{n: n, g: gorgonia.NewGraph(), batch: batch, train: train, pnode: map[*Param]*gorgonia.Node{}}
 	b.gr = &graph{g: b.g, batch: batch}
 	xs := append(tensor.Shape{batch}, n.spec.Input...)
@@ -207,7 +219,11 @@ func (n *Net) build(batch int, train bool) (*graph, error) {
 	}
 	b.gr.logits = vals[len(vals)-1]
 	if train {
-		if err := b.lossAndGrads(b.gr.logits); err != nil {
+		feats := make([]*gorgonia.Node, len(layers))
+		for i, l := range layers {
+			feats[i] = vals[l]
+		}
+		if err := b.lossAndGrads(b.gr.logits, feats); err != nil {
 			return nil, err
 		}
 	}
@@ -279,13 +295,25 @@ func (b *netBuilder) layer(nd *nn.Node, vals []*gorgonia.Node) (*gorgonia.Node, 
 // kernelBLAS is the BLAS the kernels call: the one in use when they run.
 func kernelBLAS() blas.Float32 { return currentBLAS() }
 
-// lossAndGrads adds the loss over logits and the gradient of every parameter.
-func (b *netBuilder) lossAndGrads(logits *gorgonia.Node) error {
+// lossAndGrads adds the loss over logits, a feature loss over each of feats, and the gradient
+// of their sum for every parameter.
+func (b *netBuilder) lossAndGrads(logits *gorgonia.Node, feats []*gorgonia.Node) error {
 	gr := b.gr
 	gr.loss = newLossOp(b.batch, b.n.spec.Classes)
 	cost, err := gorgonia.ApplyOp(gr.loss, logits)
 	if err != nil {
 		return fmt.Errorf("loss: %w", err)
+	}
+	for _, f := range feats {
+		op := newFeatLossOp(f.Shape())
+		fc, err := gorgonia.ApplyOp(op, f)
+		if err != nil {
+			return fmt.Errorf("feature loss: %w", err)
+		}
+		if cost, err = gorgonia.Add(cost, fc); err != nil {
+			return fmt.Errorf("feature loss: %w", err)
+		}
+		gr.feats = append(gr.feats, op)
 	}
 	for _, p := range b.n.params {
 		gr.wrt = append(gr.wrt, b.pnode[p])
@@ -306,6 +334,10 @@ func (n *Net) Close() error {
 			errs = append(errs, gr.vm.Close())
 			delete(cache, k)
 		}
+	}
+	for k, gr := range n.withFeats {
+		errs = append(errs, gr.vm.Close())
+		delete(n.withFeats, k)
 	}
 	return errors.Join(errs...)
 }

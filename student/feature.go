@@ -1,0 +1,172 @@
+package student
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/distillgo/distill/internal/nn"
+)
+
+// FeatureLossFunc computes a loss on the output f of one layer for a batch of n samples (f is
+// [n, out...], row-major), writes dL/df into df (zeroed before the call) and returns the loss.
+type FeatureLossFunc func(f []float32, n int, df []float32) float32
+
+// FeatureLoss is a loss on one layer's output, added to the logits' loss by TrainStepFeatures: a
+// feature (hint) distillation term.
+type FeatureLoss struct {
+	// Layer is the layer's index in the spec (see FeatureLayer).
+	Layer int
+	Fn    FeatureLossFunc
+}
+
+// FeatureLayer returns the index and per-sample output shape of the layer the spec names name
+// (its "name" field), for a FeatureLoss. A layer whose relu is computed inside it (a dense or
+// conv2d layer followed by its only reader, a relu) is refused: its output node holds the relu's
+// values, so the relu layer is the one to name.
+func (n *Net) FeatureLayer(name string) (int, []int, error) {
+	var named []string
+	for _, nd := range n.graph.Nodes {
+		if nd.Layer.Name == "" {
+			continue
+		}
+		if nd.Layer.Name != name {
+			named = append(named, nd.Layer.Name)
+			continue
+		}
+		if n.graph.FusedRelu(nd.Index) {
+			return 0, nil, fmt.Errorf("layer %q (%s) is followed by a relu computed inside it: name that relu layer, whose output is the activated feature", name, nd.Layer.Type)
+		}
+		return nd.Index, slices.Clone([]int(nd.Out)), nil
+	}
+	if len(named) == 0 {
+		return 0, nil, fmt.Errorf("no layer named %q: the spec names none (give the layer a \"name\")", name)
+	}
+	return 0, nil, fmt.Errorf("no layer named %q: the spec names %s", name, strings.Join(named, ", "))
+}
+
+// TrainStepFeatures is TrainStep with feature losses: the loss minimised is the logits' loss plus
+// every feature loss, each on its layer's output as computed in this step (dropout and batchnorm
+// in training mode), and every Param.Grad is filled with the gradient of that sum. It returns
+// the logits' loss and each feature loss. With no feature losses it is TrainStep.
+func (n *Net) TrainStepFeatures(x []float32, batch int, rng *rand.Rand, loss LossFunc, feats []FeatureLoss) (float32, []float32, error) {
+	if len(feats) == 0 {
+		l, err := n.TrainStep(x, batch, rng, loss)
+		return l, nil, err
+	}
+	layers := make([]int, len(feats))
+	for i, f := range feats {
+		if f.Fn == nil {
+			return 0, nil, errors.New("train step: nil feature loss function")
+		}
+		if f.Layer < 0 || f.Layer >= len(n.graph.Nodes) || n.graph.FusedRelu(f.Layer) {
+			return 0, nil, fmt.Errorf("train step: layer %d cannot carry a feature loss", f.Layer)
+		}
+		layers[i] = f.Layer
+	}
+	gr, err := n.featureGraph(x, batch, layers)
+	if err != nil {
+		return 0, nil, fmt.Errorf("train step: %w", err)
+	}
+	for i, f := range feats {
+		gr.feats[i].fn = f.Fn
+	}
+	defer func() {
+		for _, op := range gr.feats {
+			op.fn = nil
+		}
+	}()
+	l, err := n.step(gr, x, rng, loss)
+	if err != nil {
+		return 0, nil, err
+	}
+	fl := make([]float32, len(gr.feats))
+	for i, op := range gr.feats {
+		fl[i] = op.loss
+	}
+	return l, fl, nil
+}
+
+// featureGraph returns the compiled training graph for batch with feature losses on layers.
+func (n *Net) featureGraph(x []float32, batch int, layers []int) (*graph, error) {
+	in := nn.Shape(n.spec.Input).Size()
+	if batch < 1 || len(x) != batch*in {
+		return nil, fmt.Errorf("input has %d values, want batch %d x %d = %d", len(x), batch, in, batch*in)
+	}
+	key := fmt.Sprint(batch, layers)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if gr, ok := n.withFeats[key]; ok {
+		return gr, nil
+	}
+	if len(n.withFeats) >= maxGraphs {
+		for k, gr := range n.withFeats {
+			gr.vm.Close()
+			delete(n.withFeats, k)
+		}
+	}
+	gr, err := n.buildWith(batch, true, layers)
+	if err != nil {
+		return nil, fmt.Errorf("build graph for batch %d: %w", batch, err)
+	}
+	n.withFeats[key] = gr
+	return gr, nil
+}
+
+// featLossOp applies a FeatureLossFunc to a layer's output [n, out...]; like lossOp it keeps
+// dL/df for its gradient op, so one tape run does forward and backward.
+type featLossOp struct {
+	opBase
+	n    int
+	in   tensor.Shape
+	fn   FeatureLossFunc
+	df   []float32
+	loss float32
+}
+
+func newFeatLossOp(in tensor.Shape) *featLossOp {
+	return &featLossOp{opBase: newOpBase("featureLoss", tensor.ScalarShape(), len(in)), n: in[0], in: in.Clone(), df: make([]float32, in.TotalSize())}
+}
+
+func (op *featLossOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	if op.fn == nil {
+		return nil, fmt.Errorf("feature loss op: no loss function set")
+	}
+	clear(op.df)
+	op.loss = op.fn(f32s(vs[0]), op.n, op.df)
+	return gorgonia.NewF32(op.loss), nil
+}
+
+func (op *featLossOp) DiffWRT(int) []bool { return []bool{true} }
+
+func (op *featLossOp) SymDiff(_ gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	g, err := gorgonia.ApplyOp(newFeatLossGradOp(op), output, grad)
+	return gorgonia.Nodes{g}, err
+}
+
+// featLossGradOp returns df (cached by its featLossOp) scaled by the upstream scalar gradient.
+type featLossGradOp struct {
+	opBase
+	l   *featLossOp
+	t   *tensor.Dense
+	buf []float32
+}
+
+func newFeatLossGradOp(l *featLossOp) *featLossGradOp {
+	op := &featLossGradOp{opBase: newOpBase("featureLossGrad", l.in, 0, 0), l: l}
+	op.t, op.buf = newBuf(op.shape, nil)
+	return op
+}
+
+func (op *featLossGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	g := vs[1].Data().(float32)
+	for i, v := range op.l.df {
+		op.buf[i] = v * g
+	}
+	return op.t, nil
+}
