@@ -14,8 +14,8 @@ func TestHintGradients(t *testing.T) {
 		loss             string
 		student, teacher []int
 	}{
-		{HintMSE, []int{3, 4, 4}, []int{5, 2, 2}},   // the student's map pooled 2x2
-		{HintMSE, []int{3, 2, 2}, []int{2, 4, 2}},   // the teacher's pooled 2x1
+		{HintMSE, []int{3, 4, 4}, []int{5, 2, 2}}, // the student's map pooled 2x2
+		{HintMSE, []int{3, 2, 2}, []int{2, 4, 2}}, // the teacher's pooled 2x1
 		{HintCosine, []int{3, 4, 4}, []int{2, 4, 4}},
 		{HintCosine, []int{6}, []int{4}},
 		{HintMSE, []int{6}, []int{4}},
