@@ -49,7 +49,12 @@ type Checkpoint struct {
 	Spec *Spec
 	// Params holds every parameter of Spec by name, flattened row-major; required.
 	Params map[string][]float32
-	// Optimizer is the optimiser's State (nil or empty when there is none, e.g. a final model).
+	// Aux holds tensors trained with the student that are not part of its network (the
+	// projections of hints, see Hint), each named with AuxPrefix; saved under their names, they
+	// let a resumed run continue them. Their values are copied; Grad is not saved.
+	Aux []*Param
+	// Optimizer is the optimiser's State (nil or empty when there is none, e.g. a final model);
+	// it may hold state of the Aux tensors.
 	Optimizer map[string][]float32
 	// OptimizerName and OptimizerHyper identify the optimiser (Optimizer.Name and Hyper), so a
 	// resumed run can rebuild it with NewOptimizer.
@@ -64,6 +69,9 @@ type Checkpoint struct {
 	// Path is the file a checkpoint was loaded from; it is not saved.
 	Path string
 }
+
+// AuxPrefix starts the name of every auxiliary tensor of a checkpoint (Checkpoint.Aux).
+const AuxPrefix = "aux."
 
 // ParamShape names one tensor of a spec and its shape.
 type ParamShape struct {
@@ -157,6 +165,17 @@ func SaveCheckpoint(path string, c *Checkpoint) error {
 		infos = append(infos, safetensors.TensorInfo{Name: p.Name, DType: "F32", Shape: p.Shape})
 		data = append(data, c.Params[p.Name])
 	}
+	for _, a := range c.Aux {
+		if !strings.HasPrefix(a.Name, AuxPrefix) || (ParamShape{Shape: a.Shape}).Size() != len(a.Value) {
+			return wrap(fmt.Errorf("auxiliary tensor %q %v: want a name starting %q and as many values as its shape", a.Name, a.Shape, AuxPrefix))
+		}
+		if _, dup := shapeOf[a.Name]; dup {
+			return wrap(fmt.Errorf("auxiliary tensor %q given twice", a.Name))
+		}
+		shapeOf[a.Name] = a.Shape
+		infos = append(infos, safetensors.TensorInfo{Name: a.Name, DType: "F32", Shape: a.Shape})
+		data = append(data, a.Value)
+	}
 	for _, key := range slices.Sorted(maps.Keys(c.Optimizer)) {
 		v := c.Optimizer[key]
 		shape := []int{len(v)}
@@ -244,6 +263,9 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.readAux(c, size); err != nil {
+		return nil, err
+	}
 	if err := r.readOptimizer(c, size); err != nil {
 		return nil, err
 	}
@@ -314,6 +336,26 @@ func (r *checkpointReader) readParams(c *Checkpoint, params []ParamShape) (map[s
 		c.Params[p.Name] = v
 	}
 	return size, nil
+}
+
+// readAux reads the auxiliary tensors (named with AuxPrefix) into c.Aux, in the file's order,
+// adding their sizes to size.
+func (r *checkpointReader) readAux(c *Checkpoint, size map[string]int) error {
+	for _, t := range r.f.Tensors {
+		if !strings.HasPrefix(t.Name, AuxPrefix) {
+			continue
+		}
+		if t.DType != "F32" {
+			return r.errorf("tensor %q has dtype %s, want F32", t.Name, t.DType)
+		}
+		v, err := r.float32(t.Name)
+		if err != nil {
+			return err
+		}
+		c.Aux = append(c.Aux, &Param{Name: t.Name, Shape: slices.Clone(t.Shape), Value: v})
+		size[t.Name] = len(v)
+	}
+	return nil
 }
 
 // readOptimizer reads every tensor that is not a parameter (size holds the parameters' sizes)
