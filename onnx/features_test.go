@@ -374,3 +374,50 @@ func TestSessionFeaturesExternalData(t *testing.T) {
 	sessClose(t, logits, w.Forward(x, n), sessTol)
 	sessClose(t, feats[0], relu(onnxtest.GemmRef(x, n, w.W[0], w.B[0])), sessTol)
 }
+
+// TestNodeShapes checks the tensors NodeShapes finds in an MLP 4-5-3 to which nodes were added: a
+// float16 Cast (found, typed float16), a Shape (int64) and a Constant (no batch axis), both left
+// out; and that a dynamic per-sample axis needs InputShape.
+func TestNodeShapes(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mlp.onnx")
+	onnxtest.MLP(t, path, []int{4, 5, 3}, 1)
+	editModel(t, path, func(g *pb.GraphProto) {
+		c := &pb.TensorProto{Name: "c", DataType: int32(pb.TensorProto_FLOAT), Dims: []int64{3}, FloatData: []float32{1, 2, 3}}
+		g.Node = append(g.Node, castNode("relu0", "relu0_f16", pb.TensorProto_FLOAT16),
+			&pb.NodeProto{OpType: "Shape", Name: "shape", Input: []string{"input"}, Output: []string{"in_shape"}},
+			&pb.NodeProto{OpType: "Constant", Name: "const", Output: []string{"const3"},
+				Attribute: []*pb.AttributeProto{{Name: "value", Type: pb.AttributeProto_TENSOR, T: c}}})
+	})
+	want := &onnx.NodeShapesResult{Rows: 2, Others: 2, Tensors: []onnx.NodeShape{
+		{NodeTensor: onnx.NodeTensor{Name: "gemm0", Node: "Gemm_gemm0", Op: "Gemm", ElemType: "float32"}, Shape: []int{5}},
+		{NodeTensor: onnx.NodeTensor{Name: "relu0", Node: "Relu_relu0", Op: "Relu", ElemType: "float32"}, Shape: []int{5}},
+		{NodeTensor: onnx.NodeTensor{Name: "output", Node: "Gemm_output", Op: "Gemm", ElemType: "float32"}, Shape: []int{3}},
+		{NodeTensor: onnx.NodeTensor{Name: "relu0_f16", Node: "cast_relu0_f16", Op: "Cast", ElemType: "float16"}, Shape: []int{5}},
+	}}
+	got, err := onnx.NodeShapes(path, onnx.NodeShapesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("NodeShapes (-want +got):\n%s", diff)
+	}
+
+	dynamic := filepath.Join(dir, "dynamic.onnx")
+	onnxtest.MLP(t, dynamic, []int{4, 5, 3}, 1)
+	editModel(t, dynamic, func(g *pb.GraphProto) {
+		g.Input[0].Type.GetTensorType().Shape.Dim[1] = &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimParam{DimParam: "F"}}
+	})
+	var oe *option.Error
+	if _, err := onnx.NodeShapes(dynamic, onnx.NodeShapesOptions{}); !errors.As(err, &oe) || oe.Option != "InputShape" || !strings.Contains(err.Error(), dynamic) {
+		t.Errorf("NodeShapes of a dynamic input without InputShape: %v, want an *option.Error for InputShape naming the file", err)
+	}
+	got, err = onnx.NodeShapes(dynamic, onnx.NodeShapesOptions{InputShape: []int{4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Tensors) != 3 || !slices.Equal(got.Tensors[1].Shape, []int{5}) {
+		t.Errorf("NodeShapes with InputShape [4]: %+v", got)
+	}
+}

@@ -2,8 +2,11 @@ package onnx
 
 import (
 	"fmt"
+	"slices"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/distillgo/distill/internal/option"
 )
 
 // This file finds the tensors inside a model that feature distillation can use, with their
@@ -56,11 +59,20 @@ func NodeShapes(path string, opts NodeShapesOptions) (*NodeShapesResult, error) 
 	if err != nil {
 		return nil, fmt.Errorf("node shapes: %w", err)
 	}
-	s := &Session{path: path, opts: Options{InputShape: opts.InputShape, Threads: opts.Threads}, info: info}
+	s := &Session{path: path, opts: Options{InputShape: opts.InputShape, Threads: opts.Threads}.withDefaults(), info: info}
 	if err := s.opts.check(); err != nil {
 		return nil, fmt.Errorf("node shapes of %s: %w", path, err)
 	}
+	if in := info.Inputs; len(in) == 1 && in[0].ElemType == "float32" && len(opts.InputShape) == 0 && len(in[0].Shape) > 1 &&
+		slices.ContainsFunc(in[0].Shape[1:], func(d int64) bool { return d < 0 }) {
+		return nil, option.Errorf("onnx", "InputShape", "node shapes of %s: input %s has dynamic axes besides the batch; give the per-sample input shape",
+			path, describeValue(in[0]))
+	}
 	if err := s.checkInputs(); err != nil {
+		if in := info.Inputs; len(opts.InputShape) > 0 && len(in) == 1 && in[0].ElemType == "float32" {
+			// The input shape given is what does not fit the model's one input.
+			return nil, option.Errorf("onnx", "InputShape", "node shapes of %s: %w", path, err)
+		}
 		return nil, openError(path, err)
 	}
 	m, err := decodeModel(data)
