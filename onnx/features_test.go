@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -420,4 +421,74 @@ func TestNodeShapes(t *testing.T) {
 	if len(got.Tensors) != 3 || !slices.Equal(got.Tensors[1].Shape, []int{5}) {
 		t.Errorf("NodeShapes with InputShape [4]: %+v", got)
 	}
+}
+
+// FuzzExposeTensors checks that ExposeTensors never panics on outside bytes and keeps its word:
+// a node output of a model is added and the rewrite reads back as a model with that output; any
+// other name is ErrNoTensor naming it; bytes that are not a model are refused as NodeTensors
+// refuses them. The seeds are those of FuzzReadModelInfo, with names of their tensors and others.
+func FuzzExposeTensors(f *testing.F) {
+	for _, seed := range infoSeeds(f) {
+		for _, name := range []string{"output", "input", "y", "x"} {
+			f.Add(seed, name)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte, name string) {
+		tensors, terr := onnx.NodeTensors(data)
+		out, err := onnx.ExposeTensors(data, []string{name})
+		switch {
+		case terr != nil:
+			if err == nil {
+				t.Fatalf("NodeTensors refused the data (%v), ExposeTensors took it", terr)
+			}
+			return
+		case !slices.ContainsFunc(tensors, func(nt onnx.NodeTensor) bool { return nt.Name == name }):
+			if !errors.Is(err, onnx.ErrNoTensor) || !strings.Contains(err.Error(), strconv.Quote(name)) {
+				t.Fatalf("name %q, not a node output: err %v, want ErrNoTensor naming it", name, err)
+			}
+			return
+		case err != nil:
+			t.Fatalf("node output %q refused: %v", name, err)
+		}
+		back, err := onnx.NodeTensors(out)
+		if err != nil {
+			t.Fatalf("the rewrite does not read back: %v", err)
+		}
+		if len(back) != len(tensors) {
+			t.Errorf("the rewrite has %d node outputs, the model %d", len(back), len(tensors))
+		}
+		if !slices.Contains(graphOutputNames(t, out), name) {
+			t.Errorf("%q is not among the rewrite's outputs %v", name, graphOutputNames(t, out))
+		}
+	})
+}
+
+// graphOutputNames returns the names of the graph outputs of model data.
+func graphOutputNames(t *testing.T, data []byte) []string {
+	t.Helper()
+	var names []string
+	for _, o := range graphOutputs(t, data) {
+		names = append(names, o[:strings.LastIndex(o, ":")])
+	}
+	return names
+}
+
+// TestSessionFeaturesFixedBatch fetches, from a model with a fixed batch of 4 (runs padded with
+// zeros), the Gemm's result before its Softmax, a tensor that already is a graph output
+// ("logits", beside the scores "output"): 5 samples run as 4 + 1 padded, and only theirs return,
+// the Gemm computed by hand.
+func TestSessionFeaturesFixedBatch(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	path := filepath.Join(t.TempDir(), "fixed4.onnx")
+	onnxtest.GemmClassifier(t, path, sessW, sessB, onnxtest.FixedBatch(4), onnxtest.Softmax(), onnxtest.LogitsOutput())
+	s := sessOpen(t, path, onnx.Options{OutputName: "output", Features: []string{"logits"}})
+	if diff := cmp.Diff([][]int{{2}}, s.FeatureShapes()); diff != "" {
+		t.Errorf("FeatureShapes (-want +got):\n%s", diff)
+	}
+	logits, feats, err := s.LogitsFeatures(context.Background(), sessX, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessClose(t, feats[0], sessWant, sessTol)
+	sessClose(t, logits, logSoftmaxRows(sessWant, 2), sessTol)
 }
