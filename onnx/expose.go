@@ -44,6 +44,11 @@ func decodeModel(data []byte) (*pb.ModelProto, error) {
 	if _, err := parseModelInfo(data); err != nil {
 		return nil, err
 	}
+	return unmarshalModel(data)
+}
+
+// unmarshalModel is decodeModel of data that parseModelInfo has checked already.
+func unmarshalModel(data []byte) (*pb.ModelProto, error) {
 	var m pb.ModelProto
 	if err := proto.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotONNX, err)

@@ -87,14 +87,21 @@ func featuresError(format string, args ...any) error {
 // onnxruntime session and returns the outputs as onnxruntime describes them. With stripped, the
 // copy's initializers are graph inputs (see elemTypes).
 func inferOutputs(m *pb.ModelProto, names []string, stripped bool) ([]ort.InputOutputInfo, error) {
+	// The stripped copy is made without copying the weights: m's initializers are set aside
+	// while it is cloned.
+	inits := m.GetGraph().GetInitializer()
+	if stripped {
+		m.Graph.Initializer = nil
+	}
 	c := proto.Clone(m).(*pb.ModelProto)
+	m.Graph.Initializer = inits
 	g := c.GetGraph()
 	if stripped {
 		declared := map[string]bool{}
 		for _, vi := range g.GetInput() {
 			declared[vi.GetName()] = true
 		}
-		for _, t := range g.GetInitializer() {
+		for _, t := range inits {
 			if declared[t.GetName()] {
 				continue // a graph input with a default value (IR < 4), declared already
 			}
@@ -105,7 +112,6 @@ func inferOutputs(m *pb.ModelProto, names []string, stripped bool) ([]ort.InputO
 			g.Input = append(g.Input, &pb.ValueInfoProto{Name: t.GetName(), Type: &pb.TypeProto{Value: &pb.TypeProto_TensorType{
 				TensorType: &pb.TypeProto_Tensor{ElemType: t.GetDataType(), Shape: &pb.TensorShapeProto{Dim: dims}}}}})
 		}
-		g.Initializer = nil
 	}
 	addOutputs(g, names)
 	data, err := proto.Marshal(c) // a copy for onnxruntime alone: no checksum entry is verified
@@ -139,7 +145,7 @@ func (s *Session) exposeFeatures(data []byte) ([]byte, error) {
 			return nil, featuresError("feature %q is the output of the class scores, which Logits returns already", name)
 		}
 	}
-	m, err := decodeModel(data)
+	m, err := unmarshalModel(data) // checked by readModel
 	if err != nil {
 		return nil, err
 	}

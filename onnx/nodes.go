@@ -75,7 +75,7 @@ func NodeShapes(path string, opts NodeShapesOptions) (*NodeShapesResult, error) 
 		}
 		return nil, openError(path, err)
 	}
-	m, err := decodeModel(data)
+	m, err := unmarshalModel(data) // checked by readModel
 	if err != nil {
 		return nil, fmt.Errorf("node shapes of %s: %w", path, err)
 	}
