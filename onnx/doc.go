@@ -51,6 +51,13 @@
 // which would break Go's SIGINT and SIGTERM handling. Options.NoCPUFallback makes Open fail when
 // a node would run on the CPU instead.
 //
+// Options.Features makes a Session fetch tensors from inside the model beside the scores
+// (LogitsFeatures, the model.FeatureModel of package internal/model), for feature distillation:
+// Open runs a copy of the model, made in memory by ExposeTensors, whose graph has them as outputs
+// too. NodeTensors lists the tensors that nodes output, and NodeShapes runs a model once to find
+// which of them are float tensors with a batch axis, and their per-sample shapes (`distill
+// inspect --nodes`).
+//
 // ReadModelInfo parses a model's protobuf directly, without onnxruntime, for `distill inspect` and
 // for checks made before a session is opened. Export (Encode's bytes, written atomically) and
 // ImportGraph write and read back the students that this tool trains. ReadModelInfo, Open and

@@ -70,18 +70,24 @@ func checkNotLFSPointer(data []byte) error {
 // and metadata. Errors name the file; a file that is not a model wraps ErrNotONNX, and a Git LFS
 // pointer also ErrLFSPointer.
 func ReadModelInfo(path string) (*ModelInfo, error) {
+	_, info, err := readModel(path)
+	return info, err
+}
+
+// readModel does the work of ReadModelInfo and also returns the file's bytes.
+func readModel(path string) ([]byte, *ModelInfo, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read onnx model %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read onnx model %s: %w", path, err)
 	}
 	info, err := parseModelInfo(data)
 	if err != nil {
 		if kerr := filekind.MismatchBytes(path, data, filekind.ONNX); kerr != nil {
-			return nil, fmt.Errorf("read onnx model: %w", notONNX{kerr})
+			return nil, nil, fmt.Errorf("read onnx model: %w", notONNX{kerr})
 		}
-		return nil, fmt.Errorf("read onnx model %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read onnx model %s: %w", path, err)
 	}
-	return info, nil
+	return data, info, nil
 }
 
 // parseModelInfo does the work of ReadModelInfo on the file's bytes.

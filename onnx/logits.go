@@ -57,7 +57,7 @@ func (s *Session) Logits(ctx context.Context, x []float32, n int) ([]float32, er
 		return nil, err
 	}
 	defer func() { f.values[0] = nil }() // the session does not keep x
-	return s.runAll(ctx, f, n)
+	return s.runAll(ctx, f, n, nil)
 }
 
 // LogitsInputs runs n samples given as the model's inputs through the model in batches and
@@ -84,12 +84,13 @@ func (s *Session) LogitsInputs(ctx context.Context, in []model.Input, n int) ([]
 	if err != nil {
 		return nil, err
 	}
-	return s.runAll(ctx, f, n)
+	return s.runAll(ctx, f, n, nil)
 }
 
 // runAll runs the n samples of f through the model in runs of s.rows samples and returns their
-// logits, as Logits describes.
-func (s *Session) runAll(ctx context.Context, f *feed, n int) ([]float32, error) {
+// logits, as Logits describes. With feats (one slice of n samples' values per feature) it also
+// copies the features of each run into feats.
+func (s *Session) runAll(ctx context.Context, f *feed, n int, feats [][]float32) ([]float32, error) {
 	out := make([]float32, n*s.classes)
 	for start := 0; start < n; start += s.rows {
 		if err := ctx.Err(); err != nil {
@@ -106,6 +107,9 @@ func (s *Session) runAll(ctx context.Context, f *feed, n int) ([]float32, error)
 		}
 		y, err := s.run(b, vals, r)
 		destroyAll(views)
+		if err == nil && feats != nil {
+			err = s.copyFeatures(feats, b, start, r)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("model %s: run samples %d-%d on %s: %w", s.path, start, start+r, s.device, err)
 		}
@@ -130,10 +134,11 @@ func (s *Session) runAll(ctx context.Context, f *feed, n int) ([]float32, error)
 	return out, nil
 }
 
-// run runs the inputs vals with b's output tensor and returns the scores of the first r rows as
-// float32. They live in b's output tensor or s.buf, until the next run.
+// run runs the inputs vals with b's output tensors and returns the scores of the first r rows as
+// float32. They live in b's output tensor or s.buf, until the next run; the features stay in
+// b.feats.
 func (s *Session) run(b *batchTensors, vals []ort.Value, r int) ([]float32, error) {
-	outs := []ort.Value{b.out}
+	outs := append([]ort.Value{b.out}, b.feats...)
 	if err := s.thread.do(func() error { return s.sess.Run(vals, outs) }); err != nil {
 		return nil, err
 	}

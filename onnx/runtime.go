@@ -27,13 +27,14 @@ type Runtime struct {
 var _ model.Runtime = (*Runtime)(nil)
 
 // Open loads onnxruntime if needed and opens the model at path as a Session. The model it
-// returns is also a model.MultiInput, fed by named inputs of any element type a Session takes.
+// returns is also a model.MultiInput, fed by named inputs of any element type a Session takes,
+// and a model.FeatureModel, whose features are those of o.Features.
 func (r *Runtime) Open(path string, o model.Options) (model.Model, error) {
 	if err := r.Init(); err != nil {
 		return nil, err
 	}
 	s, err := Open(path, Options{Device: r.Device, GPUID: r.GPUID, Threads: r.Threads, Batch: o.Batch,
-		Output: o.Output, OutputName: o.OutputName, InputShape: o.InputShape, NoSpin: o.NoSpin})
+		Output: o.Output, OutputName: o.OutputName, InputShape: o.InputShape, NoSpin: o.NoSpin, Features: o.Features})
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +77,9 @@ func (s *Session) Describe() model.Description {
 		}
 	}
 	d.Output = s.out.Name
+	for _, f := range s.feats {
+		d.Features = append(d.Features, f.name)
+	}
 	if s.zip != nil {
 		d.ClassLabels = slices.Clone(s.zip.labels)
 	}

@@ -41,6 +41,12 @@ type Options struct {
 	// the CPU (session.disable_cpu_ep_fallback), so that a check knows the work ran on the GPU.
 	// By default (false) onnxruntime runs the nodes the CUDA provider lacks on the CPU.
 	NoCPUFallback bool
+	// Features names tensors inside the model (outputs of nodes of its graph) that LogitsFeatures
+	// returns beside the logits; nil (the default) fetches none. Open adds them to the graph's
+	// outputs in a copy of the model in memory (ExposeTensors) and runs that copy. They are for a
+	// model with one float32 input, and each must be a float tensor (float32, float16, bfloat16 or
+	// float64) whose first axis is the batch.
+	Features []string
 }
 
 // DefaultBatch is the batch size on CPU when Options.Batch is 0: large enough for onnxruntime's
@@ -89,6 +95,8 @@ type Session struct {
 	buf        []float32   // scores converted from a type other than float32
 	saturated  bool        // the warning of saturated probabilities was logged
 	xfeed      *feed       // the feed of Logits, kept from call to call
+	feats      []feature   // the tensors fetched beside the scores (Options.Features), in that order
+	data       []byte      // while Open runs: the model with the features added to its outputs (nil without features)
 
 	mu         sync.Mutex
 	sess       *ort.DynamicAdvancedSession
@@ -111,16 +119,24 @@ type Session struct {
 // another element type) is fed by name through LogitsInputs, each input with its own per-sample
 // shape, dynamic axes included.
 //
+// With Options.Features the session runs a copy of the model, made in memory, whose graph has
+// the features as outputs too (see ExposeTensors; the file is not changed and Describe reports
+// the file's sha256), and the probing run, of two samples where the batch is dynamic, also checks
+// that each feature is a float tensor with the batch as its first axis and learns its per-sample
+// shape (FeatureShapes).
+//
 // Errors name the file. An OutputName that is not an output, or that is needed because several
 // outputs could hold the class scores, is an *option.Error (package internal/option) for
 // OutputName, with Scope "onnx", listing the outputs; an InputShape given for a model that is
-// not fed by Logits is one for InputShape.
+// not fed by Logits is one for InputShape. A feature that is not a node output (wrapping
+// ErrNoTensor, with the nearest names), not a float tensor with a batch axis, named twice, or
+// asked of a model that Logits does not feed is one for Features.
 func Open(modelPath string, opts Options) (*Session, error) {
 	opts = opts.withDefaults()
 	if err := opts.check(); err != nil {
 		return nil, fmt.Errorf("open model %s: %w", modelPath, err)
 	}
-	info, err := ReadModelInfo(modelPath)
+	data, info, err := readModel(modelPath)
 	if err != nil {
 		return nil, fmt.Errorf("open model: %w", err)
 	}
@@ -131,6 +147,10 @@ func Open(modelPath string, opts Options) (*Session, error) {
 	if err := ensureInit(opts.Device); err != nil {
 		return nil, fmt.Errorf("open model %s: %w", modelPath, err)
 	}
+	if s.data, err = s.exposeFeatures(data); err != nil {
+		return nil, openError(modelPath, err)
+	}
+	defer func() { s.data = nil }() // the rewritten model is needed only to create the session
 
 	switch opts.Device {
 	case "cpu":
@@ -151,6 +171,9 @@ func Open(modelPath string, opts Options) (*Session, error) {
 		"output_kind", opts.Output}
 	if !s.single {
 		attrs = append(attrs, "inputs", describeInputs(info.Inputs))
+	}
+	if len(s.feats) > 0 {
+		attrs = append(attrs, "features", s.describeFeatures())
 	}
 	slog.Info("model session", attrs...)
 	return s, nil
@@ -307,13 +330,13 @@ func (s *Session) newSession(cuda bool) (*ort.DynamicAdvancedSession, error) {
 		return nil, err
 	}
 	defer so.Destroy()
-	// Naming only the scores' output makes onnxruntime compute only what it needs (a label
-	// output beside a ZipMap is neither computed nor fetched).
+	// Naming only the scores' output (and the features) makes onnxruntime compute only what it
+	// needs (a label output beside a ZipMap is neither computed nor fetched).
 	names := make([]string, len(s.inputs))
 	for i, v := range s.inputs {
 		names[i] = v.Name
 	}
-	sess, err := ort.NewDynamicAdvancedSession(s.path, names, []string{s.out.Name}, so)
+	sess, err := s.newORTSession(names, s.outputNames(), so)
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
@@ -360,84 +383,6 @@ func (s *Session) sessionOptions(cuda bool) (*ort.SessionOptions, error) {
 		return nil, err
 	}
 	return so, nil
-}
-
-// probeShapes returns the rows of the probing run (one sample, or the fixed batch) and the
-// per-sample shape of each input in it: the input's, with size 1 for dynamic axes.
-func (s *Session) probeShapes() (int, [][]int64) {
-	rows := 1
-	if s.fixed > 0 {
-		rows = s.fixed
-	}
-	shapes := make([][]int64, len(s.inputs))
-	for i, v := range s.inputs {
-		shapes[i] = make([]int64, len(v.SampleShape))
-		for j, d := range v.SampleShape {
-			shapes[i][j] = max(int64(d), 1)
-		}
-	}
-	return rows, shapes
-}
-
-// probe runs a batch of zeros through sess and returns the class count and, for a ZipMap, the
-// columns of its class labels.
-func (s *Session) probe(sess *ort.DynamicAdvancedSession) (int, *zipColumns, error) {
-	rows, shapes := s.probeShapes()
-	var ins []ort.Value
-	defer func() {
-		for _, v := range ins {
-			v.Destroy()
-		}
-	}()
-	for i, v := range s.inputs {
-		in, err := newInputTensor(v.DType, append(ort.Shape{int64(rows)}, shapes[i]...))
-		if err != nil {
-			return 0, nil, fmt.Errorf("input %q: %w", v.Name, err)
-		}
-		ins = append(ins, in.v)
-	}
-	outs := []ort.Value{nil}
-	var err error
-	if s.outType == scoreFloat16 || s.outType == scoreBFloat16 {
-		// A 16-bit output is read into a tensor of its declared shape (see checkModel).
-		if outs[0], err = newScoreTensor(s.outType, rows, int(s.out.Shape[1])); err != nil {
-			return 0, nil, err
-		}
-	}
-	if err := sess.Run(ins, outs); err != nil {
-		if outs[0] != nil {
-			outs[0].Destroy()
-		}
-		return 0, nil, err
-	}
-	defer outs[0].Destroy()
-	return s.probeClasses(outs[0], int64(rows))
-}
-
-// probeClasses reads the class count (and a ZipMap's columns) from out, the output of the
-// probing run of rows samples.
-func (s *Session) probeClasses(out ort.Value, rows int64) (int, *zipColumns, error) {
-	if s.outType.zipMap() {
-		z, err := newZipColumns(out, s.outType)
-		if err == nil && out.GetShape()[0] != rows {
-			err = fmt.Errorf("got %d maps for %d samples", out.GetShape()[0], rows)
-		}
-		if err != nil {
-			return 0, nil, fmt.Errorf("output %q: %w", s.out.Name, err)
-		}
-		return len(z.labels), z, nil
-	}
-	want := map[scoreType]ort.TensorElementDataType{scoreFloat32: ort.TensorElementDataTypeFloat,
-		scoreFloat16: ort.TensorElementDataTypeFloat16, scoreBFloat16: ort.TensorElementDataTypeBFloat16,
-		scoreFloat64: ort.TensorElementDataTypeDouble}[s.outType]
-	if out.GetONNXType() != ort.ONNXTypeTensor || ort.TensorElementDataType(out.DataType()) != want {
-		return 0, nil, fmt.Errorf("output %q is %s, want a %s tensor", s.out.Name, describeOrt(out), s.out.Type)
-	}
-	sh := out.GetShape()
-	if len(sh) != 2 || sh[0] != rows || sh[1] <= 0 {
-		return 0, nil, fmt.Errorf("output %q has shape %v for %d samples, want [%d, classes]", s.out.Name, sh, rows, rows)
-	}
-	return int(sh[1]), nil, nil
 }
 
 // InputShape returns the model's input shape, with -1 for dynamic axes (the batch axis is

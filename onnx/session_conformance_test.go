@@ -30,7 +30,8 @@ const (
 // TestSessionConformance runs the teacher conformance suite on Sessions over each kind of model
 // they open: dynamic batch axes run in batches of 1, 4 and DefaultBatch, fixed batch axes of 1
 // and 4 (padded), a ReLU MLP, an image input that is flattened, models that output
-// log-probabilities and probabilities (which Logits returns as log-probabilities).
+// log-probabilities and probabilities (which Logits returns as log-probabilities), and the MLP
+// opened with features.
 // TestSessionConformanceOutputs adds other kinds of outputs, TestSessionConformanceSklearn
 // skl2onnx's random forest.
 func TestSessionConformance(t *testing.T) {
@@ -78,6 +79,9 @@ func TestSessionConformance(t *testing.T) {
 		{"softmax output as log-probabilities", soft, onnx.Options{Batch: 4},
 			teachertest.Case{Dim: in, Classes: classes, Reference: logpRef, Tol: confGemmTol, MaxBatch: 4}},
 		{"mlp 20-32-16-5", mlpPath, onnx.Options{Batch: 8, Threads: 2},
+			teachertest.Case{Dim: 20, Classes: 5, Reference: mlp.Forward, Tol: confDeepTol, MaxBatch: 8}},
+		// Features fetched beside the scores (Options.Features) leave Logits as it was.
+		{"mlp with features", mlpPath, onnx.Options{Batch: 8, Features: []string{"relu0", "gemm1"}},
 			teachertest.Case{Dim: 20, Classes: 5, Reference: mlp.Forward, Tol: confDeepTol, MaxBatch: 8}},
 		{"image input 1x28x28", imgPath, onnx.Options{Batch: 4},
 			teachertest.Case{Dim: 784, Classes: 10, Reference: func(x []float32, n int) []float32 {

@@ -20,6 +20,7 @@ type batchTensors struct {
 	ins    []inputTensor
 	vals   []ort.Value // the values of ins, as Run takes them
 	out    ort.Value   // nil for a ZipMap output, which onnxruntime allocates on each run
+	feats  []ort.Value // the output tensors of the features (Options.Features), in their order
 }
 
 func (b *batchTensors) destroy() {
@@ -32,6 +33,7 @@ func (b *batchTensors) destroy() {
 	if b.out != nil {
 		b.out.Destroy()
 	}
+	destroyAll(b.feats)
 }
 
 // fits says whether b holds runs of rows samples of the per-sample shapes shapes.
@@ -108,6 +110,10 @@ func (s *Session) newTensors(rows int, shapes [][]int64) (*batchTensors, error) 
 		return nil, fmt.Errorf("allocate output tensor for %d samples: %w", rows, err)
 	}
 	b.out = out
+	if b.feats, err = s.newFeatureTensors(rows); err != nil {
+		b.destroy()
+		return nil, err
+	}
 	return b, nil
 }
 

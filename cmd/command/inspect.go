@@ -14,27 +14,45 @@ import (
 
 	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/onnx"
+	"github.com/distillgo/distill/pipeline/dataset"
 )
 
 // InspectOptions are the settings of `distill inspect`.
 type InspectOptions struct {
 	Model string // path of the ONNX model
 	JSON  bool   // print one JSON object instead of the table (default false)
+	// Nodes lists the tensors inside the model that a hint can use (default false: the model's
+	// inputs, outputs and metadata), found by running it once under onnxruntime.
+	Nodes bool
+	// InputShape is the per-sample input shape of the run of Nodes, for a model whose input has
+	// dynamic axes besides the batch (nil: the model's).
+	InputShape []int
+	// ORTLib is the onnxruntime library for Nodes (--ort-lib; empty: found as FindLibrary does).
+	ORTLib string
 }
 
 func inspectCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "inspect",
-		Usage:     "Print the inputs, outputs, opset, producer and metadata of an ONNX model",
+		Usage:     "Print the inputs, outputs, opset, producer and metadata of an ONNX model, or its inner tensors",
 		ArgsUsage: "<model.onnx>",
 		Description: "Reads the model's protobuf directly (onnxruntime is not loaded) and prints each input and\n" +
 			"output with its element type and shape, dynamic axes by name (or ? when unnamed), the\n" +
 			"opset, the producer and the metadata properties sorted by key.\n\n" +
+			"With --nodes it lists instead the tensors inside the model that a feature hint can use: each\n" +
+			"output of a node of the graph that is a float tensor with the batch as its first axis, in\n" +
+			"graph order, with its node's operator, its element type and its shape for one sample. The\n" +
+			"shapes are found by running the model once under onnxruntime, on the CPU, on two samples of\n" +
+			"zeros with every such tensor added to its outputs; a model whose input has dynamic axes\n" +
+			"besides the batch needs --input-shape.\n\n" +
 			"Example:\n" +
 			"  distill inspect models/teacher.onnx\n" +
-			"  distill inspect --json models/teacher.onnx",
+			"  distill inspect --json models/teacher.onnx\n" +
+			"  distill inspect --nodes models/teacher.onnx",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of a table"},
+			&cli.BoolFlag{Name: "nodes", Usage: "list the tensors inside the model that a hint can use, with their shapes for one sample (runs the model once)"},
+			&cli.StringFlag{Name: "input-shape", Usage: "with --nodes, the " + usageInputShape, DefaultText: "the model's"},
 		},
 		Action: func(cCtx *cli.Context) error {
 			args, err := wantArgs(cCtx, 1, "<model.onnx>")
@@ -47,7 +65,19 @@ func inspectCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runInspect(cCtx.Context, InspectOptions{Model: args[0], JSON: cCtx.Bool("json")}, cCtx.App.Writer)
+			opts := InspectOptions{Model: args[0], JSON: cCtx.Bool("json"), Nodes: cCtx.Bool("nodes"), ORTLib: globalString(cCtx, flagORTLib)}
+			if s := cCtx.String("input-shape"); s != "" {
+				if !opts.Nodes {
+					return usageErrorf(cCtx, "--input-shape is for --nodes: the model's own description needs no run")
+				}
+				if opts.InputShape, err = dataset.ParseShape(s); err != nil {
+					return usageErrorf(cCtx, "--input-shape: %v", err)
+				}
+			}
+			if opts.Nodes {
+				return runInspectNodes(cCtx.Context, opts, cCtx.App.Writer)
+			}
+			return runInspect(cCtx.Context, opts, cCtx.App.Writer)
 		},
 	}
 }
@@ -138,4 +168,52 @@ func inspectValues(vs []onnx.ValueInfo) []inspectValue {
 		out = append(out, iv)
 	}
 	return out
+}
+
+// inspectNode is one tensor inside a model as `distill inspect --nodes --json` prints it.
+type inspectNode struct {
+	Name     string `json:"name"`
+	Node     string `json:"node"`      // the node's name ("" when it has none)
+	Op       string `json:"op"`        // the node's operator, with its domain when not the default
+	ElemType string `json:"elem_type"` // float32, float16, bfloat16 or float64
+	Shape    []int  `json:"shape"`     // per sample, without the batch axis
+}
+
+// inspectNodesReport is what `distill inspect --nodes --json` prints.
+type inspectNodesReport struct {
+	Path    string        `json:"path"`
+	Rows    int           `json:"rows"`    // samples of the run that found the shapes
+	Tensors []inspectNode `json:"tensors"` // in graph order
+	Others  int           `json:"others"`  // node outputs left out: not float, or no batch axis
+}
+
+// runInspectNodes runs opts.Model once and prints to w the tensors inside it that a hint can use.
+func runInspectNodes(_ context.Context, opts InspectOptions, w io.Writer) error {
+	if err := (&onnx.Runtime{Lib: opts.ORTLib}).Init(); err != nil {
+		return err
+	}
+	res, err := onnx.NodeShapes(opts.Model, onnx.NodeShapesOptions{InputShape: opts.InputShape})
+	if err != nil {
+		return err
+	}
+	rep := inspectNodesReport{Path: opts.Model, Rows: res.Rows, Others: res.Others, Tensors: []inspectNode{}}
+	for _, t := range res.Tensors {
+		rep.Tensors = append(rep.Tensors, inspectNode{Name: t.Name, Node: t.Node, Op: t.Op, ElemType: t.ElemType, Shape: t.Shape})
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "model\t%s\n", rep.Path)
+	fmt.Fprintf(tw, "tensors\t%d, shapes for one sample (%d other node outputs left out: not float, or no batch axis)\n", len(rep.Tensors), rep.Others)
+	for _, t := range rep.Tensors {
+		dims := make([]string, len(t.Shape))
+		for i, d := range t.Shape {
+			dims[i] = strconv.Itoa(d)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t[%s]\n", t.Name, t.Op, t.ElemType, strings.Join(dims, ", "))
+	}
+	return tw.Flush()
 }

@@ -124,3 +124,59 @@ func TestExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestInspectNodes runs `distill inspect --nodes` on an MLP 4-5-3 (Gemm, Relu, Gemm): it lists
+// each inner tensor with its operator and shape for one sample, in graph order, as a table and as
+// JSON; --input-shape is for --nodes, and is needed for a dynamic per-sample axis.
+func TestInspectNodes(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	dir := t.TempDir()
+	model := filepath.Join(dir, "mlp.onnx")
+	onnxtest.MLP(t, model, []int{4, 5, 3}, 1)
+
+	code, stdout, stderr := runMain(t, "inspect", "--nodes", model)
+	if code != ExitOK {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	want := [][]string{{"model", model}, {"tensors", "3,", "shapes", "for", "one", "sample", "(0", "other", "node", "outputs", "left", "out:", "not", "float,", "or", "no", "batch", "axis)"},
+		{"gemm0", "Gemm", "float32", "[5]"}, {"relu0", "Relu", "float32", "[5]"}, {"output", "Gemm", "float32", "[3]"}}
+	got := make([][]string, len(lines))
+	for i, l := range lines {
+		got[i] = strings.Fields(l)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("inspect --nodes (-want +got words of each line):\n%s", diff)
+	}
+
+	code, stdout, stderr = runMain(t, "inspect", "--nodes", "--json", model)
+	if code != ExitOK {
+		t.Fatalf("--json: exit %d, stderr:\n%s", code, stderr)
+	}
+	var rep inspectNodesReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("inspect --nodes --json is not JSON: %v\n%s", err, stdout)
+	}
+	wantRep := inspectNodesReport{Path: model, Rows: 2, Tensors: []inspectNode{
+		{Name: "gemm0", Node: "Gemm_gemm0", Op: "Gemm", ElemType: "float32", Shape: []int{5}},
+		{Name: "relu0", Node: "Relu_relu0", Op: "Relu", ElemType: "float32", Shape: []int{5}},
+		{Name: "output", Node: "Gemm_output", Op: "Gemm", ElemType: "float32", Shape: []int{3}}}}
+	if diff := cmp.Diff(wantRep, rep); diff != "" {
+		t.Errorf("--json (-want +got):\n%s", diff)
+	}
+
+	code, _, stderr = runMain(t, "inspect", "--input-shape", "4", model)
+	if code != ExitUsage || !strings.Contains(stderr, "--input-shape is for --nodes") {
+		t.Errorf("--input-shape without --nodes: exit %d, stderr:\n%s", code, stderr)
+	}
+	image := filepath.Join(dir, "image.onnx")
+	W := make([][]float32, 784)
+	for i := range W {
+		W[i] = make([]float32, 10)
+	}
+	onnxtest.GemmClassifier(t, image, W, make([]float32, 10), onnxtest.ImageInput())
+	code, _, stderr = runMain(t, "inspect", "--nodes", "--input-shape", "1x28x27", image)
+	if code == ExitOK || !strings.Contains(stderr, "--input-shape") || !strings.Contains(stderr, "[1 28 27]") {
+		t.Errorf("--input-shape that does not fit: exit %d, stderr:\n%s", code, stderr)
+	}
+}

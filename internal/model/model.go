@@ -1,7 +1,8 @@
 // Package model defines what the pipeline needs of a model runtime: a [Teacher] that turns
 // preprocessed samples into logits, and a [Runtime] that opens model files as teachers. A
 // [MultiInput] model is also fed by named inputs of other element types, as they are, without
-// preprocessing (a text classifier's token ids and attention mask).
+// preprocessing (a text classifier's token ids and attention mask). A [FeatureModel] also returns
+// tensors from inside the model beside the logits, for feature distillation.
 //
 // The pipeline never loads a runtime itself. The command line decides how models are run (today
 // onnxruntime on the CPU or a CUDA device, through package onnx) and hands the pipeline a Runtime;
@@ -74,6 +75,21 @@ type MultiInput interface {
 	LogitsInputs(ctx context.Context, in []Input, n int) ([]float32, error)
 }
 
+// FeatureModel is a Model opened with Options.Features: beside the logits it fetches tensors from
+// inside the model (the outputs of nodes of its graph, such as a block's feature map), which
+// feature distillation ("hints", Romero et al. 2015) compares with the student's own.
+type FeatureModel interface {
+	Model
+	// FeatureShapes returns the per-sample shape of each feature, in the order of
+	// Options.Features (the shape of one sample's values, without the batch axis), e.g.
+	// [64 14 14] for a feature map or [128] for a vector.
+	FeatureShapes() [][]int
+	// LogitsFeatures returns what Logits returns for the n samples x and, for each feature in
+	// the order of Options.Features, its n samples' values as float32, row-major
+	// [n, FeatureShapes()[i]...], from the same runs of the model.
+	LogitsFeatures(ctx context.Context, x []float32, n int) (logits []float32, feats [][]float32, err error)
+}
+
 // Description is what a soft-target file and the logs record about a model.
 type Description struct {
 	// Path is the model file as opened; SHA256 the hex sha256 of its bytes.
@@ -95,6 +111,8 @@ type Description struct {
 	// (seq(map(int64|string, float))), sorted numerically for int64 keys (written in decimal) and
 	// lexically for string keys. Nil when the model does not name its classes (a tensor output).
 	ClassLabels []string
+	// Features names the tensors fetched beside the scores (Options.Features), nil when none.
+	Features []string
 }
 
 // Output kinds a model may be opened with (Options.Output).
@@ -123,6 +141,12 @@ type Options struct {
 	// NoSpin asks that the runtime's idle threads do not spin: the model shares the cores with
 	// training (the online teacher).
 	NoSpin bool
+	// Features names tensors inside the model, outputs of nodes of its graph, to fetch beside the
+	// class scores; the model opened is then a FeatureModel (nil, the default: none). They are
+	// for a model with one float32 input, fed by Logits, and each must be a float tensor whose
+	// first axis is the batch. A runtime that cannot fetch them refuses them when it opens the
+	// model, rather than ignoring them.
+	Features []string
 }
 
 // Runtime opens model files as teachers.

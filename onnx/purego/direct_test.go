@@ -6,15 +6,18 @@ package purego_test
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/internal/teachertest"
+	"github.com/distillgo/distill/onnx/purego"
 	"github.com/distillgo/distill/onnx/purego/direct"
 )
 
@@ -214,4 +217,32 @@ func FuzzDirectLoad(f *testing.F) {
 			t.Fatalf("Predict: %v", err)
 		}
 	})
+}
+
+// TestFeaturesRefused checks that both pure-Go runtimes refuse Options.Features, which only
+// onnxruntime fetches, with ErrUnsupported rather than opening a model that would not return them.
+func TestFeaturesRefused(t *testing.T) {
+	cases := conformanceCases()
+	keys := slices.Sorted(maps.Keys(cases))
+	path := write(t, cases[keys[0]])
+	opts := model.Options{Features: []string{"hidden"}}
+	for _, tc := range []struct {
+		name string
+		open func() (model.Model, error)
+		want error
+	}{
+		{"purego", func() (model.Model, error) { return purego.Runtime{}.Open(path, opts) }, purego.ErrUnsupported},
+		{"direct", func() (model.Model, error) { return direct.Runtime{}.Open(path, opts) }, direct.ErrUnsupported},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := tc.open()
+			if err == nil {
+				m.Close()
+				t.Fatal("Open with features succeeded")
+			}
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), `"hidden"`) || !strings.Contains(err.Error(), path) {
+				t.Errorf("error %v: want %v naming the feature and the file", err, tc.want)
+			}
+		})
+	}
 }

@@ -21,7 +21,8 @@ type Runtime struct{}
 // Open loads the model at path (as Load) running at most opts.Batch samples at once
 // (0: DefaultBatch). opts.InputShape must be nil or the model's own per-sample shape, and
 // opts.OutputName nil or the model's output; opts.NoSpin has no effect (no thread spins here).
-// Errors name the file.
+// opts.Features must be empty: this runtime does not fetch tensors from inside a model
+// (ErrUnsupported). Errors name the file.
 func (Runtime) Open(path string, opts model.Options) (model.Model, error) {
 	batch := opts.Batch
 	if batch == 0 {
@@ -34,6 +35,9 @@ func (Runtime) Open(path string, opts model.Options) (model.Model, error) {
 	case model.OutputAuto, model.OutputLogits, model.OutputProbs, model.OutputLogProbs:
 	default:
 		return nil, fmt.Errorf("open model %s: output kind %q: want auto, logits, probs or logprobs", path, opts.Output)
+	}
+	if len(opts.Features) > 0 {
+		return nil, fmt.Errorf("open model %s: %w: features %q (tensors from inside the model): onnxruntime fetches them", path, ErrUnsupported, opts.Features)
 	}
 	m, err := load(path, batch)
 	if err != nil {

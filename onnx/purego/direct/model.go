@@ -61,13 +61,16 @@ type Runtime struct{}
 // Open loads the model at path running at most opts.Batch samples at once (0: DefaultBatch;
 // fewer when the model's widest layer times the batch would exceed 2^24 values).
 // Only opts.Output "", "auto" and "logits" are accepted (a distill student outputs logits), and
-// opts.InputShape and opts.OutputName only when they name the model's own.
+// opts.InputShape and opts.OutputName only when they name the model's own; opts.Features must be
+// empty, as this runtime does not fetch tensors from inside a model (ErrUnsupported).
 func (Runtime) Open(path string, opts model.Options) (model.Model, error) {
 	switch {
 	case opts.Output != "" && opts.Output != model.OutputAuto && opts.Output != model.OutputLogits:
 		return nil, fmt.Errorf("open model %s: %w: output kind %q", path, ErrUnsupported, opts.Output)
 	case opts.Batch < 0:
 		return nil, fmt.Errorf("open model %s: batch %d", path, opts.Batch)
+	case len(opts.Features) > 0:
+		return nil, fmt.Errorf("open model %s: %w: features %q (tensors from inside the model): onnxruntime fetches them", path, ErrUnsupported, opts.Features)
 	}
 	m, err := Load(path)
 	if err != nil {
