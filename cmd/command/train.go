@@ -107,6 +107,7 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "soft-targets", Usage: "offline soft targets `<file.safetensors>` made from --data", TakesFile: true},
 		&cli.GenericFlag{Name: "teacher", Value: &repeatedString{}, Usage: "online teacher `<model.onnx>[:opt=v,...]`, run on every batch; repeat for an ensemble (--ensemble)"},
 		&cli.StringFlag{Name: "teacher-output", Usage: "the online teacher's output `<name>` that holds the class scores (default: the only one that can)"},
+		&cli.GenericFlag{Name: "hint", Value: &repeatedString{}, Usage: "feature distillation: the online teacher's inner tensor against a student layer, `<tensor>=<layer>[:loss=mse|cosine|at][:weight=<w>]` (tensors: distill inspect --nodes; layers by their spec name; mse and cosine after a learned projection, at without); repeatable"},
 		&cli.GenericFlag{Name: "teacher-input", Value: &repeatedString{}, Usage: "feed the online teacher's input from an array of --data's samples: `<name>=<file>` or <file>.npz (every key); repeat for each input"},
 		&cli.StringFlag{Name: "teacher-output-kind", Value: "auto", Usage: "what the online teacher outputs, `<kind>`: auto, logits, probs or logprobs"},
 		&cli.Float64Flag{Name: "temperature", Aliases: []string{"T"}, Value: def.Temperature, Usage: "softmax temperature `<T>` of the soft targets"},
@@ -253,6 +254,18 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 			return o, usageErrorf(cCtx, "--teacher-input without --teacher")
 		}
 	}
+	if g, ok := cCtx.Generic("hint").(*repeatedString); ok {
+		for _, v := range g.values {
+			h, err := train.ParseHint(v)
+			if err != nil {
+				return o, usageErrorf(cCtx, "--hint: %v", err)
+			}
+			t.Hints = append(t.Hints, h)
+		}
+		if len(t.Hints) > 0 && len(o.Teachers) != 1 {
+			return o, usageErrorf(cCtx, "--hint compares the student with one online teacher's inner tensors: give one --teacher")
+		}
+	}
 	if o.TeacherOutputKind == "" {
 		o.TeacherOutputKind = model.OutputAuto // sweep has no online teacher
 	}
@@ -386,7 +399,7 @@ func openOnlineTeachers(o *TrainCLIOptions) ([]model.Model, error) {
 		slog.Info("teacher preprocessing", "model", ts.Path, "from", from, "spec", arg != ts.Path)
 		// The teachers run between the student's steps: their idle threads must not spin.
 		s, err := o.Runtime.Open(ts.Path, model.Options{Batch: o.Batch, InputShape: ts.Preprocess.InputShape,
-			OutputName: o.TeacherOutput, Output: kind, NoSpin: true})
+			OutputName: o.TeacherOutput, Output: kind, NoSpin: true, Features: train.HintTensors(o.Hints)})
 		if err != nil {
 			return opened, asTeacher(err)
 		}

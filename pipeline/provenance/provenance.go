@@ -52,6 +52,7 @@ type Record struct {
 	Batch             int                 `json:"batch"`                         // mini-batch size
 	Jitter            int                 `json:"jitter"`                        // pixels of jitter
 	Augment           string              `json:"augment,omitempty"`             // the augmentation list, in order
+	Hints             []string            `json:"hints,omitempty"`               // the feature-distillation terms, as --hint writes them
 	Seed              uint64              `json:"seed"`                          // the run's seed
 	Epochs            int                 `json:"epochs"`                        // epochs completed
 	RunEpochs         int                 `json:"run_epochs,omitempty"`          // the epochs the run was set to reach (a cosine schedule anneals over them); absent before they were recorded

@@ -18,6 +18,7 @@ type batch struct {
 	raw     []float32     // gathered raw samples, augmented in place
 	aug     augment.Batch // raw as the augmentations see it; aug.Mixed says how it was mixed
 	mixed   []int32       // with a mixing augmentation, the label each sample was mixed with
+	feats   [][]float32   // the online teacher's features the hints read, [f][n][size]
 	x       []float32     // student inputs
 	tx      []float32     // online teacher inputs
 	teacher []float32     // teacher logits [k][n][C]
@@ -52,6 +53,7 @@ func (t *trainer) epoch(ctx context.Context, epoch int, onStep func(StepInfo) er
 	defer func() { cancel(); wait() }()
 
 	var sumLoss, sumSoft, sumHard float64
+	sumHints := make([]float64, len(t.hints))
 	seen, tCorrect := 0, 0
 	for b := range ready {
 		if b.err != nil {
@@ -60,7 +62,7 @@ func (t *trainer) epoch(ctx context.Context, epoch int, onStep func(StepInfo) er
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		parts, err := t.step(b, drop)
+		parts, hintLoss, err := t.step(b, drop)
 		if err != nil {
 			return nil, fmt.Errorf("train: epoch %d: %w", epoch, err)
 		}
@@ -70,6 +72,9 @@ func (t *trainer) epoch(ctx context.Context, epoch int, onStep func(StepInfo) er
 		sumLoss += parts.Total * float64(b.n)
 		sumSoft += parts.Soft * float64(b.n)
 		sumHard += parts.Hard * float64(b.n)
+		for i, l := range hintLoss {
+			sumHints[i] += float64(l) * float64(b.n)
+		}
 		seen += b.n
 		tCorrect += b.tCorrect
 		if err := onStep(StepInfo{Epoch: epoch, Samples: b.n, Seen: seen, Loss: parts.Total}); err != nil {
@@ -91,6 +96,9 @@ func (t *trainer) epoch(ctx context.Context, epoch int, onStep func(StepInfo) er
 	if t.labels != nil && len(t.teachers) > 0 {
 		acc := float64(tCorrect) / float64(N)
 		m.TeacherAccuracy = &acc
+	}
+	for _, s := range sumHints {
+		m.HintLosses = append(m.HintLosses, s/float64(N))
 	}
 	return m, nil
 }
@@ -130,8 +138,9 @@ func (t *trainer) produce(ctx context.Context, perm []int, jit *rand.Rand) (read
 	return readyCh, freeCh, wg.Wait
 }
 
-// step runs the student's forward and backward pass on b and the optimiser's update.
-func (t *trainer) step(b *batch, drop *rand.Rand) (student.LossParts, error) {
+// step runs the student's forward and backward pass on b and the optimiser's update; it returns
+// the loss's parts, Total including the hints' terms, and each hint's term.
+func (t *trainer) step(b *batch, drop *rand.Rand) (student.LossParts, []float32, error) {
 	C := t.spec.Classes
 	var teacher []float32
 	if t.k > 0 {
@@ -150,16 +159,20 @@ func (t *trainer) step(b *batch, drop *rand.Rand) (student.LossParts, error) {
 		parts = t.loss.PartsMixed(z, n, c, dz, teacher, t.k, labels, mix)
 		return float32(parts.Total)
 	}
-	l, err := t.net.TrainStep(b.x[:b.n*t.stDim], b.n, drop, lossFn)
+	l, hintLoss, err := t.net.TrainStepFeatures(b.x[:b.n*t.stDim], b.n, drop, lossFn, t.featureLosses(b))
 	if err != nil {
-		return parts, err
+		return parts, nil, err
+	}
+	for _, h := range hintLoss {
+		l += h
+		parts.Total += float64(h)
 	}
 	if math.IsNaN(float64(l)) || math.IsInf(float64(l), 0) {
 		parts.Total = float64(l)
-		return parts, nil
+		return parts, hintLoss, nil
 	}
-	t.optim.Step(t.net.Params())
-	return parts, nil
+	t.optim.Step(t.trainParams())
+	return parts, hintLoss, nil
 }
 
 func (t *trainer) newBatch() *batch {
@@ -173,6 +186,9 @@ func (t *trainer) newBatch() *batch {
 	}
 	if t.labels != nil {
 		b.labels = make([]int32, B)
+	}
+	for _, size := range t.featSize {
+		b.feats = append(b.feats, make([]float32, B*size))
 	}
 	return b
 }

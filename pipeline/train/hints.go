@@ -3,9 +3,12 @@ package train
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/distillgo/distill/internal/model"
+	"github.com/distillgo/distill/internal/nn"
 	"github.com/distillgo/distill/student"
 )
 
@@ -71,3 +74,115 @@ func ParseHint(s string) (HintOption, error) {
 
 // errHintsNeedTeacher is the error of hints without one online teacher.
 var errHintsNeedTeacher = errors.New("hints compare the student with an online teacher's inner tensors: give one --teacher (not soft targets, an ensemble or named teacher inputs)")
+
+// HintTensors returns the teacher tensors the hints read, each once, in the order of their first
+// hint: the model.Options Features the online teacher must be opened with.
+func HintTensors(hints []HintOption) []string {
+	var out []string
+	for _, h := range hints {
+		if !slices.Contains(out, h.Tensor) {
+			out = append(out, h.Tensor)
+		}
+	}
+	return out
+}
+
+// hintStrings writes the hints as --hint takes them, for the provenance.
+func hintStrings(hints []HintOption) []string {
+	var out []string
+	for _, h := range hints {
+		out = append(out, h.String())
+	}
+	return out
+}
+
+// trainHint is one hint of a run: its student layer, the teacher feature it reads (an index into
+// HintTensors) and its loss with the projection.
+type trainHint struct {
+	opt     HintOption
+	layer   int
+	feature int
+	h       *student.Hint
+}
+
+// setupHints resolves the hints against the student's network and the online teacher's features,
+// and makes their projections (from the checkpoint's auxiliary tensors when resuming, aux nil
+// otherwise). It runs once the network exists.
+func (t *trainer) setupHints(aux []*student.Param) error {
+	o := &t.opts
+	if len(o.Hints) == 0 {
+		return nil
+	}
+	if len(t.teachers) != 1 || t.teacherInputs != nil {
+		return &OptionError{Scope: "train", Option: "Hints", Err: errHintsNeedTeacher}
+	}
+	fm, ok := t.teachers[0].m.(model.FeatureModel)
+	if !ok {
+		return &OptionError{Scope: "train", Option: "Hints", Err: fmt.Errorf("teacher %s was not opened with the tensors the hints read (%s)", t.teachers[0].path, strings.Join(HintTensors(o.Hints), ", "))}
+	}
+	tensors, shapes := HintTensors(o.Hints), fm.FeatureShapes()
+	if len(shapes) != len(tensors) {
+		return fmt.Errorf("train: teacher %s gives %d features for the %d tensors the hints read", t.teachers[0].path, len(shapes), len(tensors))
+	}
+	t.featSize = make([]int, len(shapes))
+	for i, s := range shapes {
+		t.featSize[i] = nn.Shape(s).Size()
+	}
+	byName := map[string]*student.Param{}
+	for _, a := range aux {
+		byName[a.Name] = a
+	}
+	for i, ho := range o.Hints {
+		layer, shape, err := t.net.FeatureLayer(ho.Layer)
+		if err != nil {
+			return &OptionError{Scope: "train", Option: "Hints", Err: fmt.Errorf("hint %s: student spec %s: %w", ho, o.Spec, err)}
+		}
+		f := slices.Index(tensors, ho.Tensor)
+		h, err := student.NewHint(fmt.Sprintf("%shints.%d", student.AuxPrefix, i), ho.Loss, ho.Weight, shape, shapes[f], o.Seed+uint64(i))
+		if err != nil {
+			return &OptionError{Scope: "train", Option: "Hints", Err: fmt.Errorf("hint %s (student layer %s, teacher tensor %s): %w", ho, ho.Layer, ho.Tensor, err)}
+		}
+		if aux != nil {
+			for _, p := range h.Params() {
+				a, ok := byName[p.Name]
+				if !ok || !slices.Equal(a.Shape, p.Shape) {
+					return fmt.Errorf("train: resume %s: no projection %s %v for hint %s in the checkpoint", o.Checkpoint, p.Name, p.Shape, ho)
+				}
+				copy(p.Value, a.Value)
+			}
+		}
+		t.hints = append(t.hints, trainHint{opt: ho, layer: layer, feature: f, h: h})
+	}
+	return nil
+}
+
+// trainParams returns what the optimiser updates: the network's parameters, then the hints'
+// projections.
+func (t *trainer) trainParams() []*student.Param {
+	if len(t.hints) == 0 {
+		return t.net.Params()
+	}
+	ps := slices.Clone(t.net.Params())
+	for _, h := range t.hints {
+		ps = append(ps, h.h.Params()...)
+	}
+	return ps
+}
+
+// auxParams returns the hints' projections, which the checkpoint saves beside the network.
+func (t *trainer) auxParams() []*student.Param {
+	var ps []*student.Param
+	for _, h := range t.hints {
+		ps = append(ps, h.h.Params()...)
+	}
+	return ps
+}
+
+// featureLosses returns the hints' losses for batch b, reading its teacher features.
+func (t *trainer) featureLosses(b *batch) []student.FeatureLoss {
+	out := make([]student.FeatureLoss, len(t.hints))
+	for i, h := range t.hints {
+		out[i] = student.FeatureLoss{Layer: h.layer, Fn: h.h.Func(b.feats[h.feature][:b.n*t.featSize[h.feature]])}
+	}
+	return out
+}

@@ -94,6 +94,10 @@ func reportHook(w io.Writer, soft bool) Hook {
 		}
 		attrs := []any{"epoch", m.Epoch, "loss", m.Loss, "soft_loss", m.SoftLoss, "hard_loss", m.HardLoss,
 			"samples_per_sec", m.SamplesPerSec}
+		for i, h := range m.HintLosses {
+			line += fmt.Sprintf(" hint%d %.4f", i+1, h)
+			attrs = append(attrs, fmt.Sprintf("hint%d_loss", i+1), h)
+		}
 		if m.EvalAccuracy != nil {
 			line += fmt.Sprintf("  eval loss %.4f acc %.2f%% (%d errors)", *m.EvalLoss, 100**m.EvalAccuracy, *m.EvalErrors)
 			attrs = append(attrs, "eval_loss", *m.EvalLoss, "eval_accuracy", *m.EvalAccuracy)
@@ -165,7 +169,7 @@ func (t *trainer) save(epoch int, ev *eval.Classification) error {
 		t.prov.EvalAccuracy = &a
 	}
 	ck := &student.Checkpoint{
-		Spec: t.spec, Params: params, Optimizer: t.optim.State(), OptimizerName: t.optim.Name(),
+		Spec: t.spec, Params: params, Aux: t.auxParams(), Optimizer: t.optim.State(), OptimizerName: t.optim.Name(),
 		OptimizerHyper: t.optim.Hyper(), Epoch: epoch, RNG: rngState,
 		Meta: provenance.Meta(t.opts.Preprocess, &t.prov),
 	}

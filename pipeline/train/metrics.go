@@ -25,8 +25,11 @@ type EpochMetrics struct {
 	// the student saw them, augmented (a mixed sample counts its larger part's label); absent
 	// without labels or an online teacher.
 	TeacherAccuracy *float64 `json:"teacher_accuracy,omitempty"`
-	SamplesPerSec   float64  `json:"samples_per_sec"` // training samples per second, teacher included
-	Seconds         float64  `json:"seconds"`         // wall time of the epoch
+	// HintLosses are the hints' weighted terms (Loss includes them), in --hint order; absent
+	// without hints.
+	HintLosses    []float64 `json:"hint_losses,omitempty"`
+	SamplesPerSec float64   `json:"samples_per_sec"` // training samples per second, teacher included
+	Seconds       float64   `json:"seconds"`         // wall time of the epoch
 }
 
 // ReadMetrics reads a JSON-lines metrics file written by training. Blank lines are skipped.

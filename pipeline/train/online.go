@@ -195,7 +195,15 @@ func (t *trainer) runTeachers(ctx context.Context, b *batch, idx []int, raw []fl
 			if err := tc.pre.Apply(raw, n, t.data.Shape, tx); err != nil {
 				return fmt.Errorf("train: teacher %s preprocess %s: %w", tc.path, t.opts.Data, err)
 			}
-			logits, err = tc.m.Logits(ctx, tx, n)
+			if fm, ok := tc.m.(model.FeatureModel); ok && len(t.hints) > 0 {
+				var feats [][]float32
+				logits, feats, err = fm.LogitsFeatures(ctx, tx, n)
+				if err == nil {
+					err = t.keepFeatures(b, feats, n)
+				}
+			} else {
+				logits, err = tc.m.Logits(ctx, tx, n)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("train: teacher %s: %w", tc.path, err)
@@ -210,6 +218,20 @@ func (t *trainer) runTeachers(ctx context.Context, b *batch, idx []int, raw []fl
 			}
 		}
 		copy(b.teacher[j*n*C:(j+1)*n*C], logits)
+	}
+	return nil
+}
+
+// keepFeatures copies the teacher's features of the n samples of b, which the hints read, into b.
+func (t *trainer) keepFeatures(b *batch, feats [][]float32, n int) error {
+	if len(feats) != len(t.featSize) {
+		return fmt.Errorf("%d features for the %d tensors the hints read", len(feats), len(t.featSize))
+	}
+	for i, f := range feats {
+		if len(f) != n*t.featSize[i] {
+			return fmt.Errorf("feature %d has %d values for %d samples of %d", i, len(f), n, t.featSize[i])
+		}
+		copy(b.feats[i], f)
 	}
 	return nil
 }

@@ -109,6 +109,10 @@ type Settings struct {
 	// none). Jitter k is the same as "jitter:k" and cannot be given with it. Like Jitter it needs
 	// image samples and an online teacher, which sees the augmented batch.
 	Augment string
+	// Hints are feature-distillation terms against the online teacher's inner tensors (see
+	// HintOption): one online teacher, opened with HintTensors(Hints) as its model.Options
+	// Features. Their projections are trained with the student and saved in the checkpoint.
+	Hints []HintOption
 	// Seed seeds weight initialisation, shuffling, augmentation and dropout (default 1).
 	Seed uint64
 }

@@ -45,38 +45,39 @@ func (t *trainer) newOptimizer() student.Optimizer {
 	return student.NewAdam(t.opts.LR, 0.9, 0.999, 1e-8)
 }
 
-// resume restores the network, optimiser and RNG from the checkpoint and returns its epoch.
-func (t *trainer) resume() (int, error) {
+// resume restores the network, optimiser and RNG from the checkpoint and returns its epoch and
+// its auxiliary tensors (the hints' projections).
+func (t *trainer) resume() (int, []*student.Param, error) {
 	o := &t.opts
 	ck, err := student.LoadCheckpoint(o.Checkpoint)
 	if err != nil {
-		return 0, fmt.Errorf("train: resume: %w", err)
+		return 0, nil, fmt.Errorf("train: resume: %w", err)
 	}
 	was, err := t.checkResume(ck)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	// The weights started from the checkpoint's initialisation (a resume takes none of its own).
 	t.prov.InitFrom = was.InitFrom
 	net, err := student.NewNet(t.spec, o.Seed)
 	if err != nil {
-		return 0, fmt.Errorf("train: %w", err)
+		return 0, nil, fmt.Errorf("train: %w", err)
 	}
 	t.net = net
 	if err := net.LoadParams(ck.Params); err != nil {
-		return 0, fmt.Errorf("train: resume %s: %w", o.Checkpoint, err)
+		return 0, nil, fmt.Errorf("train: resume %s: %w", o.Checkpoint, err)
 	}
 	t.optim = t.newOptimizer()
 	if err := t.optim.SetState(ck.Optimizer); err != nil {
-		return 0, fmt.Errorf("train: resume %s: optimizer state: %w", o.Checkpoint, err)
+		return 0, nil, fmt.Errorf("train: resume %s: optimizer state: %w", o.Checkpoint, err)
 	}
 	t.pcg = &rand.PCG{}
 	if err := t.pcg.UnmarshalBinary(ck.RNG); err != nil {
-		return 0, fmt.Errorf("train: resume %s: rng state: %w", o.Checkpoint, err)
+		return 0, nil, fmt.Errorf("train: resume %s: rng state: %w", o.Checkpoint, err)
 	}
 	t.rng = rand.New(t.pcg)
 	slog.Info("resumed", "checkpoint", o.Checkpoint, "epoch", ck.Epoch)
-	return ck.Epoch, nil
+	return ck.Epoch, ck.Aux, nil
 }
 
 // checkResume refuses a checkpoint that belongs to another run: another spec, teachers,

@@ -112,6 +112,7 @@ func firstDifference(was, now *provenance.Record) *setting {
 		setting{option: "Batch", name: "batch", was: strconv.Itoa(was.Batch), now: strconv.Itoa(now.Batch)},
 		setting{option: "Jitter", name: "jitter", was: strconv.Itoa(was.Jitter), now: strconv.Itoa(now.Jitter)},
 		setting{option: "Augment", name: "augment", was: was.Augment, now: now.Augment},
+		setting{option: "Hints", name: "hints", was: strings.Join(was.Hints, " "), now: strings.Join(now.Hints, " ")},
 		setting{option: "Seed", name: "seed", was: strconv.FormatUint(was.Seed, 10), now: strconv.FormatUint(now.Seed, 10)},
 	)
 	if now.Mode != provenance.ModeHard {

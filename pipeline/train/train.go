@@ -57,6 +57,8 @@ type trainer struct {
 	inDim         int              // per-sample raw size
 	stDim         int              // per-sample student input size
 	aug           augment.Pipeline // the augmentations, nil for none
+	hints         []trainHint      // the feature-distillation terms, none without
+	featSize      []int            // per-sample size of each teacher feature the hints read
 	geom          augment.Geometry // the images' geometry, for aug
 }
 
@@ -100,10 +102,14 @@ func TrainEnsemble(ctx context.Context, o Options, teachers []model.Teacher, out
 	}()
 	res := &Result{Checkpoint: o.Checkpoint}
 	var err error
+	var aux []*student.Param
 	if o.Resume {
-		res.StartEpoch, err = t.resume()
+		res.StartEpoch, aux, err = t.resume()
 	} else {
 		err = t.fresh()
+	}
+	if err == nil {
+		err = t.setupHints(aux)
 	}
 	if err != nil {
 		return nil, err
@@ -262,7 +268,7 @@ func (t *trainer) initProvenance() {
 		Mode: provenance.ModeHard, Data: o.Data, DataSHA256: data.SHA256, DataN: data.N, ClassNames: data.ClassNames,
 		Labels: data.LabelsPath, LabelsSHA256: data.LabelsSHA256,
 		Temperature: o.Temperature, Alpha: o.Alpha, Loss: o.Loss, Ensemble: o.Ensemble,
-		Optimizer: o.Optimizer, LR: o.LR, Schedule: o.Schedule.String(), Batch: o.Batch, Jitter: o.Jitter, Augment: o.Augment, Seed: o.Seed,
+		Optimizer: o.Optimizer, LR: o.LR, Schedule: o.Schedule.String(), Batch: o.Batch, Jitter: o.Jitter, Augment: o.Augment, Hints: hintStrings(o.Hints), Seed: o.Seed,
 		RunEpochs: o.Epochs, EvalData: o.EvalData, InitFrom: o.InitFrom,
 	}
 	if o.Optimizer == "sgd" {
