@@ -6,7 +6,7 @@ export DISTILL_REQUIRE_ORT ?= 1
 # rather than skips without it.
 export DISTILL_REQUIRE_CUDA_PAIR ?= 1
 
-.PHONY: setup setup-cuda build test demo paper bench fuzz clean
+.PHONY: setup setup-cuda build test docs demo paper bench fuzz clean
 setup:
 	scripts/setup.sh
 
@@ -19,6 +19,11 @@ build: setup
 test: setup-cuda
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+# docs/cli.md, the command reference, is generated from the command line; cmd/command's
+# TestCLIReference fails while it is stale.
+docs:
+	$(GO) run ./scripts/clidoc -o docs/cli.md
 
 demo: build
 	scripts/demo.sh
