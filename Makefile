@@ -13,8 +13,14 @@ setup:
 setup-cuda:
 	scripts/setup.sh --cuda
 
+# distill's version has one source, the VERSION file: the build stamps it into the binary, which
+# prints it (distill --version) and records it in every file it writes. faults/ builds its binary
+# with this LDFLAGS line.
+VERSION := $(shell cat VERSION)
+LDFLAGS := -X github.com/distillgo/distill/internal/meta.Version=$(VERSION)
+
 build: setup
-	$(GO) build -o bin/distill ./cmd/distill
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/distill ./cmd/distill
 
 test: setup-cuda
 	$(GO) vet ./...
