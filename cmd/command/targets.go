@@ -107,7 +107,7 @@ func targetsCommand() *cli.Command {
 			&cli.StringFlag{Name: "output", Value: "auto", Usage: "teacher output kind: auto, logits, probs or logprobs"},
 			&cli.StringFlag{Name: "teacher-output", Usage: "the teachers' output `<name>` that holds the class scores (default: the only one that can)"},
 			&cli.GenericFlag{Name: "input", Value: &repeatedString{}, Usage: "feed the teacher's input from an array: `<name>=<file>` (IDX, NPY, NPZ[:key]) or <file>.npz (every key); repeat for each input"},
-		}, append(append(runtimeFlags("the teachers"), csvFlags()...), preprocessFlags("", "")...)...),
+		}, append(append(runtimeFlags("the teachers"), csvFlags()...), preprocessFlags("", "the one each teacher records")...)...),
 		Subcommands: []*cli.Command{targetsMergeCommand()},
 		Action: func(cCtx *cli.Context) error {
 			opts, err := targetsOptionsFromFlags(cCtx)
