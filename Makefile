@@ -6,19 +6,30 @@ export DISTILL_REQUIRE_ORT ?= 1
 # rather than skips without it.
 export DISTILL_REQUIRE_CUDA_PAIR ?= 1
 
-.PHONY: setup setup-cuda build test demo paper bench fuzz clean
+.PHONY: setup setup-cuda build test docs demo paper bench fuzz clean
 setup:
 	scripts/setup.sh
 
 setup-cuda:
 	scripts/setup.sh --cuda
 
+# distill's version has one source, the VERSION file: the build stamps it into the binary, which
+# prints it (distill --version) and records it in every file it writes. faults/ builds its binary
+# with this LDFLAGS line.
+VERSION := $(shell cat VERSION)
+LDFLAGS := -X github.com/distillgo/distill/internal/meta.Version=$(VERSION)
+
 build: setup
-	$(GO) build -o bin/distill ./cmd/distill
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/distill ./cmd/distill
 
 test: setup-cuda
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+# docs/cli.md, the command reference, is generated from the command line; cmd/command's
+# TestCLIReference fails while it is stale.
+docs:
+	$(GO) run ./scripts/clidoc -o docs/cli.md
 
 demo: build
 	scripts/demo.sh

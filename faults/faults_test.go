@@ -34,7 +34,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	distillBin = filepath.Join(dir, "distill")
-	build := exec.Command("go", "build", "-o", distillBin, "github.com/distillgo/distill/cmd/distill")
+	ldflags, err := makefileLDFLAGS(stampedVersion)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	// Built as `make build` builds it, with the version stamped (TestVersionStamped).
+	build := exec.Command("go", "build", "-ldflags", ldflags, "-o", distillBin, "github.com/distillgo/distill/cmd/distill")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintf(os.Stderr, "build distill: %v\n", err)

@@ -13,15 +13,17 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/distillgo/distill/internal/atomicfile"
+	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/internal/nn"
 )
 
-// ProducerName and ProducerVersion are written into every exported model's producer fields.
-// ProducerVersion is part of the file's bytes, so changing it changes the golden hashes in testdata/.
-const (
-	ProducerName    = "distill"
-	ProducerVersion = "0.1.0"
-)
+// ProducerName is written into every exported model's producer_name.
+const ProducerName = "distill"
+
+// ProducerVersion is written into every exported model's producer_version: distill's version
+// (meta.Version, stamped at build). It is part of the file's bytes, so changing it changes the
+// golden hashes in testdata/.
+var ProducerVersion = meta.Version
 
 // Opset limits of the exporter. DefaultOpset (13) is the opset written when ExportGraph.Opset is 0:
 // every op the exporter uses exists there in its current form and it is widely supported (onnxruntime

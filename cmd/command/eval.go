@@ -33,7 +33,7 @@ func evalCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "model", Usage: "student checkpoint or ONNX `<model>` (required)", TakesFile: true},
 		&cli.StringFlag{Name: "data", Usage: "evaluation data `<file>` (IDX, gzip IDX, NPY, NPZ, CSV) or image folder (required)", TakesFile: true},
-		&cli.StringFlag{Name: "labels", Usage: "labels `<file>` of --data (required)", TakesFile: true},
+		&cli.StringFlag{Name: "labels", Usage: "labels `<file>` of --data (required unless --data holds them: a CSV's label column, an image folder's class folders)", TakesFile: true},
 		&cli.StringFlag{Name: "teacher", Usage: "also evaluate teacher `<model.onnx>` and report top-1 agreement", TakesFile: true},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"},
 		&cli.StringFlag{Name: "model-output", Usage: "an ONNX model's output `<name>` that holds the class scores (default: the only one that can)"},
@@ -51,7 +51,7 @@ func evalCommand() *cli.Command {
 	flags = append(flags, runtimeFlags("ONNX models")...)
 	flags = append(flags, csvFlags()...)
 	flags = append(flags, preprocessFlags("", "the stored one")...)
-	flags = append(flags, preprocessFlags("teacher-", "the model's")...)
+	flags = append(flags, preprocessFlags("teacher-", "the evaluated model's")...)
 	return &cli.Command{
 		Name:      "eval",
 		Usage:     "Evaluate a student checkpoint or an ONNX model on labelled data",
@@ -64,8 +64,8 @@ func evalCommand() *cli.Command {
 			"replaces that one field of the stored preprocessing (with a warning when the result differs);\n" +
 			"for a model that stores none, the fields not given are the defaults: scale 255 for 8-bit data\n" +
 			"and 1 for float data, mean 0, std 1, the model's input shape. A --teacher is run with the\n" +
-			"preprocessing it records, else the model's scale, mean and std; --teacher-* flags replace\n" +
-			"single fields. --data may be a CSV (--label-column) or an image folder (labels from folders).\n\n" +
+			"preprocessing it records, else the evaluated model's scale, mean and std; --teacher-* flags\n" +
+			"replace single fields. --data may be a CSV (--label-column) or an image folder (labels from folders).\n\n" +
 			"Each class's samples, errors and accuracy are listed (per_class in --json).\n\n" +
 			"--bias-shift 3=+3.5 adds 3.5 to the logit of class 3 before scoring, which is adding it to\n" +
 			"the bias of the last layer ('distill export --bias-shift' bakes it into the model). --fit-bias\n" +
@@ -173,7 +173,7 @@ func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
 		if stored != nil {
 			o.TeacherPreprocess = stored
 		} else {
-			slog.Info("the teacher records no preprocessing: running it with the model's, with the --teacher-* flags given over it", "teacher", o.TeacherModel)
+			slog.Info("the teacher records no preprocessing: running it with the evaluated model's, with the --teacher-* flags given over it", "teacher", o.TeacherModel)
 		}
 		s, err := o.Runtime.Open(o.TeacherModel, model.Options{Batch: o.Batch, InputShape: o.TeacherOverride.InputShape,
 			OutputName: o.TeacherOutput, Output: o.TeacherOutputKind})

@@ -43,18 +43,22 @@ the verification below compares the file with the student; 'distill train --init
 --int8 stores each dense and conv2d weight as int8 with one float32 scale per output channel
 (a column of a dense weight, a filter of a conv: scale = max|w|/127, values rounded to even in
 -127..127), widened by a DequantizeLinear node (opset >= 13); biases stay float32. The file is
-about a quarter of the float32 one; onnxruntime may run the dense layers with int8 arithmetic.
---int8 and --fp16 exclude each other.
+about a quarter of the float32 one; the arithmetic stays float32: distill's onnxruntime sessions
+set session.disable_quant_qdq, so the weights are widened back to float32 when the model loads
+(without it onnxruntime may fuse the dense layers into MatMulNBits, which also rounds the
+activations). --int8 and --fp16 exclude each other.
 
 metadata_props record how to feed the model and where it came from, as 'distill inspect' shows:
-distill.preprocess (the scale/mean/std/input shape the student was trained with),
+distill.preprocess (the scale, mean and std the student was trained with, and its input shape
+and layout when training was given them: --input-shape, --layout),
 distill.classes, distill.spec, distill.provenance (the training run as JSON) and, flattened,
 distill.teacher_sha256, distill.temperature, distill.alpha, distill.epochs and
 distill.eval_accuracy.
 
---verify K (default 64) runs the exported file under onnxruntime on K samples and compares it
-with the student's own forward pass: it prints the largest absolute logit difference and the
-argmax agreement, and fails above 1e-4 (float32), 1e-2 x (1 + largest |logit|) with --fp16
+--verify K (default 64) runs the exported file under onnxruntime and under the pure-Go runtime
+(--runtime go) on K samples and compares each with the student's own forward pass: it prints a
+"verify:" line per runtime with the largest absolute logit difference and the argmax agreement,
+and fails above 1e-4 (float32), 1e-2 x (1 + largest |logit|) with --fp16
 or 5e-2 x (1 + largest |logit|) with --int8 (4/254 per int8 weight instead, when the student
 has more than three).
 The samples are the first K of --verify-data (all of it when it holds fewer), preprocessed as the
@@ -89,8 +93,8 @@ func exportCommand() *cli.Command {
 			&cli.BoolFlag{Name: "fp16", Usage: "store the weights as float16 (inputs, outputs and arithmetic stay float32)"},
 			&cli.BoolFlag{Name: "int8", Usage: "store the weights as int8 with a float32 scale per output channel (biases, inputs and outputs stay float32)"},
 			&cli.BoolFlag{Name: "fold-bn", Value: true, Usage: "fold each batchnorm that follows a dense or conv2d layer into its weights (false: write BatchNormalization nodes)"},
-			&cli.IntFlag{Name: "verify", Value: export.DefaultVerifySamples, Usage: "compare onnxruntime with the student on `<k>` samples (0: skip)"},
-			&cli.StringFlag{Name: "verify-data", Usage: "take the verification samples from `<file>` (IDX, gzip IDX or NPY) instead of random inputs", TakesFile: true},
+			&cli.IntFlag{Name: "verify", Value: export.DefaultVerifySamples, Usage: "compare onnxruntime and the pure-Go runtime with the student on `<k>` samples (0: skip)"},
+			&cli.StringFlag{Name: "verify-data", Usage: "take the verification samples from `<file>` (IDX, gzip IDX, NPY, NPZ, CSV) or image folder instead of random inputs", TakesFile: true},
 			&cli.StringFlag{Name: "spec", Usage: "refuse a checkpoint not trained for the student spec `<file.json>`", TakesFile: true},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random verification inputs"},
 			biasShiftFlag("in the exported model"),

@@ -1,7 +1,9 @@
 package command
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -73,9 +75,44 @@ func TestExportCLI(t *testing.T) {
 	checkInspectShowsMetadata(t, plain)
 
 	onnxtest.RequireLibrary(t)
-	for _, tc := range exportVerifyCases(f) {
+	// --verify-data reads every format --data does, not only arrays: a CSV table here.
+	cases := append(exportVerifyCases(f), exportVerifyCase{"csv data", []string{"--verify", "20", "--verify-data", idxAsCSV(t, f.evalData)}, "on 20 samples of"})
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { checkVerifiedExport(t, ckpt, ck, tc) })
 	}
+}
+
+// idxAsCSV writes the samples of the uint8 IDX file at path as a CSV table beside it, one
+// column per value, and returns its path.
+func idxAsCSV(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dims := int(b[3])
+	n, dim := int(binary.BigEndian.Uint32(b[4:])), 1
+	for i := 1; i < dims; i++ {
+		dim *= int(binary.BigEndian.Uint32(b[4+4*i:]))
+	}
+	x := b[4+4*dims:]
+	row := func(v func(j int) string) string {
+		cells := make([]string, dim)
+		for j := range cells {
+			cells[j] = v(j)
+		}
+		return strings.Join(cells, ",") + "\n"
+	}
+	var sb strings.Builder
+	sb.WriteString(row(func(j int) string { return fmt.Sprintf("f%d", j) }))
+	for i := range n {
+		sb.WriteString(row(func(j int) string { return fmt.Sprint(x[i*dim+j]) }))
+	}
+	out := strings.TrimSuffix(path, filepath.Ext(path)) + ".csv"
+	if err := os.WriteFile(out, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // exportUnverified exports ckpt with --verify 0, which needs no onnxruntime, and returns the

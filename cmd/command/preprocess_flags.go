@@ -22,12 +22,15 @@ const (
 	usageLayout     = "how image samples are stored, `<layout>`: nchw (channel first) or nhwc (channel last, transposed for the model)"
 )
 
-// preprocessFlags returns the preprocessing flags --scale, --mean, --std and --input-shape of the
-// model (prefix "") or, with prefix "teacher-", of the teacher, whose scale, mean and std default
-// to those of whose ("the student's", "the model's") and whose input shape defaults to the
-// teacher model's. For the model (prefix ""), a non-empty whose names a preprocessing whose fields
-// apply where the flag is not given (eval: "the stored one"; the defaults 255, 0, 1 and the model's
-// input shape when there is none).
+// preprocessFlags returns the preprocessing flags --scale, --mean, --std, --input-shape and
+// --layout of the model (prefix "") or, with prefix "teacher-", of the teacher. The teacher's
+// fields default to the preprocessing its model records (distill.preprocess), else: scale, mean
+// and std to those of whose (whoseStudent in train, "the evaluated model's" in eval), the input
+// shape to the teacher model's, the layout to the student's in train (the same data) and to what
+// the shapes say in eval. For the model (prefix ""), a non-empty whose names a preprocessing whose
+// fields apply where the flag is not given (eval: "the stored one", targets: the one the teacher
+// records; the defaults 255, 0, 1, the model's input shape and the layout the shapes say when
+// there is none).
 func preprocessFlags(prefix, whose string) []cli.Flag {
 	if prefix == "" {
 		def := func(v string) string {
@@ -36,26 +39,35 @@ func preprocessFlags(prefix, whose string) []cli.Flag {
 			}
 			return whose + ", else " + v
 		}
-		shape := "the model's"
+		shape, layout := "the model's", "from the shapes; an error when they cannot tell"
 		if whose != "" {
-			shape = def(shape)
+			shape, layout = def(shape), def(layout)
 		}
 		return []cli.Flag{
 			&cli.Float64Flag{Name: "scale", Usage: usageScale, DefaultText: scaleDefault(whose)},
 			&cli.StringFlag{Name: "mean", Value: "0", Usage: usageMean, DefaultText: def("0")},
 			&cli.StringFlag{Name: "std", Value: "1", Usage: usageStd, DefaultText: def("1")},
 			&cli.StringFlag{Name: "input-shape", Usage: usageInputShape, DefaultText: shape},
-			&cli.StringFlag{Name: "layout", Usage: usageLayout, DefaultText: "from the shapes; an error when they cannot tell"},
+			&cli.StringFlag{Name: "layout", Usage: usageLayout, DefaultText: layout},
 		}
 	}
+	const recorded = "the one the teacher records, else "
+	layout := "from the shapes"
+	if whose == whoseStudent {
+		layout = whose
+	}
 	return []cli.Flag{
-		&cli.Float64Flag{Name: prefix + "scale", Usage: "the teacher's --scale: " + usageScale, DefaultText: whose},
-		&cli.StringFlag{Name: prefix + "mean", Usage: "the teacher's --mean: " + usageMean, DefaultText: whose},
-		&cli.StringFlag{Name: prefix + "std", Usage: "the teacher's --std: " + usageStd, DefaultText: whose},
-		&cli.StringFlag{Name: prefix + "input-shape", Usage: "the teacher's --input-shape: " + usageInputShape, DefaultText: "the teacher model's"},
-		&cli.StringFlag{Name: prefix + "layout", Usage: "the teacher's --layout: " + usageLayout, DefaultText: whose},
+		&cli.Float64Flag{Name: prefix + "scale", Usage: "the teacher's --scale: " + usageScale, DefaultText: recorded + whose},
+		&cli.StringFlag{Name: prefix + "mean", Usage: "the teacher's --mean: " + usageMean, DefaultText: recorded + whose},
+		&cli.StringFlag{Name: prefix + "std", Usage: "the teacher's --std: " + usageStd, DefaultText: recorded + whose},
+		&cli.StringFlag{Name: prefix + "input-shape", Usage: "the teacher's --input-shape: " + usageInputShape, DefaultText: recorded + "its ONNX input's"},
+		&cli.StringFlag{Name: prefix + "layout", Usage: "the teacher's --layout: " + usageLayout, DefaultText: recorded + layout},
 	}
 }
+
+// whoseStudent is train's fallback for the teacher's preprocessing: the student's, which reads
+// the same data.
+const whoseStudent = "the student's"
 
 // preprocessFromFlags reads and validates the preprocessing flags with the given prefix ("" or
 // "teacher-"). For the teacher, the scale, mean and std not given are def's. A scale not given is

@@ -9,13 +9,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/onnx/purego/direct"
@@ -120,24 +120,9 @@ func plural(n int) string {
 	return "s"
 }
 
-// Version is the version recorded in artefacts and printed by `distill --version`: the module
-// version when built from a tagged module, else "devel" with the VCS revision when known.
-func Version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "devel"
-	}
-	v := bi.Main.Version
-	if v == "" || v == "(devel)" {
-		v = "devel"
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += "+" + s.Value[:12]
-			}
-		}
-	}
-	return v
-}
+// Version is the version printed by `distill --version`, the one every file distill writes
+// records: meta.Version, stamped at build from the VERSION file.
+func Version() string { return meta.Version }
 
 // newApp builds the application writing people's output to stdout and help for errors to stderr.
 func newApp(stdout, stderr io.Writer) *cli.App {

@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,7 +61,15 @@ func pickFlags(all []cli.Flag, names []string) []cli.Flag {
 }
 
 func sweepCommand() *cli.Command {
-	flags := append(pickFlags(trainFlags(), sweepTrainFlags),
+	train := pickFlags(trainFlags(), sweepTrainFlags)
+	// What train takes as options a sweep needs: the soft targets it trains every run on and the
+	// eval set it compares the runs on (sweepOptionsFromFlags requires them).
+	for _, f := range train {
+		if sf, ok := f.(*cli.StringFlag); ok && slices.Contains([]string{"soft-targets", "eval-data", "eval-labels"}, sf.Name) {
+			sf.Usage += " (required)"
+		}
+	}
+	flags := append(train,
 		&cli.StringFlag{Name: "temperatures", Value: "1,2,5,10,20", Usage: "comma-separated temperatures `<T,...>`"},
 		&cli.StringFlag{Name: "alphas", Value: "0.5,0.7,0.9", Usage: "comma-separated soft-loss weights `<a,...>`"},
 		&cli.StringFlag{Name: "losses", Usage: "comma-separated losses `<loss,...>`, each kl, mse or dkd, +std for standardised logits (e.g. kl,dkd,kl+std): one more grid axis (default: --loss alone)"},
@@ -69,7 +78,7 @@ func sweepCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "sweep",
 		Usage:       "Train students over a grid of temperatures, alphas and losses from one soft-target file",
-		UsageText:   "distill sweep --model <spec.json> --data <file> --labels <file> --soft-targets <file> --eval-data <file> --eval-labels <file> --out-dir <folder> [--temperatures T,...] [--alphas a,...] [--losses loss,...] [options]",
+		UsageText:   "distill sweep --model <spec.json> --data <file> [--labels <file>] --soft-targets <file> --eval-data <file> --eval-labels <file> --out-dir <folder> [--temperatures T,...] [--alphas a,...] [--losses loss,...] [options]",
 		Description: sweepDescription,
 		Flags:       flags,
 		Action: func(cCtx *cli.Context) error {

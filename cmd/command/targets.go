@@ -96,10 +96,10 @@ func targetsCommand() *cli.Command {
 		UsageText:   "distill targets --teacher <model.onnx>[:<options>] [--teacher ...] --data <file> [--labels <file>] --out <file.safetensors> [--overwrite] [--shard <i>/<n>] [options]\n   distill targets merge --out <file.safetensors> [--overwrite] <part>...",
 		Description: targetsDescription,
 		Flags: append([]cli.Flag{
-			&cli.GenericFlag{Name: "teacher", Value: &repeatedString{}, Usage: "teacher `<model.onnx>[:opt=v,...]`; repeat for an ensemble"},
-			&cli.StringFlag{Name: "data", Usage: "transfer set `<file>` (IDX, gzip IDX, NPY, NPZ, CSV) or image folder", TakesFile: true},
+			&cli.GenericFlag{Name: "teacher", Value: &repeatedString{}, Usage: "teacher `<model.onnx>[:opt=v,...]`; repeat for an ensemble (required)"},
+			&cli.StringFlag{Name: "data", Usage: "transfer set `<file>` (IDX, gzip IDX, NPY, NPZ, CSV) or image folder (required)", TakesFile: true},
 			&cli.StringFlag{Name: "labels", Usage: "labels `<file>`, to report the teachers' accuracy", TakesFile: true},
-			&cli.StringFlag{Name: "out", Usage: "soft-target `<file.safetensors>` to write", TakesFile: true},
+			&cli.StringFlag{Name: "out", Usage: "soft-target `<file.safetensors>` to write (required)", TakesFile: true},
 			overwriteFlag("--out"),
 			&cli.StringFlag{Name: "shard", Value: "0/1", Usage: "compute shard `<i>/<n>` (i from 0) of n contiguous ranges"},
 			&cli.BoolFlag{Name: "fp16", Usage: "store logits as float16"},
@@ -107,7 +107,7 @@ func targetsCommand() *cli.Command {
 			&cli.StringFlag{Name: "output", Value: "auto", Usage: "teacher output kind: auto, logits, probs or logprobs"},
 			&cli.StringFlag{Name: "teacher-output", Usage: "the teachers' output `<name>` that holds the class scores (default: the only one that can)"},
 			&cli.GenericFlag{Name: "input", Value: &repeatedString{}, Usage: "feed the teacher's input from an array: `<name>=<file>` (IDX, NPY, NPZ[:key]) or <file>.npz (every key); repeat for each input"},
-		}, append(append(runtimeFlags("the teachers"), csvFlags()...), preprocessFlags("", "")...)...),
+		}, append(append(runtimeFlags("the teachers"), csvFlags()...), preprocessFlags("", "the one each teacher records")...)...),
 		Subcommands: []*cli.Command{targetsMergeCommand()},
 		Action: func(cCtx *cli.Context) error {
 			opts, err := targetsOptionsFromFlags(cCtx)
@@ -140,7 +140,7 @@ func targetsMergeCommand() *cli.Command {
 			"Example:\n" +
 			"  distill targets merge --out out/targets.safetensors out/part-*.safetensors",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "out", Usage: "merged `<file.safetensors>`", TakesFile: true},
+			&cli.StringFlag{Name: "out", Usage: "merged `<file.safetensors>` (required)", TakesFile: true},
 			overwriteFlag("--out"),
 		},
 		Action: func(cCtx *cli.Context) error {

@@ -143,7 +143,7 @@ func trainFlags() []cli.Flag {
 	flags = append(flags, runtimeFlags("the online teacher")...)
 	flags = append(flags, csvFlags()...)
 	flags = append(flags, preprocessFlags("", "")...)
-	return append(flags, preprocessFlags("teacher-", "the student's")...)
+	return append(flags, preprocessFlags("teacher-", whoseStudent)...)
 }
 
 func trainCommand() *cli.Command {

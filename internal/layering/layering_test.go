@@ -86,7 +86,9 @@ func TestImportsPointOneWay(t *testing.T) {
 				t.Errorf("%s (%s) imports %s (%s), a higher layer", p.ImportPath, from, imp, to)
 			case lt == 2 && lf == 2 && to != from && !strings.HasPrefix(from, "onnx"):
 				t.Errorf("%s imports %s: student and onnx are siblings", p.ImportPath, imp)
-			case lt == 4 && !(from == "cmd" && strings.HasSuffix(imp, "cmd/command")):
+			// scripts/clidoc writes docs/cli.md from the command line itself, so it is the one
+			// program beside cmd/distill that imports cmd/command.
+			case lt == 4 && !((from == "cmd" || strings.HasSuffix(p.ImportPath, "scripts/clidoc")) && strings.HasSuffix(imp, "cmd/command")):
 				t.Errorf("%s imports %s: nothing imports a command", p.ImportPath, imp)
 			}
 		}

@@ -40,8 +40,18 @@ const (
 	BiasShift = "distill.bias_shift"
 )
 
-// ToolVersion names this tool in the files it writes.
-const ToolVersion = "distill/0.1.0"
+// Version is distill's version: `distill --version` prints it, and every file distill writes
+// records it (ToolVersion; an exported model's producer_version). Its one source is the VERSION
+// file at the repository root: `make build` stamps that file's content here with
+//
+//	-ldflags "-X github.com/distillgo/distill/internal/meta.Version=$(cat VERSION)"
+//
+// and a build without the stamp (go build, go run, go test) keeps this value, which
+// TestVersionFile holds equal to VERSION.
+var Version = "0.1.0"
+
+// ToolVersion names this tool and its version in the files it writes: "distill/" + Version.
+var ToolVersion = "distill/" + Version
 
 // Format names, the value of the "format" key of distill's safetensors files.
 const (

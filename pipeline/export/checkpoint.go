@@ -52,7 +52,8 @@ type Options struct {
 	// Verify is the number of samples the exported model is checked on, run by a model runtime,
 	// against the student's own forward pass; 0 skips the check (and no runtime is needed).
 	Verify int
-	// VerifyData is a data file (IDX, gzip IDX or NPY) whose first Verify samples, preprocessed as
+	// VerifyData is a data file (any dataset.Open reads: IDX, gzip IDX, NPY, NPZ, CSV or an image
+	// folder, with their default options) whose first Verify samples, preprocessed as
 	// the checkpoint records, are used for the check; empty means deterministic random raw values
 	// in [0, scale] drawn from Seed, preprocessed the same way.
 	VerifyData string
