@@ -153,7 +153,11 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 		return nil, fmt.Errorf("eval: %w", err)
 	}
 	if data.Labels == nil {
-		return nil, &OptionError{Scope: "eval", Option: "Format.Label", Err: fmt.Errorf("%s has no label column: name it", opts.Data)}
+		opt := "Format.Label" // a CSV file's label column
+		if !dataset.IsCSV(opts.Data) {
+			opt = "Data" // a flat image folder
+		}
+		return nil, &OptionError{Scope: "eval", Option: opt, Err: fmt.Errorf("%s ('distill predict' runs a model on data without labels)", data.Unlabelled())}
 	}
 	if data.N == 0 {
 		return nil, fmt.Errorf("eval: data %s is empty", opts.Data)
