@@ -25,6 +25,7 @@ var optionFlags = map[string]string{
 	"onnx.Inputs": "input", "train.onnx.Inputs": "teacher-input", "onnx.Teacher.Inputs": "teacher-input",
 	"targets.onnx.Teacher.Inputs": "input", "train.onnx.Teacher.Inputs": "teacher-input",
 	"onnx.InputShape": "input-shape", "onnx.Teacher.InputShape": "teacher-input-shape",
+	"predict.Model": "model", "predict.TopK": "top-k", "predict.onnx.Output": "model-output-kind", "predict.onnx.OutputName": "model-output",
 	"eval.Model": "model", "eval.BiasShifts": "bias-shift", "eval.FitBias": "fit-bias", "eval.FitData": "fit-data",
 	"eval.FitLabels": "fit-labels", "eval.FitOnData": "fit-on-data", "export.BiasShifts": "bias-shift",
 	"export.Checkpoint": "model", "export.Out": "out", "export.Verify": "verify", "export.VerifyData": "verify-data",

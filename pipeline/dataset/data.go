@@ -58,7 +58,7 @@ func (d *Dataset) Unlabelled() string {
 	case IsCSV(d.Path):
 		return fmt.Sprintf("%s has no label column: name it", d.Path)
 	case d.SampleNames != nil:
-		return fmt.Sprintf("%s is a folder of images without class folders, so it has no labels (put each class's images in a folder named after it)", d.Path)
+		return fmt.Sprintf("%s is a folder of images without class folders, so it has no labels (each class's images go in a folder named after it)", d.Path)
 	}
 	return fmt.Sprintf("%s has no labels: give its labels file", d.Path)
 }

@@ -157,7 +157,7 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 		if !dataset.IsCSV(opts.Data) {
 			opt = "Data" // a flat image folder
 		}
-		return nil, &OptionError{Scope: "eval", Option: opt, Err: fmt.Errorf("%s ('distill predict' runs a model on data without labels)", data.Unlabelled())}
+		return nil, &OptionError{Scope: "eval", Option: opt, Err: fmt.Errorf("%s; 'distill predict' runs a model on data without labels", data.Unlabelled())}
 	}
 	if data.N == 0 {
 		return nil, fmt.Errorf("eval: data %s is empty", opts.Data)
