@@ -42,6 +42,46 @@ func flatImages(t *testing.T, data string, n int) string {
 	return dir
 }
 
+// csvTable writes the first 4 samples of the fixture's eval set as a CSV file, 16 feature
+// columns and, when labelled, a "label" column, and returns its path.
+func csvTable(t *testing.T, f *trainFixture, labelled bool) string {
+	t.Helper()
+	raw, err := os.ReadFile(f.evalData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(f.evalLabels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pix, y := raw[16:], y[8:] // past the IDX headers: 4+4*3 bytes of images, 4+4 of labels
+	var b strings.Builder
+	for p := range 16 {
+		fmt.Fprintf(&b, "p%d,", p)
+	}
+	b.WriteString("label\n")
+	for i := range 4 {
+		for p := range 16 {
+			fmt.Fprintf(&b, "%d,", pix[i*16+p])
+		}
+		fmt.Fprintf(&b, "%d\n", y[i])
+	}
+	text, name := b.String(), "labelled.csv"
+	if !labelled { // drop the last column
+		text, name = strings.NewReplacer(",label\n", "\n").Replace(text), "unlabelled.csv"
+		lines := strings.Split(text, "\n")
+		for i := 1; i < len(lines)-1; i++ {
+			lines[i] = lines[i][:strings.LastIndexByte(lines[i], ',')]
+		}
+		text = strings.Join(lines, "\n")
+	}
+	path := filepath.Join(f.dir, name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestPredictHelp(t *testing.T) {
 	code, out, _ := runMain(t, "predict", "--help")
 	if code != ExitOK {
@@ -69,6 +109,7 @@ func TestPredictCLI(t *testing.T) {
 		onnxtest.Metadata(map[string]string{meta.ClassNames: `["top","middle","bottom"]`, meta.Preprocess: `{"scale":255}`}))
 	photos := flatImages(t, f.evalData, 5)
 	csvOut, jsonOut := filepath.Join(f.dir, "preds.csv"), filepath.Join(f.dir, "preds.jsonl")
+	labelled, unlabelled := csvTable(t, f, true), csvTable(t, f, false)
 
 	tests := []struct {
 		name     string
@@ -84,6 +125,12 @@ func TestPredictCLI(t *testing.T) {
 			lines: 150, head: "index,class,name,probability", contains: []string{"\n0,", "\n149,"}, noStderr: "accuracy"},
 		{name: "checkpoint, labelled", args: []string{"--model", ckpt, "--data", f.evalData, "--labels", f.evalLabels, "--blas", "go"},
 			lines: 150, head: "index,class,name,probability,label", stderr: []string{"accuracy ", "errors in 150 samples; labels from " + f.evalLabels}},
+		{name: "checkpoint, jsonl to stdout", args: []string{"--model", ckpt, "--data", f.evalData, "--labels", f.evalLabels, "--format", "jsonl", "--blas", "go"},
+			lines: 150, head: `{"index":0,"class":`, contains: []string{`"label":`, "\n" + `{"index":149,`}},
+		{name: "csv rows, labelled", args: []string{"--model", ckpt, "--data", labelled, "--blas", "go"},
+			lines: 4, head: "index,class,name,probability,label", contains: []string{"\n0,", "\n3,"}, stderr: []string{"accuracy ", "in 4 samples; labels from " + labelled}},
+		{name: "csv rows, no label column", args: []string{"--model", ckpt, "--data", unlabelled, "--blas", "go"},
+			lines: 4, head: "index,class,name,probability\n", noStderr: "accuracy"},
 		{name: "exported student, flat folder, top 2 and logits, csv", out: csvOut,
 			args:  []string{"--model", student, "--runtime", "go", "--data", photos, "--layout", "nchw", "--out", csvOut, "--top-k", "2", "--logits"},
 			lines: 5, head: "file,class,name,probability,class_2,name_2,probability_2,logit_0,logit_1,logit_2",
@@ -119,7 +166,7 @@ func TestPredictCLI(t *testing.T) {
 					}
 				}
 			}
-			if len(lines) != tt.lines+header || !strings.HasPrefix(lines[0], tt.head) {
+			if len(lines) != tt.lines+header || !strings.HasPrefix(written, tt.head) {
 				t.Errorf("%d lines, the first %q; want %d, starting %q", len(lines), lines[0], tt.lines+header, tt.head)
 			}
 			for _, w := range tt.contains {
