@@ -172,7 +172,7 @@ func (src Source) checkImageFolder(maxPixels int) error {
 	}
 	switch {
 	case src.Labels != "":
-		return bad("a labels file (%s) is not allowed with an image folder, whose labels are its class folders", src.Labels)
+		return bad("a labels file (%s) is not allowed with an image folder, whose labels are its class folders (a flat folder of images has none)", src.Labels)
 	case src.LabelColumn != "" || src.FeatureColumns != nil || src.Header != "":
 		return bad("label column, feature columns and header form are for CSV data (a file named *.csv or *.csv.gz)")
 	case src.Color != "" && src.Color != ColorGray && src.Color != ColorRGB:
