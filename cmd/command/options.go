@@ -25,7 +25,6 @@ var optionFlags = map[string]string{
 	"onnx.Inputs": "input", "train.onnx.Inputs": "teacher-input", "onnx.Teacher.Inputs": "teacher-input",
 	"targets.onnx.Teacher.Inputs": "input", "train.onnx.Teacher.Inputs": "teacher-input",
 	"onnx.InputShape": "input-shape", "onnx.Teacher.InputShape": "teacher-input-shape",
-	"predict.Model": "model", "predict.TopK": "top-k", "predict.onnx.Output": "model-output-kind", "predict.onnx.OutputName": "model-output",
 	"eval.Model": "model", "eval.BiasShifts": "bias-shift", "eval.FitBias": "fit-bias", "eval.FitData": "fit-data",
 	"eval.FitLabels": "fit-labels", "eval.FitOnData": "fit-on-data", "export.BiasShifts": "bias-shift",
 	"export.Checkpoint": "model", "export.Out": "out", "export.Verify": "verify", "export.VerifyData": "verify-data",
@@ -38,6 +37,8 @@ var optionFlags = map[string]string{
 	"targets.onnx.Teacher.Output": "output", "targets.onnx.Output": "output", "targets.onnx.OutputName": "teacher-output",
 	"train.onnx.Output": "teacher-output-kind", "train.onnx.OutputName": "teacher-output",
 	"eval.onnx.Output": "model-output-kind or --teacher-output-kind", "eval.onnx.OutputName": "model-output",
+	// distill predict's own options and its model's output.
+	"predict.Model": "model", "predict.TopK": "top-k", "predict.onnx.Output": "model-output-kind", "predict.onnx.OutputName": "model-output",
 }
 
 // flagFor returns the flag (without its leading "--") of command that sets the option of e.
