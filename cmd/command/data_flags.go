@@ -84,7 +84,7 @@ func checkFormatApplies(cCtx *cli.Context, paths []string) error {
 	}
 	for _, f := range []string{"image-size", "color"} {
 		if !folder && cCtx.IsSet(f) {
-			return usageErrorf(cCtx, "--%s: for an image folder (a directory of class folders), and %s %s", f, what, notOne)
+			return usageErrorf(cCtx, "--%s: for an image folder (a directory of images, or of class folders of images), and %s %s", f, what, notOne)
 		}
 	}
 	for _, f := range []string{"label-column", "feature-columns", "csv-header"} {

@@ -40,7 +40,7 @@ func tinyImageFolder(t *testing.T, dir string) string {
 }
 
 // TestImageSizeCheckedFirst: an --image-size that cannot fit the model is refused from the first
-// image alone, in train and eval, before every image is decoded (the damaged last image is never
+// image alone, in train, eval and predict, before every image is decoded (the damaged last image is never
 // reached), naming the sample shape and the model's input.
 func TestImageSizeCheckedFirst(t *testing.T) {
 	f := newTrainFixture(t)
@@ -55,6 +55,8 @@ func TestImageSizeCheckedFirst(t *testing.T) {
 		{"train", []string{"train", "--model", f.spec, "--data", images, "--image-size", "2000x2000", "--out", filepath.Join(f.dir, "i.ckpt")}},
 		{"eval", []string{"eval", "--model", ckpt, "--data", images, "--image-size", "2000x2000"}},
 		{"eval onnx", []string{"eval", "--model", teacher, "--data", images, "--image-size", "2000x2000"}},
+		{"predict", []string{"predict", "--model", ckpt, "--data", images, "--image-size", "2000x2000"}},
+		{"predict onnx", []string{"predict", "--model", teacher, "--data", images, "--image-size", "2000x2000", "--runtime", "go"}},
 		{"targets", []string{"targets", "--teacher", teacher, "--data", images, "--image-size", "2000x2000", "--out", filepath.Join(f.dir, "t.safetensors")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -38,6 +38,8 @@ var optionFlags = map[string]string{
 	"targets.onnx.Teacher.Output": "output", "targets.onnx.Output": "output", "targets.onnx.OutputName": "teacher-output",
 	"train.onnx.Output": "teacher-output-kind", "train.onnx.OutputName": "teacher-output",
 	"eval.onnx.Output": "model-output-kind or --teacher-output-kind", "eval.onnx.OutputName": "model-output",
+	// distill predict's own options and its model's output.
+	"predict.Model": "model", "predict.TopK": "top-k", "predict.onnx.Output": "model-output-kind", "predict.onnx.OutputName": "model-output",
 }
 
 // flagFor returns the flag (without its leading "--") of command that sets the option of e.

@@ -114,6 +114,11 @@ func TestOutputsRefused(t *testing.T) {
 		{"train --metrics exists", trainArgs("--out", fresh, "--metrics", onnxModel), []string{"--metrics " + onnxModel + " exists"}},
 		{"train --plot in a missing folder", trainArgs("--out", fresh, "--plot", filepath.Join(f.dir, "none", "p.png")), []string{"--plot", "does not exist"}},
 		{"--cpuprofile is --data", trainArgs("--out", fresh, "--cpuprofile", f.data), []string{"--cpuprofile " + f.data + " and --data"}},
+		{"predict --out is --data", []string{"predict", "--model", ckpt, "--data", f.data, "--out", f.data, "--overwrite"}, []string{"--out " + f.data + " and --data " + f.data + " name the same file"}},
+		{"predict --out is --model", []string{"predict", "--model", onnxModel, "--data", f.data, "--out", onnxModel, "--overwrite"}, []string{"--out", "--model", "same file"}},
+		{"predict --out is --labels through ..", []string{"predict", "--model", ckpt, "--data", f.data, "--labels", f.labels, "--out", inSub("train-labels.idx"), "--overwrite"}, []string{"--out", "--labels", "same file"}},
+		{"predict --out exists", []string{"predict", "--model", ckpt, "--data", f.data, "--out", onnxModel}, []string{"--out " + onnxModel + " exists: pass --overwrite"}},
+		{"predict --out is a directory", []string{"predict", "--model", ckpt, "--data", f.data, "--out", sub, "--overwrite"}, []string{"--out " + sub + " is a directory"}},
 		{"sweep --out-dir is a file", sweepArgs(ckpt, "--out-dir", f.data), []string{"--out-dir " + f.data + " is a file, not a folder"}},
 		{"sweep input among its outputs", sweepArgs(runFile, "--out-dir", f.dir), []string{"--out-dir " + runFile + " and --soft-targets " + runFile}},
 	}

@@ -36,6 +36,7 @@ var commands = []func() *cli.Command{
 	trainCommand,
 	evalCommand,
 	exportCommand,
+	predictCommand,
 	sweepCommand,
 }
 

@@ -28,8 +28,13 @@ type Dataset struct {
 	Shape []int
 	// X holds the raw values (no scaling), N*prod(Shape) of them, sample-major.
 	X []float32
-	// Labels holds one class index per sample, or is nil when no labels file was given.
+	// Labels holds one class index per sample, or is nil when the data has none (no labels
+	// file, a CSV without a label column, a flat image folder).
 	Labels []int32
+	// SampleNames names each sample by its file in an image folder, "<class folder>/<file>"
+	// ("<file>" in a flat folder), '/'-separated; nil for the other formats, whose samples are
+	// known by their index.
+	SampleNames []string
 	// LabelsPath and LabelsSHA256 describe the labels file, empty when there is none (and for
 	// CSV, whose labels are a column of the data file).
 	LabelsPath, LabelsSHA256 string
@@ -44,6 +49,18 @@ type Dataset struct {
 	// labelLines is the line of each sample's label in a CSV file (nil for other files), for
 	// CheckLabels's messages.
 	labelLines []int
+}
+
+// Unlabelled describes, for an error, why a data set without labels has none and how to give it
+// some: a CSV file without a label column, a flat image folder, or a file given no labels file.
+func (d *Dataset) Unlabelled() string {
+	switch {
+	case IsCSV(d.Path):
+		return fmt.Sprintf("%s has no label column: name it", d.Path)
+	case d.SampleNames != nil:
+		return fmt.Sprintf("%s is a folder of images without class folders, so it has no labels (each class's images go in a folder named after it)", d.Path)
+	}
+	return fmt.Sprintf("%s has no labels: give its labels file", d.Path)
 }
 
 // LabelsFile returns the file the labels were read from: LabelsPath, or Path when the data holds

@@ -24,28 +24,31 @@
 //     read as names is an error that says which form to use.
 //   - Image folders (torchvision's ImageFolder layout): a directory whose folders are the
 //     classes, sorted by name (class k is the k-th, [Dataset.ClassNames] their names), each
-//     holding the PNG and JPEG files (.png, .jpg, .jpeg, in any case) of its class. Samples
-//     are ordered by class, then by file name. Names starting with '.' are skipped; other
-//     entries (other files, folders inside a class folder, files beside the class folders)
-//     are skipped too, counted in one warning. A folder without class folders, or a class
-//     folder without images, is an error that names it. A file is decoded as what its first
-//     bytes say (PNG or JPEG, with image/png and image/jpeg), on all cores; of the files that
-//     are not images or are damaged, the error names the first in sample order. Samples are
-//     [1, h, w] for [ColorGray] and [3, h, w] (channel-major) for [ColorRGB], values 0..255
-//     stored as "uint8": the straight red, green and blue with alpha dropped, not composited
-//     (Pillow's convert("RGB"), which torchvision's loader calls), gray as their BT.601 luma
-//     (Pillow's convert("L")), 16-bit channels cut to their high byte. [Source.Color] ""
-//     picks gray when the first image is grayscale (gray, gray with alpha, or paletted with
+//     holding the PNG and JPEG files (.png, .jpg, .jpeg, in any case) of its class. Samples are
+//     ordered by class, then by file name. A flat folder, one that holds PNG and JPEG files and
+//     no folders, is a set of unlabelled images ordered by file name (what a deployed model is
+//     run on): [Dataset.Labels] and [Dataset.ClassNames] are nil. Every image folder's samples
+//     are named, in [Dataset.SampleNames], by their path in it. Names starting with '.' are
+//     skipped; other entries (other files, folders inside a class folder, files beside the class
+//     folders) are skipped too, counted in one warning. A folder with neither images nor class
+//     folders, or a class folder without images, is an error that names it. A file is decoded as
+//     what its first bytes say (PNG or JPEG, with image/png and image/jpeg), on all cores; of the
+//     files that are not images or are damaged, the error names the first in sample order.
+//     Samples are [1, h, w] for [ColorGray] and [3, h, w] (channel-major) for [ColorRGB], values
+//     0..255 stored as "uint8": the straight red, green and blue with alpha dropped, not
+//     composited (Pillow's convert("RGB"), which torchvision's loader calls), gray as their
+//     BT.601 luma (Pillow's convert("L")), 16-bit channels cut to their high byte. [Source.Color]
+//     "" picks gray when the first image is grayscale (gray, gray with alpha, or paletted with
 //     gray colours only), else rgb. Every image must have the size of the first one, unless
 //     [Source.ImageSize] is set: then an image of another size is resized to it with
-//     golang.org/x/image/draw's CatmullRom (a bicubic kernel widened when shrinking, so it
-//     does not alias, as Pillow's resize does not). [Dataset.SHA256] is the sha256 of the
-//     lines "<hex sha256 of the file><two spaces><class folder>/<file>\n" of the images in
-//     sample order (what sha256sum prints for them): it changes when a file's bytes or name
-//     change, or a file comes or goes; skipped entries do not count, and neither do ImageSize
-//     and Color, which change the values but not the files (they show in [Dataset.Shape]).
-//     An image over 1<<26 pixels (8192x8192) is an error, so that a damaged header cannot
-//     make the reader allocate gigabytes.
+//     golang.org/x/image/draw's CatmullRom (a bicubic kernel widened when shrinking, so it does
+//     not alias, as Pillow's resize does not). [Dataset.SHA256] is the sha256 of the lines "<hex
+//     sha256 of the file><two spaces><class folder>/<file>\n" (or "<file>" in a flat folder) of
+//     the images in sample order (what sha256sum prints for them): it changes when a file's bytes
+//     or name change, or a file comes or goes; skipped entries do not count, and neither do
+//     ImageSize and Color, which change the values but not the files (they show in
+//     [Dataset.Shape]). An image over 1<<26 pixels (8192x8192) is an error, so that a damaged
+//     header cannot make the reader allocate gigabytes.
 //
 // How a file is told apart: a directory is an image folder; CSV by its name alone (ending in
 // ".csv" or ".csv.gz", in any case: [IsCSV]); every other file by its first bytes: "\x93NUMPY"

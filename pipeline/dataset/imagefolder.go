@@ -30,15 +30,18 @@ const maxImagePixels = 1 << 26
 
 // folderImage is one image of an image folder.
 type folderImage struct {
-	class int
-	// rel is the path in the folder, "<class folder>/<file>", with '/' on every system.
+	class int // the index of its class folder; -1 in a flat folder
+	// rel is the path in the folder, "<class folder>/<file>" ("<file>" in a flat folder), with
+	// '/' on every system.
 	rel string
 }
 
 // folderListing is what an image folder holds, in sample order.
 type folderListing struct {
-	classes []string
+	classes []string // nil for a flat folder
 	images  []folderImage
+	// flat is set for a folder of images without class folders: its samples have no labels.
+	flat bool
 	// skipped counts the entries that are neither hidden nor a PNG or JPEG file (other files,
 	// folders inside class folders, files beside the class folders); firstSkipped names one.
 	skipped      int
@@ -79,8 +82,10 @@ func entryIsFile(dir string, e fs.DirEntry) bool {
 }
 
 // listImageFolder lists the classes and images of the image folder dir: its folders are the
-// classes, sorted by name, and their PNG and JPEG files the images, sorted by name. Names
-// starting with '.' are skipped without a word; other entries are counted as skipped.
+// classes, sorted by name, and their PNG and JPEG files the images, sorted by name. A folder
+// with no folders in it but PNG or JPEG files is flat: those files are the images, sorted by
+// name, without classes. Names starting with '.' are skipped without a word; other entries are
+// counted as skipped.
 func listImageFolder(dir string) (*folderListing, error) {
 	top, err := os.ReadDir(dir) // sorted by name
 	if err != nil {
@@ -92,6 +97,19 @@ func listImageFolder(dir string) (*folderListing, error) {
 			ls.firstSkipped = rel
 		}
 		ls.skipped++
+	}
+	if isFlatFolder(dir, top) {
+		ls.flat = true
+		for _, e := range top {
+			switch name := e.Name(); {
+			case strings.HasPrefix(name, "."):
+			case isImageFile(name) && entryIsFile(dir, e):
+				ls.images = append(ls.images, folderImage{class: -1, rel: name})
+			default:
+				skip(name)
+			}
+		}
+		return ls, nil
 	}
 	for _, e := range top {
 		name := e.Name()
@@ -124,9 +142,27 @@ func listImageFolder(dir string) (*folderListing, error) {
 		ls.classes = append(ls.classes, name)
 	}
 	if len(ls.classes) == 0 {
-		return nil, fmt.Errorf("open image folder %s: %w: no class folders in it (an image folder holds one folder of PNG or JPEG images per class)", dir, ErrBadData)
+		return nil, fmt.Errorf("open image folder %s: %w: no PNG or JPEG images and no class folders in it (an image folder holds PNG or JPEG images, or one folder of them per class)", dir, ErrBadData)
 	}
 	return ls, nil
+}
+
+// isFlatFolder reports whether the entries top of folder dir make a flat image folder: no
+// folders (hidden ones aside) and at least one PNG or JPEG file. A folder that holds class
+// folders is read by its class folders, as before, even with images beside them.
+func isFlatFolder(dir string, top []fs.DirEntry) bool {
+	images := false
+	for _, e := range top {
+		name := e.Name()
+		switch {
+		case strings.HasPrefix(name, "."):
+		case entryIsDir(dir, e):
+			return false
+		case isImageFile(name) && entryIsFile(dir, e):
+			images = true
+		}
+	}
+	return images
 }
 
 // checkImageFolder checks the fields of src, whose Data is an image folder, fit together.
@@ -136,7 +172,7 @@ func (src Source) checkImageFolder(maxPixels int) error {
 	}
 	switch {
 	case src.Labels != "":
-		return bad("a labels file (%s) is not allowed with an image folder, whose labels are its class folders", src.Labels)
+		return bad("a labels file (%s) is not allowed with an image folder, whose labels are its class folders (a flat folder of images has none)", src.Labels)
 	case src.LabelColumn != "" || src.FeatureColumns != nil || src.Header != "":
 		return bad("label column, feature columns and header form are for CSV data (a file named *.csv or *.csv.gz)")
 	case src.Color != "" && src.Color != ColorGray && src.Color != ColorRGB:
@@ -191,7 +227,6 @@ func openImageFolder(src Source, maxPixels int) (*Dataset, error) {
 	ds := &Dataset{Path: dir, N: n, Shape: []int{c, sw.h, sw.w}, ClassNames: ls.classes, DType: "uint8"}
 	size := ds.SampleSize()
 	ds.X = make([]float32, n*size)
-	ds.Labels = make([]int32, n)
 	sums := make([][sha256.Size]byte, n)
 	sums[0] = sha256.Sum256(raw)
 	sw.write(ds.X[:size], img)
@@ -211,16 +246,23 @@ func openImageFolder(src Source, maxPixels int) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
+	ds.SampleNames = make([]string, n)
+	if !ls.flat {
+		ds.Labels = make([]int32, n)
+	}
 	for i, im := range ls.images {
-		ds.Labels[i] = int32(im.class)
+		ds.SampleNames[i] = im.rel
+		if !ls.flat {
+			ds.Labels[i] = int32(im.class)
+		}
 	}
 	ds.SHA256 = folderSHA256(ls.images, sums)
 	return ds, nil
 }
 
 // folderSHA256 is the hex sha256 of an image folder: of the lines
-// "<hex sha256 of the file>  <class folder>/<file>\n" of its images in sample order, which is
-// what sha256sum prints when given them in that order.
+// "<hex sha256 of the file>  <class folder>/<file>\n" ("...  <file>\n" in a flat folder) of its
+// images in sample order, which is what sha256sum prints when given them in that order.
 func folderSHA256(images []folderImage, sums [][sha256.Size]byte) string {
 	h := sha256.New()
 	line := make([]byte, 0, 2*sha256.Size+64)

@@ -3,20 +3,24 @@ package dataset
 import (
 	"errors"
 	"os"
+	"slices"
 	"testing"
 )
 
-// FuzzReadImageFolder makes its input one PNG file of a two-class image folder, the first
-// image, which fixes the size and the colour, and opens the folder as it is and resized to
-// rgb: it must give an error wrapping ErrBadData or a data set of two samples of values in
-// 0..255, and never panic. Images are limited to 1<<16 pixels, so that a header's size cannot
-// make the fuzzer allocate much.
+// FuzzReadImageFolder makes its input one PNG file of a two-class image folder and of a flat
+// folder, the first image, which fixes the size and the colour, and opens each folder as it is
+// and resized to rgb: it must give an error wrapping ErrBadData or a data set of two samples of
+// values in 0..255 (labelled 0 and 1 in the class folders, unlabelled in the flat one), and
+// never panic. Images are limited to 1<<16 pixels, so that a header's size cannot make the
+// fuzzer allocate much.
 func FuzzReadImageFolder(f *testing.F) {
 	other := pngOf(f, grayImg(2, 2, 0, 85, 170, 255))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		dir := t.TempDir()
-		writeTree(t, dir, map[string][]byte{"a/0.png": b, "b/0.png": other})
-		for _, src := range []Source{{Data: dir}, {Data: dir, ImageSize: []int{3, 5}, Color: ColorRGB}} {
+		classes, flat := t.TempDir(), t.TempDir()
+		writeTree(t, classes, map[string][]byte{"a/0.png": b, "b/0.png": other})
+		writeTree(t, flat, map[string][]byte{"0.png": b, "1.png": other})
+		for _, src := range []Source{{Data: classes}, {Data: classes, ImageSize: []int{3, 5}, Color: ColorRGB},
+			{Data: flat}, {Data: flat, ImageSize: []int{3, 5}, Color: ColorRGB}} {
 			ds, err := openImageFolder(src, 1<<16)
 			if err != nil {
 				if !errors.Is(err, ErrBadData) {
@@ -24,8 +28,12 @@ func FuzzReadImageFolder(f *testing.F) {
 				}
 				continue
 			}
-			if ds.N != 2 || len(ds.Labels) != 2 || ds.Labels[0] != 0 || ds.Labels[1] != 1 {
-				t.Fatalf("N %d, labels %v", ds.N, ds.Labels)
+			wantLabels := []int32{0, 1}
+			if src.Data == flat {
+				wantLabels = nil
+			}
+			if ds.N != 2 || !slices.Equal(ds.Labels, wantLabels) || len(ds.SampleNames) != 2 {
+				t.Fatalf("N %d, labels %v, sample names %v", ds.N, ds.Labels, ds.SampleNames)
 			}
 			if len(ds.Shape) != 3 || (ds.Shape[0] != 1 && ds.Shape[0] != 3) || len(ds.X) != 2*ds.SampleSize() {
 				t.Fatalf("shape %v, %d values", ds.Shape, len(ds.X))

@@ -260,8 +260,10 @@ func TestOpenImageFolderErrors(t *testing.T) {
 	}{
 		{"empty class", map[string][]byte{"a/1.png": ok, "b/.keep": []byte{}, "b/notes.txt": []byte("x")}, Source{}, ErrBadData,
 			[]string{"class folder $DIR/b holds no PNG or JPEG files"}},
-		{"no class folders", map[string][]byte{"1.png": ok, ".hidden/1.png": ok}, Source{}, ErrBadData,
-			[]string{"open image folder $DIR", "no class folders"}},
+		{"neither images nor class folders", map[string][]byte{"notes.txt": ok, "1.gif": ok, ".hidden/1.png": ok}, Source{}, ErrBadData,
+			[]string{"open image folder $DIR", "no PNG or JPEG images and no class folders in it"}},
+		{"nothing at all", map[string][]byte{".keep": nil}, Source{}, ErrBadData,
+			[]string{"open image folder $DIR", "no PNG or JPEG images and no class folders in it"}},
 		{"not an image", map[string][]byte{"a/1.png": ok, "a/2.png": []byte("hello, world")}, Source{}, ErrBadData,
 			[]string{"read image $DIR/a/2.png", "not a PNG or JPEG file"}},
 		{"empty png", map[string][]byte{"a/1.png": ok, "a/2.png": {}}, Source{}, ErrBadData,

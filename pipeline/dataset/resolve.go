@@ -100,5 +100,6 @@ func (f Format) Source(data, labels string) Source {
 }
 
 // HasOwnLabels reports whether the data at path carries its labels itself (a CSV file's label
-// column, an image folder's class folders), so that it takes no labels file.
+// column, an image folder's class folders), so that it takes no labels file. A flat image folder
+// (images without class folders) takes none either, and has no labels.
 func HasOwnLabels(path string) bool { return IsCSV(path) || isDir(path) }

@@ -19,7 +19,8 @@ var ErrBadSource = errors.New("bad data source")
 type Source struct {
 	// Data is the data file: IDX (raw or gzip), NPY, NPZ ("f.npz" holding one array, or
 	// "f.npz:<key>"), or CSV (named *.csv or *.csv.gz); or an image folder, a directory of
-	// class folders of PNG and JPEG images. See the package doc for how a file is told apart.
+	// class folders of PNG and JPEG images, or of such images without classes (a flat folder).
+	// See the package doc for how a file is told apart.
 	Data string
 	// Labels is the labels file (IDX, NPY, NPZ[:<key>]); empty for none. Not allowed with CSV,
 	// whose labels are a column, nor with an image folder, whose labels are its class folders.
@@ -60,8 +61,8 @@ const (
 // shape [F]. For the other formats the first dimension of the array is the sample count and the
 // rest is the sample shape; labels must be one-dimensional (or [N,1]), of an integer type,
 // non-negative and as many as the samples. An image folder's samples are its images and its
-// labels their class folders (see the package doc). Every malformed file gives an error naming
-// it and wrapping [ErrBadData].
+// labels their class folders; a flat image folder's samples have no labels (see the package
+// doc). Every malformed file gives an error naming it and wrapping [ErrBadData].
 func Open(src Source) (*Dataset, error) {
 	if isDir(src.Data) {
 		return openImageFolder(src, maxImagePixels)
@@ -118,7 +119,7 @@ func (src Source) check() (csv bool, err error) {
 	case !csv && (src.LabelColumn != "" || src.FeatureColumns != nil || src.Header != ""):
 		return false, fmt.Errorf("open dataset %s: %w: label column, feature columns and header form are for CSV data (a file named *.csv or *.csv.gz)", src.Data, ErrBadSource)
 	case src.ImageSize != nil || src.Color != "":
-		return csv, fmt.Errorf("open dataset %s: %w: image size and color are for image folders (a directory of class folders)", src.Data, ErrBadSource)
+		return csv, fmt.Errorf("open dataset %s: %w: image size and color are for image folders (a directory of images, or of class folders of images)", src.Data, ErrBadSource)
 	}
 	switch src.Header {
 	case "", HeaderNames, HeaderSklearn, HeaderNone:

@@ -145,7 +145,7 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 	src := opts.Format.Source(opts.Data, opts.Labels)
 	if kind, err := ModelKind(opts.Model); err == nil {
 		if err := checkDataShape(opts, src, kind); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("eval: %w", err)
 		}
 	}
 	data, err := dataset.Open(src)
@@ -153,7 +153,11 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 		return nil, fmt.Errorf("eval: %w", err)
 	}
 	if data.Labels == nil {
-		return nil, &OptionError{Scope: "eval", Option: "Format.Label", Err: fmt.Errorf("%s has no label column: name it", opts.Data)}
+		opt := "Format.Label" // a CSV file's label column
+		if !dataset.IsCSV(opts.Data) {
+			opt = "Data" // a flat image folder
+		}
+		return nil, &OptionError{Scope: "eval", Option: opt, Err: fmt.Errorf("%s; 'distill predict' runs a model on data without labels", data.Unlabelled())}
 	}
 	if data.N == 0 {
 		return nil, fmt.Errorf("eval: data %s is empty", opts.Data)
@@ -222,6 +226,16 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 // modelLogits runs the model of opts over data and checks its output and the data's labels
 // against its classes; res receives the preprocessing (and an ONNX model's class names).
 func modelLogits(ctx context.Context, opts Options, rt model.Runtime, data *dataset.Dataset, batch int, res *Result) ([]float32, int, error) {
+	logits, classes, err := runLogits(ctx, opts, rt, data, batch, res)
+	if err != nil {
+		return nil, 0, fmt.Errorf("eval: %w", err)
+	}
+	return logits, classes, nil
+}
+
+// runLogits is modelLogits, for Eval and Predict: its errors say what failed, not in which
+// step (each caller names its own).
+func runLogits(ctx context.Context, opts Options, rt model.Runtime, data *dataset.Dataset, batch int, res *Result) ([]float32, int, error) {
 	var logits []float32
 	var classes int
 	var err error
@@ -235,10 +249,10 @@ func modelLogits(ctx context.Context, opts Options, rt model.Runtime, data *data
 		return nil, 0, err
 	}
 	if err := data.CheckLabels(classes); err != nil {
-		return nil, 0, fmt.Errorf("eval: model %s: %w", opts.Model, err)
+		return nil, 0, fmt.Errorf("model %s: %w", opts.Model, err)
 	}
 	if err := student.CheckTeacher(logits, 1, data.N, classes, 0); err != nil {
-		return nil, 0, fmt.Errorf("eval: model %s output: %w", opts.Model, err)
+		return nil, 0, fmt.Errorf("model %s output: %w", opts.Model, err)
 	}
 	return logits, classes, nil
 }
@@ -248,7 +262,7 @@ func modelLogits(ctx context.Context, opts Options, rt model.Runtime, data *data
 func alignLabels(opts Options, data *dataset.Dataset, classes int, names []string) error {
 	note, err := data.AlignClasses(dataset.ModelClasses{Of: "model " + opts.Model, N: classes, Names: names})
 	if err != nil {
-		return fmt.Errorf("eval: %w", err)
+		return err
 	}
 	if note != "" {
 		slog.Info(note)
@@ -275,10 +289,10 @@ func evalCheckpoint(opts Options, data *dataset.Dataset, batch int, res *Result)
 	var pre dataset.Preprocess
 	ck, err := student.LoadCheckpoint(opts.Model)
 	if err != nil {
-		return nil, 0, pre, fmt.Errorf("eval: %w", err)
+		return nil, 0, pre, err
 	}
 	if res.modelNames, err = RecordedClassNames(ck.Meta); err != nil {
-		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+		return nil, 0, pre, fmt.Errorf("%s: %w", opts.Model, err)
 	}
 	if err := alignLabels(opts, data, ck.Spec.Classes, res.modelNames); err != nil {
 		return nil, 0, pre, err
@@ -288,30 +302,30 @@ func evalCheckpoint(opts Options, data *dataset.Dataset, batch int, res *Result)
 		return nil, 0, pre, err
 	}
 	if err := pre.CheckScale(data, "--scale"); err != nil {
-		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+		return nil, 0, pre, fmt.Errorf("%s: %w", opts.Model, err)
 	}
 	if pre, err = pre.ForData(data).ForModel(data.Shape, ck.Spec.Input); err != nil {
-		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+		return nil, 0, pre, fmt.Errorf("%s: %w", opts.Model, err)
 	}
 	net, err := student.NewNet(ck.Spec, 0)
 	if err != nil {
-		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+		return nil, 0, pre, fmt.Errorf("%s: %w", opts.Model, err)
 	}
 	defer net.Close()
 	if err := net.LoadParams(ck.Params); err != nil {
-		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+		return nil, 0, pre, fmt.Errorf("%s: %w", opts.Model, err)
 	}
 	dim := dataset.NumValues(ck.Spec.Input)
 	if err := pre.CheckInput(data.Shape, ck.Spec.Input); err != nil {
-		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+		return nil, 0, pre, fmt.Errorf("%s: %w", opts.Model, err)
 	}
 	x := make([]float32, data.N*dim)
 	if err := pre.Apply(data.X, data.N, data.Shape, x); err != nil {
-		return nil, 0, pre, fmt.Errorf("eval: preprocess %s: %w", opts.Data, err)
+		return nil, 0, pre, fmt.Errorf("preprocess %s: %w", opts.Data, err)
 	}
 	logits, err := Forward(net, x, data.N, batch)
 	if err != nil {
-		return nil, 0, pre, fmt.Errorf("eval: %s: %w", opts.Model, err)
+		return nil, 0, pre, fmt.Errorf("%s: %w", opts.Model, err)
 	}
 	return logits, ck.Spec.Classes, pre, nil
 }
@@ -320,14 +334,14 @@ func evalCheckpoint(opts Options, data *dataset.Dataset, batch int, res *Result)
 // model records.
 func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset.Dataset, batch int, res *Result) ([]float32, int, error) {
 	if rt == nil {
-		return nil, 0, fmt.Errorf("eval: %s is an ONNX model, and no model runtime was given", opts.Model)
+		return nil, 0, fmt.Errorf("%s is an ONNX model, and no model runtime was given", opts.Model)
 	}
 	info, err := onnx.ReadModelInfo(opts.Model)
 	if err != nil {
-		return nil, 0, fmt.Errorf("eval: %w", err)
+		return nil, 0, err
 	}
 	if res.modelNames, err = RecordedClassNames(info.Metadata); err != nil {
-		return nil, 0, fmt.Errorf("eval: %s: %w", opts.Model, err)
+		return nil, 0, fmt.Errorf("%s: %w", opts.Model, err)
 	}
 	pre, err := choosePreprocess(opts, info.Metadata[meta.Preprocess])
 	if err != nil {
@@ -335,17 +349,17 @@ func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset
 	}
 	pre = pre.ForData(data)
 	if err := pre.CheckScale(data, "--scale"); err != nil {
-		return nil, 0, fmt.Errorf("eval: %s: %w", opts.Model, err)
+		return nil, 0, fmt.Errorf("%s: %w", opts.Model, err)
 	}
 	if len(info.Inputs) == 1 {
 		if pre, err = pre.ForModel(data.Shape, modelSampleShape(info.Inputs[0].Shape, pre.InputShape)); err != nil {
-			return nil, 0, fmt.Errorf("eval: %s: %w", opts.Model, err)
+			return nil, 0, fmt.Errorf("%s: %w", opts.Model, err)
 		}
 	}
 	res.Preprocess = pre
 	s, err := rt.Open(opts.Model, model.Options{Batch: batch, InputShape: pre.InputShape, OutputName: opts.OutputName, Output: opts.OutputKind})
 	if err != nil {
-		return nil, 0, fmt.Errorf("eval: %w", err)
+		return nil, 0, err
 	}
 	defer s.Close()
 	if m, ok := s.(model.Model); ok && res.modelNames == nil {
@@ -356,7 +370,7 @@ func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset
 	}
 	logits, err := runModel(ctx, s, pre, data, batch)
 	if err != nil {
-		return nil, 0, fmt.Errorf("eval: %s: %w", opts.Model, err)
+		return nil, 0, fmt.Errorf("%s: %w", opts.Model, err)
 	}
 	hint := PreprocessHint(ctx, s, "model "+opts.Model, pre, data, PreprocessFlags{"--mean", "--std"})
 	if hint != "" {
@@ -373,7 +387,7 @@ func choosePreprocess(opts Options, stored string) (dataset.Preprocess, error) {
 	if stored != "" {
 		var p dataset.Preprocess
 		if err := json.Unmarshal([]byte(stored), &p); err != nil {
-			return p, fmt.Errorf("eval: %s: preprocessing metadata %q: %w", opts.Model, stored, err)
+			return p, fmt.Errorf("%s: preprocessing metadata %q: %w", opts.Model, stored, err)
 		}
 		fromModel = &p
 	}

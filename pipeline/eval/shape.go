@@ -10,7 +10,7 @@ import (
 )
 
 // checkDataShape checks, before the data is read, that its samples will fit the model's input
-// as the evaluation checks them (a checkpoint's spec input; an ONNX model's input, or the input
+// as Eval and Predict check them (a checkpoint's spec input; an ONNX model's input, or the input
 // shape given), where their shape can be told cheaply (an image folder, see
 // dataset.CheckSourceShape), so that a mismatch is refused before every image is decoded. A
 // model it cannot read is left to the evaluation proper, which reports it as it always has.
@@ -42,7 +42,7 @@ func checkDataShape(opts Options, src dataset.Source, kind string) error {
 		}
 	}
 	if err := dataset.CheckSourceShape(src, pre, input); err != nil {
-		return fmt.Errorf("eval: %s: %w", opts.Model, err)
+		return fmt.Errorf("%s: %w", opts.Model, err)
 	}
 	return nil
 }

@@ -331,7 +331,11 @@ func (t *trainer) loadEval() error {
 		return fmt.Errorf("train: eval: %w", err)
 	}
 	if ev.Labels == nil {
-		return &OptionError{Scope: "train", Option: "Format.Label", Err: fmt.Errorf("eval data %s has no label column: name it", o.EvalData)}
+		opt := "Format.Label" // a CSV file's label column
+		if !dataset.IsCSV(o.EvalData) {
+			opt = "EvalData" // a flat image folder
+		}
+		return &OptionError{Scope: "train", Option: opt, Err: fmt.Errorf("eval data %s", ev.Unlabelled())}
 	}
 	if !reflect.DeepEqual(ev.Shape, t.data.Shape) {
 		return fmt.Errorf("train: eval data %s has per-sample shape %v, training data %s has %v", o.EvalData, ev.Shape, o.Data, t.data.Shape)
