@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/distillgo/distill/internal/logs"
 	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/onnx"
@@ -226,6 +227,16 @@ func setupLogging(cCtx *cli.Context) error {
 	w := cCtx.App.ErrWriter
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
+	if f := strings.ToLower(globalString(cCtx, flagLogFormat)); f == "json" && level == slog.LevelInfo {
+		// Machines get the records that repeat people's lines, with every field, as INFO.
+		opts.Level = logs.Echo
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.LevelKey && a.Value.Any() == logs.Echo {
+				return slog.String(slog.LevelKey, slog.LevelInfo.String())
+			}
+			return a
+		}
+	}
 	switch f := strings.ToLower(globalString(cCtx, flagLogFormat)); f {
 	case "text", "":
 		h = slog.NewTextHandler(w, opts)

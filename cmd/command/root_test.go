@@ -148,3 +148,25 @@ func TestUsageErrorSuggests(t *testing.T) {
 		}
 	}
 }
+
+// TestEchoLogs: an epoch is one line for people; its every field goes to the JSON log for
+// machines (as INFO), and to the text log only at --log-level debug.
+func TestEchoLogs(t *testing.T) {
+	f := newTrainFixture(t)
+	args := func(out string, extra ...string) []string {
+		return append([]string{"train", "--model", f.spec, "--data", f.data, "--labels", f.labels, "--epochs", "2",
+			"--batch", "32", "--scale", "255", "--blas", "go", "--out", filepath.Join(f.dir, out)}, extra...)
+	}
+	code, out, stderr := runMain(t, args("a.ckpt")...)
+	if code != ExitOK || !strings.Contains(out, "epoch 2/2") || strings.Contains(stderr, "msg=epoch") {
+		t.Errorf("text log: exit %d, the epochs repeated on stderr:\n%s", code, stderr)
+	}
+	code, _, stderr = runMain(t, args("b.ckpt", "--log-format", "json")...)
+	if code != ExitOK || strings.Count(stderr, `"msg":"epoch"`) != 2 || !strings.Contains(stderr, `"level":"INFO","msg":"epoch"`) {
+		t.Errorf("json log: exit %d, want two INFO epoch records:\n%s", code, stderr)
+	}
+	code, _, stderr = runMain(t, args("c.ckpt", "--log-level", "debug")...)
+	if code != ExitOK || strings.Count(stderr, "msg=epoch") != 2 {
+		t.Errorf("text log at debug: exit %d, want the epoch records:\n%s", code, stderr)
+	}
+}

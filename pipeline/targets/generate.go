@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/distillgo/distill/internal/logs"
 	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/eval"
@@ -293,7 +294,7 @@ func (g *generator) generate(ctx context.Context, progress io.Writer) (*Report, 
 			rep.Ensemble = &a
 		}
 	}
-	slog.Info("soft targets written", "out", opts.Out, "range", rep.Range, "teachers", len(teachers),
+	slog.Log(context.Background(), logs.Echo, "soft targets written", "out", opts.Out, "range", rep.Range, "teachers", len(teachers),
 		"seconds", fmt.Sprintf("%.2f", secs), "samples_per_s", fmt.Sprintf("%.0f", rep.PerSecond))
 	return rep, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/distillgo/distill/internal/logs"
 	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/pipeline/provenance"
 	"github.com/distillgo/distill/student"
@@ -112,7 +113,7 @@ func reportHook(w io.Writer, soft bool) Hook {
 		}
 		line += fmt.Sprintf("  %.0f samples/s", m.SamplesPerSec)
 		fmt.Fprintln(w, line)
-		slog.Info("epoch", attrs...)
+		slog.Log(context.Background(), logs.Echo, "epoch", attrs...)
 		return nil
 	}}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/student"
@@ -141,7 +142,17 @@ func (l *Loop) step(s StepInfo) error {
 // logStart logs the run's settings.
 func (l *Loop) logStart(from int) {
 	t, o := l.t, &l.t.opts
-	slog.Info("train", "mode", t.prov.Mode, "spec", o.Spec, "n", t.samples(), "epochs", o.Epochs,
-		"from_epoch", from, "batch", o.Batch, "optimizer", o.Optimizer, "lr", o.LR, "schedule", o.Schedule.String(),
-		"temperature", o.Temperature, "alpha", t.loss.Alpha, "loss", o.Loss, "jitter", o.Jitter)
+	attrs := []any{"mode", t.prov.Mode, "spec", o.Spec, "n", t.samples(), "epochs", o.Epochs,
+		"from_epoch", from, "batch", o.Batch, "optimizer", o.Optimizer, "lr", o.LR, "schedule", o.Schedule.String()}
+	if t.k > 0 {
+		// Temperature, alpha and the soft loss enter only with a teacher.
+		attrs = append(attrs, "temperature", o.Temperature, "alpha", t.loss.Alpha, "loss", o.Loss)
+	}
+	if t.aug != nil {
+		attrs = append(attrs, "augment", t.aug.String())
+	}
+	if len(o.Hints) > 0 {
+		attrs = append(attrs, "hints", strings.Join(hintStrings(o.Hints), " "))
+	}
+	slog.Info("train", attrs...)
 }
