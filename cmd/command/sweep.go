@@ -99,7 +99,7 @@ func sweepCommand() *cli.Command {
 			}
 			res, err := sweep.Sweep(cCtx.Context, o, cCtx.App.ErrWriter)
 			if len(res) > 0 {
-				fmt.Fprintf(cCtx.App.Writer, "eval accuracy (errors) after %d epochs, %s:\n\n", o.Train.Epochs, o.Train.EvalData)
+				fmt.Fprintf(cCtx.App.Writer, "eval accuracy (errors) after %d epoch%s, %s:\n\n", o.Train.Epochs, plural(o.Train.Epochs), o.Train.EvalData)
 				fmt.Fprint(cCtx.App.Writer, sweep.FormatTable(res, o.Temperatures, o.Alphas))
 			}
 			return err

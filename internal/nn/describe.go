@@ -39,7 +39,7 @@ func Describe(s *Spec) string {
 		case "dropout":
 			fmt.Fprintf(&b, " %g", l.P)
 		case "conv2d":
-			fmt.Fprintf(&b, " %d×%dx%d/%d pad %s", l.Filters, l.Kernel, l.Kernel, l.stride(1), l.Pad)
+			fmt.Fprintf(&b, " %d filters %dx%d/%d pad %s", l.Filters, l.Kernel, l.Kernel, l.stride(1), l.Pad)
 			if l.groups() > 1 {
 				fmt.Fprintf(&b, " groups %d", l.groups())
 			}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/distillgo/distill/internal/model"
 	"github.com/distillgo/distill/pipeline/dataset"
@@ -303,17 +304,24 @@ func (r *Result) writeShifts(b *strings.Builder) {
 // shifts, when there are shifts).
 func (r *Result) writePerClass(b *strings.Builder) {
 	m := r.Metrics
-	b.WriteString("per class  class        n   errors  accuracy")
+	// The class column is as wide as its longest entry ("3 cat", "9 ankle boot"), at least 8.
+	names := make([]string, len(m.PerClass))
+	width := len("class")
+	for k := range m.PerClass {
+		names[k] = fmt.Sprint(k)
+		if k < len(r.ClassNames) {
+			names[k] += " " + r.ClassNames[k]
+		}
+		width = max(width, 8, utf8.RuneCountInString(names[k]))
+	}
+	fmt.Fprintf(b, "per class  %-*s %8s %8s  %8s", width, "class", "n", "errors", "accuracy")
 	if r.Unshifted != nil {
 		b.WriteString("  unshifted errors")
 	}
 	b.WriteByte('\n')
 	for k, pc := range m.PerClass {
-		name := fmt.Sprint(k)
-		if k < len(r.ClassNames) {
-			name += " " + r.ClassNames[k]
-		}
-		fmt.Fprintf(b, "           %-8s %8d %8d  %7.2f%%", name, pc.N, pc.Errors, 100*pc.Accuracy)
+		pad := width - utf8.RuneCountInString(names[k])
+		fmt.Fprintf(b, "           %s%s %8d %8d  %7.2f%%", names[k], strings.Repeat(" ", pad), pc.N, pc.Errors, 100*pc.Accuracy)
 		if r.Unshifted != nil {
 			fmt.Fprintf(b, "  %16d", r.Unshifted.PerClass[k].Errors)
 		}
