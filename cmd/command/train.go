@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -342,6 +343,8 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 	var hooks []train.Hook
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		hooks = append(hooks, train.ProgressBar(stderr))
+	} else {
+		hooks = append(hooks, train.ProgressLines(5*time.Second))
 	}
 	res, err := train.TrainEnsemble(ctx, o.Options, teachers, stdout, hooks...)
 	if errors.Is(err, train.ErrCheckpointExists) {

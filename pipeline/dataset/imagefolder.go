@@ -187,6 +187,9 @@ func (src Source) checkImageFolder(maxPixels int) error {
 	return nil
 }
 
+// bigFolder is the number of images from which reading a folder is logged before it starts.
+const bigFolder = 5000
+
 // openImageFolder reads the image folder src.Data, each image having at most maxPixels
 // pixels: the first image (in sample order) fixes the size, unless src.ImageSize does, and the
 // colour mode, unless src.Color does; then every image is decoded, in parallel, into its place.
@@ -226,6 +229,10 @@ func openImageFolder(src Source, maxPixels int) (*Dataset, error) {
 	n := len(ls.images)
 	ds := &Dataset{Path: dir, N: n, Shape: []int{c, sw.h, sw.w}, ClassNames: ls.classes, DType: "uint8"}
 	size := ds.SampleSize()
+	if n >= bigFolder {
+		// Decoding takes seconds here (about 74,000 28x28 PNGs a second on two cores): say so.
+		slog.Info("reading image folder", "folder", dir, "images", n, "classes", len(ls.classes), "size", fmt.Sprintf("%dx%dx%d", c, sw.h, sw.w))
+	}
 	ds.X = make([]float32, n*size)
 	sums := make([][sha256.Size]byte, n)
 	sums[0] = sha256.Sum256(raw)

@@ -132,10 +132,11 @@ func plotHook(path string) Hook {
 	}}
 }
 
-// ProgressBar returns a hook that shows a progress bar on w (a terminal) within each epoch,
-// cleared at the epoch's end.
+// ProgressBar returns a hook that shows a progress bar on w (a terminal) within each epoch, with
+// the epoch's running mean loss, cleared at the epoch's end.
 func ProgressBar(w io.Writer) Hook {
 	var bar *progressbar.ProgressBar
+	var sum float64
 	return Hook{
 		Name: "progress bar",
 		OnEpochStart: func(l *Loop, epoch int) error {
@@ -143,13 +144,44 @@ func ProgressBar(w io.Writer) Hook {
 				progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch, l.Options().Epochs)),
 				progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("samples"),
 				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+			// The clock starts now, not at the first step's end (whose rate would be the whole
+			// batch over a few microseconds).
+			bar.StartWithoutRender()
+			sum = 0
 			return nil
 		},
-		OnStep: func(_ *Loop, s StepInfo) error {
+		OnStep: func(l *Loop, s StepInfo) error {
+			sum += s.Loss * float64(s.Samples)
+			bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f", s.Epoch, l.Options().Epochs, sum/float64(s.Seen)))
 			return bar.Add(s.Samples)
 		},
 		OnEpochEnd: func(*Loop, *EpochMetrics) error {
 			return bar.Finish()
+		},
+	}
+}
+
+// ProgressLines returns a hook that logs, when stderr is not a terminal (a log file, a
+// scheduler's output), a line on the epoch's progress every interval: samples seen, the running
+// mean loss and the rate so far.
+func ProgressLines(interval time.Duration) Hook {
+	var start, last time.Time
+	var sum float64
+	return Hook{
+		Name: "progress lines",
+		OnEpochStart: func(*Loop, int) error {
+			start, last, sum = time.Now(), time.Now(), 0
+			return nil
+		},
+		OnStep: func(l *Loop, s StepInfo) error {
+			sum += s.Loss * float64(s.Samples)
+			if now := time.Now(); now.Sub(last) >= interval && s.Seen < l.Samples() {
+				last = now
+				slog.Info("progress", "epoch", fmt.Sprintf("%d/%d", s.Epoch, l.Options().Epochs),
+					"samples", fmt.Sprintf("%d/%d", s.Seen, l.Samples()), "loss", fmt.Sprintf("%.4f", sum/float64(s.Seen)),
+					"samples_per_sec", fmt.Sprintf("%.0f", float64(s.Seen)/now.Sub(start).Seconds()))
+			}
+			return nil
 		},
 	}
 }
