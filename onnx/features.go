@@ -271,7 +271,7 @@ func (s *Session) LogitsFeatures(ctx context.Context, x []float32, n int) ([]flo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sess == nil {
-		return nil, nil, fmt.Errorf("model %s: %w", s.path, ErrClosed)
+		return nil, nil, fmt.Errorf("model %s: %w", s.name, ErrClosed)
 	}
 	f, err := s.logitsFeed(x, n)
 	if err != nil {

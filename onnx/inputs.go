@@ -143,7 +143,7 @@ func describeInputs(vs []ValueInfo) string {
 // as it takes them: what is wrong, then the inputs the model has.
 func (s *Session) inputsError(format string, args ...any) error {
 	return &option.Error{Scope: "onnx", Option: "Inputs", Err: fmt.Errorf("model %s: %s; the model has %s, each given once by name",
-		s.path, fmt.Sprintf(format, args...), describeInputs(s.info.Inputs))}
+		s.name, fmt.Sprintf(format, args...), describeInputs(s.info.Inputs))}
 }
 
 // logitsFeed returns the feed of Logits: x for the one float32 input, in a feed that the
@@ -152,11 +152,11 @@ func (s *Session) logitsFeed(x []float32, n int) (*feed, error) {
 	if !s.single {
 		return nil, &option.Error{Scope: "onnx", Option: "Inputs", Err: fmt.Errorf(
 			"model %s has %s: each must be fed by name (LogitsInputs), as Logits feeds only a model with one float32 input",
-			s.path, describeInputs(s.info.Inputs))}
+			s.name, describeInputs(s.info.Inputs))}
 	}
 	if n < 0 || len(x) != n*s.sampleSize {
 		return nil, fmt.Errorf("model %s: got %d values for %d samples, but the model's input %q %v takes %v = %d values per sample",
-			s.path, len(x), n, s.info.Inputs[0].Name, s.inShape, s.sample, s.sampleSize)
+			s.name, len(x), n, s.info.Inputs[0].Name, s.inShape, s.sample, s.sampleSize)
 	}
 	if s.xfeed == nil {
 		s.xfeed = &feed{values: []any{nil}, shapes: [][]int64{s.sample}, sizes: []int{s.sampleSize}}
@@ -168,7 +168,7 @@ func (s *Session) logitsFeed(x []float32, n int) (*feed, error) {
 // inputsFeed returns the feed of LogitsInputs: the values in given for each model input.
 func (s *Session) inputsFeed(given []model.Input, n int) (*feed, error) {
 	if n < 0 {
-		return nil, fmt.Errorf("model %s: %d samples", s.path, n)
+		return nil, fmt.Errorf("model %s: %d samples", s.name, n)
 	}
 	at := make([]int, len(s.inputs)) // the index in given of each model input, -1 when not given
 	for i := range at {
@@ -197,7 +197,7 @@ func (s *Session) inputsFeed(given []model.Input, n int) (*feed, error) {
 	for i, j := range at {
 		shape, size, err := checkInput(s.inputs[i], given[j], n)
 		if err != nil {
-			return nil, fmt.Errorf("model %s: %w", s.path, err)
+			return nil, fmt.Errorf("model %s: %w", s.name, err)
 		}
 		f.values[i], f.shapes[i], f.sizes[i] = given[j].Values, shape, size
 	}

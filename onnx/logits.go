@@ -50,7 +50,7 @@ func (s *Session) Logits(ctx context.Context, x []float32, n int) ([]float32, er
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sess == nil {
-		return nil, fmt.Errorf("model %s: %w", s.path, ErrClosed)
+		return nil, fmt.Errorf("model %s: %w", s.name, ErrClosed)
 	}
 	f, err := s.logitsFeed(x, n)
 	if err != nil {
@@ -78,7 +78,7 @@ func (s *Session) LogitsInputs(ctx context.Context, in []model.Input, n int) ([]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sess == nil {
-		return nil, fmt.Errorf("model %s: %w", s.path, ErrClosed)
+		return nil, fmt.Errorf("model %s: %w", s.name, ErrClosed)
 	}
 	f, err := s.inputsFeed(in, n)
 	if err != nil {
@@ -94,16 +94,16 @@ func (s *Session) runAll(ctx context.Context, f *feed, n int, feats [][]float32)
 	out := make([]float32, n*s.classes)
 	for start := 0; start < n; start += s.rows {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("model %s: %w", s.path, err)
+			return nil, fmt.Errorf("model %s: %w", s.name, err)
 		}
 		r := min(s.rows, n-start)
 		b, err := s.tensors(r, f)
 		if err != nil {
-			return nil, fmt.Errorf("model %s: %w", s.path, err)
+			return nil, fmt.Errorf("model %s: %w", s.name, err)
 		}
 		vals, views, err := b.values(f, start, r)
 		if err != nil {
-			return nil, fmt.Errorf("model %s: %w", s.path, err)
+			return nil, fmt.Errorf("model %s: %w", s.name, err)
 		}
 		y, err := s.run(b, vals, r)
 		destroyAll(views)
@@ -111,15 +111,15 @@ func (s *Session) runAll(ctx context.Context, f *feed, n int, feats [][]float32)
 			err = s.copyFeatures(feats, b, start, r)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("model %s: run samples %d-%d on %s: %w", s.path, start, start+r, s.device, err)
+			return nil, fmt.Errorf("model %s: run samples %d-%d on %s: %w", s.name, start, start+r, s.device, err)
 		}
 		if s.kind == OutputAuto {
 			kind, err := detectKind(y, s.classes)
 			if err != nil {
-				return nil, &option.Error{Scope: "onnx", Option: "Output", Err: fmt.Errorf("model %s: output %q: %w", s.path, s.out.Name, err)}
+				return nil, &option.Error{Scope: "onnx", Option: "Output", Err: fmt.Errorf("model %s: output %q: %w", s.name, s.out.Name, err)}
 			}
 			s.kind = kind
-			slog.Info("model output kind detected", "model", s.path, "output", s.out.Name, "kind", s.kind)
+			slog.Info("model output kind detected", "model", s.name, "output", s.out.Name, "kind", s.kind)
 		}
 		dst := out[start*s.classes:]
 		if s.kind == OutputProbs {
@@ -165,7 +165,7 @@ func (s *Session) warnSaturated(y []float32) {
 	}
 	s.saturated = true
 	slog.Warn("model outputs saturated probabilities (0 or at most 1e-30, taken as log p = -69); high temperatures amplify noise in saturated probabilities",
-		"model", s.path, "output", s.out.Name, "saturated_fraction", float64(k)/float64(len(y)), "saturated", k, "entries", len(y))
+		"model", s.name, "output", s.out.Name, "saturated_fraction", float64(k)/float64(len(y)), "saturated", k, "entries", len(y))
 }
 
 // rowKind is what one row of outputs looks like to detectKind.

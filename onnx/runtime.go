@@ -34,7 +34,7 @@ func (r *Runtime) Open(path string, o model.Options) (model.Model, error) {
 		return nil, err
 	}
 	s, err := Open(path, Options{Device: r.Device, GPUID: r.GPUID, Threads: r.Threads, Batch: o.Batch,
-		Output: o.Output, OutputName: o.OutputName, InputShape: o.InputShape, NoSpin: o.NoSpin, Features: o.Features})
+		Output: o.Output, OutputName: o.OutputName, InputShape: o.InputShape, NoSpin: o.NoSpin, Features: o.Features, Name: o.Name})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,9 @@ type Options struct {
 	// model with one float32 input, and each must be a float tensor (float32, float16, bfloat16 or
 	// float64) whose first axis is the batch.
 	Features []string
+	// Name is what logs and errors call the model; "" (the default) is its path. A model opened
+	// from a temporary file (an export being verified) is named by the file it will become.
+	Name string
 }
 
 // DefaultBatch is the batch size on CPU when Options.Batch is 0: large enough for onnxruntime's
@@ -77,6 +81,7 @@ var ErrClosed = errors.New("session closed")
 // time; calls are serialised by a mutex.
 type Session struct {
 	path       string
+	name       string // what logs and errors call the model: Options.Name, else path
 	opts       Options
 	info       *ModelInfo
 	inputs     []model.InputInfo // the model's inputs as LogitsInputs feeds them
@@ -133,22 +138,23 @@ type Session struct {
 // asked of a model that Logits does not feed is one for Features.
 func Open(modelPath string, opts Options) (*Session, error) {
 	opts = opts.withDefaults()
+	name := cmp.Or(opts.Name, modelPath)
 	if err := opts.check(); err != nil {
-		return nil, fmt.Errorf("open model %s: %w", modelPath, err)
+		return nil, fmt.Errorf("open model %s: %w", name, err)
 	}
 	data, info, err := readModel(modelPath)
 	if err != nil {
 		return nil, fmt.Errorf("open model: %w", err)
 	}
-	s := &Session{path: modelPath, opts: opts, info: info, kind: opts.Output}
+	s := &Session{path: modelPath, name: name, opts: opts, info: info, kind: opts.Output}
 	if err := s.checkModel(); err != nil {
-		return nil, openError(modelPath, err)
+		return nil, openError(name, err)
 	}
 	if err := ensureInit(opts.Device); err != nil {
-		return nil, fmt.Errorf("open model %s: %w", modelPath, err)
+		return nil, fmt.Errorf("open model %s: %w", name, err)
 	}
 	if s.data, err = s.exposeFeatures(data); err != nil {
-		return nil, openError(modelPath, err)
+		return nil, openError(name, err)
 	}
 	defer func() { s.data = nil }() // the rewritten model is needed only to create the session
 
@@ -159,14 +165,14 @@ func Open(modelPath string, opts Options) (*Session, error) {
 		err = s.start(true)
 	case "auto":
 		if err = s.start(true); err != nil {
-			slog.Warn("device auto: CUDA unavailable, running the model on CPU", "model", modelPath, "reason", err)
+			slog.Warn("device auto: CUDA unavailable, running the model on CPU", "model", name, "reason", err)
 			err = s.start(false)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open model %s: %w", modelPath, err)
+		return nil, fmt.Errorf("open model %s: %w", name, err)
 	}
-	attrs := []any{"model", modelPath, "device", s.device, "input", info.Inputs[0].Name,
+	attrs := []any{"model", name, "device", s.device, "input", info.Inputs[0].Name,
 		"shape", s.inShape, "output", s.out.Name, "classes", s.classes, "rows_per_run", s.rows, "threads", opts.Threads,
 		"output_kind", opts.Output}
 	if !s.single {
@@ -440,7 +446,7 @@ func (s *Session) Close() error {
 	s.thread.stop()
 	s.sess, s.thread = nil, nil
 	if err != nil {
-		return fmt.Errorf("close model %s: %w", s.path, err)
+		return fmt.Errorf("close model %s: %w", s.name, err)
 	}
 	return nil
 }

@@ -159,8 +159,11 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 // runEval evaluates and prints the result to w as text or JSON. onnxruntime is loaded only for
 // an ONNX model or a teacher.
 func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
-	if _, err := student.UseBLAS(o.BLAS); err != nil {
-		return err
+	// The BLAS runs the Go student only: an ONNX model (onnxruntime) needs none, nor its log line.
+	if kind, err := eval.ModelKind(o.Model); err != nil || kind == eval.KindCheckpoint {
+		if _, err := student.UseBLAS(o.BLAS); err != nil {
+			return err
+		}
 	}
 	var teacher model.Teacher
 	if o.TeacherModel != "" {

@@ -147,6 +147,9 @@ type Options struct {
 	// first axis is the batch. A runtime that cannot fetch them refuses them when it opens the
 	// model, rather than ignoring them.
 	Features []string
+	// Name is what logs and errors call the model; "" (the default) is its path (an export
+	// verified in its temporary file is named by the file it will become).
+	Name string
 }
 
 // Runtime opens model files as teachers.

@@ -183,7 +183,7 @@ func Checkpoint(ctx context.Context, opts Options, rt model.Runtime) (*Result, e
 	}
 	res.Metadata = info.Metadata
 	if n > 0 {
-		rep, err := Verify(ctx, rt, net, tmp, x, n)
+		rep, err := VerifyAs(ctx, rt, net, tmp, opts.Out, x, n)
 		if ierr := interrupted(ctx, opts.Out); ierr != nil {
 			return nil, ierr
 		}
@@ -200,7 +200,7 @@ func Checkpoint(ctx context.Context, opts Options, rt model.Runtime) (*Result, e
 			return nil, err
 		}
 		if opts.AlsoVerify != nil {
-			also, err := Verify(ctx, opts.AlsoVerify, net, tmp, x, n)
+			also, err := VerifyAs(ctx, opts.AlsoVerify, net, tmp, opts.Out, x, n)
 			if ierr := interrupted(ctx, opts.Out); ierr != nil {
 				return nil, ierr
 			}

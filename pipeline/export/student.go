@@ -152,31 +152,37 @@ func Student(net *student.Net, path string, opts GraphOptions) error {
 // VerifyToleranceInt8 (or VerifyToleranceInt8PerLayer) bound for float16 or int8 exports). Agreement, the fraction of samples whose
 // argmax both give, is reported but not held to a bound.
 func Verify(ctx context.Context, rt model.Runtime, net *student.Net, path string, x []float32, n int) (VerifyReport, error) {
+	return VerifyAs(ctx, rt, net, path, path, x, n)
+}
+
+// VerifyAs is Verify of the model at path under the name logs and errors give it: an export
+// verified in its temporary file is named by the file it becomes.
+func VerifyAs(ctx context.Context, rt model.Runtime, net *student.Net, path, name string, x []float32, n int) (VerifyReport, error) {
 	rep := VerifyReport{N: n, Tolerance: VerifyTolerance}
 	if n < 1 {
-		return rep, fmt.Errorf("verify export %s: no samples", path)
+		return rep, fmt.Errorf("verify export %s: no samples", name)
 	}
 	g, err := onnx.ImportGraph(path)
 	if err != nil {
-		return rep, fmt.Errorf("verify export %s: %w", path, err)
+		return rep, fmt.Errorf("verify export %s: %w", name, err)
 	}
 	rep.FP16, rep.Int8 = g.FP16, g.Int8
 	want, err := forward(ctx, net, x, n)
 	if err != nil {
-		return rep, fmt.Errorf("verify export %s: student: %w", path, err)
+		return rep, fmt.Errorf("verify export %s: student: %w", name, err)
 	}
-	s, err := rt.Open(path, model.Options{Output: model.OutputLogits})
+	s, err := rt.Open(path, model.Options{Output: model.OutputLogits, Name: name})
 	if err != nil {
-		return rep, fmt.Errorf("verify export %s: %w", path, err)
+		return rep, fmt.Errorf("verify export %s: %w", name, err)
 	}
 	defer s.Close()
 	got, err := s.Logits(ctx, x, n)
 	if err != nil {
-		return rep, fmt.Errorf("verify export %s: %w", path, err)
+		return rep, fmt.Errorf("verify export %s: %w", name, err)
 	}
 	c := net.Spec().Classes
 	if len(got) != n*c || len(want) != n*c {
-		return rep, fmt.Errorf("verify export %s: got %d logits from onnxruntime and %d from the student, want %d", path, len(got), len(want), n*c)
+		return rep, fmt.Errorf("verify export %s: got %d logits from onnxruntime and %d from the student, want %d", name, len(got), len(want), n*c)
 	}
 	largest, agree := 0.0, 0
 	for i := 0; i < n; i++ {
@@ -207,7 +213,7 @@ func Verify(ctx context.Context, rt model.Runtime, net *student.Net, path string
 	}
 	if !(rep.MaxAbsDiff <= rep.Tolerance) {
 		return rep, fmt.Errorf("verify export %s: %w: max abs logit difference %.3g > %.3g (argmax agreement %.4f on %d samples)",
-			path, ErrVerify, rep.MaxAbsDiff, rep.Tolerance, rep.Agreement, n)
+			name, ErrVerify, rep.MaxAbsDiff, rep.Tolerance, rep.Agreement, n)
 	}
 	return rep, nil
 }
