@@ -354,7 +354,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "distill: interrupted: %v\n", err)
+		// The signal is the cause: say so, not "context canceled".
+		msg := err.Error()
+		if stripped := strings.ReplaceAll(msg, ": "+context.Canceled.Error(), ""); strings.Contains(stripped, "interrupted") {
+			msg = stripped
+		} else {
+			msg = strings.ReplaceAll(msg, context.Canceled.Error(), "interrupted")
+		}
+		fmt.Fprintf(stderr, "distill: %s\n", msg)
 		return ExitRuntime
 	}
 	fmt.Fprintf(stderr, "distill: %v\n", err)
