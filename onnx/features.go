@@ -132,7 +132,7 @@ func (s *Session) exposeFeatures(data []byte) ([]byte, error) {
 		return nil, nil
 	}
 	if !s.single {
-		return nil, featuresError("features are fetched from a model with one float32 input, fed by Logits; this model has %s",
+		return nil, featuresError("features are fetched from a model with one float input (float32, float16 or float64), fed by Logits; this model has %s",
 			describeInputs(s.info.Inputs))
 	}
 	for i, name := range names {

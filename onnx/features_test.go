@@ -147,7 +147,7 @@ func TestSessionFeaturesRefused(t *testing.T) {
 		{"empty", mlp, []string{""}, []string{"empty name"}, false},
 		{"an int64 tensor", mlp, []string{"relu0", "in_shape"}, []string{`"in_shape"`, "int64"}, false},
 		{"no batch axis", mlp, []string{"const3"}, []string{`"const3"`, "[3]", "not the batch"}, false},
-		{"a model of two inputs", two, []string{"a"}, []string{"one float32 input", `"b"`}, false},
+		{"a model of two inputs", two, []string{"a"}, []string{"one float input", `"b"`}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := onnx.Open(tc.path, onnx.Options{Features: tc.features})

@@ -45,15 +45,17 @@ func (s *Session) checkInputs() error {
 	if len(in) == 0 {
 		return fmt.Errorf("model has no inputs")
 	}
-	if s.single = len(in) == 1 && in[0].ElemType == "float32"; s.single {
+	// One float input is fed by Logits: float32 values, converted at the end for a float16
+	// input (a model exported in half precision for GPUs) or a float64 one.
+	if s.single = len(in) == 1 && slices.Contains([]string{"float32", "float16", "float64"}, in[0].ElemType); s.single {
 		if err := s.checkFloatInput(); err != nil {
 			return err
 		}
-		s.inputs = []model.InputInfo{{Name: in[0].Name, DType: "float32", SampleShape: toInt(s.sample)}}
+		s.inputs = []model.InputInfo{{Name: in[0].Name, DType: in[0].ElemType, SampleShape: toInt(s.sample)}}
 		return nil
 	}
 	if len(s.opts.InputShape) > 0 {
-		return option.Errorf("onnx", "InputShape", "an input shape is for a model with one float32 input; this model has %s, which are fed by name with their own shapes",
+		return option.Errorf("onnx", "InputShape", "an input shape is for a model with one float input (float32, float16 or float64); this model has %s, which are fed by name with their own shapes",
 			describeInputs(in))
 	}
 	var batchFrom ValueInfo
@@ -151,7 +153,7 @@ func (s *Session) inputsError(format string, args ...any) error {
 func (s *Session) logitsFeed(x []float32, n int) (*feed, error) {
 	if !s.single {
 		return nil, &option.Error{Scope: "onnx", Option: "Inputs", Err: fmt.Errorf(
-			"model %s has %s: each must be fed by name (LogitsInputs), as Logits feeds only a model with one float32 input",
+			"model %s has %s: each must be fed by name (LogitsInputs), as Logits feeds only a model with one float input (float32, float16 or float64)",
 			s.name, describeInputs(s.info.Inputs))}
 	}
 	if n < 0 || len(x) != n*s.sampleSize {

@@ -43,7 +43,7 @@ const minProb = 1e-30
 // model of probabilities that outputs some at or below the 1e-30 floor (exact zeros, as tree
 // ensembles give) gets one warning per session with the fraction of such entries.
 //
-// Logits feeds a model with one float32 input. For any other model (several inputs, or one of
+// Logits feeds a model with one float input (float32, float16 or float64). For any other model (several inputs, or one of
 // another element type) it returns an *option.Error for Inputs (Scope "onnx") that lists the
 // model's inputs, each of which must be fed by name through LogitsInputs.
 func (s *Session) Logits(ctx context.Context, x []float32, n int) ([]float32, error) {

@@ -25,7 +25,7 @@ type NodeShape struct {
 
 // NodeShapesOptions says how NodeShapes runs the model.
 type NodeShapesOptions struct {
-	// InputShape is the per-sample input shape for a model with one float32 input whose
+	// InputShape is the per-sample input shape for a model with one float input (float32, float16 or float64) whose
 	// non-batch axes are dynamic, as Options.InputShape (nil: the model's).
 	InputShape []int
 	// Threads is onnxruntime's intra-op thread count (0: onnxruntime's default).

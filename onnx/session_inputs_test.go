@@ -361,7 +361,7 @@ func TestSessionNamedInputsRefused(t *testing.T) {
 	for _, tc := range []struct {
 		path, want string
 	}{
-		{two, `model ` + two + ` has 2 inputs, "a" float32 [N, 4] and "b" float32 [N, 4]: each must be fed by name (LogitsInputs), as Logits feeds only a model with one float32 input`},
+		{two, `model ` + two + ` has 2 inputs, "a" float32 [N, 4] and "b" float32 [N, 4]: each must be fed by name (LogitsInputs), as Logits feeds only a model with one float input (float32, float16 or float64)`},
 		{tokens, `model ` + tokens + ` has 2 inputs, "input_ids" int64 [N, L] and "attention_mask" int64 [N, L]: each must be fed by name (LogitsInputs)`},
 		{integer, `model ` + integer + ` has 1 input, "input" int64 [N, 4]: each must be fed by name`},
 	} {
@@ -376,7 +376,7 @@ func TestSessionNamedInputsRefused(t *testing.T) {
 	_, err := onnx.Open(tokens, onnx.Options{InputShape: []int{8}})
 	var oe *option.Error
 	if !errors.As(err, &oe) || oe.Option != "InputShape" || !strings.Contains(err.Error(), "open model "+tokens) ||
-		!strings.Contains(err.Error(), "an input shape is for a model with one float32 input") {
+		!strings.Contains(err.Error(), "an input shape is for a model with one float input (float32, float16 or float64)") {
 		t.Errorf("Open with InputShape: error %v, want an *option.Error for InputShape naming the model", err)
 	}
 

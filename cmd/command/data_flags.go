@@ -153,8 +153,8 @@ func fedByData(m model.Model, path string) error {
 		return nil
 	}
 	ins := mi.Inputs()
-	if len(ins) == 1 && ins[0].DType == "float32" {
-		return nil
+	if len(ins) == 1 && (ins[0].DType == "float32" || ins[0].DType == "float16" || ins[0].DType == "float64") {
+		return nil // fed from the data in float32, converted at the end
 	}
 	parts := make([]string, len(ins))
 	for i, in := range ins {

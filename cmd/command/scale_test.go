@@ -92,3 +92,22 @@ func TestRecordedScaleAgainstData(t *testing.T) {
 		t.Errorf("targets with :scale=1: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestHalfPrecisionTeacherFromData: a teacher whose one input is float16 (or float64), as models
+// exported in half precision for GPUs are, is fed from --data like a float32 one (preprocessed in
+// float32, converted at the end), not only through --input arrays (issue 26).
+func TestHalfPrecisionTeacherFromData(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	f := newTrainFixture(t)
+	for _, elem := range []string{"float16", "float64"} {
+		teacher := filepath.Join(f.dir, elem+".onnx")
+		onnxtest.SumInputs(t, teacher, []onnxtest.InputSpec{{Name: "x", Elem: elem}}, rowWeights(), []float32{0, 0, 0})
+		if acc, _ := evalAccuracy(t, "--model", teacher, "--data", f.evalData, "--labels", f.evalLabels, "--scale", "255"); acc < 0.99 {
+			t.Errorf("%s teacher on the data: accuracy %.2f", elem, acc)
+		}
+		out := filepath.Join(f.dir, elem+".safetensors")
+		if code, _, stderr := runMain(t, "targets", "--teacher", teacher, "--data", f.data, "--scale", "255", "--out", out); code != ExitOK {
+			t.Errorf("targets from a %s teacher: exit %d\n%s", elem, code, stderr)
+		}
+	}
+}

@@ -63,7 +63,7 @@ type InputInfo struct {
 
 // MultiInput is a Model fed by named inputs of any supported element type: a text classifier's
 // input_ids and attention_mask (int64 [N, L]), a float16 or float64 input, several inputs.
-// Its Logits feeds only a model with one float32 input, and fails for other models.
+// Its Logits feeds only a model with one float input (float32, float16 or float64), and fails for other models.
 type MultiInput interface {
 	Model
 	// Inputs describes the model's inputs, in the model's order.
@@ -130,7 +130,7 @@ type Options struct {
 	// default); larger calls are split.
 	Batch int
 	// InputShape overrides the per-sample input shape of a model whose input has dynamic axes
-	// besides the batch (nil: the model's). It is for a model with one float32 input, fed by
+	// besides the batch (nil: the model's). It is for a model with one float input (float32, float16 or float64), fed by
 	// Logits; the inputs given to MultiInput.LogitsInputs say their own shapes.
 	InputShape []int
 	// Output is what the model outputs, one of the Output* constants ("" means OutputAuto).
@@ -143,7 +143,7 @@ type Options struct {
 	NoSpin bool
 	// Features names tensors inside the model, outputs of nodes of its graph, to fetch beside the
 	// class scores; the model opened is then a FeatureModel (nil, the default: none). They are
-	// for a model with one float32 input, fed by Logits, and each must be a float tensor whose
+	// for a model with one float input (float32, float16 or float64), fed by Logits, and each must be a float tensor whose
 	// first axis is the batch. A runtime that cannot fetch them refuses them when it opens the
 	// model, rather than ignoring them.
 	Features []string
