@@ -163,3 +163,13 @@ func fedByData(m model.Model, path string) error {
 	return &option.Error{Scope: "onnx", Option: "Teacher.Inputs",
 		Err: fmt.Errorf("teacher %s takes %s: feed each from its own array", path, strings.Join(parts, ", "))}
 }
+
+// blasFlag is --blas, which every command that runs the Go student takes; what says when it
+// applies ("for checkpoints"), or "".
+func blasFlag(what string) cli.Flag {
+	usage := "student BLAS `<backend>`"
+	if what != "" {
+		usage += " " + what
+	}
+	return &cli.StringFlag{Name: "blas", Value: "auto", Usage: usage + ": auto, openblas or go"}
+}

@@ -41,7 +41,7 @@ func evalCommand() *cli.Command {
 		&cli.StringFlag{Name: "teacher-output", Usage: "the teacher's output `<name>` that holds the class scores"},
 		&cli.StringFlag{Name: "teacher-output-kind", Value: "auto", Usage: "what the teacher outputs, `<kind>`: auto, logits, probs or logprobs"},
 		&cli.IntFlag{Name: "batch", Value: eval.DefaultBatch, Usage: "inference batch size `<n>`"},
-		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>` for checkpoints: auto, openblas or go"},
+		blasFlag("for checkpoints"),
 		biasShiftFlag("before scoring"),
 		&cli.StringFlag{Name: "fit-bias", Usage: "fit the bias shifts of `<class,...>` that minimise the errors on --fit-data, then score --data with them"},
 		&cli.StringFlag{Name: "fit-data", Usage: "held-out `<file>` that --fit-bias fits on (not the test set)", TakesFile: true},

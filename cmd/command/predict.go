@@ -41,7 +41,7 @@ func predictCommand() *cli.Command {
 		&cli.StringFlag{Name: "model-output", Usage: "an ONNX model's output `<name>` that holds the class scores (default: the only one that can)"},
 		&cli.StringFlag{Name: "model-output-kind", Value: "auto", Usage: "what an ONNX model outputs, `<kind>`: auto, logits, probs or logprobs"},
 		&cli.IntFlag{Name: "batch", Value: eval.DefaultBatch, Usage: "inference batch size `<n>`"},
-		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>` for checkpoints: auto, openblas or go"},
+		blasFlag("for checkpoints"),
 	}
 	flags = append(flags, runtimeFlags("ONNX models")...)
 	flags = append(flags, csvFlags()...)

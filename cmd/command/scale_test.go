@@ -106,7 +106,8 @@ func TestHalfPrecisionTeacherFromData(t *testing.T) {
 			t.Errorf("%s teacher on the data: accuracy %.2f", elem, acc)
 		}
 		out := filepath.Join(f.dir, elem+".safetensors")
-		if code, _, stderr := runMain(t, "targets", "--teacher", teacher, "--data", f.data, "--scale", "255", "--out", out); code != ExitOK {
+		// --teacher-output-kind is targets' --output under the name train and eval give it.
+		if code, _, stderr := runMain(t, "targets", "--teacher", teacher, "--data", f.data, "--scale", "255", "--teacher-output-kind", "logits", "--out", out); code != ExitOK {
 			t.Errorf("targets from a %s teacher: exit %d\n%s", elem, code, stderr)
 		}
 	}

@@ -104,7 +104,7 @@ func targetsCommand() *cli.Command {
 			&cli.StringFlag{Name: "shard", Value: "0/1", Usage: "compute shard `<i>/<n>` (i from 0) of n contiguous ranges"},
 			&cli.BoolFlag{Name: "fp16", Usage: "store logits as float16"},
 			&cli.IntFlag{Name: "batch", DefaultText: batchDefaultText, Usage: "samples per teacher run `<n>`"},
-			&cli.StringFlag{Name: "output", Value: "auto", Usage: "teacher output kind: auto, logits, probs or logprobs"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"teacher-output-kind"}, Value: "auto", Usage: "teacher output kind: auto, logits, probs or logprobs (--teacher-output-kind, as train and eval call it)"},
 			&cli.StringFlag{Name: "teacher-output", Usage: "the teachers' output `<name>` that holds the class scores (default: the only one that can)"},
 			&cli.GenericFlag{Name: "input", Value: &repeatedString{}, Usage: "feed the teacher's input from an array: `<name>=<file>` (IDX, NPY, NPZ[:key]) or <file>.npz (every key); repeat for each input"},
 		}, append(append(runtimeFlags("the teachers"), csvFlags()...), preprocessFlags("", "the one each teacher records")...)...),

@@ -136,7 +136,7 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "metrics", Usage: "write per-epoch metrics as JSON lines to `<file>`", TakesFile: true},
 		&cli.StringFlag{Name: "plot", Usage: "draw loss and accuracy curves as a PNG to `<file>`", TakesFile: true},
 		&cli.StringFlag{Name: "init-from", Usage: "initialise the weights from a student `<model.onnx>` exported by distill", TakesFile: true},
-		&cli.StringFlag{Name: "blas", Value: "auto", Usage: "student BLAS `<backend>`: auto, openblas or go"},
+		blasFlag(""),
 		&cli.BoolFlag{Name: "standardize", Usage: "set the student's --mean and --std to those of --data (per channel, or per feature of a table)"},
 		&cli.StringFlag{Name: "exclude-classes", Usage: "drop the training samples labelled `<class,...>` (soft and hard terms alike; the eval set is whole)"},
 		&cli.StringFlag{Name: "only-classes", Usage: "train only on the samples labelled `<class,...>` (soft and hard terms alike; the eval set is whole)"},
