@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's Fashion-MNIST table: each student (models/fashion-mlp.json, 784-800-800-10; and
+# The Fashion-MNIST table of docs/results.md: each student (models/fashion-mlp.json, 784-800-800-10; and
 # models/fashion-cnn.json, a 20,490-parameter CNN) trained alone on the hard labels and distilled
 # from the shipped CNN teacher with kl, dkd and standardised kl, each over several seeds, then
 # summarised by scripts/fashiontable (mean and range of the test accuracy over the seeds, wall

@@ -11,7 +11,7 @@
 # the CUDA pair of onnxruntime, the MNIST test set) into parts of 48 MiB, and each call brings one
 # part (and the manifest) here. The parts wait in $DISTILL_GPU_TMP (default /tmp/distill-gpu),
 # which lasts while the machine stays warm (it waits about 30 s for the next call): make the calls
-# back to back (the sequence is in out/gpu-stage/runs.txt and in README.md, "The GPU check").
+# back to back (the sequence is in out/gpu-stage/runs.txt and in docs/guide/gpu-and-clusters.md, "The GPU check").
 # The CUDA 13 libraries are those of the machine's PyTorch (/opt/torch/.venv:
 # site-packages/nvidia/*/lib, such as nvidia/cu13/lib and nvidia/cudnn/lib), else the toolkit's. Every step runs under `timeout`; everything is
 # also written to $OUT/gpu-check.log ($OUT is the folder the run tool brings back; out/gpu-check/

@@ -3,7 +3,7 @@ package student
 import "github.com/distillgo/distill/internal/nn"
 
 // Spec describes a student network: the per-sample input shape, the number of classes and its
-// layers, a graph of operators (see internal/nn, and README's "Student specs" for each operator's
+// layers, a graph of operators (see internal/nn, and docs/guide/training.md, "Student specs", for each operator's
 // fields). It is read from JSON (see models/mnist-student.json):
 //
 //	{"name": "mnist-student", "input": [784], "classes": 10,

@@ -253,7 +253,7 @@ func setupLogging(cCtx *cli.Context) error {
 // and eval share; what names the models they apply to ("the teachers", "the online teacher", ...).
 func runtimeFlags(what string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "runtime", Value: runtimeORT, Usage: "run " + what + " with `<runtime>`: ort (onnxruntime) or go (pure Go, CPU: every operator distill exports, see the README's student specs)"},
+		&cli.StringFlag{Name: "runtime", Value: runtimeORT, Usage: "run " + what + " with `<runtime>`: ort (onnxruntime) or go (pure Go, CPU: every operator distill exports, see docs/guide/training.md, Student specs)"},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "run " + what + " on `<device>`: cpu, cuda or auto (CUDA if it loads, else CPU)"},
 		&cli.IntFlag{Name: "gpu-id", Usage: "CUDA device ordinal `<n>` for --device cuda or auto"},
 		&cli.IntFlag{Name: "threads", Usage: "onnxruntime intra-op `<threads>` for " + what + " (0: onnxruntime's default, one per core; at most 4 per core)"},

@@ -1,4 +1,4 @@
-// Command fashiontable prints the README's Fashion-MNIST table from the runs that
+// Command fashiontable prints the Fashion-MNIST table of docs/results.md from the runs that
 // scripts/fashion-table.sh left in a folder: for each student and training (alone, or distilled
 // with a loss), the test accuracy after the last epoch as the mean and the range over the seeds,
 // the errors of each seed, and the wall time of a run; then, for each student, the best
