@@ -6,7 +6,7 @@ export DISTILL_REQUIRE_ORT ?= 1
 # rather than skips without it.
 export DISTILL_REQUIRE_CUDA_PAIR ?= 1
 
-.PHONY: setup setup-cuda build test docs demo paper bench fuzz clean
+.PHONY: setup setup-cuda build test docs demo paper bench fuzz examples clean
 setup:
 	scripts/setup.sh
 
@@ -43,6 +43,10 @@ bench: build
 
 fuzz:
 	scripts/fuzz.sh
+
+# The README's quick start, run as written on a fresh copy of the committed tree (about 15 s).
+examples: setup
+	scripts/readme-examples.sh
 
 clean:
 	rm -rf bin out
