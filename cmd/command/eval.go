@@ -34,7 +34,7 @@ func evalCommand() *cli.Command {
 		&cli.StringFlag{Name: "model", Usage: "student checkpoint or ONNX `<model>` (required)", TakesFile: true},
 		&cli.StringFlag{Name: "data", Usage: "evaluation data `<file>` (IDX, gzip IDX, NPY, NPZ, CSV) or image folder (required)", TakesFile: true},
 		&cli.StringFlag{Name: "labels", Usage: "labels `<file>` of --data (required unless --data holds them: a CSV's label column, an image folder's class folders)", TakesFile: true},
-		&cli.StringFlag{Name: "teacher", Usage: "also evaluate teacher `<model.onnx>` and report top-1 agreement", TakesFile: true},
+		&cli.StringFlag{Name: "teacher", Usage: "also evaluate teacher `<model.onnx>[:opt=v,...]` and report top-1 agreement (options as for targets and train: scale, mean, std, shape, layout, output)", TakesFile: true},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"},
 		&cli.StringFlag{Name: "model-output", Usage: "an ONNX model's output `<name>` that holds the class scores (default: the only one that can)"},
 		&cli.StringFlag{Name: "model-output-kind", Value: "auto", Usage: "what an ONNX model outputs, `<kind>`: auto, logits, probs or logprobs"},
@@ -153,7 +153,43 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 	if o.TeacherOverride, err = overrideFromFlags(cCtx, "teacher-"); err != nil {
 		return o, err
 	}
+	if o.TeacherModel != "" {
+		if err := teacherSpecOver(&o, o.TeacherModel); err != nil {
+			return o, usageErrorf(cCtx, "--teacher: %v", err)
+		}
+	}
 	return o, nil
+}
+
+// teacherSpecOver reads --teacher as targets and train take it, `<model.onnx>[:opt=v,...]`: the
+// options given in the spec (scale, mean, std, shape, layout, output) replace the --teacher-*
+// flags' fields.
+func teacherSpecOver(o *EvalCLIOptions, arg string) error {
+	ts, err := dataset.ParseTeacherSpec(arg, dataset.Preprocess{})
+	if err != nil {
+		return err
+	}
+	o.TeacherModel, o.TeacherPath = ts.Path, ts.Path
+	p := ts.Preprocess
+	if p.Scale != 0 {
+		o.TeacherOverride.Scale = &p.Scale
+	}
+	if p.Mean != nil {
+		o.TeacherOverride.Mean = p.Mean
+	}
+	if p.Std != nil {
+		o.TeacherOverride.Std = p.Std
+	}
+	if p.InputShape != nil {
+		o.TeacherOverride.InputShape = p.InputShape
+	}
+	if p.Layout != "" {
+		o.TeacherOverride.Layout = p.Layout
+	}
+	if ts.Output != "" {
+		o.TeacherOutputKind = ts.Output
+	}
+	return nil
 }
 
 // runEval evaluates and prints the result to w as text or JSON. onnxruntime is loaded only for

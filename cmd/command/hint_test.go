@@ -51,3 +51,21 @@ func TestPreprocessHint(t *testing.T) {
 		t.Errorf("eval with the right flags: exit %d, warned:\n%s", code, stderr)
 	}
 }
+
+// TestEvalTeacherSpec: eval's --teacher takes a spec with options, as targets and train do.
+func TestEvalTeacherSpec(t *testing.T) {
+	onnxtest.RequireLibrary(t)
+	f := newTrainFixture(t)
+	teacher := filepath.Join(f.dir, "std-teacher.onnx")
+	onnxtest.GemmClassifier(t, teacher, rowWeights(), []float32{8, 0, 0})
+	plain := filepath.Join(f.dir, "teacher.onnx")
+	rowTeacherModel(t, plain)
+	// The teacher needs 0.5/0.5: with the spec's options it is no longer at chance.
+	code, out, stderr := runMain(t, "eval", "--model", plain, "--data", f.evalData, "--labels", f.evalLabels, "--teacher", teacher+":mean=0.5,std=0.5")
+	if code != ExitOK || !strings.Contains(out, "agreement 9") || strings.Contains(stderr, "chance is") {
+		t.Errorf("eval --teacher spec: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if code, _, stderr := runMain(t, "eval", "--model", plain, "--data", f.evalData, "--labels", f.evalLabels, "--teacher", teacher+":colour=1"); code != ExitUsage || !strings.Contains(stderr, "--teacher") {
+		t.Errorf("bad spec option: exit %d\n%s", code, stderr)
+	}
+}
