@@ -7,9 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
-
 	"github.com/distillgo/distill/internal/nn"
 )
 
@@ -116,57 +113,4 @@ func (n *Net) featureGraph(x []float32, batch int, layers []int) (*graph, error)
 	}
 	n.withFeats[key] = gr
 	return gr, nil
-}
-
-// featLossOp applies a FeatureLossFunc to a layer's output [n, out...]; like lossOp it keeps
-// dL/df for its gradient op, so one tape run does forward and backward.
-type featLossOp struct {
-	opBase
-	n    int
-	in   tensor.Shape
-	fn   FeatureLossFunc
-	df   []float32
-	loss float32
-}
-
-func newFeatLossOp(in tensor.Shape) *featLossOp {
-	return &featLossOp{opBase: newOpBase("featureLoss", tensor.ScalarShape(), len(in)), n: in[0], in: in.Clone(), df: make([]float32, in.TotalSize())}
-}
-
-func (op *featLossOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	if op.fn == nil {
-		return nil, fmt.Errorf("feature loss op: no loss function set")
-	}
-	clear(op.df)
-	op.loss = op.fn(f32s(vs[0]), op.n, op.df)
-	return gorgonia.NewF32(op.loss), nil
-}
-
-func (op *featLossOp) DiffWRT(int) []bool { return []bool{true} }
-
-func (op *featLossOp) SymDiff(_ gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	g, err := gorgonia.ApplyOp(newFeatLossGradOp(op), output, grad)
-	return gorgonia.Nodes{g}, err
-}
-
-// featLossGradOp returns df (cached by its featLossOp) scaled by the upstream scalar gradient.
-type featLossGradOp struct {
-	opBase
-	l   *featLossOp
-	t   *tensor.Dense
-	buf []float32
-}
-
-func newFeatLossGradOp(l *featLossOp) *featLossGradOp {
-	op := &featLossGradOp{opBase: newOpBase("featureLossGrad", l.in, 0, 0), l: l}
-	op.t, op.buf = newBuf(op.shape, nil)
-	return op
-}
-
-func (op *featLossGradOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	g := vs[1].Data().(float32)
-	for i, v := range op.l.df {
-		op.buf[i] = v * g
-	}
-	return op.t, nil
 }

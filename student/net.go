@@ -56,7 +56,7 @@ type graph struct {
 	logits   *gorgonia.Node
 	samplers []nn.Sampler
 	loss     *lossOp
-	feats    []*featLossOp    // the feature losses, in TrainStepFeatures' order
+	feats    []*lossOp        // the feature losses, in TrainStepFeatures' order
 	wrt      []*gorgonia.Node // parameter nodes, in n.params order
 	grads    []*gorgonia.Node // their gradient nodes
 }
@@ -134,7 +134,8 @@ func (n *Net) step(gr *graph, x []float32, rng *rand.Rand, loss LossFunc) (float
 		}
 		s.Sample(rng)
 	}
-	gr.loss.fn = loss
+	c := n.spec.Classes
+	gr.loss.fn = func(z []float32, batch int, dz []float32) float32 { return loss(z, batch, c, dz) }
 	defer func() { gr.loss.fn = nil }()
 	if err := n.run(gr, x); err != nil {
 		return 0, fmt.Errorf("train step: %w", err)
@@ -299,13 +300,13 @@ func kernelBLAS() blas.Float32 { return currentBLAS() }
 // of their sum for every parameter.
 func (b *netBuilder) lossAndGrads(logits *gorgonia.Node, feats []*gorgonia.Node) error {
 	gr := b.gr
-	gr.loss = newLossOp(b.batch, b.n.spec.Classes)
+	gr.loss = newLossOp("loss", tensor.Shape{b.batch, b.n.spec.Classes})
 	cost, err := gorgonia.ApplyOp(gr.loss, logits)
 	if err != nil {
 		return fmt.Errorf("loss: %w", err)
 	}
 	for _, f := range feats {
-		op := newFeatLossOp(f.Shape())
+		op := newLossOp("featureLoss", f.Shape())
 		fc, err := gorgonia.ApplyOp(op, f)
 		if err != nil {
 			return fmt.Errorf("feature loss: %w", err)

@@ -76,26 +76,28 @@ func newBuf(s tensor.Shape, data []float32) (*tensor.Dense, []float32) {
 	return tensor.New(tensor.WithShape(s...), tensor.WithBacking(data)), data
 }
 
-// lossOp applies the LossFunc set for the current step to the logits z [n,c]; it returns the scalar
-// loss and keeps dL/dz for its gradient op, so one tape run does forward and backward.
+// lossOp applies the loss set for the current step to one node's value [n, ...] (the logits, or
+// a layer's output for a feature loss); it returns the scalar loss and keeps dL/d value for its
+// gradient op, so one tape run does forward and backward.
 type lossOp struct {
 	opBase
-	n, c int
-	fn   LossFunc
+	n    int
+	in   tensor.Shape
+	fn   FeatureLossFunc
 	dz   []float32
 	loss float32
 }
 
-func newLossOp(n, c int) *lossOp {
-	return &lossOp{opBase: newOpBase("loss", tensor.ScalarShape(), 2), n: n, c: c, dz: make([]float32, n*c)}
+func newLossOp(name string, in tensor.Shape) *lossOp {
+	return &lossOp{opBase: newOpBase(name, tensor.ScalarShape(), len(in)), n: in[0], in: in.Clone(), dz: make([]float32, in.TotalSize())}
 }
 
 func (op *lossOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if op.fn == nil {
-		return nil, fmt.Errorf("loss op: no loss function set")
+		return nil, fmt.Errorf("%s op: no loss function set", op.name)
 	}
-	z := f32s(vs[0])
-	op.loss = op.fn(z, op.n, op.c, op.dz)
+	clear(op.dz)
+	op.loss = op.fn(f32s(vs[0]), op.n, op.dz)
 	return gorgonia.NewF32(op.loss), nil
 }
 
@@ -116,7 +118,7 @@ type lossGradOp struct {
 }
 
 func newLossGradOp(l *lossOp) *lossGradOp {
-	op := &lossGradOp{opBase: newOpBase("lossGrad", tensor.Shape{l.n, l.c}, 0, 0), l: l}
+	op := &lossGradOp{opBase: newOpBase(l.name+"Grad", l.in, 0, 0), l: l}
 	op.t, op.buf = newBuf(op.shape, nil)
 	return op
 }
