@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/distillgo/distill/pipeline/augment"
+	"github.com/distillgo/distill/pipeline/eval"
 	"github.com/distillgo/distill/student"
 )
 
@@ -238,35 +239,31 @@ func (t *trainer) teacherCorrect(b *batch) int {
 		return -1
 	}
 	n, C := b.n, t.spec.Classes
-	mean := make([]float32, C)
+	var sum []float32 // an ensemble's summed logits (one teacher's are read in place)
+	if t.k > 1 {
+		sum = make([]float32, C)
+	}
 	correct := 0
 	for i := range n {
-		clear(mean)
-		for k := range t.k {
-			for j, v := range b.teacher[(k*n+i)*C : (k*n+i+1)*C] {
-				mean[j] += v
+		row := b.teacher[i*C : (i+1)*C]
+		if t.k > 1 {
+			clear(sum)
+			for k := range t.k {
+				for j, v := range b.teacher[(k*n+i)*C : (k*n+i+1)*C] {
+					sum[j] += v
+				}
 			}
+			row = sum
 		}
 		y := b.labels[i]
 		if m := b.aug.Mixed; m != nil && m.Lam < 0.5 {
 			y = b.mixed[i]
 		}
-		if int32(argmax(mean)) == y {
+		if int32(eval.Argmax(row)) == y {
 			correct++
 		}
 	}
 	return correct
-}
-
-// argmax is the index of the largest of v (the first of equals).
-func argmax(v []float32) int {
-	best := 0
-	for j, x := range v {
-		if x > v[best] {
-			best = j
-		}
-	}
-	return best
 }
 
 // gatherSoft copies the offline teachers' logits of the samples idx into b.
