@@ -28,12 +28,13 @@ func (p Preprocess) CheckScale(ds *Dataset, flag string) error {
 	}
 	switch {
 	case p.Scale > 1 && !eightBit:
+		// The first value outside [-1, 1] (or NaN) settles it: raw data costs a few values.
 		lo, hi := ds.X[0], ds.X[0]
 		for _, v := range ds.X {
+			if !(v >= -1 && v <= 1) {
+				return nil
+			}
 			lo, hi = min(lo, v), max(hi, v)
-		}
-		if lo < -1 || hi > 1 {
-			return nil
 		}
 		return fmt.Errorf("%s: data %s holds %s values in [%g, %g], already scaled, but %s records scale %s for raw values: dividing by %s again would leave them near 0; give %s 1 if the data is scaled (or %s %s to divide anyway)",
 			flag, ds.Path, ds.DType, lo, hi, p.ScaleFrom, s, s, flag, flag, s)

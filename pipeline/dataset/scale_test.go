@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -23,6 +24,7 @@ func TestCheckScale(t *testing.T) {
 		{"scaled floats against a recorded 1", rec(1), floats01, ""},
 		{"pixels against a recorded 1 with raw mean and std", Preprocess{Scale: 1, Mean: []float64{127.5}, Std: []float64{127.5}, ScaleFrom: "model m.onnx"}, pixels, ""},
 		{"int8 against a recorded 1", rec(1), &Dataset{Path: "q.npy", DType: "int8", X: []float32{-128, 127}}, ""},
+		{"floats with a NaN against a recorded 255", rec(255), &Dataset{Path: "x.npy", DType: "float32", X: []float32{0, float32(math.NaN()), 200}}, ""},
 		{"scale given, not recorded", Preprocess{Scale: 255}, floats01, ""},
 		{"a flag over the recording", PreprocessOverride{Scale: ptr(255.0)}.Over(rec(255)), floats01, ""},
 	} {
