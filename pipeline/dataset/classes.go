@@ -204,3 +204,27 @@ func SameClasses(a, b ModelClasses) error {
 	}
 	return nil
 }
+
+// AlignTo numbers d's labels as the sources number the classes — the models a run scores, starts
+// from or learns from — for a model of n classes: the first source that names its classes gives
+// the numbering (the first source when none does), every other source that names its classes
+// must name them the same (SameClasses), and AlignClasses does the rest. No sources: nothing to
+// do. It returns AlignClasses' note.
+func (d *Dataset) AlignTo(n int, sources ...ModelClasses) (string, error) {
+	if len(sources) == 0 {
+		return "", nil
+	}
+	num := sources[0]
+	for _, s := range sources[1:] {
+		if len(num.Names) == 0 && len(s.Names) > 0 {
+			num = s
+		}
+	}
+	for _, s := range sources {
+		if err := SameClasses(num, s); err != nil {
+			return "", err
+		}
+	}
+	num.N = n
+	return d.AlignClasses(num)
+}

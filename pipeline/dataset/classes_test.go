@@ -93,3 +93,23 @@ func TestSameClasses(t *testing.T) {
 		}
 	}
 }
+
+// TestAlignTo: the first source that names its classes numbers them (an unnamed model scored
+// beside a named teacher follows the teacher), and sources that name them otherwise are refused.
+func TestAlignTo(t *testing.T) {
+	abc, cba := []string{"a", "b", "c"}, []string{"c", "b", "a"}
+	d := &Dataset{Path: "d", ClassNames: abc, Labels: []int32{0, 1, 2}}
+	if _, err := d.AlignTo(3, ModelClasses{Of: "model m"}, ModelClasses{Of: "teacher t", Names: cba}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.Labels, []int32{2, 1, 0}) || !slices.Equal(d.ClassNames, cba) {
+		t.Errorf("labels %v names %v, want the teacher's numbering", d.Labels, d.ClassNames)
+	}
+	d = &Dataset{Path: "d", ClassNames: abc, Labels: []int32{0}}
+	if _, err := d.AlignTo(3, ModelClasses{Of: "model m", Names: abc}, ModelClasses{Of: "teacher t", Names: cba}); err == nil || !strings.Contains(err.Error(), "teacher t") {
+		t.Errorf("two numberings: %v", err)
+	}
+	if note, err := d.AlignTo(3); note != "" || err != nil || d.Labels[0] != 0 {
+		t.Errorf("no sources: %q %v %v", note, err, d.Labels)
+	}
+}

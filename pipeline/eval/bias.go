@@ -268,7 +268,7 @@ func shiftLogits(ctx context.Context, opts Options, rt model.Runtime, logits []f
 			if fitData.Labels == nil || fitData.N == 0 {
 				return &OptionError{Scope: "eval", Option: "FitLabels", Err: fmt.Errorf("fitting data %s has no labelled samples", opts.FitData)}
 			}
-			if fitLogits, _, err = modelLogits(ctx, opts, rt, fitData, batch, &Result{Kind: res.Kind}); err != nil {
+			if fitLogits, _, err = modelLogits(ctx, opts, rt, fitData, batch, &Result{Kind: res.Kind, teacherNames: res.teacherNames}); err != nil {
 				return fmt.Errorf("eval: fitting data %s: %w", opts.FitData, err)
 			}
 		}

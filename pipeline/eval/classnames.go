@@ -11,10 +11,14 @@ import (
 	"github.com/distillgo/distill/pipeline/dataset"
 )
 
-// alignLabels numbers data's labels as the model numbers its classes (see
-// [dataset.Dataset.AlignClasses]), before the model is scored on them.
-func alignLabels(opts Options, data *dataset.Dataset, classes int, names []string) error {
-	note, err := data.AlignClasses(dataset.ModelClasses{Of: "model " + opts.Model, N: classes, Names: names})
+// alignLabels numbers data's labels as the model numbers its classes, or the teacher when only
+// it names them (see [dataset.Dataset.AlignTo]), before the model is scored on them.
+func alignLabels(opts Options, data *dataset.Dataset, classes int, res *Result) error {
+	sources := []dataset.ModelClasses{{Of: "model " + opts.Model, N: classes, Names: res.modelNames}}
+	if opts.TeacherPath != "" {
+		sources = append(sources, dataset.ModelClasses{Of: "teacher " + opts.TeacherPath, N: classes, Names: res.teacherNames})
+	}
+	note, err := data.AlignTo(classes, sources...)
 	if err != nil {
 		return err
 	}

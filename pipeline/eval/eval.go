@@ -127,8 +127,9 @@ type Result struct {
 	Unshifted  *Classification `json:"unshifted_metrics,omitempty"`
 	BiasFit    *BiasFit        `json:"bias_fit,omitempty"`
 
-	// modelNames are the class names the model records (nil for none).
-	modelNames []string
+	// modelNames and teacherNames are the class names the model and the teacher record (nil
+	// for none).
+	modelNames, teacherNames []string
 }
 
 // Eval evaluates a checkpoint or ONNX model on a labelled data set: accuracy, errors, mean NLL,
@@ -167,6 +168,12 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 		return nil, fmt.Errorf("eval: %w", err)
 	}
 	res := &Result{Model: opts.Model, Kind: kind, Data: opts.Data, ClassNames: data.ClassNames}
+	if teacher != nil {
+		// The teacher's names count in the numbering of the labels too (alignLabels).
+		if res.teacherNames, err = TeacherClassNames(opts.TeacherPath, teacher); err != nil {
+			return nil, fmt.Errorf("eval: %w", err)
+		}
+	}
 
 	logits, classes, err := modelLogits(ctx, opts, rt, data, batch, res)
 	if err != nil {
@@ -183,14 +190,6 @@ func Eval(ctx context.Context, opts Options, rt model.Runtime, teacher model.Tea
 	if teacher != nil {
 		if c := teacher.Classes(); c != classes {
 			return nil, fmt.Errorf("eval: teacher %s has %d classes, but model %s has %d", opts.TeacherPath, c, opts.Model, classes)
-		}
-		tnames, err := TeacherClassNames(opts.TeacherPath, teacher)
-		if err != nil {
-			return nil, fmt.Errorf("eval: %w", err)
-		}
-		if err := dataset.SameClasses(dataset.ModelClasses{Of: "model " + opts.Model, Names: res.modelNames},
-			dataset.ModelClasses{Of: "teacher " + opts.TeacherPath, Names: tnames}); err != nil {
-			return nil, fmt.Errorf("eval: %w", err)
 		}
 		tp := dataset.Preprocess{Scale: res.Preprocess.Scale, Mean: res.Preprocess.Mean, Std: res.Preprocess.Std}
 		if opts.TeacherPreprocess != nil {
@@ -281,7 +280,7 @@ func evalCheckpoint(opts Options, data *dataset.Dataset, batch int, res *Result)
 	if res.modelNames, err = RecordedClassNames(ck.Meta); err != nil {
 		return nil, 0, pre, fmt.Errorf("%s: %w", opts.Model, err)
 	}
-	if err := alignLabels(opts, data, ck.Spec.Classes, res.modelNames); err != nil {
+	if err := alignLabels(opts, data, ck.Spec.Classes, res); err != nil {
 		return nil, 0, pre, err
 	}
 	pre, err = choosePreprocess(opts, ck.Meta[meta.Preprocess])
@@ -352,7 +351,7 @@ func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset
 	if m, ok := s.(model.Model); ok && res.modelNames == nil {
 		res.modelNames = m.Describe().ClassLabels
 	}
-	if err := alignLabels(opts, data, s.Classes(), res.modelNames); err != nil {
+	if err := alignLabels(opts, data, s.Classes(), res); err != nil {
 		return nil, 0, err
 	}
 	logits, err := runModel(ctx, s, pre, data, batch)

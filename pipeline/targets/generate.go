@@ -208,21 +208,15 @@ func checkTeachers(teachers []Teacher, ds *dataset.Dataset, probe bool) (int, er
 // names them; the others must agree), so that the teachers are scored against the right labels
 // and the file records the teachers' class names.
 func alignClasses(teachers []Teacher, ds *dataset.Dataset, classes int) error {
-	var num dataset.ModelClasses
+	sources := make([]dataset.ModelClasses, len(teachers))
 	for i, t := range teachers {
 		names, err := eval.TeacherClassNames(t.Path, t.Teacher)
 		if err != nil {
 			return fmt.Errorf("generate targets: %w", err)
 		}
-		m := dataset.ModelClasses{Of: "teacher " + t.Path, N: classes, Names: names}
-		if err := dataset.SameClasses(num, m); err != nil {
-			return fmt.Errorf("generate targets: %w", err)
-		}
-		if i == 0 || (len(num.Names) == 0 && len(names) > 0) {
-			num = m
-		}
+		sources[i] = dataset.ModelClasses{Of: "teacher " + t.Path, N: classes, Names: names}
 	}
-	note, err := ds.AlignClasses(num)
+	note, err := ds.AlignTo(classes, sources...)
 	if err != nil {
 		return fmt.Errorf("generate targets: %w", err)
 	}

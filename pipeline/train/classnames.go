@@ -70,20 +70,7 @@ func (t *trainer) alignClasses() error {
 		}
 		sources = append(sources, dataset.ModelClasses{Of: "student spec " + o.Spec, N: t.spec.Classes})
 	}
-	// The first source that names its classes numbers them; the others must agree with it.
-	num := sources[0]
-	for _, s := range sources[1:] {
-		if len(num.Names) == 0 && len(s.Names) > 0 {
-			num = s
-		}
-	}
-	for _, s := range sources {
-		if err := dataset.SameClasses(num, s); err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-	}
-	num.N = t.spec.Classes
-	note, err := t.data.AlignClasses(num)
+	note, err := t.data.AlignTo(t.spec.Classes, sources...)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
