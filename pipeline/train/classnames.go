@@ -47,16 +47,12 @@ func (t *trainer) alignClasses() error {
 		}
 		sources = append(sources, dataset.ModelClasses{Of: "model " + o.InitFrom + " (--init-from)", N: t.spec.Classes, Names: names})
 	}
-	for i, tc := range t.teachers {
-		path := o.TeacherPath
-		if len(o.OnlineTeachers) > 0 {
-			path = o.OnlineTeachers[i].Path
-		}
-		names, err := eval.TeacherClassNames(path, tc.m)
+	for _, tc := range t.teachers {
+		names, err := eval.TeacherClassNames(tc.path, tc.m)
 		if err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
-		sources = append(sources, dataset.ModelClasses{Of: "teacher " + path, N: tc.m.Classes(), Names: names})
+		sources = append(sources, dataset.ModelClasses{Of: "teacher " + tc.path, N: tc.m.Classes(), Names: names})
 	}
 	if o.SoftTargets != "" {
 		sources = append(sources, dataset.ModelClasses{Of: "soft targets " + o.SoftTargets, N: t.spec.Classes, Names: t.softNames})

@@ -120,6 +120,9 @@ func TrainEnsemble(ctx context.Context, o Options, teachers []model.Teacher, out
 		fmt.Fprintf(out, "checkpoint %s is at epoch %d of %d: nothing to do\n", o.Checkpoint, res.StartEpoch, o.Epochs)
 		return res, nil
 	}
+	// Warnings about the teachers (they run the teachers on samples): only for a run that trains.
+	t.hintTeachers()
+	t.warnAugmentCost(ctx)
 	l.attach(scheduleHook(t))
 	if t.loss.Kind == "dkd" && t.k > 0 && o.DKDWarmup > 0 {
 		l.attach(dkdWarmupHook(t))
@@ -170,7 +173,6 @@ func (t *trainer) setup() error {
 	if err := t.alignClasses(); err != nil {
 		return err
 	}
-	t.hintTeachers()
 	t.reportSoftTargets()
 	if err := t.filterClasses(); err != nil {
 		return err
@@ -198,7 +200,6 @@ func (t *trainer) setup() error {
 	if err := t.setupAugment(); err != nil {
 		return err
 	}
-	t.warnAugmentCost(context.Background())
 	return t.loadEval()
 }
 
