@@ -37,11 +37,9 @@ type Batch struct {
 	X []float32
 	N int
 	Geometry
-	// Labels are the samples' classes, nil without labels.
-	Labels []int32
 	// Mixed is set by a mixing step (mixup, cutmix): image i is then Lam parts of image i and
-	// 1−Lam parts of image Partner[i], and its hard target is Lam·e(Labels[i]) +
-	// (1−Lam)·e(Labels[Partner[i]]). Nil when no step mixed.
+	// 1−Lam parts of image Partner[i], and its hard target, for labels y, is Lam·e(y[i]) +
+	// (1−Lam)·e(y[Partner[i]]). Nil when no step mixed.
 	Mixed *Mix
 
 	scratch []float32 // one image, for steps that cannot work in place

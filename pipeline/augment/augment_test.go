@@ -169,7 +169,7 @@ func TestErase(t *testing.T) {
 func TestMixup(t *testing.T) {
 	// Two images, 1s and 3s: each becomes λ·own + (1−λ)·partner, with λ and the pairing
 	// recorded.
-	b := &Batch{X: []float32{1, 1, 1, 1, 3, 3, 3, 3}, N: 2, Geometry: Geometry{H: 2, W: 2, C: 1}, Labels: []int32{0, 1}}
+	b := &Batch{X: []float32{1, 1, 1, 1, 3, 3, 3, 3}, N: 2, Geometry: Geometry{H: 2, W: 2, C: 1}}
 	Mixup{Alpha: 0.4}.Apply(b, seeded())
 	if b.Mixed == nil || b.Mixed.Lam < 0 || b.Mixed.Lam > 1 {
 		t.Fatalf("mix %+v", b.Mixed)
