@@ -124,6 +124,13 @@ func same(a, b resolved) bool {
 	return a.info != nil && b.info != nil && os.SameFile(a.info, b.info)
 }
 
+// SamePath reports whether paths a and b name one file, as Claim compares them: resolved
+// (absolute, symlinks followed, through the folder of a path not there yet), or the same file by
+// identity (a hard link, a bind mount).
+func SamePath(a, b string) bool {
+	return a == b || same(resolve(File{Path: a}), resolve(File{Path: b}))
+}
+
 // Claim checks p as the package documentation says and locks its outputs. On success the caller
 // must Release the returned Lock when the command ends (defer it); on error nothing is held and
 // nothing was written, apart from a missing Folder output created empty.

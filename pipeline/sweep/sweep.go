@@ -14,6 +14,7 @@ import (
 
 	"github.com/distillgo/distill/internal/atomicfile"
 	"github.com/distillgo/distill/internal/option"
+	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/pipeline/provenance"
 	"github.com/distillgo/distill/pipeline/train"
 	"github.com/distillgo/distill/student"
@@ -285,7 +286,7 @@ func redoWhy(opts train.Options, res *train.Result, err error) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("checkpoint %s: %w", opts.Checkpoint, err)
 	}
-	if rec != nil && !samePath(rec.EvalData, opts.EvalData) {
+	if rec != nil && !outputs.SamePath(rec.EvalData, opts.EvalData) {
 		return fmt.Sprintf("its checkpoint was evaluated on %s, this sweep evaluates on %s", rec.EvalData, opts.EvalData), nil
 	}
 	return "", nil
@@ -363,21 +364,4 @@ func formatRow(b *strings.Builder, cell map[string]Result, best float64, l strin
 		}
 	}
 	b.WriteString("\n")
-}
-
-// samePath reports whether two paths as given name the same file: equal, or equal once made
-// absolute with symlinks resolved (data/t.gz, ./data/t.gz and /abs/data/t.gz are one file). A
-// path that does not resolve is compared as written.
-func samePath(a, b string) bool {
-	if a == b {
-		return true
-	}
-	ra, errA := filepath.EvalSymlinks(a)
-	rb, errB := filepath.EvalSymlinks(b)
-	if errA != nil || errB != nil {
-		return false
-	}
-	ra, errA = filepath.Abs(ra)
-	rb, errB = filepath.Abs(rb)
-	return errA == nil && errB == nil && ra == rb
 }

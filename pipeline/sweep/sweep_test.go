@@ -3,6 +3,7 @@ package sweep
 import (
 	"context"
 	"encoding/json"
+	"github.com/distillgo/distill/internal/outputs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -372,11 +373,11 @@ func TestSamePath(t *testing.T) {
 	}
 	t.Chdir(dir)
 	for _, b := range []string{"t.gz", "./t.gz", a, link, filepath.Join(dir, "x", "..", "t.gz")} {
-		if !samePath(a, b) {
-			t.Errorf("samePath(%s, %s) = false", a, b)
+		if !outputs.SamePath(a, b) {
+			t.Errorf("outputs.SamePath(%s, %s) = false", a, b)
 		}
 	}
-	if samePath(a, filepath.Join(dir, "other.gz")) {
+	if outputs.SamePath(a, filepath.Join(dir, "other.gz")) {
 		t.Error("another file is the same path")
 	}
 }
