@@ -3,13 +3,13 @@ package sweep
 import (
 	"context"
 	"encoding/json"
-	"github.com/distillgo/distill/internal/outputs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/distillgo/distill/internal/meta"
+	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/internal/synth"
 	"github.com/distillgo/distill/pipeline/provenance"
