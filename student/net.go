@@ -134,9 +134,8 @@ func (n *Net) step(gr *graph, x []float32, rng *rand.Rand, loss LossFunc) (float
 		}
 		s.Sample(rng)
 	}
-	c := n.spec.Classes
-	gr.loss.fn = func(z []float32, batch int, dz []float32) float32 { return loss(z, batch, c, dz) }
-	defer func() { gr.loss.fn = nil }()
+	gr.loss.logits = loss
+	defer func() { gr.loss.logits = nil }()
 	if err := n.run(gr, x); err != nil {
 		return 0, fmt.Errorf("train step: %w", err)
 	}

@@ -81,11 +81,12 @@ func newBuf(s tensor.Shape, data []float32) (*tensor.Dense, []float32) {
 // gradient op, so one tape run does forward and backward.
 type lossOp struct {
 	opBase
-	n    int
-	in   tensor.Shape
-	fn   FeatureLossFunc
-	dz   []float32
-	loss float32
+	n      int
+	in     tensor.Shape
+	fn     FeatureLossFunc // a feature loss, or
+	logits LossFunc        // the logits' loss, on [n, in[1]]
+	dz     []float32
+	loss   float32
 }
 
 func newLossOp(name string, in tensor.Shape) *lossOp {
@@ -93,11 +94,15 @@ func newLossOp(name string, in tensor.Shape) *lossOp {
 }
 
 func (op *lossOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	if op.fn == nil {
+	switch {
+	case op.logits != nil:
+		op.loss = op.logits(f32s(vs[0]), op.n, op.in[1], op.dz) // writes all of dz
+	case op.fn != nil:
+		clear(op.dz)
+		op.loss = op.fn(f32s(vs[0]), op.n, op.dz)
+	default:
 		return nil, fmt.Errorf("%s op: no loss function set", op.name)
 	}
-	clear(op.dz)
-	op.loss = op.fn(f32s(vs[0]), op.n, op.dz)
 	return gorgonia.NewF32(op.loss), nil
 }
 
