@@ -240,7 +240,7 @@ func runLogits(ctx context.Context, opts Options, rt model.Runtime, data *datase
 	var err error
 	switch res.Kind {
 	case KindCheckpoint:
-		logits, classes, res.Preprocess, err = evalCheckpoint(opts, data, batch, res)
+		logits, classes, res.Preprocess, err = evalCheckpoint(ctx, opts, data, batch, res)
 	default:
 		logits, classes, err = evalONNX(ctx, opts, rt, data, batch, res)
 	}
@@ -271,7 +271,7 @@ func ModelKind(path string) (string, error) {
 	return KindONNX, nil
 }
 
-func evalCheckpoint(opts Options, data *dataset.Dataset, batch int, res *Result) ([]float32, int, dataset.Preprocess, error) {
+func evalCheckpoint(ctx context.Context, opts Options, data *dataset.Dataset, batch int, res *Result) ([]float32, int, dataset.Preprocess, error) {
 	var pre dataset.Preprocess
 	ck, err := student.LoadCheckpoint(opts.Model)
 	if err != nil {
@@ -309,7 +309,7 @@ func evalCheckpoint(opts Options, data *dataset.Dataset, batch int, res *Result)
 	if err := pre.Apply(data.X, data.N, data.Shape, x); err != nil {
 		return nil, 0, pre, fmt.Errorf("preprocess %s: %w", opts.Data, err)
 	}
-	logits, err := Forward(net, x, data.N, batch)
+	logits, err := Forward(ctx, net, x, data.N, batch)
 	if err != nil {
 		return nil, 0, pre, fmt.Errorf("%s: %w", opts.Model, err)
 	}
@@ -462,13 +462,16 @@ func (r *Result) WriteText(w io.Writer) error {
 	return err
 }
 
-// Forward runs net over n preprocessed samples x in batches of batch and returns the logits
-// [n, classes].
-func Forward(net *student.Net, x []float32, n, batch int) ([]float32, error) {
+// Forward runs net (inference mode) over the n samples of x, batch at a time, and returns their
+// logits [n, Classes]; a done ctx stops it between batches with an error wrapping ctx.Err().
+func Forward(ctx context.Context, net *student.Net, x []float32, n, batch int) ([]float32, error) {
 	spec := net.Spec()
 	dim := dataset.NumValues(spec.Input)
 	out := make([]float32, 0, n*spec.Classes)
 	for s := 0; s < n; s += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		e := min(s+batch, n)
 		z, err := net.Forward(x[s*dim:e*dim], e-s)
 		if err != nil {

@@ -167,7 +167,7 @@ func VerifyAs(ctx context.Context, rt model.Runtime, net *student.Net, path, nam
 		return rep, fmt.Errorf("verify export %s: %w", name, err)
 	}
 	rep.FP16, rep.Int8 = g.FP16, g.Int8
-	want, err := forward(ctx, net, x, n)
+	want, err := eval.Forward(ctx, net, x, n, forwardRows)
 	if err != nil {
 		return rep, fmt.Errorf("verify export %s: student: %w", name, err)
 	}
@@ -388,26 +388,3 @@ func ImportParams(path string, spec *student.Spec) (map[string][]float32, error)
 // stopped inside, so a done ctx is seen at least every forwardRows samples (a fraction of a
 // second even for the ResNet students), and its graph stays small.
 const forwardRows = 256
-
-// forward runs the student over the n samples of x, forwardRows at a time, and returns their
-// logits; a done ctx stops it between passes with an error wrapping ctx.Err().
-func forward(ctx context.Context, net *student.Net, x []float32, n int) ([]float32, error) {
-	if n <= forwardRows {
-		return net.Forward(x, n)
-	}
-	dim := len(x) / n
-	out := make([]float32, 0, n*net.Spec().Classes)
-	for done := 0; done < n; {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		s := min(forwardRows, n-done)
-		z, err := net.Forward(x[done*dim:(done+s)*dim], s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, z...)
-		done += s
-	}
-	return out, nil
-}

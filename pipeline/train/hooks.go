@@ -59,7 +59,8 @@ func evalHook(ctx context.Context, t *trainer) Hook {
 		},
 		OnEpochEnd: func(l *Loop, m *EpochMetrics) error {
 			ev := t.eval
-			logits, err := eval.Forward(t.net, t.evalX, ev.N, t.opts.Batch)
+			// The evaluation of a completed epoch runs to its end, so that its checkpoint is saved.
+			logits, err := eval.Forward(context.Background(), t.net, t.evalX, ev.N, t.opts.Batch)
 			if err != nil {
 				return fmt.Errorf("eval: %w", err)
 			}
