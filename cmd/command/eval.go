@@ -195,11 +195,8 @@ func teacherSpecOver(o *EvalCLIOptions, arg string) error {
 // runEval evaluates and prints the result to w as text or JSON. onnxruntime is loaded only for
 // an ONNX model or a teacher.
 func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
-	// The BLAS runs the Go student only: an ONNX model (onnxruntime) needs none, nor its log line.
-	if kind, err := eval.ModelKind(o.Model); err != nil || kind == eval.KindCheckpoint {
-		if _, err := student.UseBLAS(o.BLAS); err != nil {
-			return err
-		}
+	if err := useBLASFor(o.Model, o.BLAS); err != nil {
+		return err
 	}
 	var teacher model.Teacher
 	if o.TeacherModel != "" {
@@ -238,4 +235,15 @@ func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
 		return enc.Encode(res)
 	}
 	return res.WriteText(w)
+}
+
+// useBLASFor sets up the student's BLAS backend for a model that is a checkpoint (or cannot be
+// told yet, whose reading then reports the error): the Go student runs a checkpoint, while an
+// ONNX model's runtime brings its own arithmetic and needs neither the BLAS nor its log line.
+func useBLASFor(modelPath, backend string) error {
+	if kind, err := eval.ModelKind(modelPath); err == nil && kind != eval.KindCheckpoint {
+		return nil
+	}
+	_, err := student.UseBLAS(backend)
+	return err
 }

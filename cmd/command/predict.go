@@ -11,7 +11,6 @@ import (
 	"github.com/distillgo/distill/internal/atomicfile"
 	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/pipeline/eval"
-	"github.com/distillgo/distill/student"
 )
 
 // PredictCLIOptions are the settings of `distill predict`.
@@ -144,11 +143,8 @@ func predictOptionsFromFlags(cCtx *cli.Context) (PredictCLIOptions, error) {
 // the accuracy, when the data has labels, and where the predictions went go to stderr, so that
 // stdout holds nothing but the predictions.
 func runPredict(ctx context.Context, o PredictCLIOptions, stdout, stderr io.Writer) error {
-	// Only a checkpoint runs on the student's BLAS; an ONNX model's runtime brings its own.
-	if kind, err := eval.ModelKind(o.Model); err == nil && kind == eval.KindCheckpoint {
-		if _, err := student.UseBLAS(o.BLAS); err != nil {
-			return err
-		}
+	if err := useBLASFor(o.Model, o.BLAS); err != nil {
+		return err
 	}
 	p, err := eval.Predict(ctx, o.PredictOptions, &o.Runtime)
 	if err != nil {

@@ -169,7 +169,7 @@ func trainCommand() *cli.Command {
 			defer release()
 			var exists *outputs.ExistsError
 			if errors.As(err, &exists) && exists.Output.Name == "--out" {
-				return fmt.Errorf("train: --out %s: %w: pass --resume to continue it, --overwrite to replace it, or remove it", opts.Checkpoint, train.ErrCheckpointExists)
+				return fmt.Errorf("train: --out %s: %w: %s", opts.Checkpoint, train.ErrCheckpointExists, checkpointRemedy)
 			}
 			if err != nil {
 				return err
@@ -348,7 +348,7 @@ func runTrain(ctx context.Context, o TrainCLIOptions, stdout, stderr io.Writer) 
 	}
 	res, err := train.TrainEnsemble(ctx, o.Options, teachers, stdout, hooks...)
 	if errors.Is(err, train.ErrCheckpointExists) {
-		return fmt.Errorf("%w: pass --resume to continue it, --overwrite to replace it, or remove it", err)
+		return fmt.Errorf("%w: %s", err, checkpointRemedy)
 	}
 	if errors.Is(err, train.ErrSettingChanged) {
 		return resumeRemedy(err)
@@ -422,3 +422,6 @@ func openOnlineTeachers(o *TrainCLIOptions) ([]model.Model, error) {
 	}
 	return opened, nil
 }
+
+// checkpointRemedy is what to do about a checkpoint that exists.
+const checkpointRemedy = "pass --resume to continue it, --overwrite to replace it, or remove it"
