@@ -3,6 +3,7 @@ package onnx
 import (
 	"errors"
 	"fmt"
+	"github.com/distillgo/distill/internal/textdist"
 	"slices"
 	"strconv"
 	"strings"
@@ -271,7 +272,7 @@ func nearestNames(name string, ts []NodeTensor, k int) []string {
 	}
 	cs := make([]cand, len(ts))
 	for i, t := range ts {
-		cs[i] = cand{t.Name, editDistance(strings.ToLower(name), strings.ToLower(t.Name))}
+		cs[i] = cand{t.Name, textdist.Levenshtein(strings.ToLower(name), strings.ToLower(t.Name))}
 	}
 	slices.SortStableFunc(cs, func(a, b cand) int { return a.dist - b.dist })
 	out := make([]string, 0, k)
@@ -279,26 +280,4 @@ func nearestNames(name string, ts []NodeTensor, k int) []string {
 		out = append(out, strconv.Quote(c.name))
 	}
 	return out
-}
-
-// editDistance returns the Levenshtein distance between a and b, counted in runes.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

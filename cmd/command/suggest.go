@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/distillgo/distill/internal/textdist"
 )
 
 // suggestion returns "--<flag>" or "<command>" closest to what a usage error says was not
@@ -38,7 +40,7 @@ func suggestion(cCtx *cli.Context, err error) string {
 	}
 	best, bestD := "", 1<<30
 	for _, n := range names {
-		d := editDistance(typed, n)
+		d := textdist.Levenshtein(typed, n)
 		if strings.HasPrefix(n, typed) && len(typed) >= 3 {
 			d = min(d, 1)
 		}
@@ -57,27 +59,6 @@ func suggestion(cCtx *cli.Context, err error) string {
 		return "--" + best
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // helpCommand is the command line that shows the help of the command in cCtx.
