@@ -53,8 +53,8 @@
 //
 // Options.Features makes a Session fetch tensors from inside the model beside the scores
 // (LogitsFeatures, the model.FeatureModel of package internal/model), for feature distillation:
-// Open runs a copy of the model, made in memory by ExposeTensors, whose graph has them as outputs
-// too. NodeTensors lists the tensors that nodes output, and NodeShapes runs a model once to find
+// Open runs a copy of the model, made in memory, whose graph has them as outputs too (as
+// ExposeTensors writes them, each as float32 through a Cast where it is another float type). NodeTensors lists the tensors that nodes output, and NodeShapes runs a model once to find
 // which of them are float tensors with a batch axis, and their per-sample shapes (`distill
 // inspect --nodes`).
 //

@@ -44,7 +44,7 @@ type Options struct {
 	NoCPUFallback bool
 	// Features names tensors inside the model (outputs of nodes of its graph) that LogitsFeatures
 	// returns beside the logits; nil (the default) fetches none. Open adds them to the graph's
-	// outputs in a copy of the model in memory (ExposeTensors) and runs that copy. They are for a
+	// outputs in a copy of the model in memory (as ExposeTensors does) and runs that copy. They are for a
 	// model with one float32 input, and each must be a float tensor (float32, float16, bfloat16 or
 	// float64) whose first axis is the batch.
 	Features []string
@@ -125,7 +125,7 @@ type Session struct {
 // shape, dynamic axes included.
 //
 // With Options.Features the session runs a copy of the model, made in memory, whose graph has
-// the features as outputs too (see ExposeTensors; the file is not changed and Describe reports
+// the features as outputs too (as ExposeTensors adds them; the file is not changed and Describe reports
 // the file's sha256), and the probing run, of two samples where the batch is dynamic, also checks
 // that each feature is a float tensor with the batch as its first axis and learns its per-sample
 // shape (FeatureShapes).
