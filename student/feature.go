@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-
-	"github.com/distillgo/distill/internal/nn"
 )
 
 // FeatureLossFunc computes a loss on the output f of one layer for a batch of n samples (f is
@@ -66,7 +64,7 @@ func (n *Net) TrainStepFeatures(x []float32, batch int, rng *rand.Rand, loss Los
 		}
 		layers[i] = f.Layer
 	}
-	gr, err := n.featureGraph(x, batch, layers)
+	gr, err := n.graphFor(x, batch, true, layers...)
 	if err != nil {
 		return 0, nil, fmt.Errorf("train step: %w", err)
 	}
@@ -87,30 +85,4 @@ func (n *Net) TrainStepFeatures(x []float32, batch int, rng *rand.Rand, loss Los
 		fl[i] = op.loss
 	}
 	return l, fl, nil
-}
-
-// featureGraph returns the compiled training graph for batch with feature losses on layers.
-func (n *Net) featureGraph(x []float32, batch int, layers []int) (*graph, error) {
-	in := nn.Shape(n.spec.Input).Size()
-	if batch < 1 || len(x) != batch*in {
-		return nil, fmt.Errorf("input has %d values, want batch %d x %d = %d", len(x), batch, in, batch*in)
-	}
-	key := fmt.Sprint(batch, layers)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if gr, ok := n.withFeats[key]; ok {
-		return gr, nil
-	}
-	if len(n.withFeats) >= maxGraphs {
-		for k, gr := range n.withFeats {
-			gr.vm.Close()
-			delete(n.withFeats, k)
-		}
-	}
-	gr, err := n.buildWith(batch, true, layers)
-	if err != nil {
-		return nil, fmt.Errorf("build graph for batch %d: %w", batch, err)
-	}
-	n.withFeats[key] = gr
-	return gr, nil
 }

@@ -165,7 +165,7 @@ func (n *Net) run(gr *graph, x []float32) error {
 }
 
 // graphFor returns the compiled graph for batch, building it on first use.
-func (n *Net) graphFor(x []float32, batch int, train bool) (*graph, error) {
+func (n *Net) graphFor(x []float32, batch int, train bool, layers ...int) (*graph, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("batch must be > 0, got %d", batch)
 	}
@@ -175,11 +175,27 @@ func (n *Net) graphFor(x []float32, batch int, train bool) (*graph, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	build := func() (*graph, error) {
+		gr, err := n.build(batch, train, layers)
+		if err != nil {
+			return nil, fmt.Errorf("build graph for batch %d: %w", batch, err)
+		}
+		return gr, nil
+	}
+	if len(layers) > 0 {
+		return cachedGraph(n.withFeats, fmt.Sprint(batch, layers), build)
+	}
 	cache := n.infer
 	if train {
 		cache = n.train
 	}
-	if gr, ok := cache[batch]; ok {
+	return cachedGraph(cache, batch, build)
+}
+
+// cachedGraph returns the graph of key in cache, building it on first use; a cache that holds
+// maxGraphs graphs is emptied first, so odd batch sizes cannot pile up.
+func cachedGraph[K comparable](cache map[K]*graph, key K, build func() (*graph, error)) (*graph, error) {
+	if gr, ok := cache[key]; ok {
 		return gr, nil
 	}
 	if len(cache) >= maxGraphs {
@@ -188,23 +204,19 @@ func (n *Net) graphFor(x []float32, batch int, train bool) (*graph, error) {
 			delete(cache, k)
 		}
 	}
-	gr, err := n.build(batch, train)
+	gr, err := build()
 	if err != nil {
-		return nil, fmt.Errorf("build graph for batch %d: %w", batch, err)
+		return nil, err
 	}
-	cache[batch] = gr
+	cache[key] = gr
 	return gr, nil
 }
 
 // build constructs the expression graph for one batch size: one layerOp per layer, in spec
 // order, except views (flatten; dropout when not training), which reshape their input, and
-// relus fused into the dense or conv2d layer before them.
-func (n *Net) build(batch int, train bool) (*graph, error) {
-	return n.buildWith(batch, train, nil)
-}
-
-// buildWith is build with, for training, a feature loss on the output of each of layers.
-func (n *Net) buildWith(batch int, train bool, layers []int) (*graph, error) {
+// relus fused into the dense or conv2d layer before them; for training, the loss on the logits
+// and a feature loss on the output of each of layers.
+func (n *Net) build(batch int, train bool, layers []int) (*graph, error) {
 	b := &netBuilder{n: n, g: gorgonia.NewGraph(), batch: batch, train: train, pnode: map[*Param]*gorgonia.Node{}}
 	b.gr = &graph{g: b.g, batch: batch}
 	xs := append(tensor.Shape{batch}, n.spec.Input...)
