@@ -113,7 +113,12 @@ func (h *Hint) loss(f, teacher []float32, n int, df []float32) float64 {
 	hw := h.h * h.w
 	h.ps = pool(h.ps, f, n, h.cs, h.h, h.w, h.sfy, h.sfx)
 	h.pt = pool(h.pt, teacher, n, h.ct, h.h, h.w, h.tfy, h.tfx)
-	h.ds = grow(h.ds, n*h.cs*hw)
+	pooled := h.sfy > 1 || h.sfx > 1
+	if pooled {
+		h.ds = grow(h.ds, n*h.cs*hw)
+	} else {
+		h.ds = df[:n*h.cs*hw] // the losses write every value of ds: no unpooling, no copy
+	}
 	var l float64
 	if h.Loss == HintAT {
 		l = h.attention(n)
@@ -126,7 +131,9 @@ func (h *Hint) loss(f, teacher []float32, n int, df []float32) float64 {
 		}
 		h.backProject(n)
 	}
-	unpool(df, h.ds, n, h.cs, h.h, h.w, h.sfy, h.sfx)
+	if pooled {
+		unpool(df, h.ds, n, h.cs, h.h, h.w, h.sfy, h.sfx)
+	}
 	return l
 }
 
@@ -264,13 +271,13 @@ func attentionMap(a []float64, x []float32, c, hw int) float64 {
 	return norm
 }
 
-// pool average-pools n maps of c channels by fy×fx into dst [n, c, h, w]; factors of 1 copy.
+// pool average-pools n maps of c channels by fy×fx into dst [n, c, h, w] and returns it; with
+// factors of 1 it returns src itself.
 func pool(dst, src []float32, n, c, h, w, fy, fx int) []float32 {
-	dst = grow(dst, n*c*h*w)
 	if fy == 1 && fx == 1 {
-		copy(dst, src[:n*c*h*w])
-		return dst
+		return src[:n*c*h*w] // read only: nothing to pool
 	}
+	dst = grow(dst, n*c*h*w)
 	W := w * fx
 	inv := 1 / float32(fy*fx)
 	for m := range n * c {
