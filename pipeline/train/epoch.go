@@ -188,8 +188,8 @@ func (t *trainer) newBatch() *batch {
 	if t.labels != nil {
 		b.labels = make([]int32, B)
 	}
-	for _, size := range t.featSize {
-		b.feats = append(b.feats, make([]float32, B*size))
+	if len(t.featSize) > 0 {
+		b.feats = make([][]float32, len(t.featSize)) // filled by each batch's teacher run
 	}
 	return b
 }

@@ -162,11 +162,10 @@ func (t *trainer) trainParams() []*student.Param {
 	if len(t.hints) == 0 {
 		return t.net.Params()
 	}
-	ps := slices.Clone(t.net.Params())
-	for _, h := range t.hints {
-		ps = append(ps, h.h.Params()...)
+	if t.params == nil { // once: the list does not change during a run
+		t.params = append(slices.Clone(t.net.Params()), t.auxParams()...)
 	}
-	return ps
+	return t.params
 }
 
 // auxParams returns the hints' projections, which the checkpoint saves beside the network.

@@ -222,7 +222,7 @@ func (t *trainer) runTeachers(ctx context.Context, b *batch, idx []int, raw []fl
 	return nil
 }
 
-// keepFeatures copies the teacher's features of the n samples of b, which the hints read, into b.
+// keepFeatures keeps the teacher's features of the n samples of b, which the hints read, in b.
 func (t *trainer) keepFeatures(b *batch, feats [][]float32, n int) error {
 	if len(feats) != len(t.featSize) {
 		return fmt.Errorf("%d features for the %d tensors the hints read", len(feats), len(t.featSize))
@@ -231,7 +231,7 @@ func (t *trainer) keepFeatures(b *batch, feats [][]float32, n int) error {
 		if len(f) != n*t.featSize[i] {
 			return fmt.Errorf("feature %d has %d values for %d samples of %d", i, len(f), n, t.featSize[i])
 		}
-		copy(b.feats[i], f)
+		b.feats[i] = f // a new slice each call (model.FeatureModel): the batch keeps it
 	}
 	return nil
 }

@@ -59,6 +59,7 @@ type trainer struct {
 	aug           augment.Pipeline // the augmentations, nil for none
 	hints         []trainHint      // the feature-distillation terms, none without
 	featSize      []int            // per-sample size of each teacher feature the hints read
+	params        []*student.Param // with hints: the network's parameters and the projections
 	geom          augment.Geometry // the images' geometry, for aug
 }
 
