@@ -55,6 +55,20 @@ func RecordedClassNames(md map[string]string) ([]string, error) {
 // its ONNX file at path records (an export by distill), else its own class labels (a
 // scikit-learn ZipMap's keys). path may be empty (a teacher with no file).
 func TeacherClassNames(path string, t model.Teacher) ([]string, error) {
+	if s, ok := t.(interface {
+		Info() *onnx.ModelInfo
+		Describe() model.Description
+	}); ok && s.Info() != nil {
+		// An onnxruntime session holds the metadata it read: no second read of the file.
+		names, err := RecordedClassNames(s.Info().Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("teacher %s: %w", path, err)
+		}
+		if names != nil {
+			return names, nil
+		}
+		return s.Describe().ClassLabels, nil
+	}
 	if path != "" {
 		if kind, err := ModelKind(path); err == nil && kind == KindONNX {
 			// The runtime opened the file already; one it reads and this parser does not is a
