@@ -52,8 +52,9 @@ func RecordedClassNames(md map[string]string) ([]string, error) {
 }
 
 // TeacherClassNames returns the names a teacher model gives its classes, nil for none: those
-// its ONNX file at path records (an export by distill), else its own class labels (a
-// scikit-learn ZipMap's keys). path may be empty (a teacher with no file).
+// its ONNX file at path records (an export by distill; read from an onnxruntime session's
+// metadata when t is one, else from the file), else its own class labels (a scikit-learn
+// ZipMap's keys). path may be empty (a teacher with no file).
 func TeacherClassNames(path string, t model.Teacher) ([]string, error) {
 	if s, ok := t.(interface {
 		Info() *onnx.ModelInfo
