@@ -369,11 +369,27 @@ func evalONNX(ctx context.Context, opts Options, rt model.Runtime, data *dataset
 // stored one, else the defaults (a zero scale, the data's), with opts.PreprocessOverride's fields
 // in place.
 func choosePreprocess(opts Options, stored string) (dataset.Preprocess, error) {
+	pre, fromModel, err := resolvePreprocess(opts, stored)
+	if err != nil {
+		return pre, err
+	}
+	switch {
+	case opts.Preprocess == nil && fromModel == nil:
+		slog.Info("the model records no preprocessing: using the defaults for the data and the options given", "model", opts.Model)
+	case fromModel != nil && !reflect.DeepEqual(fromModel.Normalized(), pre.Normalized()):
+		slog.Warn("preprocessing options override the model's", "model", opts.Model, "stored", stored, "used", pre.String())
+	}
+	return pre, nil
+}
+
+// resolvePreprocess is choosePreprocess without its log lines; it also returns the preprocessing
+// the model stores (nil for none).
+func resolvePreprocess(opts Options, stored string) (dataset.Preprocess, *dataset.Preprocess, error) {
 	var fromModel *dataset.Preprocess
 	if stored != "" {
 		var p dataset.Preprocess
 		if err := json.Unmarshal([]byte(stored), &p); err != nil {
-			return p, fmt.Errorf("%s: preprocessing metadata %q: %w", opts.Model, stored, err)
+			return p, nil, fmt.Errorf("%s: preprocessing metadata %q: %w", opts.Model, stored, err)
 		}
 		fromModel = &p
 	}
@@ -386,15 +402,8 @@ func choosePreprocess(opts Options, stored string) (dataset.Preprocess, error) {
 		if pre.Scale != 0 {
 			pre.ScaleFrom = "model " + opts.Model
 		}
-	default:
-		// The model records none: the defaults for the data (see ForData), and the flags given.
-		slog.Info("the model records no preprocessing: using the defaults for the data and the options given", "model", opts.Model)
 	}
-	pre = opts.PreprocessOverride.Over(pre)
-	if fromModel != nil && !reflect.DeepEqual(fromModel.Normalized(), pre.Normalized()) {
-		slog.Warn("preprocessing options override the model's", "model", opts.Model, "stored", stored, "used", pre.String())
-	}
-	return pre, nil
+	return opts.PreprocessOverride.Over(pre), fromModel, nil
 }
 
 // runModel preprocesses the data set for a model opened by a runtime and runs it in batches.

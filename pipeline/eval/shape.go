@@ -2,6 +2,7 @@ package eval
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/distillgo/distill/internal/meta"
 	"github.com/distillgo/distill/onnx"
@@ -15,6 +16,9 @@ import (
 // dataset.CheckSourceShape), so that a mismatch is refused before every image is decoded. A
 // model it cannot read is left to the evaluation proper, which reports it as it always has.
 func checkDataShape(opts Options, src dataset.Source, kind string) error {
+	if fi, err := os.Stat(src.Data); err != nil || !fi.IsDir() {
+		return nil // not an image folder: its shape is checked once it is read, as before
+	}
 	var stored string
 	var input []int    // a checkpoint's input
 	var onnxIn []int64 // an ONNX model's input, batch axis first
@@ -32,7 +36,7 @@ func checkDataShape(opts Options, src dataset.Source, kind string) error {
 		}
 		stored, onnxIn = info.Metadata[meta.Preprocess], info.Inputs[0].Shape
 	}
-	pre, err := choosePreprocess(opts, stored)
+	pre, _, err := resolvePreprocess(opts, stored) // its log lines come with the evaluation
 	if err != nil {
 		return nil
 	}
