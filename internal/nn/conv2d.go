@@ -251,6 +251,10 @@ type convKernel struct {
 	col  scratch
 	gp   []float32 // the gradient through a fused relu
 	part []float32 // per-block partial sums of dW
+
+	// The shifted products' buffers (conv_shift.go).
+	sbufs   []shiftBufs
+	wt, dwt []float32 // the weight and its gradient as tap matrices
 }
 
 func (k *convKernel) Forward(ins [][]float32, y []float32) {
@@ -262,6 +266,10 @@ func (k *convKernel) Forward(ins [][]float32, y []float32) {
 	g := k.g
 	in, out, rows, p := g.inSize(), g.outSize(), g.rows(), g.cols()
 	relu := k.c.Relu
+	if g.shiftConv() {
+		k.shiftForward(x, b, y)
+		return
+	}
 	if g.depthwise() {
 		parallelRows(g.batch, out, func(lo, hi int) {
 			for n := lo; n < hi; n++ {
@@ -307,6 +315,14 @@ func (k *convKernel) Backward(ins [][]float32, y, dy []float32, dins [][]float32
 	}
 	if len(k.c.Tensors) > 1 {
 		k.biasGrad(dy)
+	}
+	if k.g.shiftConv() {
+		var dx []float32
+		if k.c.NeedGrad[0] {
+			dx = dins[0]
+		}
+		k.shiftBackward(ins[0], dy, dx)
+		return
 	}
 	if k.g.depthwise() {
 		k.dwWeightGrad(ins[0], dy)
