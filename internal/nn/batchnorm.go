@@ -17,7 +17,8 @@ import (
 // running = (1 − momentum)·running + momentum·batch, with the unbiased variance. Evaluation,
 // export and inference use the running statistics: y = scale·x + shift per channel, scale =
 // γ/sqrt(running_var + eps) and shift = β − running_mean·scale. Each channel's sums run on one
-// goroutine in a fixed order, so results do not depend on GOMAXPROCS.
+// goroutine in a fixed order, so results do not depend on GOMAXPROCS. A relu that is the layer's
+// only reader is applied by its kernels (ReluFuser), saving the relu's pass over the batch.
 type batchnorm struct{}
 
 func init() { Register(batchnorm{}) }
@@ -26,6 +27,7 @@ func (batchnorm) Type() string      { return "batchnorm" }
 func (batchnorm) Fields() []string  { return []string{"momentum", "eps"} }
 func (batchnorm) Arity() (int, int) { return 1, 1 }
 func (batchnorm) ONNXOps() []string { return []string{"BatchNormalization"} }
+func (batchnorm) FusesRelu() bool   { return true }
 
 func (batchnorm) Shape(l *Layer, in []Shape) (Shape, error) {
 	if m := l.Momentum; m < 0 || m > 1 || m != m {
@@ -149,21 +151,104 @@ func (k *bnKernel) planes(c int, fn func(off int)) {
 	}
 }
 
+// The sums below keep four partial sums (elements i mod 4, the tail in the first), added as
+// (s0 + s1) + (s2 + s3) at the end: four independent additions in flight instead of one chain,
+// in local variables the compiler keeps in registers.
+
+// sum4 adds the values of x to the partial sums s.
+func sum4(s *[4]float64, x []float32) {
+	s0, s1, s2, s3 := s[0], s[1], s[2], s[3]
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := x[i : i+4 : i+4]
+		s0 += float64(v[0])
+		s1 += float64(v[1])
+		s2 += float64(v[2])
+		s3 += float64(v[3])
+	}
+	for _, v := range x[i:] {
+		s0 += float64(v)
+	}
+	*s = [4]float64{s0, s1, s2, s3}
+}
+
+// sqdev4 adds the squared deviations (x − mean)² to the partial sums s.
+func sqdev4(s *[4]float64, x []float32, mean float64) {
+	s0, s1, s2, s3 := s[0], s[1], s[2], s[3]
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := x[i : i+4 : i+4]
+		d0, d1, d2, d3 := float64(v[0])-mean, float64(v[1])-mean, float64(v[2])-mean, float64(v[3])-mean
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for _, v := range x[i:] {
+		d := float64(v) - mean
+		s0 += d * d
+	}
+	*s = [4]float64{s0, s1, s2, s3}
+}
+
+// gradSums4 adds g to sb and g·(x − mu)·inv to sg, for the gradient g, the input x and, when
+// y is not nil, g zeroed where the relu output y is not positive.
+func gradSums4(sb, sg *[4]float64, g, x, y []float32, mu, inv float32) {
+	b0, b1, b2, b3 := sb[0], sb[1], sb[2], sb[3]
+	g0, g1, g2, g3 := sg[0], sg[1], sg[2], sg[3]
+	x = x[:len(g)]
+	if y != nil {
+		y = y[:len(g)]
+	}
+	i := 0
+	for ; i+4 <= len(g); i += 4 {
+		d, v := g[i:i+4:i+4], x[i:i+4:i+4]
+		d0, d1, d2, d3 := d[0], d[1], d[2], d[3]
+		if y != nil {
+			o := y[i : i+4 : i+4]
+			d0, d1, d2, d3 = reluMask(d0, o[0]), reluMask(d1, o[1]), reluMask(d2, o[2]), reluMask(d3, o[3])
+		}
+		b0 += float64(d0)
+		b1 += float64(d1)
+		b2 += float64(d2)
+		b3 += float64(d3)
+		g0 += float64(d0) * float64((v[0]-mu)*inv)
+		g1 += float64(d1) * float64((v[1]-mu)*inv)
+		g2 += float64(d2) * float64((v[2]-mu)*inv)
+		g3 += float64(d3) * float64((v[3]-mu)*inv)
+	}
+	for ; i < len(g); i++ {
+		d := g[i]
+		if y != nil {
+			d = reluMask(d, y[i])
+		}
+		b0 += float64(d)
+		g0 += float64(d) * float64((x[i]-mu)*inv)
+	}
+	*sb, *sg = [4]float64{b0, b1, b2, b3}, [4]float64{g0, g1, g2, g3}
+}
+
+// total returns the partial sums' total.
+func total(s *[4]float64) float64 { return (s[0] + s[1]) + (s[2] + s[3]) }
+
+// reluMask returns g where the relu output y is > 0 and 0 elsewhere, without a branch (see
+// reluGrad).
+func reluMask(g, y float32) float32 {
+	mask := uint32(-int32(math.Float32bits(y)&0x7fffffff) >> 31)
+	return math.Float32frombits(math.Float32bits(g) & mask)
+}
+
 func (k *bnKernel) Forward(ins [][]float32, y []float32) {
 	x := ins[0]
 	t := k.c.Tensors
 	gamma, beta, rm, rv := t[0].Value, t[1].Value, t[2].Value, t[3].Value
 	eps := k.c.Layer.eps32()
+	relu := k.c.Relu
 	if !k.c.Train {
 		scale, shift := batchnorm{}.ChannelAffine(k.c.Layer, [][]float32{gamma, beta, rm, rv})
 		parallelRows(k.ch, k.c.Batch*k.hw, func(lo, hi int) {
 			for c := lo; c < hi; c++ {
-				s, b := scale[c], shift[c]
-				k.planes(c, func(off int) {
-					for i, v := range x[off : off+k.hw] {
-						y[off+i] = v*s + b
-					}
-				})
+				k.planes(c, func(off int) { affine(x[off:off+k.hw], y[off:off+k.hw], scale[c], shift[c], relu) })
 			}
 		})
 		return
@@ -172,27 +257,27 @@ func (k *bnKernel) Forward(ins [][]float32, y []float32) {
 	mom := float32(k.c.Layer.momentum())
 	parallelRows(k.ch, k.c.Batch*k.hw, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
-			var sum float64
-			k.planes(c, func(off int) {
-				for _, v := range x[off : off+k.hw] {
-					sum += float64(v)
-				}
-			})
-			mean := sum / m
-			var ss float64
-			k.planes(c, func(off int) {
-				for _, v := range x[off : off+k.hw] {
-					d := float64(v) - mean
-					ss += d * d
-				}
-			})
+			var s [4]float64
+			k.planes(c, func(off int) { sum4(&s, x[off:off+k.hw]) })
+			mean := total(&s) / m
+			s = [4]float64{}
+			k.planes(c, func(off int) { sqdev4(&s, x[off:off+k.hw], mean) })
+			ss := total(&s)
 			variance := ss / m
 			inv := float32(1 / math.Sqrt(float64(float32(variance)+eps)))
 			k.mean[c], k.invstd[c] = float32(mean), inv
 			mu, g, b := float32(mean), gamma[c], beta[c]
 			k.planes(c, func(off int) {
-				for i, v := range x[off : off+k.hw] {
-					y[off+i] = (v-mu)*inv*g + b
+				xs := x[off : off+k.hw]
+				ys := y[off : off+len(xs)]
+				if !relu {
+					for i, v := range xs {
+						ys[i] = (v-mu)*inv*g + b
+					}
+					return
+				}
+				for i, v := range xs {
+					ys[i] = max((v-mu)*inv*g+b, 0)
 				}
 			})
 			unbiased := variance
@@ -205,32 +290,58 @@ func (k *bnKernel) Forward(ins [][]float32, y []float32) {
 	})
 }
 
+// affine sets y to x·scale + shift, then relu when asked.
+func affine(x, y []float32, scale, shift float32, relu bool) {
+	y = y[:len(x)]
+	if !relu {
+		for i, v := range x {
+			y[i] = v*scale + shift
+		}
+		return
+	}
+	for i, v := range x {
+		y[i] = max(v*scale+shift, 0)
+	}
+}
+
 // Backward: with x̂ = (x − mean)·invstd, dβ = Σ dy, dγ = Σ dy·x̂ and
-// dx = γ·invstd/M · (M·dy − dβ − x̂·dγ) over the M values of each channel.
-func (k *bnKernel) Backward(ins [][]float32, _, dy []float32, dins [][]float32) {
+// dx = γ·invstd/M · (M·dy − dβ − x̂·dγ) over the M values of each channel; with a fused relu, dy
+// is first zeroed where the output y is not positive.
+func (k *bnKernel) Backward(ins [][]float32, y, dy []float32, dins [][]float32) {
 	x := ins[0]
 	t := k.c.Tensors
 	gamma, dgamma, dbeta := t[0].Value, t[0].Grad, t[1].Grad
 	m := float32(k.c.Batch * k.hw)
+	relu := k.c.Relu
 	parallelRows(k.ch, k.c.Batch*k.hw, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			mu, inv := k.mean[c], k.invstd[c]
-			var sb, sg float64
+			var sb, sg [4]float64
 			k.planes(c, func(off int) {
-				for i, g := range dy[off : off+k.hw] {
-					sb += float64(g)
-					sg += float64(g) * float64((x[off+i]-mu)*inv)
+				var ys []float32
+				if relu {
+					ys = y[off : off+k.hw]
 				}
+				gradSums4(&sb, &sg, dy[off:off+k.hw], x[off:off+k.hw], ys, mu, inv)
 			})
-			dbeta[c], dgamma[c] = float32(sb), float32(sg)
+			db, dg := float32(total(&sb)), float32(total(&sg))
+			dbeta[c], dgamma[c] = db, dg
 			if !k.c.NeedGrad[0] {
 				continue
 			}
 			dx := dins[0]
-			f, db, dg := gamma[c]*inv/m, float32(sb), float32(sg)
+			f := gamma[c] * inv / m
 			k.planes(c, func(off int) {
-				for i, g := range dy[off : off+k.hw] {
-					dx[off+i] = f * (m*g - db - (x[off+i]-mu)*inv*dg)
+				gs := dy[off : off+k.hw]
+				xs, ys, ds := x[off:off+len(gs)], y[off:off+len(gs)], dx[off:off+len(gs)]
+				if !relu {
+					for i, g := range gs {
+						ds[i] = f * (m*g - db - (xs[i]-mu)*inv*dg)
+					}
+					return
+				}
+				for i, g := range gs {
+					ds[i] = f * (m*reluMask(g, ys[i]) - db - (xs[i]-mu)*inv*dg)
 				}
 			})
 		}
@@ -240,13 +351,14 @@ func (k *bnKernel) Backward(ins [][]float32, _, dy []float32, dins [][]float32) 
 func (batchnorm) Infer(c InferConfig) InferKernel {
 	scale, shift := batchnorm{}.ChannelAffine(c.Layer, c.Tensors)
 	ch := c.In[0][0]
-	return &bnInfer{scale: scale, shift: shift, ch: ch, hw: c.In[0].Size() / ch}
+	return &bnInfer{scale: scale, shift: shift, ch: ch, hw: c.In[0].Size() / ch, relu: c.Relu}
 }
 
-// bnInfer applies each channel's scale and shift.
+// bnInfer applies each channel's scale and shift, then relu when fused.
 type bnInfer struct {
 	scale, shift []float32
 	ch, hw       int
+	relu         bool
 }
 
 func (k *bnInfer) Run(_ Gemmer, ins [][]float32, y []float32, n int) {
@@ -254,10 +366,7 @@ func (k *bnInfer) Run(_ Gemmer, ins [][]float32, y []float32, n int) {
 	for s := range n {
 		for c := range k.ch {
 			off := (s*k.ch + c) * k.hw
-			sc, sh := k.scale[c], k.shift[c]
-			for i, v := range x[off : off+k.hw] {
-				y[off+i] = v*sc + sh
-			}
+			affine(x[off:off+k.hw], y[off:off+k.hw], k.scale[c], k.shift[c], k.relu)
 		}
 	}
 }
