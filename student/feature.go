@@ -21,8 +21,8 @@ type FeatureLoss struct {
 }
 
 // FeatureLayer returns the index and per-sample output shape of the layer the spec names name
-// (its "name" field), for a FeatureLoss. A layer whose relu is computed inside it (a dense or
-// conv2d layer followed by its only reader, a relu) is refused: its output node holds the relu's
+// (its "name" field), for a FeatureLoss. A layer whose relu is computed inside it (a dense,
+// conv2d or batchnorm layer followed by its only reader, a relu) is refused: its output node holds the relu's
 // values, so the relu layer is the one to name.
 func (n *Net) FeatureLayer(name string) (int, []int, error) {
 	var named []string

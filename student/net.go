@@ -214,7 +214,7 @@ func cachedGraph[K comparable](cache map[K]*graph, key K, build func() (*graph, 
 
 // build constructs the expression graph for one batch size: one layerOp per layer, in spec
 // order, except views (flatten; dropout when not training), which reshape their input, and
-// relus fused into the dense or conv2d layer before them; for training, the loss on the logits
+// relus fused into the dense, conv2d or batchnorm layer before them; for training, the loss on the logits
 // and a feature loss on the output of each of layers.
 func (n *Net) build(batch int, train bool, layers []int) (*graph, error) {
 	b := &netBuilder{n: n, g: gorgonia.NewGraph(), batch: batch, train: train, pnode: map[*Param]*gorgonia.Node{}}

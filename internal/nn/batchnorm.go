@@ -132,7 +132,8 @@ func (batchnorm) Decode(d *Decoder, n *ONNXNode) (Decoded, error) {
 
 func (batchnorm) Kernel(c KernelConfig) Kernel {
 	ch := c.In[0][0]
-	k := &bnKernel{c: c, ch: ch, hw: c.In[0].Size() / ch, mean: make([]float32, ch), invstd: make([]float32, ch)}
+	k := &bnKernel{c: c, ch: ch, hw: c.In[0].Size() / ch, mean: make([]float32, ch), invstd: make([]float32, ch),
+		acc: make([][2][8]float64, ch)}
 	return k
 }
 
@@ -142,6 +143,7 @@ type bnKernel struct {
 	c            KernelConfig
 	ch, hw       int
 	mean, invstd []float32
+	acc          [][2][8]float64 // each channel's partial sums, kept so that no call allocates them
 }
 
 // channel calls fn(c, off) for the offset of each sample's plane of channel c: [N, C, HW].
@@ -151,92 +153,8 @@ func (k *bnKernel) planes(c int, fn func(off int)) {
 	}
 }
 
-// The sums below keep four partial sums (elements i mod 4, the tail in the first), added as
-// (s0 + s1) + (s2 + s3) at the end: four independent additions in flight instead of one chain,
-// in local variables the compiler keeps in registers.
-
-// sum4 adds the values of x to the partial sums s.
-func sum4(s *[4]float64, x []float32) {
-	s0, s1, s2, s3 := s[0], s[1], s[2], s[3]
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		v := x[i : i+4 : i+4]
-		s0 += float64(v[0])
-		s1 += float64(v[1])
-		s2 += float64(v[2])
-		s3 += float64(v[3])
-	}
-	for _, v := range x[i:] {
-		s0 += float64(v)
-	}
-	*s = [4]float64{s0, s1, s2, s3}
-}
-
-// sqdev4 adds the squared deviations (x − mean)² to the partial sums s.
-func sqdev4(s *[4]float64, x []float32, mean float64) {
-	s0, s1, s2, s3 := s[0], s[1], s[2], s[3]
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		v := x[i : i+4 : i+4]
-		d0, d1, d2, d3 := float64(v[0])-mean, float64(v[1])-mean, float64(v[2])-mean, float64(v[3])-mean
-		s0 += d0 * d0
-		s1 += d1 * d1
-		s2 += d2 * d2
-		s3 += d3 * d3
-	}
-	for _, v := range x[i:] {
-		d := float64(v) - mean
-		s0 += d * d
-	}
-	*s = [4]float64{s0, s1, s2, s3}
-}
-
-// gradSums4 adds g to sb and g·(x − mu)·inv to sg, for the gradient g, the input x and, when
-// y is not nil, g zeroed where the relu output y is not positive.
-func gradSums4(sb, sg *[4]float64, g, x, y []float32, mu, inv float32) {
-	b0, b1, b2, b3 := sb[0], sb[1], sb[2], sb[3]
-	g0, g1, g2, g3 := sg[0], sg[1], sg[2], sg[3]
-	x = x[:len(g)]
-	if y != nil {
-		y = y[:len(g)]
-	}
-	i := 0
-	for ; i+4 <= len(g); i += 4 {
-		d, v := g[i:i+4:i+4], x[i:i+4:i+4]
-		d0, d1, d2, d3 := d[0], d[1], d[2], d[3]
-		if y != nil {
-			o := y[i : i+4 : i+4]
-			d0, d1, d2, d3 = reluMask(d0, o[0]), reluMask(d1, o[1]), reluMask(d2, o[2]), reluMask(d3, o[3])
-		}
-		b0 += float64(d0)
-		b1 += float64(d1)
-		b2 += float64(d2)
-		b3 += float64(d3)
-		g0 += float64(d0) * float64((v[0]-mu)*inv)
-		g1 += float64(d1) * float64((v[1]-mu)*inv)
-		g2 += float64(d2) * float64((v[2]-mu)*inv)
-		g3 += float64(d3) * float64((v[3]-mu)*inv)
-	}
-	for ; i < len(g); i++ {
-		d := g[i]
-		if y != nil {
-			d = reluMask(d, y[i])
-		}
-		b0 += float64(d)
-		g0 += float64(d) * float64((x[i]-mu)*inv)
-	}
-	*sb, *sg = [4]float64{b0, b1, b2, b3}, [4]float64{g0, g1, g2, g3}
-}
-
-// total returns the partial sums' total.
-func total(s *[4]float64) float64 { return (s[0] + s[1]) + (s[2] + s[3]) }
-
-// reluMask returns g where the relu output y is > 0 and 0 elsewhere, without a branch (see
-// reluGrad).
-func reluMask(g, y float32) float32 {
-	mask := uint32(-int32(math.Float32bits(y)&0x7fffffff) >> 31)
-	return math.Float32frombits(math.Float32bits(g) & mask)
-}
+// channel returns the planes of one channel: the batch's samples, C·HW apart.
+func (k *bnKernel) channel() Planes { return Planes{N: k.c.Batch, HW: k.hw, Stride: k.ch * k.hw} }
 
 func (k *bnKernel) Forward(ins [][]float32, y []float32) {
 	x := ins[0]
@@ -255,34 +173,26 @@ func (k *bnKernel) Forward(ins [][]float32, y []float32) {
 	}
 	m := float64(k.c.Batch * k.hw)
 	mom := float32(k.c.Layer.momentum())
+	pl := k.channel()
 	parallelRows(k.ch, k.c.Batch*k.hw, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
-			var s [4]float64
-			k.planes(c, func(off int) { sum4(&s, x[off:off+k.hw]) })
-			mean := total(&s) / m
-			s = [4]float64{}
-			k.planes(c, func(off int) { sqdev4(&s, x[off:off+k.hw], mean) })
-			ss := total(&s)
-			variance := ss / m
+			// One pass for the mean and variance, of the values less the channel's first (in
+			// float64): with that shift the variance E[d²] − E[d]² loses nothing to a mean far
+			// from 0.
+			x0 := x[c*k.hw]
+			s, ss := &k.acc[c][0], &k.acc[c][1]
+			*s, *ss = [8]float64{}, [8]float64{}
+			vec.Moments(x[c*k.hw:], pl, x0, s, ss)
+			dm := sum8(s) / m
+			variance := max(sum8(ss)/m-dm*dm, 0)
+			mean := float64(x0) + dm
 			inv := float32(1 / math.Sqrt(float64(float32(variance)+eps)))
 			k.mean[c], k.invstd[c] = float32(mean), inv
 			mu, g, b := float32(mean), gamma[c], beta[c]
-			k.planes(c, func(off int) {
-				xs := x[off : off+k.hw]
-				ys := y[off : off+len(xs)]
-				if !relu {
-					for i, v := range xs {
-						ys[i] = (v-mu)*inv*g + b
-					}
-					return
-				}
-				for i, v := range xs {
-					ys[i] = max((v-mu)*inv*g+b, 0)
-				}
-			})
+			vec.Normalize(x[c*k.hw:], y[c*k.hw:], pl, mu, inv, g, b, relu)
 			unbiased := variance
 			if m > 1 {
-				unbiased = ss / (m - 1)
+				unbiased = variance * m / (m - 1)
 			}
 			rm[c] = (1-mom)*rm[c] + mom*float32(mean)
 			rv[c] = (1-mom)*rv[c] + mom*float32(unbiased)
@@ -306,44 +216,32 @@ func affine(x, y []float32, scale, shift float32, relu bool) {
 
 // Backward: with x̂ = (x − mean)·invstd, dβ = Σ dy, dγ = Σ dy·x̂ and
 // dx = γ·invstd/M · (M·dy − dβ − x̂·dγ) over the M values of each channel; with a fused relu, dy
-// is first zeroed where the output y is not positive.
+// is first zeroed where the relu cut the output y.
 func (k *bnKernel) Backward(ins [][]float32, y, dy []float32, dins [][]float32) {
 	x := ins[0]
 	t := k.c.Tensors
 	gamma, dgamma, dbeta := t[0].Value, t[0].Grad, t[1].Grad
 	m := float32(k.c.Batch * k.hw)
 	relu := k.c.Relu
+	pl := k.channel()
 	parallelRows(k.ch, k.c.Batch*k.hw, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			mu, inv := k.mean[c], k.invstd[c]
-			var sb, sg [4]float64
-			k.planes(c, func(off int) {
-				var ys []float32
-				if relu {
-					ys = y[off : off+k.hw]
-				}
-				gradSums4(&sb, &sg, dy[off:off+k.hw], x[off:off+k.hw], ys, mu, inv)
-			})
-			db, dg := float32(total(&sb)), float32(total(&sg))
+			sb, sg := &k.acc[c][0], &k.acc[c][1]
+			*sb, *sg = [8]float64{}, [8]float64{}
+			var ys []float32
+			if relu {
+				ys = y[c*k.hw:]
+			}
+			vec.GradSums(dy[c*k.hw:], x[c*k.hw:], ys, pl, mu, inv, sb, sg)
+			db, dg := float32(sum8(sb)), float32(sum8(sg))
 			dbeta[c], dgamma[c] = db, dg
 			if !k.c.NeedGrad[0] {
 				continue
 			}
 			dx := dins[0]
 			f := gamma[c] * inv / m
-			k.planes(c, func(off int) {
-				gs := dy[off : off+k.hw]
-				xs, ys, ds := x[off:off+len(gs)], y[off:off+len(gs)], dx[off:off+len(gs)]
-				if !relu {
-					for i, g := range gs {
-						ds[i] = f * (m*g - db - (xs[i]-mu)*inv*dg)
-					}
-					return
-				}
-				for i, g := range gs {
-					ds[i] = f * (m*reluMask(g, ys[i]) - db - (xs[i]-mu)*inv*dg)
-				}
-			})
+			vec.GradInput(dy[c*k.hw:], x[c*k.hw:], ys, dx[c*k.hw:], pl, f, m, db, mu, inv, dg)
 		}
 	})
 }

@@ -8,23 +8,8 @@ import "errors"
 func init() {
 	Register(&activation{
 		typ: "hardswish", ops: []string{"HardSigmoid"},
-		f: func(_ *Layer, x, out []float32) {
-			for i, v := range x {
-				out[i] = v * min(max(v+3, 0), 6) / 6
-			}
-		},
-		df: func(_ *Layer, x, _, g, dx []float32) {
-			for i, v := range x {
-				switch {
-				case v < -3:
-					dx[i] = 0
-				case v > 3:
-					dx[i] = g[i]
-				default:
-					dx[i] = g[i] * (2*v + 3) / 6
-				}
-			}
-		},
+		f:  func(_ *Layer, x, out []float32) { vec.Hardswish(x, out) },
+		df: func(_ *Layer, x, _, g, dx []float32) { vec.HardswishGrad(x, g, dx) },
 		encode: func(e *Encoder, c EncodeConfig) {
 			hs := e.Node("HardSigmoid", c.Inputs, FloatAttr("alpha", 1.0/6), FloatAttr("beta", 0.5))
 			e.Node("Mul", []string{hs, c.Inputs[0]})

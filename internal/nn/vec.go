@@ -1,0 +1,176 @@
+package nn
+
+import "math"
+
+// This file holds the vector loops the training kernels spend their time outside the products
+// in: batchnorm's sums and passes, hardswish. They are plain Go here, since internal/nn uses no
+// cgo; a package that has faster ones (student's AVX2 C) installs them with UseVec.
+//
+// A replacement must give the same bits as the Go loops, so that results do not depend on the
+// build or the CPU: an element-wise loop does the same float32 operations on each element, in
+// the same order, without fusing a multiply and an add; a sum keeps eight float64 partial sums,
+// element i of the slice in sum i mod 8, that the caller adds with sum8. The conversions to
+// float32 below are explicit so that Go never fuses a multiply and an add either.
+
+// Planes are the n planes of hw values, stride apart, that the batchnorm loops work over: the
+// values of one channel in a batch [N, C, hw] have stride C·hw. A slice x holds them from x[0].
+type Planes struct{ N, HW, Stride int }
+
+// check panics unless x holds the planes: their last value is x[(N−1)·Stride + HW − 1].
+func (p Planes) check(xs ...[]float32) {
+	for _, x := range xs {
+		if p.N > 0 && p.HW > 0 && len(x) < (p.N-1)*p.Stride+p.HW {
+			panic("nn: planes past the end of a slice")
+		}
+	}
+}
+
+// Vec is a set of the vector loops. In the batchnorm loops, i counts within a plane, and x, y,
+// g and dx are the planes p of their slices; y may be nil.
+type Vec struct {
+	// Moments adds d = x[i] − x0 (in float64) to s[i mod 8] and d² to ss[i mod 8].
+	Moments func(x []float32, p Planes, x0 float32, s, ss *[8]float64)
+	// Normalize sets y[i] = (x[i] − mu)·inv·g + b, then max(·, 0) when relu.
+	Normalize func(x, y []float32, p Planes, mu, inv, g, b float32, relu bool)
+	// GradSums adds d to sb[i mod 8] and d·(x[i] − mu)·inv to sg[i mod 8] (the product in
+	// float64 of float32 d and float32 (x[i] − mu)·inv), where d is g[i], or 0 when y is not nil
+	// and y[i] is 0 or −0 (the output of a fused relu that cut it).
+	GradSums func(g, x, y []float32, p Planes, mu, inv float32, sb, sg *[8]float64)
+	// GradInput sets dx[i] = (m·d − db − (x[i] − mu)·inv·dg)·f, with d as in GradSums.
+	GradInput func(g, x, y, dx []float32, p Planes, f, m, db, mu, inv, dg float32)
+	// Hardswish sets y[i] = x[i]·min(max(x[i] + 3, 0), 6)/6 for every element of x.
+	Hardswish func(x, y []float32)
+	// HardswishGrad sets dx[i] = 0 where x[i] < −3, g[i] where x[i] > 3, else g[i]·(2·x[i] + 3)/6.
+	HardswishGrad func(x, g, dx []float32)
+}
+
+// GoVec returns the plain Go loops, the reference any replacement must match.
+func GoVec() Vec {
+	return Vec{Moments: goMoments, Normalize: goNormalize, GradSums: goGradSums, GradInput: goGradInput,
+		Hardswish: goHardswish, HardswishGrad: goHardswishGrad}
+}
+
+var vec = GoVec()
+
+// UseVec makes the kernels call v's loops; a nil field keeps the Go loop. Call it from an init
+// function, before any kernel runs.
+func UseVec(v Vec) {
+	g := GoVec()
+	if v.Moments == nil {
+		v.Moments = g.Moments
+	}
+	if v.Normalize == nil {
+		v.Normalize = g.Normalize
+	}
+	if v.GradSums == nil {
+		v.GradSums = g.GradSums
+	}
+	if v.GradInput == nil {
+		v.GradInput = g.GradInput
+	}
+	if v.Hardswish == nil {
+		v.Hardswish = g.Hardswish
+	}
+	if v.HardswishGrad == nil {
+		v.HardswishGrad = g.HardswishGrad
+	}
+	vec = v
+}
+
+// sum8 adds eight partial sums in a fixed order.
+func sum8(s *[8]float64) float64 {
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+}
+
+// keep reports whether a fused relu let the gradient at output y through: y > 0 (or NaN), not
+// 0 or −0.
+func keep(y float32) bool { return math.Float32bits(y)&0x7fffffff != 0 }
+
+// plane returns plane j of x, or nil for a nil x.
+func (p Planes) plane(x []float32, j int) []float32 {
+	if x == nil {
+		return nil
+	}
+	return x[j*p.Stride : j*p.Stride+p.HW]
+}
+
+func goMoments(x []float32, p Planes, x0 float32, s, ss *[8]float64) {
+	p.check(x)
+	c := float64(x0)
+	for j := range p.N {
+		for i, v := range p.plane(x, j) {
+			d := float64(v) - c
+			s[i%8] += d
+			ss[i%8] += float64(d * d)
+		}
+	}
+}
+
+func goNormalize(x, y []float32, p Planes, mu, inv, g, b float32, relu bool) {
+	p.check(x, y)
+	for j := range p.N {
+		ys := p.plane(y, j)
+		for i, v := range p.plane(x, j) {
+			o := float32(float32(float32(v-mu)*inv)*g) + b
+			if relu {
+				o = max(o, 0)
+			}
+			ys[i] = o
+		}
+	}
+}
+
+func goGradSums(g, x, y []float32, p Planes, mu, inv float32, sb, sg *[8]float64) {
+	p.check(g, x)
+	if y != nil {
+		p.check(y)
+	}
+	for j := range p.N {
+		xs, ys := p.plane(x, j), p.plane(y, j)
+		for i, d := range p.plane(g, j) {
+			if ys != nil && !keep(ys[i]) {
+				d = 0
+			}
+			sb[i%8] += float64(d)
+			sg[i%8] += float64(float64(d) * float64(float32(xs[i]-mu)*inv))
+		}
+	}
+}
+
+func goGradInput(g, x, y, dx []float32, p Planes, f, m, db, mu, inv, dg float32) {
+	p.check(g, x, dx)
+	if y != nil {
+		p.check(y)
+	}
+	for j := range p.N {
+		xs, ys, ds := p.plane(x, j), p.plane(y, j), p.plane(dx, j)
+		for i, d := range p.plane(g, j) {
+			if ys != nil && !keep(ys[i]) {
+				d = 0
+			}
+			xh := float32(float32(xs[i]-mu) * inv)
+			ds[i] = float32((float32(m*d)-db)-float32(xh*dg)) * f
+		}
+	}
+}
+
+func goHardswish(x, y []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = float32(v*min(max(v+3, 0), 6)) / 6
+	}
+}
+
+func goHardswishGrad(x, g, dx []float32) {
+	g, dx = g[:len(x)], dx[:len(x)]
+	for i, v := range x {
+		switch {
+		case v < -3:
+			dx[i] = 0
+		case v > 3:
+			dx[i] = g[i]
+		default:
+			dx[i] = float32(g[i]*float32(float32(2*v)+3)) / 6
+		}
+	}
+}

@@ -1,0 +1,247 @@
+//go:build cgo && amd64
+
+package student
+
+/*
+// No fused multiply-add: every product is rounded, as in internal/nn's Go loops (vec.go). Where
+// the target has FMA, GCC would otherwise fuse the intrinsics' multiplies and adds.
+#pragma GCC optimize("fp-contract=off")
+
+#include <immintrin.h>
+
+// The loops below are internal/nn's Go vector loops on 8 floats at a time (AVX2), operation for
+// operation, each plane's last hw mod 8 values in scalar code. A sum keeps lane i mod 8 of its
+// eight float64 partial sums in two registers of four while a plane runs.
+
+__attribute__((target("avx2")))
+static void vec_moments(const float *x, long n, long hw, long stride, float x0, double *s, double *ss) {
+	const double c = x0;
+	const __m256d vc = _mm256_set1_pd(c);
+	for (long j = 0; j < n; j++) {
+		const float *p = x + j * stride;
+		__m256d s0 = _mm256_loadu_pd(s), s1 = _mm256_loadu_pd(s + 4);
+		__m256d q0 = _mm256_loadu_pd(ss), q1 = _mm256_loadu_pd(ss + 4);
+		long i = 0;
+		for (; i + 8 <= hw; i += 8) {
+			__m256 v = _mm256_loadu_ps(p + i);
+			__m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), vc);
+			__m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), vc);
+			s0 = _mm256_add_pd(s0, d0);
+			s1 = _mm256_add_pd(s1, d1);
+			q0 = _mm256_add_pd(q0, _mm256_mul_pd(d0, d0));
+			q1 = _mm256_add_pd(q1, _mm256_mul_pd(d1, d1));
+		}
+		_mm256_storeu_pd(s, s0);
+		_mm256_storeu_pd(s + 4, s1);
+		_mm256_storeu_pd(ss, q0);
+		_mm256_storeu_pd(ss + 4, q1);
+		for (; i < hw; i++) {
+			double d = (double)p[i] - c;
+			s[i % 8] += d;
+			ss[i % 8] += d * d;
+		}
+	}
+}
+
+// relu_cut is max(o, 0) as Go computes it: o where o > 0 or o is NaN, else +0.
+__attribute__((target("avx2")))
+static inline __m256 relu_cut(__m256 o) {
+	return _mm256_and_ps(o, _mm256_cmp_ps(o, _mm256_setzero_ps(), _CMP_NLE_UQ));
+}
+
+static inline float relu_cut1(float o) { return (o > 0 || o != o) ? o : 0.0f; }
+
+__attribute__((target("avx2")))
+static void vec_normalize(const float *x, float *y, long n, long hw, long stride,
+		float mu, float inv, float g, float b, int relu) {
+	const __m256 vmu = _mm256_set1_ps(mu), vinv = _mm256_set1_ps(inv), vg = _mm256_set1_ps(g), vb = _mm256_set1_ps(b);
+	for (long j = 0; j < n; j++) {
+		const float *p = x + j * stride;
+		float *q = y + j * stride;
+		long i = 0;
+		for (; i + 8 <= hw; i += 8) {
+			__m256 o = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(p + i), vmu), vinv), vg), vb);
+			if (relu) o = relu_cut(o);
+			_mm256_storeu_ps(q + i, o);
+		}
+		for (; i < hw; i++) {
+			float o = (p[i] - mu) * inv * g + b;
+			q[i] = relu ? relu_cut1(o) : o;
+		}
+	}
+}
+
+// kept is 1 where a fused relu let the gradient through: y is not 0 or -0.
+static inline int kept(float y) { return y != 0 || y != y; }
+
+__attribute__((target("avx2")))
+static void vec_grad_sums(const float *g, const float *x, const float *y, long n, long hw, long stride,
+		float mu, float inv, double *sb, double *sg) {
+	const __m256 vmu = _mm256_set1_ps(mu), vinv = _mm256_set1_ps(inv), zero = _mm256_setzero_ps();
+	for (long j = 0; j < n; j++) {
+		const float *pg = g + j * stride, *px = x + j * stride, *py = y ? y + j * stride : 0;
+		__m256d b0 = _mm256_loadu_pd(sb), b1 = _mm256_loadu_pd(sb + 4);
+		__m256d g0 = _mm256_loadu_pd(sg), g1 = _mm256_loadu_pd(sg + 4);
+		long i = 0;
+		for (; i + 8 <= hw; i += 8) {
+			__m256 d = _mm256_loadu_ps(pg + i);
+			if (py) d = _mm256_and_ps(d, _mm256_cmp_ps(_mm256_loadu_ps(py + i), zero, _CMP_NEQ_UQ));
+			__m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(px + i), vmu), vinv);
+			__m256d d0 = _mm256_cvtps_pd(_mm256_castps256_ps128(d)), d1 = _mm256_cvtps_pd(_mm256_extractf128_ps(d, 1));
+			__m256d h0 = _mm256_cvtps_pd(_mm256_castps256_ps128(xh)), h1 = _mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1));
+			b0 = _mm256_add_pd(b0, d0);
+			b1 = _mm256_add_pd(b1, d1);
+			g0 = _mm256_add_pd(g0, _mm256_mul_pd(d0, h0));
+			g1 = _mm256_add_pd(g1, _mm256_mul_pd(d1, h1));
+		}
+		_mm256_storeu_pd(sb, b0);
+		_mm256_storeu_pd(sb + 4, b1);
+		_mm256_storeu_pd(sg, g0);
+		_mm256_storeu_pd(sg + 4, g1);
+		for (; i < hw; i++) {
+			float d = (py && !kept(py[i])) ? 0.0f : pg[i];
+			float xh = (px[i] - mu) * inv;
+			sb[i % 8] += (double)d;
+			sg[i % 8] += (double)d * (double)xh;
+		}
+	}
+}
+
+__attribute__((target("avx2")))
+static void vec_grad_input(const float *g, const float *x, const float *y, float *dx, long n, long hw, long stride,
+		float f, float m, float db, float mu, float inv, float dg) {
+	const __m256 vf = _mm256_set1_ps(f), vm = _mm256_set1_ps(m), vdb = _mm256_set1_ps(db), vmu = _mm256_set1_ps(mu),
+		vinv = _mm256_set1_ps(inv), vdg = _mm256_set1_ps(dg), zero = _mm256_setzero_ps();
+	for (long j = 0; j < n; j++) {
+		const float *pg = g + j * stride, *px = x + j * stride, *py = y ? y + j * stride : 0;
+		float *pd = dx + j * stride;
+		long i = 0;
+		for (; i + 8 <= hw; i += 8) {
+			__m256 d = _mm256_loadu_ps(pg + i);
+			if (py) d = _mm256_and_ps(d, _mm256_cmp_ps(_mm256_loadu_ps(py + i), zero, _CMP_NEQ_UQ));
+			__m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(px + i), vmu), vinv);
+			__m256 r = _mm256_sub_ps(_mm256_sub_ps(_mm256_mul_ps(vm, d), vdb), _mm256_mul_ps(xh, vdg));
+			_mm256_storeu_ps(pd + i, _mm256_mul_ps(r, vf));
+		}
+		for (; i < hw; i++) {
+			float d = (py && !kept(py[i])) ? 0.0f : pg[i];
+			float xh = (px[i] - mu) * inv;
+			pd[i] = ((m * d - db) - xh * dg) * f;
+		}
+	}
+}
+
+__attribute__((target("avx2")))
+static void vec_hardswish(const float *x, float *y, long n) {
+	const __m256 zero = _mm256_setzero_ps(), three = _mm256_set1_ps(3), six = _mm256_set1_ps(6);
+	long i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 v = _mm256_loadu_ps(x + i);
+		// max(0, t) and min(6, t) return t when it is NaN, as Go's max and min.
+		__m256 c = _mm256_min_ps(six, _mm256_max_ps(zero, _mm256_add_ps(v, three)));
+		_mm256_storeu_ps(y + i, _mm256_div_ps(_mm256_mul_ps(v, c), six));
+	}
+	for (; i < n; i++) {
+		float v = x[i], t = v + 3;
+		float c = (t != t) ? t : (t < 0 ? 0.0f : (t > 6 ? 6.0f : t));
+		y[i] = v * c / 6;
+	}
+}
+
+__attribute__((target("avx2")))
+static void vec_hardswish_grad(const float *x, const float *g, float *dx, long n) {
+	const __m256 two = _mm256_set1_ps(2), three = _mm256_set1_ps(3), mthree = _mm256_set1_ps(-3), six = _mm256_set1_ps(6);
+	long i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 v = _mm256_loadu_ps(x + i), gi = _mm256_loadu_ps(g + i);
+		__m256 mid = _mm256_div_ps(_mm256_mul_ps(gi, _mm256_add_ps(_mm256_mul_ps(two, v), three)), six);
+		__m256 r = _mm256_blendv_ps(mid, gi, _mm256_cmp_ps(v, three, _CMP_GT_OQ));
+		_mm256_storeu_ps(dx + i, _mm256_andnot_ps(_mm256_cmp_ps(v, mthree, _CMP_LT_OQ), r));
+	}
+	for (; i < n; i++) {
+		float v = x[i];
+		dx[i] = v < -3 ? 0.0f : (v > 3 ? g[i] : g[i] * (2 * v + 3) / 6);
+	}
+}
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	"github.com/distillgo/distill/internal/nn"
+)
+
+// With AVX2, the kernels' vector loops (batchnorm's sums and passes, hardswish) run as the C
+// above: bit for bit internal/nn's Go loops (TestVecMatchesGo), several times faster.
+func init() {
+	if hostFeatures().AVX2 {
+		nn.UseVec(avx2Vec())
+	}
+}
+
+func fp(x []float32) *C.float {
+	if len(x) == 0 {
+		return nil
+	}
+	return (*C.float)(unsafe.Pointer(&x[0]))
+}
+
+// planes checks that each non-nil x holds the planes p, as nn's loops do, before C reads them.
+func planes(p nn.Planes, xs ...[]float32) bool {
+	if p.N <= 0 || p.HW <= 0 {
+		return false
+	}
+	for _, x := range xs {
+		if x != nil && len(x) < (p.N-1)*p.Stride+p.HW {
+			panic("student: planes past the end of a slice")
+		}
+	}
+	return true
+}
+
+// avx2Vec returns the C loops.
+func avx2Vec() nn.Vec {
+	return nn.Vec{
+		Moments: func(x []float32, p nn.Planes, x0 float32, s, ss *[8]float64) {
+			if planes(p, x) {
+				C.vec_moments(fp(x), C.long(p.N), C.long(p.HW), C.long(p.Stride), C.float(x0),
+					(*C.double)(&s[0]), (*C.double)(&ss[0]))
+			}
+		},
+		Normalize: func(x, y []float32, p nn.Planes, mu, inv, g, b float32, relu bool) {
+			if planes(p, x, y) {
+				r := 0
+				if relu {
+					r = 1
+				}
+				C.vec_normalize(fp(x), fp(y), C.long(p.N), C.long(p.HW), C.long(p.Stride),
+					C.float(mu), C.float(inv), C.float(g), C.float(b), C.int(r))
+			}
+		},
+		GradSums: func(g, x, y []float32, p nn.Planes, mu, inv float32, sb, sg *[8]float64) {
+			if planes(p, g, x, y) {
+				C.vec_grad_sums(fp(g), fp(x), fp(y), C.long(p.N), C.long(p.HW), C.long(p.Stride),
+					C.float(mu), C.float(inv), (*C.double)(&sb[0]), (*C.double)(&sg[0]))
+			}
+		},
+		GradInput: func(g, x, y, dx []float32, p nn.Planes, f, m, db, mu, inv, dg float32) {
+			if planes(p, g, x, y, dx) {
+				C.vec_grad_input(fp(g), fp(x), fp(y), fp(dx), C.long(p.N), C.long(p.HW), C.long(p.Stride),
+					C.float(f), C.float(m), C.float(db), C.float(mu), C.float(inv), C.float(dg))
+			}
+		},
+		Hardswish: func(x, y []float32) {
+			if len(x) > 0 {
+				_ = y[len(x)-1]
+				C.vec_hardswish(fp(x), fp(y), C.long(len(x)))
+			}
+		},
+		HardswishGrad: func(x, g, dx []float32) {
+			if len(x) > 0 {
+				_, _ = g[len(x)-1], dx[len(x)-1]
+				C.vec_hardswish_grad(fp(x), fp(g), fp(dx), C.long(len(x)))
+			}
+		},
+	}
+}

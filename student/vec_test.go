@@ -1,0 +1,112 @@
+//go:build cgo && amd64
+
+package student
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/distillgo/distill/internal/nn"
+)
+
+// vecValues returns n values for the vector loops: mostly normal, some of them 0, −0, NaN, ±Inf,
+// subnormal or exactly ±3 (hardswish's corners).
+func vecValues(rng *rand.Rand, n int) []float32 {
+	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), float32(math.Inf(1)),
+		float32(math.Inf(-1)), 1e-40, -3, 3, 6, -6}
+	x := make([]float32, n)
+	for i := range x {
+		if rng.IntN(10) == 0 {
+			x[i] = special[rng.IntN(len(special))]
+		} else {
+			x[i] = float32(rng.NormFloat64() * 4)
+		}
+	}
+	return x
+}
+
+// vecSameBits reports the first index where a and b differ in their bits.
+func vecSameBits[T float32 | float64](a, b []T) (int, bool) {
+	for i := range a {
+		x, y := float64(a[i]), float64(b[i])
+		if math.Float64bits(x) != math.Float64bits(y) && !(x != x && y != y) {
+			return i, false
+		}
+	}
+	return 0, true
+}
+
+// TestVecMatchesGo checks that the AVX2 C loops give the bits of internal/nn's Go loops, on
+// planes of several sizes (whole vectors, tails, both) and strides, values including 0, −0, NaN,
+// infinities and subnormals, with and without a fused relu.
+func TestVecMatchesGo(t *testing.T) {
+	if !hostFeatures().AVX2 {
+		t.Skip("no AVX2")
+	}
+	c, g := avx2Vec(), nn.GoVec()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, hw := range []int{1, 5, 8, 13, 16, 49, 196} {
+		for _, n := range []int{1, 3} {
+			for _, extra := range []int{0, 7} {
+				p := nn.Planes{N: n, HW: hw, Stride: hw + extra}
+				size := (n-1)*p.Stride + hw
+				x, gr, y := vecValues(rng, size), vecValues(rng, size), vecValues(rng, size)
+				for i := range y {
+					y[i] = max(y[i], 0) // a relu's output
+				}
+				name := fmt.Sprintf("hw=%d/n=%d/stride=%d", hw, n, p.Stride)
+				x0 := x[0]
+				if x0 != x0 || math.IsInf(float64(x0), 0) {
+					x0 = 1.5
+				}
+				var s1, q1, s2, q2 [8]float64
+				c.Moments(x, p, x0, &s1, &q1)
+				g.Moments(x, p, x0, &s2, &q2)
+				if i, ok := vecSameBits(append(s1[:], q1[:]...), append(s2[:], q2[:]...)); !ok {
+					t.Errorf("%s: Moments differ at %d", name, i)
+				}
+				for _, relu := range []bool{false, true} {
+					out1, out2 := vecValues(rng, size), []float32(nil)
+					out2 = slices.Clone(out1)
+					c.Normalize(x, out1, p, 0.3, 1.7, -0.9, 0.1, relu)
+					g.Normalize(x, out2, p, 0.3, 1.7, -0.9, 0.1, relu)
+					if i, ok := vecSameBits(out1, out2); !ok {
+						t.Errorf("%s: Normalize(relu %v) differs at %d: %v, want %v", name, relu, i, out1[i], out2[i])
+					}
+					var ys []float32
+					if relu {
+						ys = y
+					}
+					var b1, g1, b2, g2 [8]float64
+					c.GradSums(gr, x, ys, p, 0.3, 1.7, &b1, &g1)
+					g.GradSums(gr, x, ys, p, 0.3, 1.7, &b2, &g2)
+					if i, ok := vecSameBits(append(b1[:], g1[:]...), append(b2[:], g2[:]...)); !ok {
+						t.Errorf("%s: GradSums(relu %v) differ at %d", name, relu, i)
+					}
+					c.GradInput(gr, x, ys, out1, p, 0.01, 96, 0.5, 0.3, 1.7, -2)
+					g.GradInput(gr, x, ys, out2, p, 0.01, 96, 0.5, 0.3, 1.7, -2)
+					if i, ok := vecSameBits(out1, out2); !ok {
+						t.Errorf("%s: GradInput(relu %v) differs at %d: %v, want %v", name, relu, i, out1[i], out2[i])
+					}
+				}
+			}
+		}
+	}
+	for _, n := range []int{1, 7, 8, 9, 100, 1000} {
+		x, gr := vecValues(rng, n), vecValues(rng, n)
+		y1, y2 := make([]float32, n), make([]float32, n)
+		c.Hardswish(x, y1)
+		g.Hardswish(x, y2)
+		if i, ok := vecSameBits(y1, y2); !ok {
+			t.Errorf("Hardswish(%d values) differs at %d: f(%v) = %v, want %v", n, i, x[i], y1[i], y2[i])
+		}
+		c.HardswishGrad(x, gr, y1)
+		g.HardswishGrad(x, gr, y2)
+		if i, ok := vecSameBits(y1, y2); !ok {
+			t.Errorf("HardswishGrad(%d values) differs at %d: at %v, %v, want %v", n, i, x[i], y1[i], y2[i])
+		}
+	}
+}
