@@ -163,6 +163,64 @@ static void vec_hardswish_grad(const float *x, const float *g, float *dx, long n
 		dx[i] = v < -3 ? 0.0f : (v > 3 ? g[i] : g[i] * (2 * v + 3) / 6);
 	}
 }
+// load8 returns p[0], p[st], ..., p[7*st]; at stride 2 from two loads of p[0..16).
+__attribute__((target("avx2")))
+static inline __m256 load8(const float *p, long st) {
+	if (st == 1) return _mm256_loadu_ps(p);
+	if (st == 2) {
+		__m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+		__m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); // a0 a2 b0 b2 | a4 a6 b4 b6
+		return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+	}
+	return _mm256_set_ps(p[7 * st], p[6 * st], p[5 * st], p[4 * st], p[3 * st], p[2 * st], p[st], p[0]);
+}
+
+// tail_mask has its first n lanes (0 < n < 8) set.
+__attribute__((target("avx2")))
+static inline __m256i tail_mask(long n) {
+	return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+__attribute__((target("avx2")))
+static void vec_dw_corr(const float *xp, long wp, const float *w, long k, long st, float *y, long oh, long ow) {
+	for (long oy = 0; oy < oh; oy++) {
+		for (long ox = 0; ox < ow; ox += 8) {
+			__m256 acc = _mm256_setzero_ps();
+			for (long ki = 0; ki < k; ki++) {
+				const float *row = xp + (oy * st + ki) * wp + ox * st;
+				for (long kj = 0; kj < k; kj++)
+					acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(w[ki * k + kj]), load8(row + kj, st)));
+			}
+			if (ox + 8 <= ow) {
+				_mm256_storeu_ps(y + oy * ow + ox, acc);
+			} else {
+				_mm256_maskstore_ps(y + oy * ow + ox, tail_mask(ow - ox), acc);
+			}
+		}
+	}
+}
+
+__attribute__((target("avx2")))
+static void vec_dw_dots(const float *xp, long wp, const float *dy, long oh, long ow, long k, long st, float *acc) {
+	for (long t = 0; t < k * k; t++) {
+		long ki = t / k, kj = t % k;
+		__m256 a = _mm256_loadu_ps(acc + 8 * t);
+		for (long oy = 0; oy < oh; oy++) {
+			const float *src = xp + (oy * st + ki) * wp + kj, *d = dy + oy * ow;
+			long ox = 0;
+			for (; ox + 8 <= ow; ox += 8)
+				a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_loadu_ps(d + ox), load8(src + ox * st, st)));
+			if (ox < ow) {
+				// The lanes past ow add 0·0 = +0, as in the Go loop.
+				__m256i m = tail_mask(ow - ox);
+				__m256 dv = _mm256_maskload_ps(d + ox, m);
+				__m256 xv = _mm256_and_ps(load8(src + ox * st, st), _mm256_castsi256_ps(m));
+				a = _mm256_add_ps(a, _mm256_mul_ps(dv, xv));
+			}
+		}
+		_mm256_storeu_ps(acc + 8 * t, a);
+	}
+}
 */
 import "C"
 
@@ -172,7 +230,8 @@ import (
 	"github.com/distillgo/distill/internal/nn"
 )
 
-// With AVX2, the kernels' vector loops (batchnorm's sums and passes, hardswish) run as the C
+// With AVX2, the kernels' vector loops (batchnorm's sums and passes, hardswish, depthwise
+// convolutions) run as the C
 // above: bit for bit internal/nn's Go loops (TestVecMatchesGo), several times faster.
 func init() {
 	if hostFeatures().AVX2 {
@@ -241,6 +300,18 @@ func avx2Vec() nn.Vec {
 			if len(x) > 0 {
 				_, _ = g[len(x)-1], dx[len(x)-1]
 				C.vec_hardswish_grad(fp(x), fp(g), fp(dx), C.long(len(x)))
+			}
+		},
+		DWCorr: func(xp []float32, wp int, w []float32, k, st int, y []float32, oh, ow int) {
+			if oh > 0 && ow > 0 {
+				_, _, _ = xp[nn.DWNeed(wp, k, st, oh)-1], w[k*k-1], y[oh*ow-1]
+				C.vec_dw_corr(fp(xp), C.long(wp), fp(w), C.long(k), C.long(st), fp(y), C.long(oh), C.long(ow))
+			}
+		},
+		DWDots: func(xp []float32, wp int, dy []float32, oh, ow, k, st int, acc []float32) {
+			if oh > 0 && ow > 0 {
+				_, _, _ = xp[nn.DWNeed(wp, k, st, oh)-1], dy[oh*ow-1], acc[8*k*k-1]
+				C.vec_dw_dots(fp(xp), C.long(wp), fp(dy), C.long(oh), C.long(ow), C.long(k), C.long(st), fp(acc))
 			}
 		},
 	}

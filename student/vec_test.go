@@ -109,4 +109,36 @@ func TestVecMatchesGo(t *testing.T) {
 			t.Errorf("HardswishGrad(%d values) differs at %d: at %v, %v, want %v", n, i, x[i], y1[i], y2[i])
 		}
 	}
+	for _, k := range []int{1, 3, 5} {
+		for _, st := range []int{1, 2, 3} {
+			for _, w := range []int{5, 8, 14, 17, 28} {
+				h, pad := w-2, k/2
+				wp := w + 2*pad
+				oh, ow := (h+2*pad-k)/st+1, (w+2*pad-k)/st+1
+				// Finite values wherever a window reads, infinities where only the lanes past a
+				// row's end read (which must add +0 to DWDots' sums).
+				xp := randSlice(rng, (h+2*pad)*wp+8*st+8, 1)
+				for i := range xp {
+					if i >= (h+2*pad)*wp || i%wp >= (ow-1)*st+k {
+						xp[i] = float32(math.Inf(1))
+					}
+				}
+				taps, dy := randSlice(rng, k*k, 1), randSlice(rng, oh*ow, 1)
+				name := fmt.Sprintf("k=%d/st=%d/w=%d", k, st, w)
+				y1, y2 := make([]float32, oh*ow), make([]float32, oh*ow)
+				c.DWCorr(xp, wp, taps, k, st, y1, oh, ow)
+				g.DWCorr(xp, wp, taps, k, st, y2, oh, ow)
+				if i, ok := vecSameBits(y1, y2); !ok {
+					t.Errorf("%s: DWCorr differs at %d: %v, want %v", name, i, y1[i], y2[i])
+				}
+				a1, a2 := randSlice(rng, 8*k*k, 1), []float32(nil)
+				a2 = slices.Clone(a1)
+				c.DWDots(xp, wp, dy, oh, ow, k, st, a1)
+				g.DWDots(xp, wp, dy, oh, ow, k, st, a2)
+				if i, ok := vecSameBits(a1, a2); !ok {
+					t.Errorf("%s: DWDots differ at %d: %v, want %v", name, i, a1[i], a2[i])
+				}
+			}
+		}
+	}
 }

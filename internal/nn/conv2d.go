@@ -235,6 +235,9 @@ const convBlock = 8
 func (conv2d) Kernel(c KernelConfig) Kernel {
 	g := newConvGeom(c.Batch, c.Layer, c.In[0], c.Out)
 	k := &convKernel{c: c, g: g, col: scratch{size: g.rows() * g.cols()}}
+	if g.depthwise() {
+		k.col.size = g.dwScratch()
+	}
 	if c.Train {
 		if c.Relu {
 			k.gp = make([]float32, c.Batch*g.outSize())
@@ -255,6 +258,7 @@ type convKernel struct {
 	// The shifted products' buffers (conv_shift.go).
 	sbufs   []shiftBufs
 	wt, dwt []float32 // the weight and its gradient as tap matrices
+	flip    []float32 // a depthwise convolution's taps, flipped, for its input gradient
 }
 
 func (k *convKernel) Forward(ins [][]float32, y []float32) {
@@ -271,9 +275,10 @@ func (k *convKernel) Forward(ins [][]float32, y []float32) {
 		return
 	}
 	if g.depthwise() {
-		parallelRows(g.batch, out, func(lo, hi int) {
+		bufs := k.col.get(runtime.GOMAXPROCS(0))
+		parallelRowsPart(g.batch, out, func(part, lo, hi int) {
 			for n := lo; n < hi; n++ {
-				g.dwForward(x[n*in:(n+1)*in], w, b, y[n*out:(n+1)*out], relu)
+				g.dwForward(x[n*in:(n+1)*in], w, b, y[n*out:(n+1)*out], bufs[part], relu)
 			}
 		})
 		return
@@ -401,11 +406,12 @@ func (conv2d) Infer(c InferConfig) InferKernel {
 	return &convInfer{c: c, g: newConvGeom(c.Batch, c.Layer, c.In[0], c.Out), col: make([]float32, conv2d{}.Scratch(c))}
 }
 
-// Scratch is the im2col buffer of one sample and group (none for a depthwise convolution).
+// Scratch is the im2col buffer of one sample and group, or a depthwise convolution's padded plane.
 func (conv2d) Scratch(c InferConfig) int {
 	g := newConvGeom(c.Batch, c.Layer, c.In[0], c.Out)
 	if g.depthwise() {
-		return 0
+		_, n := dwPadded(g.h, g.w, g.pad, g.st)
+		return n
 	}
 	return g.rows() * g.cols()
 }
@@ -424,7 +430,7 @@ func (k *convInfer) Run(gm Gemmer, ins [][]float32, y []float32, n int) {
 	in, out, rows, p := g.inSize(), g.outSize(), g.rows(), g.cols()
 	if g.depthwise() {
 		for s := range n {
-			g.dwForward(ins[0][s*in:(s+1)*in], w, convBias(k.c.Tensors), y[s*out:(s+1)*out], k.c.Relu)
+			g.dwForward(ins[0][s*in:(s+1)*in], w, convBias(k.c.Tensors), y[s*out:(s+1)*out], k.col, k.c.Relu)
 		}
 		return
 	}

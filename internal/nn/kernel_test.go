@@ -66,6 +66,10 @@ func TestConvMatchesDefinition(t *testing.T) {
 		{Shape{2, 8, 8}, Layer{Filters: 2, Kernel: 2, Stride: 2}},
 		{Shape{4, 6, 6}, Layer{Filters: 4, Kernel: 3, Pad: PadSame, Groups: 4}},
 		{Shape{4, 7, 7}, Layer{Filters: 6, Kernel: 3, Stride: 2, Pad: 1, Groups: 2}},
+		{Shape{3, 9, 9}, Layer{Filters: 6, Kernel: 3, Pad: PadSame, Groups: 3}},
+		{Shape{2, 9, 11}, Layer{Filters: 2, Kernel: 5, Groups: 2}},
+		{Shape{2, 17, 17}, Layer{Filters: 4, Kernel: 3, Stride: 2, Pad: 1, Groups: 2}},
+		{Shape{2, 10, 10}, Layer{Filters: 2, Kernel: 3, Stride: 3, Pad: 1, Groups: 2}},
 	} {
 		tc.l.Type = "conv2d"
 		t.Run(fmt.Sprintf("%v-k%d-s%d-p%v-g%d", tc.in, tc.l.Kernel, tc.l.Stride, tc.l.Pad, tc.l.Groups), func(t *testing.T) {

@@ -19,22 +19,24 @@ func parallelFor(n int, fn func(lo, hi int)) { parallelRows(n, 1, fn) }
 // parallelRows runs fn over rows [0,n) of rowLen elements each, split into GOMAXPROCS contiguous
 // chunks when there are enough elements to be worth it.
 func parallelRows(n, rowLen int, fn func(lo, hi int)) {
+	parallelRowsPart(n, rowLen, func(_, lo, hi int) { fn(lo, hi) })
+}
+
+// parallelRowsPart is parallelRows passing each chunk's index too (below GOMAXPROCS), for its
+// scratch buffer.
+func parallelRowsPart(n, rowLen int, fn func(part, lo, hi int)) {
 	p := runtime.GOMAXPROCS(0)
 	if p < 2 || n < 2 || n*rowLen < elemParallelMin {
-		fn(0, n)
+		fn(0, 0, n)
 		return
 	}
 	p = min(p, n, n*rowLen/(elemParallelMin/2))
 	var wg sync.WaitGroup
 	chunk := (n + p - 1) / p
-	for lo := chunk; lo < n; lo += chunk {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, min(lo+chunk, n))
+	for part, lo := 1, chunk; lo < n; part, lo = part+1, lo+chunk {
+		wg.Go(func() { fn(part, lo, min(lo+chunk, n)) })
 	}
-	fn(0, min(chunk, n))
+	fn(0, 0, min(chunk, n))
 	wg.Wait()
 }
 

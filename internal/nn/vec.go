@@ -42,12 +42,21 @@ type Vec struct {
 	Hardswish func(x, y []float32)
 	// HardswishGrad sets dx[i] = 0 where x[i] < −3, g[i] where x[i] > 3, else g[i]·(2·x[i] + 3)/6.
 	HardswishGrad func(x, g, dx []float32)
+
+	// DWCorr sets y[oy·ow + ox], for oh rows of ow, to the sum over the k×k taps t = (ki, kj), in
+	// order and from 0, of w[t]·xp[(oy·st + ki)·wp + ox·st + kj]: a depthwise convolution of the
+	// padded plane xp, which holds dwSlack(st) readable values past its last window.
+	DWCorr func(xp []float32, wp int, w []float32, k, st int, y []float32, oh, ow int)
+	// DWDots adds dy[oy·ow + ox]·xp[(oy·st + ki)·wp + ox·st + kj] to acc[8t + ox mod 8], for each
+	// tap t = (ki, kj) in order, then each row oy, then each chunk of 8 columns, the lanes of a
+	// row's last chunk past ow adding +0; xp is as for DWCorr.
+	DWDots func(xp []float32, wp int, dy []float32, oh, ow, k, st int, acc []float32)
 }
 
 // GoVec returns the plain Go loops, the reference any replacement must match.
 func GoVec() Vec {
 	return Vec{Moments: goMoments, Normalize: goNormalize, GradSums: goGradSums, GradInput: goGradInput,
-		Hardswish: goHardswish, HardswishGrad: goHardswishGrad}
+		Hardswish: goHardswish, HardswishGrad: goHardswishGrad, DWCorr: goDWCorr, DWDots: goDWDots}
 }
 
 var vec = GoVec()
@@ -73,6 +82,12 @@ func UseVec(v Vec) {
 	}
 	if v.HardswishGrad == nil {
 		v.HardswishGrad = g.HardswishGrad
+	}
+	if v.DWCorr == nil {
+		v.DWCorr = g.DWCorr
+	}
+	if v.DWDots == nil {
+		v.DWDots = g.DWDots
 	}
 	vec = v
 }
@@ -171,6 +186,49 @@ func goHardswishGrad(x, g, dx []float32) {
 			dx[i] = g[i]
 		default:
 			dx[i] = float32(g[i]*float32(float32(2*v)+3)) / 6
+		}
+	}
+}
+
+// DWNeed is how many values of a padded plane of width wp the depthwise loops may read, for
+// oh output rows of a k×k kernel at stride st.
+func DWNeed(wp, k, st, oh int) int { return ((oh-1)*st+k)*wp + dwSlack(st) }
+
+func goDWCorr(xp []float32, wp int, w []float32, k, st int, y []float32, oh, ow int) {
+	_ = xp[DWNeed(wp, k, st, oh)-1]
+	w, y = w[:k*k], y[:oh*ow]
+	for oy := range oh {
+		row := y[oy*ow : (oy+1)*ow]
+		for ox := range row {
+			var s float32
+			for ki := range k {
+				src := xp[(oy*st+ki)*wp+ox*st:]
+				for kj, wv := range w[ki*k : (ki+1)*k] {
+					s += float32(wv * src[kj])
+				}
+			}
+			row[ox] = s
+		}
+	}
+}
+
+func goDWDots(xp []float32, wp int, dy []float32, oh, ow, k, st int, acc []float32) {
+	_ = xp[DWNeed(wp, k, st, oh)-1]
+	dy, acc = dy[:oh*ow], acc[:8*k*k]
+	for t := range k * k {
+		ki, kj := t/k, t%k
+		a := acc[8*t : 8*t+8]
+		for oy := range oh {
+			src, d := xp[(oy*st+ki)*wp+kj:], dy[oy*ow:(oy+1)*ow]
+			for ox := 0; ox < ow; ox += 8 {
+				for l := range 8 {
+					if ox+l < ow {
+						a[l] += float32(d[ox+l] * src[(ox+l)*st])
+					} else {
+						a[l] += 0
+					}
+				}
+			}
 		}
 	}
 }

@@ -37,6 +37,8 @@ var Cases = []Case{
 		Spec: `{"input":[2,7,7],"classes":3,"layers":[{"type":"conv2d","filters":3,"kernel":3,"pad":1},{"type":"relu"},{"type":"maxpool","kernel":2},{"type":"conv2d","filters":2,"kernel":2,"stride":2,"pad":1},{"type":"flatten"},{"type":"dense","units":3}]}`},
 	{Name: "conv-groups-same", Ops: []string{"conv2d"}, Int8: true,
 		Spec: `{"input":[4,6,6],"classes":3,"layers":[{"type":"conv2d","filters":4,"kernel":1},{"type":"conv2d","filters":4,"kernel":3,"pad":"same","groups":4,"bias":false},{"type":"conv2d","filters":8,"kernel":3,"stride":2,"pad":1,"groups":4},{"type":"conv2d","filters":6,"kernel":3,"stride":2,"pad":1,"groups":2},{"type":"flatten"},{"type":"dense","units":3}]}`},
+	{Name: "conv-depthwise", Ops: []string{"conv2d", "relu"}, Int8: true,
+		Spec: `{"input":[3,9,9],"classes":3,"layers":[{"type":"conv2d","filters":3,"kernel":1},{"type":"conv2d","filters":6,"kernel":3,"pad":"same","groups":3},{"type":"relu"},{"type":"conv2d","filters":6,"kernel":5,"groups":6,"bias":false},{"type":"conv2d","filters":6,"kernel":3,"stride":3,"pad":1,"groups":6},{"type":"flatten"},{"type":"dense","units":3}]}`},
 	{Name: "maxpool-pad", Ops: []string{"maxpool"},
 		Spec: `{"input":[2,6,6],"classes":3,"layers":[{"type":"conv2d","filters":2,"kernel":1},{"type":"maxpool","kernel":3,"stride":2,"pad":1},{"type":"flatten"},{"type":"dense","units":3}]}`},
 	{Name: "batchnorm-conv", Ops: []string{"batchnorm"}, Int8: true,
