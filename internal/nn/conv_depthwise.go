@@ -6,10 +6,10 @@ import "runtime"
 //
 // Each sample's channel plane is copied into a zero-padded plane [Hp, Wp] (plus dwSlack zeros
 // past its end, which the vector loops may read), so that every kernel tap reads inside it
-// without a test: the forward pass and, at stride 1, the input gradient are correlations of a
-// padded plane with the taps (Vec.DWCorr; the input gradient is the output gradient padded by
-// k − 1 − pad correlated with the flipped taps), and the weight gradient is a dot product of
-// the output gradient with each tap's window (Vec.DWDots).
+// without a test: the forward pass is a correlation of the padded plane with the taps
+// (Vec.DWCorr), the weight gradient a dot product of the output gradient with each tap's window
+// (Vec.DWDots), and the input gradient a correlation of the output gradient, spread out to the
+// stride and padded by k − 1 − pad, with the flipped taps.
 
 // depthwise says whether each group has one input channel (a depthwise convolution, with any
 // number of filters per channel): its kernels then loop over the windows directly, which beats a
@@ -95,20 +95,14 @@ func (k *convKernel) dwWeightGrad(x, dy []float32) {
 	})
 }
 
-// dwInputGrad computes dx of a depthwise convolution, sample by sample: at stride 1, the output
-// gradient padded by k − 1 − pad correlated with the flipped taps (summed over the channel's
-// filters in order); at other strides, each tap's weight times the output gradient added at the
-// positions it read.
+// dwInputGrad computes dx of a depthwise convolution, sample by sample, as the correlation of
+// the output gradient, spread out to the stride and padded (upsample), with the flipped taps
+// (summed over the channel's filters in order).
 func (k *convKernel) dwInputGrad(dy, dx []float32) {
 	g := k.g
 	in, out, hw, p, kk := g.inSize(), g.outSize(), g.h*g.w, g.cols(), g.k*g.k
 	w := k.c.Tensors[0].Value
-	if g.st != 1 {
-		k.dwInputGradStrided(dy, dx)
-		return
-	}
-	q := g.k - 1 - g.pad
-	wq, _ := dwPadded(g.oh, g.ow, q, 1)
+	wq := g.w + g.k - 1
 	if len(k.flip) != len(w) {
 		k.flip = make([]float32, len(w))
 	}
@@ -124,7 +118,7 @@ func (k *convKernel) dwInputGrad(dy, dx []float32) {
 		for n := lo; n < hi; n++ {
 			for f := range g.groups * g.f {
 				dc := dx[n*in+f/g.f*hw : n*in+(f/g.f+1)*hw]
-				padPlane(dy[n*out+f*p:n*out+(f+1)*p], g.oh, g.ow, q, dyp)
+				g.upsample(dy[n*out+f*p:n*out+(f+1)*p], dyp[:g.upsampleLen()])
 				if f%g.f == 0 {
 					vec.DWCorr(dyp, wq, k.flip[f*kk:(f+1)*kk], g.k, 1, dc, g.h, g.w)
 					continue
@@ -138,52 +132,34 @@ func (k *convKernel) dwInputGrad(dy, dx []float32) {
 	})
 }
 
-// dwInputGradStrided is dwInputGrad for a stride above 1.
-func (k *convKernel) dwInputGradStrided(dy, dx []float32) {
-	g := k.g
-	in, out, hw, p, kk := g.inSize(), g.outSize(), g.h*g.w, g.cols(), g.k*g.k
-	w := k.c.Tensors[0].Value
-	parallelRows(g.batch, out*kk, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			dxn := dx[n*in : (n+1)*in]
-			clear(dxn)
-			for f := range g.groups * g.f {
-				dc, wf, gp := dxn[f/g.f*hw:(f/g.f+1)*hw], w[f*kk:(f+1)*kk], dy[n*out+f*p:n*out+(f+1)*p]
-				g.taps(func(ki, kj, oy, lo, hi, iy, off int) {
-					wv, dst, gr := wf[ki*g.k+kj], dc[iy*g.w:(iy+1)*g.w], gp[oy*g.ow:(oy+1)*g.ow]
-					for ox := lo; ox < hi; ox++ {
-						dst[ox*g.st+off] += wv * gr[ox]
-					}
-				})
-			}
+// upsampleLen is the length of upsample's plane: [H + k − 1, W + k − 1] and slack.
+func (g convGeom) upsampleLen() int { return (g.h+g.k-1)*(g.w+g.k-1) + dwSlack(1) }
+
+// upsample writes the output-gradient plane dy [OH, OW] into the zeroed plane up [H + k − 1,
+// W + k − 1] at (q + oy·st, q + ox·st), q = k − 1 − pad: correlating it with the flipped taps at
+// stride 1 gives input position i the sum of w[ki]·dy[oy] over oy·st + ki − pad = i (each row and
+// column alike), the input gradient.
+func (g convGeom) upsample(dy, up []float32) {
+	q, wq := g.k-1-g.pad, g.w+g.k-1
+	clear(up)
+	if g.st == 1 {
+		for oy := range g.oh {
+			copy(up[(q+oy)*wq+q:], dy[oy*g.ow:(oy+1)*g.ow])
 		}
-	})
+		return
+	}
+	for oy := range g.oh {
+		row, src := up[(q+oy*g.st)*wq+q:], dy[oy*g.ow:(oy+1)*g.ow]
+		for ox, v := range src {
+			row[ox*g.st] = v
+		}
+	}
 }
 
 // dwScratch is the size of one goroutine's buffer for a depthwise kernel: the larger of a padded
-// input plane with the weight gradient's lanes, and a padded output-gradient plane with one
+// input plane with the weight gradient's lanes, and an upsampled output-gradient plane with one
 // input plane.
 func (g convGeom) dwScratch() int {
 	_, x := dwPadded(g.h, g.w, g.pad, g.st)
-	_, d := dwPadded(g.oh, g.ow, max(g.k-1-g.pad, 0), 1)
-	return max(x+8*g.k*g.k, d+g.h*g.w)
-}
-
-// taps calls fn for every kernel tap (ki, kj) and output row oy whose input row iy lies inside
-// the input, with the output columns [lo, hi) whose input column ox·st + off lies inside it
-// (off = kj − pad).
-func (g convGeom) taps(fn func(ki, kj, oy, lo, hi, iy, off int)) {
-	for ki := range g.k {
-		for kj := range g.k {
-			lo, hi := span(kj-g.pad, g.st, g.w, g.ow)
-			if lo >= hi {
-				continue
-			}
-			for oy := range g.oh {
-				if iy := oy*g.st + ki - g.pad; iy >= 0 && iy < g.h {
-					fn(ki, kj, oy, lo, hi, iy, kj-g.pad)
-				}
-			}
-		}
-	}
+	return max(x+8*g.k*g.k, g.upsampleLen()+g.h*g.w)
 }

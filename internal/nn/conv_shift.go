@@ -142,6 +142,9 @@ func (k *convKernel) shiftForward(x, b, y []float32) {
 				beta := float32(min(t, 1))
 				blas.Sgemm('N', 'N', g.f, s.n, g.c, 1, wt[t*g.f*g.c:], g.c, xp[off:], s.plane, beta, yp, s.n)
 			}
+			if s.direct && b == nil && !k.c.Relu {
+				continue // the product wrote the output in place
+			}
 			for f := range g.f {
 				var bias float32
 				if b != nil {
