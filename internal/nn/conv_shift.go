@@ -2,69 +2,133 @@ package nn
 
 import "runtime"
 
-// This file holds conv2d's training kernels for stride 1 without groups: k·k shifted products
-// over a zero-padded copy of the input instead of im2col and col2im.
+// This file holds conv2d's training kernels without groups: k·k shifted products over a
+// zero-padded copy of the input instead of im2col and col2im.
 //
-// With the input padded to [C, Hp, Wp] (Hp = H + 2·pad, Wp = W + 2·pad), output position
-// (oy, ox) of tap (ki, kj) reads padded element (oy + ki)·Wp + ox + kj: the tap's input for every
-// output position is the padded plane shifted by off = ki·Wp + kj, read as a matrix [C, OH·Wp]
-// with row stride Hp·Wp. So
+// At stride 1, with the input padded to [C, Hp, Wp] (Hp = H + 2·pad, Wp = W + 2·pad), output
+// position (oy, ox) of tap (ki, kj) reads padded element (oy + ki)·Wp + ox + kj: the tap's input
+// for every output position is the padded plane shifted by off = ki·Wp + kj, read as a matrix
+// [C, OH·Wp] with row stride Hp·Wp. So
 //
 //	Y[F, OH·Wp] = Σ_taps W_tap[F, C] · Xp[C, off : off + OH·Wp]
 //
 // is k·k sgemms reading the input in place: the columns ox ≥ OW of each output row are computed
 // and dropped (Wp/OW − 1 more arithmetic, 7% on 28×28 with pad 1), and the k·k-times larger
-// column matrix of im2col is never written. The weight gradient is the same products transposed,
-// over the output gradient laid out as [F, OH, Wp] with zeros in the dropped columns; the input
-// gradient adds Wᵀ_tap · dY into the padded plane at each tap's offset (the zero columns add
-// nothing), replacing col2im's scattered additions, and the interior is then copied out.
+// column matrix of im2col is never written. At stride s the padded input is first split into s·s
+// phases, phase (a, b) holding the padded elements (r·s + a, c·s + b) as a plane [⌈Hp/s⌉,
+// ⌈Wp/s⌉] = [Hq, Wq]; tap (ki, kj) reads phase (ki mod s, kj mod s) shifted by (ki/s)·Wq + kj/s,
+// and the same products apply with Wq columns a row. The weight gradient is the same products
+// transposed, over the output gradient laid out as [F, OH, Wq] with zeros in the dropped
+// columns; the input gradient adds Wᵀ_tap · dY into the padded phases at each tap's offset (the
+// zero columns add nothing), replacing col2im's scattered additions, and the interior is then
+// copied out.
 
-// shiftConv reports whether the layer runs as shifted products: stride 1, one group.
-func (g convGeom) shiftConv() bool { return g.st == 1 && g.groups == 1 }
+// shiftConv reports whether the layer runs as shifted products: one group.
+func (g convGeom) shiftConv() bool { return g.groups == 1 }
 
-// shiftGeom holds the padded sizes of a shifted convolution.
+// shiftGeom holds the sizes of a shifted convolution's padded phases.
 type shiftGeom struct {
 	hp, wp int  // padded height and width
-	plane  int  // hp·wp: one padded channel
-	n      int  // oh·wp: the columns each tap's product computes
+	wq     int  // a phase's width, ⌈Wp/st⌉
+	plane  int  // a phase's channel plane, ⌈Hp/st⌉·Wq
+	n      int  // OH·Wq: the columns each tap's product computes
 	taps   int  // k·k
-	direct bool // a 1×1 kernel without padding: the input and output are used as they are
+	direct bool // a 1×1 kernel at stride 1 without padding: the input and output are used as they are
 }
 
 func (g convGeom) shift() shiftGeom {
 	hp, wp := g.h+2*g.pad, g.w+2*g.pad
-	return shiftGeom{hp: hp, wp: wp, plane: hp * wp, n: g.oh * wp, taps: g.k * g.k, direct: g.k == 1 && g.pad == 0}
+	hq, wq := (hp+g.st-1)/g.st, (wp+g.st-1)/g.st
+	return shiftGeom{hp: hp, wp: wp, wq: wq, plane: hq * wq, n: g.oh * wq, taps: g.k * g.k,
+		direct: g.k == 1 && g.pad == 0 && g.st == 1}
 }
 
-// padLen is the length of a padded input: its channels, plus k−1 elements read (and, for the
-// input gradient, written with zeros) past the last one by the dropped columns of the last tap.
-func (g convGeom) padLen() int { s := g.shift(); return g.c*s.plane + g.k - 1 }
+// tapOff returns the offset in the padded phases of tap t's first read.
+func (g convGeom) tapOff(s shiftGeom, t int) int {
+	ki, kj := t/g.k, t%g.k
+	phase := ki%g.st*g.st + kj%g.st
+	return phase*g.c*s.plane + ki/g.st*s.wq + kj/g.st
+}
 
-// padInput copies x [C, H, W] into the interior of xp [C, Hp, Wp] and zeroes its border.
+// padLen is the length of the padded phases: st·st of [C, Hq, Wq], plus k elements read (and,
+// for the input gradient, written with zeros) past the last one by the dropped columns of the
+// last tap.
+func (g convGeom) padLen() int { s := g.shift(); return g.st*g.st*g.c*s.plane + g.k }
+
+// padInput copies x [C, H, W] into the padded phases xp and zeroes the rest of them.
 func (g convGeom) padInput(x, xp []float32) {
 	s, p := g.shift(), g.pad
-	for c := range g.c {
-		src, dst := x[c*g.h*g.w:(c+1)*g.h*g.w], xp[c*s.plane:(c+1)*s.plane]
-		clear(dst[:p*s.wp])
-		clear(dst[(p+g.h)*s.wp:])
-		for y := range g.h {
-			row := dst[(p+y)*s.wp : (p+y+1)*s.wp]
-			clear(row[:p])
-			copy(row[p:p+g.w], src[y*g.w:(y+1)*g.w])
-			clear(row[p+g.w:])
+	if g.st == 1 {
+		for c := range g.c {
+			src, dst := x[c*g.h*g.w:(c+1)*g.h*g.w], xp[c*s.plane:(c+1)*s.plane]
+			clear(dst[:p*s.wp])
+			clear(dst[(p+g.h)*s.wp:])
+			for y := range g.h {
+				row := dst[(p+y)*s.wp : (p+y+1)*s.wp]
+				clear(row[:p])
+				copy(row[p:p+g.w], src[y*g.w:(y+1)*g.w])
+				clear(row[p+g.w:])
+			}
+		}
+		return
+	}
+	g.phases(func(ph, c, y, lo, hi, off int, row []float32) {
+		if y < 0 || y >= g.h {
+			clear(row)
+			return
+		}
+		clear(row[:lo])
+		clear(row[hi:])
+		src := x[(c*g.h+y)*g.w : (c*g.h+y+1)*g.w]
+		for cc := lo; cc < hi; cc++ {
+			row[cc] = src[cc*g.st+off]
+		}
+	}, xp)
+	clear(xp[g.st*g.st*g.c*s.plane:])
+}
+
+// phases calls fn for each row of each channel plane of each phase (a, b) of the padded
+// phases buf: the row of phase index ph = a·st + b, channel c, input row y (outside the input in
+// the padding), holding input columns cc·st + off for cc in [lo, hi) (the rest is padding).
+func (g convGeom) phases(fn func(ph, c, y, lo, hi, off int, row []float32), buf []float32) {
+	s := g.shift()
+	hq := s.plane / s.wq
+	for a := range g.st {
+		for b := range g.st {
+			ph := a*g.st + b
+			off := b - g.pad
+			lo, hi := span(off, g.st, g.w, s.wq)
+			for c := range g.c {
+				base := (ph*g.c + c) * s.plane
+				for rr := range hq {
+					fn(ph, c, rr*g.st+a-g.pad, lo, hi, off, buf[base+rr*s.wq:base+(rr+1)*s.wq])
+				}
+			}
 		}
 	}
 }
 
-// unpadInput copies the interior of the padded gradient dxp [C, Hp, Wp] into dx [C, H, W].
+// unpadInput copies the interior of the padded gradient phases dxp into dx [C, H, W].
 func (g convGeom) unpadInput(dxp, dx []float32) {
 	s, p := g.shift(), g.pad
-	for c := range g.c {
-		src, dst := dxp[c*s.plane:(c+1)*s.plane], dx[c*g.h*g.w:(c+1)*g.h*g.w]
-		for y := range g.h {
-			copy(dst[y*g.w:(y+1)*g.w], src[(p+y)*s.wp+p:])
+	if g.st == 1 {
+		for c := range g.c {
+			src, dst := dxp[c*s.plane:(c+1)*s.plane], dx[c*g.h*g.w:(c+1)*g.h*g.w]
+			for y := range g.h {
+				copy(dst[y*g.w:(y+1)*g.w], src[(p+y)*s.wp+p:])
+			}
 		}
+		return
 	}
+	g.phases(func(ph, c, y, lo, hi, off int, row []float32) {
+		if y < 0 || y >= g.h {
+			return
+		}
+		dst := dx[(c*g.h+y)*g.w : (c*g.h+y+1)*g.w]
+		for cc := lo; cc < hi; cc++ {
+			dst[cc*g.st+off] = row[cc]
+		}
+	}, dxp)
 }
 
 // packTaps writes the weight w [F, C, k, k] as k·k matrices wt [tap][F][C].
@@ -138,9 +202,8 @@ func (k *convKernel) shiftForward(x, b, y []float32) {
 				xp, yp = bf.xp, bf.yp
 			}
 			for t := range s.taps {
-				off := t/g.k*s.wp + t%g.k
 				beta := float32(min(t, 1))
-				blas.Sgemm('N', 'N', g.f, s.n, g.c, 1, wt[t*g.f*g.c:], g.c, xp[off:], s.plane, beta, yp, s.n)
+				blas.Sgemm('N', 'N', g.f, s.n, g.c, 1, wt[t*g.f*g.c:], g.c, xp[g.tapOff(s, t):], s.plane, beta, yp, s.n)
 			}
 			if s.direct && b == nil && !k.c.Relu {
 				continue // the product wrote the output in place
@@ -152,7 +215,7 @@ func (k *convKernel) shiftForward(x, b, y []float32) {
 				}
 				dst := yn[f*p : (f+1)*p]
 				for oy := range g.oh {
-					row, src := dst[oy*g.ow:(oy+1)*g.ow], yp[f*s.n+oy*s.wp:f*s.n+oy*s.wp+g.ow]
+					row, src := dst[oy*g.ow:(oy+1)*g.ow], yp[f*s.n+oy*s.wq:f*s.n+oy*s.wq+g.ow]
 					if k.c.Relu {
 						for j, v := range src {
 							row[j] = max(v+bias, 0)
@@ -188,10 +251,10 @@ func (k *convKernel) shiftBackward(x, dy, dx []float32) {
 				if !s.direct {
 					g.padInput(xp, bf.xp)
 					xp = bf.xp
-					// dY laid out [F, OH, Wp], zero in the dropped columns.
+					// dY laid out [F, OH, Wq], zero in the dropped columns.
 					for f := range g.f {
 						for oy := range g.oh {
-							row := bf.yp[f*s.n+oy*s.wp : f*s.n+(oy+1)*s.wp]
+							row := bf.yp[f*s.n+oy*s.wq : f*s.n+(oy+1)*s.wq]
 							copy(row, dyp[f*p+oy*g.ow:f*p+(oy+1)*g.ow])
 							clear(row[g.ow:])
 						}
@@ -203,8 +266,7 @@ func (k *convKernel) shiftBackward(x, dy, dx []float32) {
 					beta = 0
 				}
 				for t := range s.taps {
-					off := t/g.k*s.wp + t%g.k
-					blas.Sgemm('N', 'T', g.f, g.c, s.n, 1, dyp, s.n, xp[off:], s.plane, beta, dst[t*g.f*g.c:], g.c)
+					blas.Sgemm('N', 'T', g.f, g.c, s.n, 1, dyp, s.n, xp[g.tapOff(s, t):], s.plane, beta, dst[t*g.f*g.c:], g.c)
 				}
 				if !needDx {
 					continue
@@ -216,8 +278,7 @@ func (k *convKernel) shiftBackward(x, dy, dx []float32) {
 				}
 				clear(bf.dxp)
 				for t := range s.taps {
-					off := t/g.k*s.wp + t%g.k
-					blas.Sgemm('T', 'N', g.c, s.n, g.f, 1, wt[t*g.f*g.c:], g.c, dyp, s.n, 1, bf.dxp[off:], s.plane)
+					blas.Sgemm('T', 'N', g.c, s.n, g.f, 1, wt[t*g.f*g.c:], g.c, dyp, s.n, 1, bf.dxp[g.tapOff(s, t):], s.plane)
 				}
 				g.unpadInput(bf.dxp, dxn)
 			}
