@@ -163,6 +163,22 @@ static void vec_hardswish_grad(const float *x, const float *g, float *dx, long n
 		dx[i] = v < -3 ? 0.0f : (v > 3 ? g[i] : g[i] * (2 * v + 3) / 6);
 	}
 }
+__attribute__((target("avx2")))
+static void vec_relu(const float *x, float *y, long n) {
+	long i = 0;
+	for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, relu_cut(_mm256_loadu_ps(x + i)));
+	for (; i < n; i++) y[i] = relu_cut1(x[i]);
+}
+
+__attribute__((target("avx2")))
+static void vec_relu_grad(const float *g, const float *y, float *dx, long n) {
+	const __m256 zero = _mm256_setzero_ps();
+	long i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(dx + i, _mm256_and_ps(_mm256_loadu_ps(g + i), _mm256_cmp_ps(_mm256_loadu_ps(y + i), zero, _CMP_NEQ_UQ)));
+	for (; i < n; i++) dx[i] = kept(y[i]) ? g[i] : 0.0f;
+}
+
 // load8 returns p[0], p[st], ..., p[7*st]; at stride 2 from two loads of p[0..16).
 __attribute__((target("avx2")))
 static inline __m256 load8(const float *p, long st) {
@@ -300,6 +316,18 @@ func avx2Vec() nn.Vec {
 			if len(x) > 0 {
 				_, _ = g[len(x)-1], dx[len(x)-1]
 				C.vec_hardswish_grad(fp(x), fp(g), fp(dx), C.long(len(x)))
+			}
+		},
+		Relu: func(x, y []float32) {
+			if len(x) > 0 {
+				_ = y[len(x)-1]
+				C.vec_relu(fp(x), fp(y), C.long(len(x)))
+			}
+		},
+		ReluGrad: func(g, y, dx []float32) {
+			if len(g) > 0 {
+				_, _ = y[len(g)-1], dx[len(g)-1]
+				C.vec_relu_grad(fp(g), fp(y), fp(dx), C.long(len(g)))
 			}
 		},
 		DWCorr: func(xp []float32, wp int, w []float32, k, st int, y []float32, oh, ow int) {

@@ -103,6 +103,17 @@ func TestVecMatchesGo(t *testing.T) {
 		if i, ok := vecSameBits(y1, y2); !ok {
 			t.Errorf("Hardswish(%d values) differs at %d: f(%v) = %v, want %v", n, i, x[i], y1[i], y2[i])
 		}
+		c.Relu(x, y1)
+		g.Relu(x, y2)
+		if i, ok := vecSameBits(y1, y2); !ok {
+			t.Errorf("Relu(%d values) differs at %d: relu(%v) = %v, want %v", n, i, x[i], y1[i], y2[i])
+		}
+		ys := slices.Clone(y2)
+		c.ReluGrad(gr, ys, y1)
+		g.ReluGrad(gr, ys, y2)
+		if i, ok := vecSameBits(y1, y2); !ok {
+			t.Errorf("ReluGrad(%d values) differs at %d: %v, want %v", n, i, y1[i], y2[i])
+		}
 		c.HardswishGrad(x, gr, y1)
 		g.HardswishGrad(x, gr, y2)
 		if i, ok := vecSameBits(y1, y2); !ok {

@@ -7,7 +7,8 @@ import (
 )
 
 // add sums two or more inputs of one shape elementwise (a residual connection): no fields;
-// ONNX Add, one node per input after the first. Its gradient goes unchanged to every input.
+// ONNX Add, one node per input after the first. Its gradient goes unchanged to every input. A
+// relu that is its only reader is applied by its kernels (ReluFuser), as after a residual block.
 type add struct{}
 
 func init() { Register(add{}) }
@@ -16,6 +17,7 @@ func (add) Type() string                                { return "add" }
 func (add) Fields() []string                            { return nil }
 func (add) Arity() (int, int)                           { return 2, -1 }
 func (add) ONNXOps() []string                           { return []string{"Add"} }
+func (add) FusesRelu() bool                             { return true }
 func (add) Tensors(*Layer, []Shape, Shape) []TensorSpec { return nil }
 
 func (add) Shape(l *Layer, in []Shape) (Shape, error) {
@@ -53,42 +55,62 @@ func (add) Decode(d *Decoder, n *ONNXNode) (Decoded, error) {
 	return Decoded{}, nil
 }
 
-func (add) Kernel(c KernelConfig) Kernel { return &addKernel{need: c.NeedGrad} }
+func (add) Kernel(c KernelConfig) Kernel { return &addKernel{need: c.NeedGrad, relu: c.Relu} }
 
-// addKernel sums its inputs; the gradient of each is the output's.
-type addKernel struct{ need []bool }
+// addKernel sums its inputs, then applies a fused relu; the gradient of each input is the
+// output's (through the relu).
+type addKernel struct {
+	need []bool
+	relu bool
+}
 
-func (k *addKernel) Forward(ins [][]float32, out []float32) { sum(ins, out) }
+func (k *addKernel) Forward(ins [][]float32, out []float32) { sum(ins, out, k.relu) }
 
-func (k *addKernel) Backward(_ [][]float32, _, dout []float32, dins [][]float32) {
+func (k *addKernel) Backward(_ [][]float32, out, dout []float32, dins [][]float32) {
+	var first []float32
 	for i, d := range dins {
-		if k.need[i] {
+		switch {
+		case !k.need[i]:
+		case first != nil:
+			copy(d, first)
+		case k.relu:
+			reluGrad(d, dout, out)
+			first = d
+		default:
 			copy(d, dout)
+			first = d
 		}
 	}
 }
 
-// sum sets out to the elementwise sum of ins, added in input order.
-func sum(ins [][]float32, out []float32) {
+// sum sets out to the elementwise sum of ins, added in input order, then max(·, 0) when relu.
+func sum(ins [][]float32, out []float32, relu bool) {
 	parallelFor(len(out), func(lo, hi int) {
-		copy(out[lo:hi], ins[0][lo:hi])
+		o := out[lo:hi]
+		copy(o, ins[0][lo:hi])
 		for _, in := range ins[1:] {
 			for i, v := range in[lo:hi] {
-				out[lo+i] += v
+				o[i] += v
 			}
+		}
+		if relu {
+			vec.Relu(o, o)
 		}
 	})
 }
 
-func (add) Infer(InferConfig) InferKernel { return addInfer{} }
+func (add) Infer(c InferConfig) InferKernel { return addInfer{relu: c.Relu} }
 
-type addInfer struct{}
+type addInfer struct{ relu bool }
 
-func (addInfer) Run(_ Gemmer, ins [][]float32, out []float32, _ int) {
+func (k addInfer) Run(_ Gemmer, ins [][]float32, out []float32, _ int) {
 	copy(out, ins[0])
 	for _, in := range ins[1:] {
 		for i, v := range in {
 			out[i] += v
 		}
+	}
+	if k.relu {
+		reluInPlace(out)
 	}
 }

@@ -80,8 +80,11 @@ func (g convGeom) padInput(x, xp []float32) {
 		clear(row[:lo])
 		clear(row[hi:])
 		src := x[(c*g.h+y)*g.w : (c*g.h+y+1)*g.w]
-		for cc := lo; cc < hi; cc++ {
-			row[cc] = src[cc*g.st+off]
+		if lo < hi {
+			src = src[lo*g.st+off:]
+			for j := range row[lo:hi] {
+				row[lo+j] = src[j*g.st]
+			}
 		}
 	}, xp)
 	clear(xp[g.st*g.st*g.c*s.plane:])
@@ -216,11 +219,14 @@ func (k *convKernel) shiftForward(x, b, y []float32) {
 				dst := yn[f*p : (f+1)*p]
 				for oy := range g.oh {
 					row, src := dst[oy*g.ow:(oy+1)*g.ow], yp[f*s.n+oy*s.wq:f*s.n+oy*s.wq+g.ow]
-					if k.c.Relu {
+					switch {
+					case b == nil && !k.c.Relu:
+						copy(row, src)
+					case k.c.Relu:
 						for j, v := range src {
 							row[j] = max(v+bias, 0)
 						}
-					} else {
+					default:
 						for j, v := range src {
 							row[j] = v + bias
 						}

@@ -3,7 +3,8 @@ package nn
 import "errors"
 
 // reluOp is max(x, 0) elementwise: no fields, any input shape; ONNX Relu. A relu that is the only
-// reader of a dense or conv2d layer is applied by that layer's kernels (ReluFuser).
+// reader of a dense, conv2d, batchnorm or add layer is applied by that layer's kernels
+// (ReluFuser).
 func init() { Register(reluOp{}) }
 
 type reluOp struct{}
@@ -34,11 +35,7 @@ type reluKernel struct{}
 
 func (reluKernel) Forward(ins [][]float32, out []float32) {
 	x := ins[0]
-	parallelFor(len(out), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			out[i] = max(x[i], 0)
-		}
-	})
+	parallelFor(len(out), func(lo, hi int) { vec.Relu(x[lo:hi], out[lo:hi]) })
 }
 
 func (reluKernel) Backward(_ [][]float32, out, dout []float32, dins [][]float32) {
@@ -55,8 +52,4 @@ func (reluInfer) Run(_ Gemmer, ins [][]float32, out []float32, _ int) {
 }
 
 // reluInPlace sets v to max(v, 0) (max keeps a NaN).
-func reluInPlace(v []float32) {
-	for i, x := range v {
-		v[i] = max(x, 0)
-	}
-}
+func reluInPlace(v []float32) { vec.Relu(v, v) }
