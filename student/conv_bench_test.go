@@ -50,6 +50,17 @@ func BenchmarkResNetTrainStep(b *testing.B) {
 	benchTrainStep(b, spec, 128)
 }
 
+// BenchmarkFashionTeacherTrainStep is BenchmarkConvTrainStep for the Fashion-MNIST teacher's
+// architecture, models/fashion-teacher.json (three 3×3 convolutions, two max pools, dense 256), at
+// batch 128.
+func BenchmarkFashionTeacherTrainStep(b *testing.B) {
+	spec, err := LoadSpec("../models/fashion-teacher.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchTrainStep(b, spec, 128)
+}
+
 // BenchmarkMobileNetTrainStep is BenchmarkConvTrainStep for the MobileNet-like student,
 // models/fashion-mobilenet.json (18,826 parameters: depthwise-separable blocks, batchnorm,
 // hardswish), at batch 128.

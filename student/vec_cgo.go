@@ -43,6 +43,23 @@ static void vec_moments(const float *x, long n, long hw, long stride, float x0, 
 	}
 }
 
+__attribute__((target("avx2")))
+static void vec_sums(const float *x, long n, long hw, long stride, double *s) {
+	for (long j = 0; j < n; j++) {
+		const float *p = x + j * stride;
+		__m256d s0 = _mm256_loadu_pd(s), s1 = _mm256_loadu_pd(s + 4);
+		long i = 0;
+		for (; i + 8 <= hw; i += 8) {
+			__m256 v = _mm256_loadu_ps(p + i);
+			s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+			s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+		}
+		_mm256_storeu_pd(s, s0);
+		_mm256_storeu_pd(s + 4, s1);
+		for (; i < hw; i++) s[i % 8] += (double)p[i];
+	}
+}
+
 // relu_cut is max(o, 0) as Go computes it: o where o > 0 or o is NaN, else +0.
 __attribute__((target("avx2")))
 static inline __m256 relu_cut(__m256 o) {
@@ -197,6 +214,59 @@ static inline __m256i tail_mask(long n) {
 	return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+// evens and odds split p[0..16) into its even and odd elements.
+__attribute__((target("avx2")))
+static inline void evens_odds(const float *p, __m256 *e, __m256 *o) {
+	__m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+	__m256 se = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), so = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+	*e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(se), _MM_SHUFFLE(3, 1, 2, 0)));
+	*o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(so), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+__attribute__((target("avx2")))
+static void vec_maxpool2(const float *x, long n, long h, long w, float *y, int *a) {
+	const long oh = h / 2, ow = w / 2;
+	const __m256i lanes = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14), one = _mm256_set1_epi32(1),
+		vw = _mm256_set1_epi32((int)w);
+	for (long pl = 0; pl < n; pl++) {
+		const float *xp = x + pl * h * w;
+		float *yp = y + pl * oh * ow;
+		int *ap = a + pl * oh * ow;
+		for (long oy = 0; oy < oh; oy++) {
+			const long r0 = 2 * oy * w;
+			long ox = 0;
+			for (; ox + 8 <= ow; ox += 8) {
+				long i = r0 + 2 * ox;
+				__m256 e0, o0, e1, o1;
+				evens_odds(xp + i, &e0, &o0);
+				evens_odds(xp + i + w, &e1, &o1);
+				__m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)i), lanes), best = idx;
+				__m256 m = e0, c;
+				c = _mm256_cmp_ps(o0, m, _CMP_GT_OQ);
+				m = _mm256_blendv_ps(m, o0, c);
+				best = _mm256_blendv_epi8(best, _mm256_add_epi32(idx, one), _mm256_castps_si256(c));
+				c = _mm256_cmp_ps(e1, m, _CMP_GT_OQ);
+				m = _mm256_blendv_ps(m, e1, c);
+				best = _mm256_blendv_epi8(best, _mm256_add_epi32(idx, vw), _mm256_castps_si256(c));
+				c = _mm256_cmp_ps(o1, m, _CMP_GT_OQ);
+				m = _mm256_blendv_ps(m, o1, c);
+				best = _mm256_blendv_epi8(best, _mm256_add_epi32(_mm256_add_epi32(idx, vw), one), _mm256_castps_si256(c));
+				_mm256_storeu_ps(yp + oy * ow + ox, m);
+				_mm256_storeu_si256((__m256i *)(ap + oy * ow + ox), best);
+			}
+			for (; ox < ow; ox++) {
+				long i = r0 + 2 * ox, best = i;
+				float m = xp[i];
+				if (xp[i + 1] > m) { m = xp[i + 1]; best = i + 1; }
+				if (xp[i + w] > m) { m = xp[i + w]; best = i + w; }
+				if (xp[i + w + 1] > m) { m = xp[i + w + 1]; best = i + w + 1; }
+				yp[oy * ow + ox] = m;
+				ap[oy * ow + ox] = (int)best;
+			}
+		}
+	}
+}
+
 __attribute__((target("avx2")))
 static void vec_dw_corr(const float *xp, long wp, const float *w, long k, long st, float *y, long oh, long ow) {
 	for (long oy = 0; oy < oh; oy++) {
@@ -284,6 +354,11 @@ func avx2Vec() nn.Vec {
 					(*C.double)(&s[0]), (*C.double)(&ss[0]))
 			}
 		},
+		Sums: func(x []float32, p nn.Planes, s *[8]float64) {
+			if planes(p, x) {
+				C.vec_sums(fp(x), C.long(p.N), C.long(p.HW), C.long(p.Stride), (*C.double)(&s[0]))
+			}
+		},
 		Normalize: func(x, y []float32, p nn.Planes, mu, inv, g, b float32, relu bool) {
 			if planes(p, x, y) {
 				r := 0
@@ -328,6 +403,12 @@ func avx2Vec() nn.Vec {
 			if len(g) > 0 {
 				_, _ = y[len(g)-1], dx[len(g)-1]
 				C.vec_relu_grad(fp(g), fp(y), fp(dx), C.long(len(g)))
+			}
+		},
+		MaxPool2: func(x []float32, n, h, w int, y []float32, a []int32) {
+			if oh, ow := h/2, w/2; n > 0 && oh > 0 && ow > 0 {
+				_, _, _ = x[n*h*w-1], y[n*oh*ow-1], a[n*oh*ow-1]
+				C.vec_maxpool2(fp(x), C.long(n), C.long(h), C.long(w), fp(y), (*C.int)(unsafe.Pointer(&a[0])))
 			}
 		},
 		DWCorr: func(xp []float32, wp int, w []float32, k, st int, y []float32, oh, ow int) {

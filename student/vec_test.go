@@ -68,6 +68,12 @@ func TestVecMatchesGo(t *testing.T) {
 				if i, ok := vecSameBits(append(s1[:], q1[:]...), append(s2[:], q2[:]...)); !ok {
 					t.Errorf("%s: Moments differ at %d", name, i)
 				}
+				var u1, u2 [8]float64
+				c.Sums(x, p, &u1)
+				g.Sums(x, p, &u2)
+				if i, ok := vecSameBits(u1[:], u2[:]); !ok {
+					t.Errorf("%s: Sums differ at %d", name, i)
+				}
 				for _, relu := range []bool{false, true} {
 					out1, out2 := vecValues(rng, size), []float32(nil)
 					out2 = slices.Clone(out1)
@@ -150,6 +156,23 @@ func TestVecMatchesGo(t *testing.T) {
 					t.Errorf("%s: DWDots differ at %d: %v, want %v", name, i, a1[i], a2[i])
 				}
 			}
+		}
+	}
+	for _, hw := range [][2]int{{2, 2}, {4, 6}, {7, 7}, {28, 28}, {14, 33}, {3, 17}} {
+		h, w := hw[0], hw[1]
+		const n = 3
+		x := vecValues(rng, n*h*w)
+		for i := range x {
+			if rng.IntN(4) == 0 {
+				x[i] = x[max(i-1, 0)] // equal values: the first one wins
+			}
+		}
+		y1, y2 := make([]float32, n*(h/2)*(w/2)), make([]float32, n*(h/2)*(w/2))
+		a1, a2 := make([]int32, len(y1)), make([]int32, len(y2))
+		c.MaxPool2(x, n, h, w, y1, a1)
+		g.MaxPool2(x, n, h, w, y2, a2)
+		if i, ok := vecSameBits(y1, y2); !ok || !slices.Equal(a1, a2) {
+			t.Errorf("MaxPool2(%dx%d) differs at %d: %v, want %v; argmax %v, want %v", h, w, i, y1[i], y2[i], a1, a2)
 		}
 	}
 }

@@ -257,8 +257,9 @@ type convKernel struct {
 
 	// The shifted products' buffers (conv_shift.go).
 	sbufs   []shiftBufs
-	wt, dwt []float32 // the weight and its gradient as tap matrices
-	flip    []float32 // a depthwise convolution's taps, flipped, for its input gradient
+	wt, dwt []float32    // the weight and its gradient as tap matrices
+	flip    []float32    // a depthwise convolution's taps, flipped, for its input gradient
+	bsum    [][8]float64 // each filter's partial sums of the bias gradient
 }
 
 func (k *convKernel) Forward(ins [][]float32, y []float32) {
@@ -342,19 +343,24 @@ func (k *convKernel) Backward(ins [][]float32, y, dy []float32, dins [][]float32
 	}
 }
 
-// biasGrad sums dy [N,F,H,W] over N, H and W into the bias gradient [F].
+// biasGrad sums dy [N,F,H,W] over N, H and W into the bias gradient [F], each filter's sum by
+// one goroutine in a fixed order (eight partial sums in float64, Vec.Sums).
 func (k *convKernel) biasGrad(dy []float32) {
 	db := k.c.Tensors[1].Grad
 	g := k.g
-	n, c, hw := g.batch, g.groups*g.f, g.cols()
-	clear(db)
-	for i := 0; i < n*c; i++ {
-		var s float32
-		for _, v := range dy[i*hw : (i+1)*hw] {
-			s += v
-		}
-		db[i%c] += s
+	f, hw := g.groups*g.f, g.cols()
+	pl := Planes{N: g.batch, HW: hw, Stride: f * hw}
+	if len(k.bsum) != f {
+		k.bsum = make([][8]float64, f)
 	}
+	parallelRows(f, g.batch*hw, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			s := &k.bsum[c]
+			*s = [8]float64{}
+			vec.Sums(dy[c*hw:], pl, s)
+			db[c] = float32(sum8(s))
+		}
+	})
 }
 
 // weightGrad computes dW = Σ_n dY_n · col_nᵀ.

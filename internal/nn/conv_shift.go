@@ -211,26 +211,23 @@ func (k *convKernel) shiftForward(x, b, y []float32) {
 			if s.direct && b == nil && !k.c.Relu {
 				continue // the product wrote the output in place
 			}
+			// Bias and relu on the rows in place (Vec.Normalize with mean 0 and scale 1 is
+			// v + bias exactly), then the first OW columns of each row out.
 			for f := range g.f {
 				var bias float32
 				if b != nil {
 					bias = b[f]
 				}
+				rows := yp[f*s.n : (f+1)*s.n]
+				if b != nil || k.c.Relu {
+					vec.Normalize(rows, rows, Planes{N: g.oh, HW: g.ow, Stride: s.wq}, 0, 1, 1, bias, k.c.Relu)
+				}
+				if s.direct {
+					continue
+				}
 				dst := yn[f*p : (f+1)*p]
 				for oy := range g.oh {
-					row, src := dst[oy*g.ow:(oy+1)*g.ow], yp[f*s.n+oy*s.wq:f*s.n+oy*s.wq+g.ow]
-					switch {
-					case b == nil && !k.c.Relu:
-						copy(row, src)
-					case k.c.Relu:
-						for j, v := range src {
-							row[j] = max(v+bias, 0)
-						}
-					default:
-						for j, v := range src {
-							row[j] = v + bias
-						}
-					}
+					copy(dst[oy*g.ow:(oy+1)*g.ow], rows[oy*s.wq:])
 				}
 			}
 		}

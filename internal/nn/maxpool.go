@@ -99,13 +99,13 @@ func (k *maxPoolKernel) Forward(ins [][]float32, y []float32) {
 	x, g := ins[0], k.g
 	in, out := g.h*g.w, g.oh*g.ow
 	parallelRows(g.planes, in, func(lo, hi int) {
+		if g.k == 2 && g.st == 2 && g.pad == 0 {
+			// The common case, as vector loops.
+			vec.MaxPool2(x[lo*in:hi*in], hi-lo, g.h, g.w, y[lo*out:hi*out], k.arg[lo*out:hi*out])
+			return
+		}
 		for pl := lo; pl < hi; pl++ {
-			xp, yp, ap := x[pl*in:(pl+1)*in], y[pl*out:(pl+1)*out], k.arg[pl*out:(pl+1)*out]
-			if g.k == 2 && g.st == 2 && g.pad == 0 {
-				g.pool2(xp, yp, ap)
-				continue
-			}
-			g.maxPlane(xp, yp, ap)
+			g.maxPlane(x[pl*in:(pl+1)*in], y[pl*out:(pl+1)*out], k.arg[pl*out:(pl+1)*out])
 		}
 	})
 }
@@ -134,29 +134,6 @@ func (g poolGeom) maxPlane(xp, yp []float32, ap []int32) {
 			if ap != nil {
 				ap[oy*g.ow+ox] = int32(best)
 			}
-		}
-	}
-}
-
-// pool2 pools one plane with 2×2 windows of stride 2, the common case, unrolled.
-func (g poolGeom) pool2(xp, yp []float32, ap []int32) {
-	w := g.w
-	for oy := range g.oh {
-		r0 := 2 * oy * w
-		y, a := yp[oy*g.ow:(oy+1)*g.ow], ap[oy*g.ow:(oy+1)*g.ow]
-		for ox := range y {
-			i := r0 + 2*ox
-			m, best := xp[i], i
-			if v := xp[i+1]; v > m {
-				m, best = v, i+1
-			}
-			if v := xp[i+w]; v > m {
-				m, best = v, i+w
-			}
-			if v := xp[i+w+1]; v > m {
-				m, best = v, i+w+1
-			}
-			y[ox], a[ox] = m, int32(best)
 		}
 	}
 }

@@ -30,6 +30,8 @@ func (p Planes) check(xs ...[]float32) {
 type Vec struct {
 	// Moments adds d = x[i] − x0 (in float64) to s[i mod 8] and d² to ss[i mod 8].
 	Moments func(x []float32, p Planes, x0 float32, s, ss *[8]float64)
+	// Sums adds x[i] (in float64) to s[i mod 8].
+	Sums func(x []float32, p Planes, s *[8]float64)
 	// Normalize sets y[i] = (x[i] − mu)·inv·g + b, then max(·, 0) when relu.
 	Normalize func(x, y []float32, p Planes, mu, inv, g, b float32, relu bool)
 	// GradSums adds d to sb[i mod 8] and d·(x[i] − mu)·inv to sg[i mod 8] (the product in
@@ -48,6 +50,11 @@ type Vec struct {
 	// ReluGrad sets dx[i] = g[i] where the relu output y[i] is not 0 or −0, else 0.
 	ReluGrad func(g, y, dx []float32)
 
+	// MaxPool2 pools n planes [h, w] of x, one after another, with 2×2 windows of stride 2 into
+	// n planes [h/2, w/2] of y, and sets a to the index in its plane of each window's maximum:
+	// the first of the window's values, row by row, that no later one exceeds (a NaN first stays).
+	MaxPool2 func(x []float32, n, h, w int, y []float32, a []int32)
+
 	// DWCorr sets y[oy·ow + ox], for oh rows of ow, to the sum over the k×k taps t = (ki, kj), in
 	// order and from 0, of w[t]·xp[(oy·st + ki)·wp + ox·st + kj]: a depthwise convolution of the
 	// padded plane xp, which holds dwSlack(st) readable values past its last window.
@@ -60,9 +67,9 @@ type Vec struct {
 
 // GoVec returns the plain Go loops, the reference any replacement must match.
 func GoVec() Vec {
-	return Vec{Moments: goMoments, Normalize: goNormalize, GradSums: goGradSums, GradInput: goGradInput,
+	return Vec{Moments: goMoments, Sums: goSums, Normalize: goNormalize, GradSums: goGradSums, GradInput: goGradInput,
 		Hardswish: goHardswish, HardswishGrad: goHardswishGrad, Relu: goRelu, ReluGrad: goReluGrad,
-		DWCorr: goDWCorr, DWDots: goDWDots}
+		MaxPool2: goMaxPool2, DWCorr: goDWCorr, DWDots: goDWDots}
 }
 
 var vec = GoVec()
@@ -73,6 +80,9 @@ func UseVec(v Vec) {
 	g := GoVec()
 	if v.Moments == nil {
 		v.Moments = g.Moments
+	}
+	if v.Sums == nil {
+		v.Sums = g.Sums
 	}
 	if v.Normalize == nil {
 		v.Normalize = g.Normalize
@@ -94,6 +104,9 @@ func UseVec(v Vec) {
 	}
 	if v.ReluGrad == nil {
 		v.ReluGrad = g.ReluGrad
+	}
+	if v.MaxPool2 == nil {
+		v.MaxPool2 = g.MaxPool2
 	}
 	if v.DWCorr == nil {
 		v.DWCorr = g.DWCorr
@@ -129,6 +142,15 @@ func goMoments(x []float32, p Planes, x0 float32, s, ss *[8]float64) {
 			d := float64(v) - c
 			s[i%8] += d
 			ss[i%8] += float64(d * d)
+		}
+	}
+}
+
+func goSums(x []float32, p Planes, s *[8]float64) {
+	p.check(x)
+	for j := range p.N {
+		for i, v := range p.plane(x, j) {
+			s[i%8] += float64(v)
 		}
 	}
 }
@@ -217,6 +239,31 @@ func goReluGrad(g, y, dx []float32) {
 		// all ones when y's magnitude bits are not zero, else zero.
 		mask := uint32(-int32(math.Float32bits(y[i])&0x7fffffff) >> 31)
 		dx[i] = math.Float32frombits(math.Float32bits(g[i]) & mask)
+	}
+}
+
+func goMaxPool2(x []float32, n, h, w int, y []float32, a []int32) {
+	oh, ow := h/2, w/2
+	for pl := range n {
+		xp, yp, ap := x[pl*h*w:(pl+1)*h*w], y[pl*oh*ow:(pl+1)*oh*ow], a[pl*oh*ow:(pl+1)*oh*ow]
+		for oy := range oh {
+			r0 := 2 * oy * w
+			yr, ar := yp[oy*ow:(oy+1)*ow], ap[oy*ow:(oy+1)*ow]
+			for ox := range yr {
+				i := r0 + 2*ox
+				m, best := xp[i], i
+				if v := xp[i+1]; v > m {
+					m, best = v, i+1
+				}
+				if v := xp[i+w]; v > m {
+					m, best = v, i+w
+				}
+				if v := xp[i+w+1]; v > m {
+					m, best = v, i+w+1
+				}
+				yr[ox], ar[ox] = m, int32(best)
+			}
+		}
 	}
 }
 
