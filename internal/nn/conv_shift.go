@@ -72,39 +72,27 @@ func (g convGeom) padInput(x, xp []float32) {
 		}
 		return
 	}
-	g.phases(func(ph, c, y, lo, hi, off int, row []float32) {
-		if y < 0 || y >= g.h {
-			clear(row)
-			return
-		}
-		clear(row[:lo])
-		clear(row[hi:])
-		src := x[(c*g.h+y)*g.w : (c*g.h+y+1)*g.w]
-		if lo < hi {
-			src = src[lo*g.st+off:]
-			for j := range row[lo:hi] {
-				row[lo+j] = src[j*g.st]
-			}
-		}
-	}, xp)
-	clear(xp[g.st*g.st*g.c*s.plane:])
-}
-
-// phases calls fn for each row of each channel plane of each phase (a, b) of the padded
-// phases buf: the row of phase index ph = a·st + b, channel c, input row y (outside the input in
-// the padding), holding input columns cc·st + off for cc in [lo, hi) (the rest is padding).
-func (g convGeom) phases(fn func(ph, c, y, lo, hi, off int, row []float32), buf []float32) {
-	s := g.shift()
-	hq := s.plane / s.wq
-	for a := range g.st {
-		for b := range g.st {
-			ph := a*g.st + b
-			off := b - g.pad
+	// The phases no tap reads (a or b ≥ k, for a kernel smaller than the stride) stay zero.
+	hq, used := s.plane/s.wq, min(g.k, g.st)
+	for a := range used {
+		for b := range used {
+			off := b - p
 			lo, hi := span(off, g.st, g.w, s.wq)
 			for c := range g.c {
-				base := (ph*g.c + c) * s.plane
+				base := ((a*g.st+b)*g.c + c) * s.plane
 				for rr := range hq {
-					fn(ph, c, rr*g.st+a-g.pad, lo, hi, off, buf[base+rr*s.wq:base+(rr+1)*s.wq])
+					row := xp[base+rr*s.wq : base+(rr+1)*s.wq]
+					y := rr*g.st + a - p
+					if y < 0 || y >= g.h || lo >= hi {
+						clear(row)
+						continue
+					}
+					clear(row[:lo])
+					clear(row[hi:])
+					src, d := x[(c*g.h+y)*g.w+lo*g.st+off:(c*g.h+y+1)*g.w], row[lo:hi]
+					for j, i := 0, 0; j < len(d); j, i = j+1, i+g.st {
+						d[j] = src[i]
+					}
 				}
 			}
 		}
@@ -123,15 +111,32 @@ func (g convGeom) unpadInput(dxp, dx []float32) {
 		}
 		return
 	}
-	g.phases(func(ph, c, y, lo, hi, off int, row []float32) {
-		if y < 0 || y >= g.h {
-			return
+	hq, used := s.plane/s.wq, min(g.k, g.st)
+	if used < g.st {
+		clear(dx[:g.c*g.h*g.w]) // the inputs no tap reads
+	}
+	for a := range used {
+		for b := range used {
+			off := b - p
+			lo, hi := span(off, g.st, g.w, s.wq)
+			if lo >= hi {
+				continue
+			}
+			for c := range g.c {
+				base := ((a*g.st+b)*g.c + c) * s.plane
+				for rr := range hq {
+					y := rr*g.st + a - p
+					if y < 0 || y >= g.h {
+						continue
+					}
+					src, d := dxp[base+rr*s.wq+lo:base+rr*s.wq+hi], dx[(c*g.h+y)*g.w+lo*g.st+off:(c*g.h+y+1)*g.w]
+					for j, i := 0, 0; j < len(src); j, i = j+1, i+g.st {
+						d[i] = src[j]
+					}
+				}
+			}
 		}
-		dst := dx[(c*g.h+y)*g.w : (c*g.h+y+1)*g.w]
-		for cc := lo; cc < hi; cc++ {
-			dst[cc*g.st+off] = row[cc]
-		}
-	}, dxp)
+	}
 }
 
 // packTaps writes the weight w [F, C, k, k] as k·k matrices wt [tap][F][C].

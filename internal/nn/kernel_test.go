@@ -178,3 +178,47 @@ func TestMaxPoolKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestConvBackwardOverwrites checks that a convolution's Backward overwrites the whole input
+// gradient, the inputs no window reads included (a 1×1 kernel at stride 2 reads every other
+// row and column): a buffer full of NaN comes back with none.
+func TestConvBackwardOverwrites(t *testing.T) {
+	for _, l := range []Layer{
+		{Type: "conv2d", Filters: 3, Kernel: 1, Stride: 2},
+		{Type: "conv2d", Filters: 3, Kernel: 3, Stride: 3},
+		{Type: "conv2d", Filters: 2, Kernel: 3, Pad: 1, Groups: 2},
+	} {
+		in := Shape{2, 7, 7}
+		op, _ := Lookup("conv2d")
+		out, err := op.Shape(&l, []Shape{in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const batch = 2
+		rng := rand.New(rand.NewPCG(1, 2))
+		tensors := []*Tensor{}
+		for _, ts := range op.Tensors(&l, []Shape{in}, out) {
+			n := 1
+			for _, d := range ts.Shape {
+				n *= d
+			}
+			tensors = append(tensors, &Tensor{Value: randSlice(rng, n, 1), Grad: make([]float32, n)})
+		}
+		k := op.Kernel(KernelConfig{Layer: &l, In: []Shape{in}, Out: out, Batch: batch, Train: true, Tensors: tensors,
+			NeedGrad: []bool{true}, BLAS: goBLAS})
+		x := randSlice(rng, batch*in.Size(), 1)
+		y := make([]float32, batch*out.Size())
+		k.Forward([][]float32{x}, y)
+		dx := make([]float32, len(x))
+		for i := range dx {
+			dx[i] = float32(math.NaN())
+		}
+		k.Backward([][]float32{x}, y, randSlice(rng, len(y), 1), [][]float32{dx})
+		for i, v := range dx {
+			if v != v {
+				t.Errorf("k%d s%d: dx[%d] is NaN: Backward left it as it was", l.Kernel, l.Stride, i)
+				break
+			}
+		}
+	}
+}

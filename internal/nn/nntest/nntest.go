@@ -47,6 +47,8 @@ var Cases = []Case{
 		Spec: `{"input":[6],"classes":3,"layers":[{"type":"dense","units":5},{"type":"batchnorm"},{"type":"tanh"},{"type":"batchnorm"},{"type":"dense","units":3}]}`},
 	{Name: "residual-add", Ops: []string{"add", "batchnorm"},
 		Spec: `{"input":[2,5,5],"classes":3,"layers":[{"type":"conv2d","filters":3,"kernel":3,"pad":1,"name":"stem"},{"type":"relu","name":"r0"},{"type":"conv2d","filters":3,"kernel":3,"pad":1,"bias":false},{"type":"batchnorm","name":"bn"},{"type":"add","inputs":["bn","r0","r0"],"name":"twice"},{"type":"add","inputs":["twice","stem","r0"]},{"type":"globalavgpool"},{"type":"dense","units":3}]}`},
+	{Name: "residual-strided", Ops: []string{"conv2d", "batchnorm", "add"},
+		Spec: `{"input":[2,7,7],"classes":3,"layers":[{"type":"conv2d","filters":3,"kernel":3,"pad":1,"name":"stem"},{"type":"relu","name":"s"},{"type":"conv2d","filters":4,"kernel":3,"stride":2,"pad":"same","bias":false},{"type":"batchnorm"},{"type":"relu"},{"type":"conv2d","filters":4,"kernel":3,"pad":"same","bias":false},{"type":"batchnorm","name":"b"},{"type":"conv2d","filters":4,"kernel":1,"stride":2,"bias":false,"inputs":["s"]},{"type":"batchnorm","name":"p"},{"type":"add","inputs":["b","p"]},{"type":"relu"},{"type":"globalavgpool"},{"type":"dense","units":3}]}`},
 	{Name: "concat-branches", Ops: []string{"concat"},
 		Spec: `{"input":[2,4,4],"classes":3,"layers":[{"type":"conv2d","filters":2,"kernel":1,"name":"a"},{"type":"conv2d","filters":3,"kernel":3,"pad":1,"inputs":["input"],"name":"b"},{"type":"concat","inputs":["a","b","a"]},{"type":"flatten"},{"type":"dense","units":3}]}`},
 	{Name: "avgpool", Ops: []string{"avgpool"},
