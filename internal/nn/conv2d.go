@@ -13,12 +13,14 @@ import (
 // weight [filters, channels/groups, kernel, kernel] (ONNX and PyTorch's layout) and bias
 // [filters]; ONNX Conv.
 //
-// Training is im2col into sgemm, one sample (and group) at a time: the columns of sample n,
-// col [C/G·k·k, OH·OW], times the weight [F/G, C/G·k·k] give its output [F/G, OH·OW], already in
-// NCHW order, with the bias and a fused relu applied while it is in cache. Samples run on
-// GOMAXPROCS goroutines, each with its own column buffer. dW sums fixed blocks of convBlock
-// samples whose partial sums are added in block order, so it does not depend on the thread
-// count; dx is Wᵀ·dY then col2im.
+// Training without groups is k·k shifted sgemms over a padded copy of each sample
+// (conv_shift.go); depthwise convolutions are vector loops over padded planes
+// (conv_depthwise.go). Grouped convolutions with several channels a group are im2col into sgemm,
+// one sample and group at a time: the columns of sample n, col [C/G·k·k, OH·OW], times the
+// weight [F/G, C/G·k·k] give its output [F/G, OH·OW], already in NCHW order, with the bias and a
+// fused relu applied while it is in cache; dx is Wᵀ·dY then col2im. Samples run on GOMAXPROCS
+// goroutines, each with its own buffers. dW sums fixed blocks of convBlock samples whose partial
+// sums are added in block order, so it does not depend on the thread count.
 type conv2d struct{}
 
 func init() { Register(conv2d{}) }

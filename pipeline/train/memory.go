@@ -104,7 +104,7 @@ func parseAddressLimit(limits []byte) (int64, bool) {
 // parameters with their gradients and the optimiser's two moments (Adam's; SGD keeps fewer,
 // which the bound then overstates by at most half the parameters), every layer's output and its
 // gradient for each sample of a batch, and the batch buffers of the input (three batches in
-// flight, raw and preprocessed). Kernel scratch (a convolution's im2col) and Go's own overhead
+// flight, raw and preprocessed). Kernel scratch (a convolution's padded copies) and Go's own overhead
 // come on top, so a run the bound refuses cannot fit.
 func memoryNeed(params, activations, inDim, stDim, batch int) int64 {
 	p, a := int64(params), int64(activations)
