@@ -6,8 +6,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/distillgo/distill/internal/model"
-	"github.com/distillgo/distill/internal/option"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/targets"
 	"github.com/distillgo/distill/pipeline/train"
@@ -143,25 +141,6 @@ func readInputs(inputs []train.TeacherInput) ([]targets.Input, error) {
 		out = append(out, targets.Input{Name: in.Name, Array: a})
 	}
 	return out, nil
-}
-
-// fedByData refuses a teacher that the data set cannot feed: one with several inputs, or an
-// input of another type than float32 (token ids), which need their own arrays (--input).
-func fedByData(m model.Model, path string) error {
-	mi, ok := m.(model.MultiInput)
-	if !ok {
-		return nil
-	}
-	ins := mi.Inputs()
-	if len(ins) == 1 && (ins[0].DType == "float32" || ins[0].DType == "float16" || ins[0].DType == "float64") {
-		return nil // fed from the data in float32, converted at the end
-	}
-	parts := make([]string, len(ins))
-	for i, in := range ins {
-		parts[i] = fmt.Sprintf("%q %s %v", in.Name, in.DType, in.SampleShape)
-	}
-	return &option.Error{Scope: "onnx", Option: "Teacher.Inputs",
-		Err: fmt.Errorf("teacher %s takes %s: feed each from its own array", path, strings.Join(parts, ", "))}
 }
 
 // blasFlag is --blas, which every command that runs the Go student takes; what says when it

@@ -15,6 +15,7 @@ import (
 	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/eval"
+	teacherpkg "github.com/distillgo/distill/pipeline/teacher"
 	"github.com/distillgo/distill/student"
 )
 
@@ -161,33 +162,17 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 	return o, nil
 }
 
-// teacherSpecOver reads --teacher as targets and train take it, `<model.onnx>[:opt=v,...]`: the
-// options given in the spec (scale, mean, std, shape, layout, output) replace the --teacher-*
-// flags' fields.
+// teacherSpecOver reads --teacher as targets and train take it, `<model.onnx>[:opt=v,...]`
+// (teacher.Parse): the options given in the spec (scale, mean, std, shape, layout, output) replace
+// the --teacher-* flags' fields.
 func teacherSpecOver(o *EvalCLIOptions, arg string) error {
-	ts, err := dataset.ParseTeacherSpec(arg, dataset.Preprocess{})
+	a, err := teacherpkg.Parse(arg, o.TeacherOverride)
 	if err != nil {
 		return err
 	}
-	o.TeacherModel, o.TeacherPath = ts.Path, ts.Path
-	p := ts.Preprocess
-	if p.Scale != 0 {
-		o.TeacherOverride.Scale = &p.Scale
-	}
-	if p.Mean != nil {
-		o.TeacherOverride.Mean = p.Mean
-	}
-	if p.Std != nil {
-		o.TeacherOverride.Std = p.Std
-	}
-	if p.InputShape != nil {
-		o.TeacherOverride.InputShape = p.InputShape
-	}
-	if p.Layout != "" {
-		o.TeacherOverride.Layout = p.Layout
-	}
-	if ts.Output != "" {
-		o.TeacherOutputKind = ts.Output
+	o.TeacherModel, o.TeacherPath, o.TeacherOverride = a.Path, a.Path, a.Override
+	if a.Output != "" {
+		o.TeacherOutputKind = a.Output
 	}
 	return nil
 }
@@ -202,7 +187,7 @@ func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
 	if o.TeacherModel != "" {
 		// The teacher's recorded preprocessing, when it has one, stands in for the model's;
 		// the --teacher-* flags override it field by field.
-		stored, err := recordedPreprocess(o.TeacherModel)
+		stored, err := teacherpkg.Recorded(o.TeacherModel)
 		if err != nil {
 			return err
 		}
@@ -211,16 +196,13 @@ func runEval(ctx context.Context, o EvalCLIOptions, w io.Writer) error {
 		} else {
 			slog.Info("the teacher records no preprocessing: running it with the evaluated model's, with the --teacher-* flags given over it", "teacher", o.TeacherModel)
 		}
-		s, err := o.Runtime.Open(o.TeacherModel, model.Options{Batch: o.Batch, InputShape: o.TeacherOverride.InputShape,
-			OutputName: o.TeacherOutput, Output: o.TeacherOutputKind})
-		if err != nil {
-			return asTeacher(err)
-		}
-		if err := fedByData(s, o.TeacherModel); err != nil {
-			s.Close()
-			var oe *option.Error
-			errors.As(err, &oe)
+		s, err := teacherpkg.Open(&o.Runtime, o.TeacherModel, model.Options{Batch: o.Batch, InputShape: o.TeacherOverride.InputShape,
+			OutputName: o.TeacherOutput, Output: o.TeacherOutputKind}, true)
+		if oe := (*option.Error)(nil); errors.As(err, &oe) && oe.Option == "Teacher.Inputs" {
 			return fmt.Errorf("eval: %v; eval feeds a teacher from --data only", oe.Err)
+		}
+		if err != nil {
+			return err
 		}
 		defer s.Close()
 		teacher = s

@@ -83,13 +83,3 @@ func optionError(cCtx *cli.Context, err error, usage bool) error {
 	}
 	return fmt.Errorf("%s: %s", oe.Scope, msg)
 }
-
-// asTeacher marks the option errors of opening a teacher as the teacher's (Teacher.<option>), so
-// that they name the --teacher-* flags rather than those of the model evaluated.
-func asTeacher(err error) error {
-	var oe *option.Error
-	if errors.As(err, &oe) && oe.Scope == "onnx" {
-		return &option.Error{Scope: oe.Scope, Option: "Teacher." + oe.Option, Err: oe.Err}
-	}
-	return err
-}

@@ -1,12 +1,7 @@
 package command
 
 import (
-	"fmt"
-
-	"github.com/distillgo/distill/internal/meta"
-	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/dataset"
-	"github.com/distillgo/distill/pipeline/provenance"
 	"github.com/urfave/cli/v2"
 )
 
@@ -156,27 +151,6 @@ func overrideFromFlags(cCtx *cli.Context, prefix string) (dataset.PreprocessOver
 		o.Layout = p.Layout
 	}
 	return o, nil
-}
-
-// recordedPreprocess returns the preprocessing the model at path records in its metadata
-// (distill.preprocess, as every student distill exports does), or nil when it records none.
-func recordedPreprocess(path string) (*dataset.Preprocess, error) {
-	info, err := onnx.ReadModelInfo(path)
-	if err != nil {
-		return nil, err
-	}
-	raw, ok := info.Metadata[meta.Preprocess]
-	if !ok {
-		return nil, nil
-	}
-	pre, _, err := provenance.Read(map[string]string{meta.Preprocess: raw})
-	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", path, err)
-	}
-	if pre != nil && pre.Scale != 0 {
-		pre.ScaleFrom = "model " + path
-	}
-	return pre, nil
 }
 
 // scaleDefault is the --scale flag's default text: the data's, after whose when it is given.

@@ -16,6 +16,7 @@ import (
 	"github.com/distillgo/distill/onnx"
 	"github.com/distillgo/distill/pipeline/dataset"
 	"github.com/distillgo/distill/pipeline/targets"
+	"github.com/distillgo/distill/pipeline/teacher"
 	"github.com/distillgo/distill/pipeline/train"
 )
 
@@ -304,18 +305,17 @@ func runTargets(ctx context.Context, o TargetsOptions, stdout io.Writer) error {
 }
 
 // teacherSpec parses one --teacher argument: its preprocessing is the spec's options over the
-// plain flags given (flags) over the one its model records, else the defaults.
+// plain flags given (flags) over the one its model records, else the defaults (teacher.Arg).
 func teacherSpec(arg string, flags dataset.PreprocessOverride) (dataset.TeacherSpec, error) {
-	ts, err := dataset.ParseTeacherSpec(arg, dataset.Preprocess{})
+	a, err := teacher.Parse(arg, flags)
 	if err != nil {
-		return ts, fmt.Errorf("targets: --teacher: %w", err)
+		return dataset.TeacherSpec{}, fmt.Errorf("targets: --teacher: %w", err)
 	}
-	stored, err := recordedPreprocess(ts.Path)
+	if a.Recorded, err = teacher.Recorded(a.Path); err != nil {
+		return dataset.TeacherSpec{}, err
+	}
+	ts, from, err := a.Spec(dataset.Preprocess{}, "default")
 	if err != nil {
-		return ts, err
-	}
-	plain, from := flags.Resolve(stored, dataset.Preprocess{}, "default")
-	if ts, err = dataset.ParseTeacherSpec(arg, plain); err != nil {
 		return ts, fmt.Errorf("targets: --teacher: %w", err)
 	}
 	slog.Info("teacher preprocessing", "model", ts.Path, "from", from, "spec", arg != ts.Path)
@@ -329,12 +329,8 @@ func openTeacher(o TargetsOptions, ts dataset.TeacherSpec, ds *dataset.Dataset, 
 	if len(o.Inputs) > 0 {
 		return openInputsTeacher(o, ts, rows)
 	}
-	s, err := o.Runtime.Open(ts.Path, model.Options{Batch: rows, Output: ts.Output, OutputName: o.OutputName, InputShape: ts.Preprocess.InputShape})
+	s, err := teacher.Open(&o.Runtime, ts.Path, model.Options{Batch: rows, Output: ts.Output, OutputName: o.OutputName, InputShape: ts.Preprocess.InputShape}, true)
 	if err != nil {
-		return targets.Teacher{}, asTeacher(err)
-	}
-	if err := fedByData(s, ts.Path); err != nil {
-		s.Close()
 		return targets.Teacher{}, err
 	}
 	d := s.Describe()
@@ -370,9 +366,9 @@ func runTargetsMerge(ctx context.Context, o TargetsMergeOptions, stdout io.Write
 // openInputsTeacher opens a teacher fed by the --input arrays; their float inputs get the
 // teacher's scale, mean and std.
 func openInputsTeacher(o TargetsOptions, ts dataset.TeacherSpec, rows int) (targets.Teacher, error) {
-	s, err := o.Runtime.Open(ts.Path, model.Options{Batch: rows, Output: ts.Output, OutputName: o.OutputName})
+	s, err := teacher.Open(&o.Runtime, ts.Path, model.Options{Batch: rows, Output: ts.Output, OutputName: o.OutputName}, false)
 	if err != nil {
-		return targets.Teacher{}, asTeacher(err)
+		return targets.Teacher{}, err
 	}
 	inputs, err := readInputs(o.Inputs)
 	if err != nil {

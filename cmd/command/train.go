@@ -16,6 +16,7 @@ import (
 	"github.com/distillgo/distill/internal/option"
 	"github.com/distillgo/distill/internal/outputs"
 	"github.com/distillgo/distill/pipeline/dataset"
+	"github.com/distillgo/distill/pipeline/teacher"
 	"github.com/distillgo/distill/pipeline/train"
 	"github.com/distillgo/distill/student"
 )
@@ -380,19 +381,15 @@ func resumeRemedy(err error) error {
 func openOnlineTeachers(o *TrainCLIOptions) ([]model.Model, error) {
 	var opened []model.Model
 	for _, arg := range o.Teachers {
-		ts, err := dataset.ParseTeacherSpec(arg, dataset.Preprocess{})
+		a, err := teacher.Parse(arg, o.TeacherFlags)
 		if err != nil {
 			return opened, fmt.Errorf("train: --teacher: %w", err)
 		}
-		stored, err := recordedPreprocess(ts.Path)
-		if err != nil {
+		if a.Recorded, err = teacher.Recorded(a.Path); err != nil {
 			return opened, err
 		}
-		pre, from := o.TeacherPreprocess, "the student's, with the --teacher-* flags given"
-		if stored != nil {
-			pre, from = o.TeacherFlags.Resolve(stored, o.TeacherPreprocess, "the student's")
-		}
-		if ts, err = dataset.ParseTeacherSpec(arg, pre); err != nil {
+		ts, from, err := a.Spec(o.TeacherPreprocess, "the student's")
+		if err != nil {
 			return opened, fmt.Errorf("train: --teacher: %w", err)
 		}
 		kind := o.TeacherOutputKind
@@ -401,17 +398,12 @@ func openOnlineTeachers(o *TrainCLIOptions) ([]model.Model, error) {
 		}
 		slog.Info("teacher preprocessing", "model", ts.Path, "from", from, "spec", arg != ts.Path)
 		// The teachers run between the student's steps: their idle threads must not spin.
-		s, err := o.Runtime.Open(ts.Path, model.Options{Batch: o.Batch, InputShape: ts.Preprocess.InputShape,
-			OutputName: o.TeacherOutput, Output: kind, NoSpin: true, Features: train.HintTensors(o.Hints)})
+		s, err := teacher.Open(&o.Runtime, ts.Path, model.Options{Batch: o.Batch, InputShape: ts.Preprocess.InputShape,
+			OutputName: o.TeacherOutput, Output: kind, NoSpin: true, Features: train.HintTensors(o.Hints)}, len(o.TeacherInputs) == 0)
 		if err != nil {
-			return opened, asTeacher(err)
+			return opened, err
 		}
 		opened = append(opened, s)
-		if len(o.TeacherInputs) == 0 {
-			if err := fedByData(s, ts.Path); err != nil {
-				return opened, err
-			}
-		}
 		d := s.Describe()
 		slog.Info("online teacher", "model", ts.Path, "device", d.Device, "classes", s.Classes())
 		if len(o.Teachers) == 1 {
