@@ -47,6 +47,7 @@ fuzz:
 # The README's quick start, run as written on a fresh copy of the committed tree (about 15 s).
 examples: setup
 	scripts/readme-examples.sh
+	scripts/guide-examples.sh
 
 clean:
 	rm -rf bin out
