@@ -18,8 +18,8 @@ func csvFlags() []cli.Flag {
 		&cli.StringFlag{Name: "label-column", Usage: "CSV data: the label `<column>` (default: \"label\" when the header has it, else no labels)"},
 		&cli.StringFlag{Name: "feature-columns", Usage: "CSV data: the feature `<columns>`, comma-separated, in this order (default: every other column)"},
 		&cli.StringFlag{Name: "image-size", Usage: "image folder: resize every image to `<h>x<w>` (default: every image the size of the first)"},
-		&cli.StringFlag{Name: "color", Usage: "image folder: read images as `<color>`, gray or rgb (default: as the first image is)"},
-		&cli.StringFlag{Name: "csv-header", Value: dataset.HeaderNames, Usage: "CSV data: the first line is column `<names>`, \"sklearn\" (n_samples,n_features,class names; the label is the last column) or \"none\" (columns are 0, 1, ...)"},
+		enumFlag(&cli.StringFlag{Name: "color", Usage: "image folder: read images as `<color>`, gray or rgb (default: as the first image is)"}, dataset.ColorGray, dataset.ColorRGB),
+		enumFlag(&cli.StringFlag{Name: "csv-header", Value: dataset.HeaderNames, Usage: "CSV data: the first line is column `<names>`, \"sklearn\" (n_samples,n_features,class names; the label is the last column) or \"none\" (columns are 0, 1, ...)"}, dataset.HeaderNames, dataset.HeaderSklearn, dataset.HeaderNone),
 	}
 }
 
@@ -33,9 +33,6 @@ func formatFromFlags(cCtx *cli.Context, paths ...string) (dataset.Format, error)
 	if c.Header == "" {
 		c.Header = dataset.HeaderNames
 	}
-	if err := checkChoice(cCtx, "csv-header", c.Header, []string{dataset.HeaderNames, dataset.HeaderSklearn, dataset.HeaderNone}); err != nil {
-		return c, err
-	}
 	if s := cCtx.String("image-size"); s != "" {
 		size, err := dataset.ParseShape(s)
 		if err != nil || len(size) != 2 {
@@ -43,11 +40,7 @@ func formatFromFlags(cCtx *cli.Context, paths ...string) (dataset.Format, error)
 		}
 		c.ImageSize = size
 	}
-	if c.Color = cCtx.String("color"); c.Color != "" {
-		if err := checkChoice(cCtx, "color", c.Color, []string{dataset.ColorGray, dataset.ColorRGB}); err != nil {
-			return c, err
-		}
-	}
+	c.Color = cCtx.String("color")
 	if s := cCtx.String("feature-columns"); s != "" {
 		for f := range strings.SplitSeq(s, ",") {
 			if f = strings.TrimSpace(f); f == "" {
@@ -150,5 +143,5 @@ func blasFlag(what string) cli.Flag {
 	if what != "" {
 		usage += " " + what
 	}
-	return &cli.StringFlag{Name: "blas", Value: "auto", Usage: usage + ": auto, openblas or go"}
+	return enumFlag(&cli.StringFlag{Name: "blas", Value: "auto", Usage: usage + ": auto, openblas or go"}, choicesBLAS...)
 }

@@ -38,9 +38,9 @@ func evalCommand() *cli.Command {
 		&cli.StringFlag{Name: "teacher", Usage: "also evaluate teacher `<model.onnx>[:opt=v,...]` and report top-1 agreement (options as for targets and train: scale, mean, std, shape, layout, output)", TakesFile: true},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"},
 		&cli.StringFlag{Name: "model-output", Usage: "an ONNX model's output `<name>` that holds the class scores (default: the only one that can)"},
-		&cli.StringFlag{Name: "model-output-kind", Value: "auto", Usage: "what an ONNX model outputs, `<kind>`: auto, logits, probs or logprobs"},
+		enumFlag(&cli.StringFlag{Name: "model-output-kind", Value: "auto", Usage: "what an ONNX model outputs, `<kind>`: auto, logits, probs or logprobs"}, choicesOutput...),
 		&cli.StringFlag{Name: "teacher-output", Usage: "the teacher's output `<name>` that holds the class scores"},
-		&cli.StringFlag{Name: "teacher-output-kind", Value: "auto", Usage: "what the teacher outputs, `<kind>`: auto, logits, probs or logprobs"},
+		enumFlag(&cli.StringFlag{Name: "teacher-output-kind", Value: "auto", Usage: "what the teacher outputs, `<kind>`: auto, logits, probs or logprobs"}, choicesOutput...),
 		&cli.IntFlag{Name: "batch", Value: eval.DefaultBatch, Usage: "inference batch size `<n>`"},
 		blasFlag("for checkpoints"),
 		biasShiftFlag("before scoring"),
@@ -113,11 +113,6 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 	o.TeacherPath = o.TeacherModel
 	o.OutputName, o.OutputKind = cCtx.String("model-output"), cCtx.String("model-output-kind")
 	o.TeacherOutput, o.TeacherOutputKind = cCtx.String("teacher-output"), cCtx.String("teacher-output-kind")
-	for _, f := range []string{"model-output-kind", "teacher-output-kind"} {
-		if err := checkChoice(cCtx, f, cCtx.String(f), choicesOutput); err != nil {
-			return o, err
-		}
-	}
 	if err := requireFlags(cCtx, "model", "data"); err != nil {
 		return o, err
 	}
@@ -139,9 +134,6 @@ func evalOptionsFromFlags(cCtx *cli.Context) (EvalCLIOptions, error) {
 	o.FitData, o.FitLabels, o.FitOnData = cCtx.String("fit-data"), cCtx.String("fit-labels"), cCtx.Bool("fit-on-data")
 	if o.Batch < 1 {
 		return o, usageErrorf(cCtx, "--batch %d: must be at least 1", o.Batch)
-	}
-	if err := checkChoice(cCtx, "blas", o.BLAS, choicesBLAS); err != nil {
-		return o, err
 	}
 	if o.Runtime, err = runtimeFromFlags(cCtx); err != nil {
 		return o, err

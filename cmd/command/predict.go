@@ -33,12 +33,12 @@ func predictCommand() *cli.Command {
 		&cli.StringFlag{Name: "data", Usage: "data `<file>` (IDX, gzip IDX, NPY, NPZ, CSV) or image folder, flat or of class folders (required)", TakesFile: true},
 		&cli.StringFlag{Name: "labels", Usage: "labels `<file>` of --data, to also print the accuracy (not needed)", TakesFile: true},
 		&cli.StringFlag{Name: "out", Usage: "write the predictions to `<file>` (default: standard output)", TakesFile: true},
-		&cli.StringFlag{Name: "format", Usage: "output `<format>`: csv or jsonl (JSON Lines)", DefaultText: "csv, or jsonl for an --out named *.jsonl"},
+		enumFlag(&cli.StringFlag{Name: "format", Usage: "output `<format>`: csv or jsonl (JSON Lines)", DefaultText: "csv, or jsonl for an --out named *.jsonl"}, eval.PredictCSV, eval.PredictJSONL),
 		&cli.IntFlag{Name: "top-k", Value: 1, Usage: "list the `<k>` most probable classes of each sample"},
 		&cli.BoolFlag{Name: "logits", Usage: "also write each sample's scores (logit_0, logit_1, ...)"},
 		overwriteFlag("--out"),
 		&cli.StringFlag{Name: "model-output", Usage: "an ONNX model's output `<name>` that holds the class scores (default: the only one that can)"},
-		&cli.StringFlag{Name: "model-output-kind", Value: "auto", Usage: "what an ONNX model outputs, `<kind>`: auto, logits, probs or logprobs"},
+		enumFlag(&cli.StringFlag{Name: "model-output-kind", Value: "auto", Usage: "what an ONNX model outputs, `<kind>`: auto, logits, probs or logprobs"}, choicesOutput...),
 		&cli.IntFlag{Name: "batch", Value: eval.DefaultBatch, Usage: "inference batch size `<n>`"},
 		blasFlag("for checkpoints"),
 	}
@@ -111,20 +111,11 @@ func predictOptionsFromFlags(cCtx *cli.Context) (PredictCLIOptions, error) {
 			o.Format = eval.PredictJSONL
 		}
 	}
-	if err := checkChoice(cCtx, "format", o.Format, []string{eval.PredictCSV, eval.PredictJSONL}); err != nil {
-		return o, err
-	}
-	if err := checkChoice(cCtx, "model-output-kind", o.OutputKind, choicesOutput); err != nil {
-		return o, err
-	}
 	if o.TopK < 1 {
 		return o, usageErrorf(cCtx, "--top-k %d: must be at least 1", o.TopK)
 	}
 	if o.Batch < 1 {
 		return o, usageErrorf(cCtx, "--batch %d: must be at least 1", o.Batch)
-	}
-	if err := checkChoice(cCtx, "blas", o.BLAS, choicesBLAS); err != nil {
-		return o, err
 	}
 	var err error
 	if o.PredictOptions.Format, err = formatFromFlags(cCtx, o.Data); err != nil {

@@ -43,7 +43,7 @@ func preprocessFlags(prefix, whose string) []cli.Flag {
 			&cli.StringFlag{Name: "mean", Value: "0", Usage: usageMean, DefaultText: def("0")},
 			&cli.StringFlag{Name: "std", Value: "1", Usage: usageStd, DefaultText: def("1")},
 			&cli.StringFlag{Name: "input-shape", Usage: usageInputShape, DefaultText: shape},
-			&cli.StringFlag{Name: "layout", Usage: usageLayout, DefaultText: layout},
+			enumFlag(&cli.StringFlag{Name: "layout", Usage: usageLayout, DefaultText: layout}, dataset.LayoutNCHW, dataset.LayoutNHWC),
 		}
 	}
 	const recorded = "the one the teacher records, else "
@@ -56,7 +56,7 @@ func preprocessFlags(prefix, whose string) []cli.Flag {
 		&cli.StringFlag{Name: prefix + "mean", Usage: "the teacher's --mean: " + usageMean, DefaultText: recorded + whose},
 		&cli.StringFlag{Name: prefix + "std", Usage: "the teacher's --std: " + usageStd, DefaultText: recorded + whose},
 		&cli.StringFlag{Name: prefix + "input-shape", Usage: "the teacher's --input-shape: " + usageInputShape, DefaultText: recorded + "its ONNX input's"},
-		&cli.StringFlag{Name: prefix + "layout", Usage: "the teacher's --layout: " + usageLayout, DefaultText: recorded + layout},
+		enumFlag(&cli.StringFlag{Name: prefix + "layout", Usage: "the teacher's --layout: " + usageLayout, DefaultText: recorded + layout}, dataset.LayoutNCHW, dataset.LayoutNHWC),
 	}
 }
 
@@ -114,9 +114,6 @@ func preprocessFromFlags(cCtx *cli.Context, prefix string, def dataset.Preproces
 	}
 	if cCtx.IsSet(prefix + "layout") {
 		p.Layout = cCtx.String(prefix + "layout")
-		if err := checkChoice(cCtx, prefix+"layout", p.Layout, []string{dataset.LayoutNCHW, dataset.LayoutNHWC}); err != nil {
-			return p, set, err
-		}
 	}
 	if s := cCtx.String(prefix + "input-shape"); s != "" {
 		if p.InputShape, err = dataset.ParseShape(s); err != nil {

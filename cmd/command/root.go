@@ -58,7 +58,7 @@ func globalFlags() []cli.Flag {
 			TakesFile: true,
 		},
 		&cli.StringFlag{Name: flagLogLevel, Value: "info", Usage: "log level: debug, info, warn or error"},
-		&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log format on stderr: text or json"},
+		enumFlag(&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log format on stderr: text or json"}, "text", "json"),
 		&cli.StringFlag{Name: flagCPUProf, Usage: "write a Go CPU profile of the run to `<file>` (read it with 'go tool pprof')", TakesFile: true},
 	}
 }
@@ -253,8 +253,8 @@ func setupLogging(cCtx *cli.Context) error {
 // and eval share; what names the models they apply to ("the teachers", "the online teacher", ...).
 func runtimeFlags(what string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "runtime", Value: runtimeORT, Usage: "run " + what + " with `<runtime>`: ort (onnxruntime) or go (pure Go, CPU: every operator distill exports, see docs/guide/training.md, Student specs)"},
-		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "run " + what + " on `<device>`: cpu, cuda or auto (CUDA if it loads, else CPU)"},
+		enumFlag(&cli.StringFlag{Name: "runtime", Value: runtimeORT, Usage: "run " + what + " with `<runtime>`: ort (onnxruntime) or go (pure Go, CPU: every operator distill exports, see docs/guide/training.md, Student specs)"}, runtimeORT, runtimeGo),
+		enumFlag(&cli.StringFlag{Name: "device", Value: "cpu", Usage: "run " + what + " on `<device>`: cpu, cuda or auto (CUDA if it loads, else CPU)"}, choicesDevice...),
 		&cli.IntFlag{Name: "gpu-id", Usage: "CUDA device ordinal `<n>` for --device cuda or auto"},
 		&cli.IntFlag{Name: "threads", Usage: "onnxruntime intra-op `<threads>` for " + what + " (0: onnxruntime's default, one per core; at most 4 per core)"},
 	}
@@ -294,12 +294,6 @@ func runtimeFromFlags(cCtx *cli.Context) (modelRuntime, error) {
 	}
 	if rt.ORT.Device == "" {
 		rt.ORT.Device = "cpu"
-	}
-	if err := checkChoice(cCtx, "runtime", rt.Name, []string{runtimeORT, runtimeGo}); err != nil {
-		return rt, err
-	}
-	if err := checkChoice(cCtx, "device", rt.ORT.Device, choicesDevice); err != nil {
-		return rt, err
 	}
 	if rt.Name == runtimeGo && rt.ORT.Device != "cpu" {
 		return rt, usageErrorf(cCtx, "--runtime go with --device %s: the pure-Go runtime runs on the CPU", rt.ORT.Device)

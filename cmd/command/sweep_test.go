@@ -58,7 +58,7 @@ func TestSweepUsageErrors(t *testing.T) {
 		{"zero temperature", []string{"--temperatures", "0,1"}, "must be positive"},
 		{"bad alpha", []string{"--alphas", "0.5,1.5"}, "--alphas: 1.5"},
 		{"schedule epochs", []string{"--epochs", "3", "--schedule", "2:1e-3,4:1e-4"}, "--schedule: the steps end at epoch 4, but the run has 3 epochs"},
-		{"bad loss", []string{"--loss", "l1"}, `--loss: "l1"`},
+		{"bad loss", []string{"--loss", "l1"}, `--loss "l1": want kl, mse or dkd`},
 		{"bad batch", []string{"--batch", "0"}, "--batch: 0 must be at least 1"},
 		{"bad std", []string{"--std", "0"}, "--std"},
 	}

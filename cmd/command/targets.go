@@ -105,7 +105,7 @@ func targetsCommand() *cli.Command {
 			&cli.StringFlag{Name: "shard", Value: "0/1", Usage: "compute shard `<i>/<n>` (i from 0) of n contiguous ranges"},
 			&cli.BoolFlag{Name: "fp16", Usage: "store logits as float16"},
 			&cli.IntFlag{Name: "batch", DefaultText: batchDefaultText, Usage: "samples per teacher run `<n>`"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"teacher-output-kind"}, Value: "auto", Usage: "teacher output kind: auto, logits, probs or logprobs (--teacher-output-kind, as train and eval call it)"},
+			enumFlag(&cli.StringFlag{Name: "output", Aliases: []string{"teacher-output-kind"}, Value: "auto", Usage: "teacher output kind: auto, logits, probs or logprobs (--teacher-output-kind, as train and eval call it)"}, choicesOutput...),
 			&cli.StringFlag{Name: "teacher-output", Usage: "the teachers' output `<name>` that holds the class scores (default: the only one that can)"},
 			&cli.GenericFlag{Name: "input", Value: &repeatedString{}, Usage: "feed the teacher's input from an array: `<name>=<file>` (IDX, NPY, NPZ[:key]) or <file>.npz (every key); repeat for each input"},
 		}, append(append(runtimeFlags("the teachers"), csvFlags()...), preprocessFlags("", "the one each teacher records")...)...),
@@ -187,9 +187,6 @@ func targetsOptionsFromFlags(cCtx *cli.Context) (TargetsOptions, error) {
 	}
 	var err error
 	if o.Runtime, err = runtimeFromFlags(cCtx); err != nil {
-		return o, err
-	}
-	if err := checkChoice(cCtx, "output", o.Output, choicesOutput); err != nil {
 		return o, err
 	}
 	if o.Shard, o.Shards, err = targets.ParseShard(cCtx.String("shard")); err != nil {

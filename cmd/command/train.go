@@ -111,20 +111,20 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "teacher-output", Usage: "the online teacher's output `<name>` that holds the class scores (default: the only one that can)"},
 		&cli.GenericFlag{Name: "hint", Value: &repeatedString{}, Usage: "feature distillation: the online teacher's inner tensor against a student layer, `<tensor>=<layer>[:loss=mse|cosine|at][:weight=<w>]` (tensors: distill inspect --nodes; layers by their spec name; mse and cosine after a learned projection, at without); repeatable"},
 		&cli.GenericFlag{Name: "teacher-input", Value: &repeatedString{}, Usage: "feed the online teacher's input from an array of --data's samples: `<name>=<file>` or <file>.npz (every key); repeat for each input"},
-		&cli.StringFlag{Name: "teacher-output-kind", Value: "auto", Usage: "what the online teacher outputs, `<kind>`: auto, logits, probs or logprobs"},
+		enumFlag(&cli.StringFlag{Name: "teacher-output-kind", Value: "auto", Usage: "what the online teacher outputs, `<kind>`: auto, logits, probs or logprobs"}, choicesOutput...),
 		&cli.Float64Flag{Name: "temperature", Aliases: []string{"T"}, Value: def.Temperature, Usage: "softmax temperature `<T>` of the soft targets"},
 		&cli.Float64Flag{Name: "alpha", Value: def.Alpha, Usage: "weight `<a>` of the soft loss; 1 - a weights the hard loss"},
-		&cli.StringFlag{Name: "loss", Value: def.Loss, Usage: "soft loss `<kind>`: kl (T^2-scaled batchmean KL), mse (logit matching) or dkd (decoupled KD; needs labels)"},
+		enumFlag(&cli.StringFlag{Name: "loss", Value: def.Loss, Usage: "soft loss `<kind>`: kl (T^2-scaled batchmean KL), mse (logit matching) or dkd (decoupled KD; needs labels)"}, "kl", "mse", "dkd"),
 		&cli.Float64Flag{Name: "dkd-alpha", Value: def.DKDAlpha, Usage: "weight `<a>` of DKD's target-vs-rest term (TCKD) for --loss dkd"},
 		&cli.Float64Flag{Name: "dkd-beta", Value: def.DKDBeta, Usage: "weight `<b>` of DKD's non-target term (NCKD) for --loss dkd"},
 		&cli.IntFlag{Name: "dkd-warmup", Value: def.DKDWarmup, Usage: "ramp the DKD term in over the first `<n>` epochs (weight min(epoch/n, 1); 0: none)"},
 		&cli.BoolFlag{Name: "standardize-logits", Usage: "z-score teacher and student logits per sample before the tempered softmax (kl or dkd; CE keeps raw logits)"},
-		&cli.StringFlag{Name: "ensemble", Value: def.Ensemble, Usage: "combine an ensemble's teachers by `<what>`: probs (mean tempered probabilities) or logits"},
+		enumFlag(&cli.StringFlag{Name: "ensemble", Value: def.Ensemble, Usage: "combine an ensemble's teachers by `<what>`: probs (mean tempered probabilities) or logits"}, "probs", "logits"),
 		&cli.IntFlag{Name: "epochs", Value: def.Epochs, Usage: "total number of epochs `<n>` (default with a step --schedule: its last epoch)"},
 		&cli.IntFlag{Name: "batch", Value: def.Batch, Usage: "mini-batch size `<n>`"},
 		&cli.Float64Flag{Name: "lr", Value: def.LR, Usage: "learning rate `<lr>` (the peak of --schedule cosine)"},
 		&cli.StringFlag{Name: "schedule", Usage: "learning-rate `<schedule>`: END:LR,... (e.g. 30:1e-3,40:1e-4) or cosine (default: --lr throughout)"},
-		&cli.StringFlag{Name: "optimizer", Value: def.Optimizer, Usage: "`<name>`: adam (beta1 0.9, beta2 0.999, eps 1e-8) or sgd"},
+		enumFlag(&cli.StringFlag{Name: "optimizer", Value: def.Optimizer, Usage: "`<name>`: adam (beta1 0.9, beta2 0.999, eps 1e-8) or sgd"}, "adam", "sgd"),
 		&cli.Float64Flag{Name: "momentum", Value: def.Momentum, Usage: "momentum `<m>` of sgd"},
 		&cli.IntFlag{Name: "jitter", Value: def.Jitter, Usage: "shift each training image by up to `<k>` pixels, below its height and width (images only: online or hard-label training)"},
 		&cli.StringFlag{Name: "augment", Usage: "augment the training images with `<list>`, applied in order: flip, crop:<pixels>, jitter:<pixels>, erase:<p>, mixup:<a>, cutmix:<a> (e.g. crop:2,flip; images only; an online teacher sees the augmented batch)"},
@@ -243,9 +243,6 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 		}
 	}
 	o.BLAS = cCtx.String("blas")
-	if err := checkChoice(cCtx, "blas", o.BLAS, choicesBLAS); err != nil {
-		return o, err
-	}
 	o.TeacherOutput, o.TeacherOutputKind = cCtx.String("teacher-output"), cCtx.String("teacher-output-kind")
 	if g, ok := cCtx.Generic("teacher-input").(*repeatedString); ok {
 		var err error
@@ -270,9 +267,6 @@ func trainOptionsFromFlags(cCtx *cli.Context) (TrainCLIOptions, error) {
 	}
 	if o.TeacherOutputKind == "" {
 		o.TeacherOutputKind = model.OutputAuto // sweep has no online teacher
-	}
-	if err := checkChoice(cCtx, "teacher-output-kind", o.TeacherOutputKind, choicesOutput); err != nil {
-		return o, err
 	}
 	err := scheduleFromFlags(cCtx, t)
 	if err != nil {

@@ -107,7 +107,7 @@ func TestTrainUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"both teacher kinds", []string{"--soft-targets", "s", "--teacher", "t"}, "choose one"},
-		{"bad loss", []string{"--loss", "l1"}, `--loss: "l1"`},
+		{"bad loss", []string{"--loss", "l1"}, `--loss "l1": want kl, mse or dkd`},
 		{"bad alpha", []string{"--alpha", "1.5"}, "--alpha: 1.5"},
 		{"jitter offline", []string{"--soft-targets", "s", "--jitter", "2"}, "--jitter: 2 with offline soft targets"},
 		{"eval data alone", []string{"--eval-data", f.evalData}, "--eval-data: eval data and eval labels go together"},
