@@ -74,16 +74,16 @@ func listOr(v []float64, def string) string {
 // (training data and eval data) share one.
 type Format struct {
 	// Label is a CSV's label column ("" means "label" when the header has it, else no labels).
-	Label string
+	Label string `flag:"label-column"`
 	// Features are a CSV's feature columns in this order (nil: every other column).
-	Features []string
+	Features []string `flag:"feature-columns"`
 	// Header is the form of a CSV's first line (HeaderNames when empty, HeaderSklearn, HeaderNone).
-	Header string
+	Header string `flag:"csv-header"`
 	// ImageSize is the [height, width] an image folder's images are resized to (nil: the size of
 	// the first image, which every image must have).
-	ImageSize []int
+	ImageSize []int `flag:"image-size"`
 	// Color is ColorGray or ColorRGB for an image folder ("": as the first image is).
-	Color string
+	Color string `flag:"color"`
 }
 
 // Source returns the source of data and labels read in this format; the CSV fields apply to CSV

@@ -28,40 +28,43 @@ const (
 // Options configures Eval. The zero value of every field but Model, Data and Labels is its default.
 type Options struct {
 	// Model is a student checkpoint or an ONNX model; the kind is read from the file's bytes.
-	Model string
+	Model string `flag:"model"`
 	// Data and Labels are the evaluation set; labels are required (a CSV file's are a column).
-	Data, Labels string
+	Data   string `flag:"data"`
+	Labels string `flag:"labels"`
 	// Format says how a CSV file or an image folder is read.
 	Format dataset.Format
 	// Preprocess, when set, is the model's input preprocessing. When nil it comes from the
 	// checkpoint, or from the ONNX model's metadata (key meta.Preprocess); for an ONNX model
 	// without it, the defaults for the data (scale 255 for 8-bit data and 1 for floats, mean 0,
 	// std 1, the model's input shape).
-	Preprocess *dataset.Preprocess
+	Preprocess *dataset.Preprocess `flag:"scale,mean,std,input-shape"`
 	// PreprocessOverride replaces single fields of the model's preprocessing (Preprocess, else
 	// the stored one, else the defaults): the flags given on their own.
-	PreprocessOverride dataset.PreprocessOverride
+	PreprocessOverride dataset.PreprocessOverride `flag:"scale,mean,std,input-shape"`
 	// TeacherPath names the teacher (an argument of Eval) in the result.
-	TeacherPath string
+	TeacherPath string `flag:"teacher"`
 	// TeacherPreprocess is the teacher's input preprocessing; nil means the model's scale, mean
 	// and std (and the teacher's own input shape). TeacherOverride replaces single fields of it.
-	TeacherPreprocess *dataset.Preprocess
-	TeacherOverride   dataset.PreprocessOverride
+	TeacherPreprocess *dataset.Preprocess        `flag:"teacher-scale,teacher-mean,teacher-std,teacher-input-shape"`
+	TeacherOverride   dataset.PreprocessOverride `flag:"teacher-scale,teacher-mean,teacher-std,teacher-input-shape"`
 	// Batch is the inference batch size (0 means DefaultBatch).
-	Batch int
+	Batch int `flag:"batch"`
 	// OutputName and OutputKind say which output of an ONNX model holds the class scores and
 	// what they are (see model.Options; empty: the only candidate, and auto).
-	OutputName, OutputKind string
+	OutputName string `flag:"model-output"`
+	OutputKind string `flag:"model-output-kind"`
 	// BiasShifts are added to the model's output logits before scoring (default none): the same
 	// as adding them to its last layer's bias.
-	BiasShifts []BiasShift
+	BiasShifts []BiasShift `flag:"bias-shift"`
 	// FitBias lists classes whose shifts are fitted (FitBiasShifts) on FitData and FitLabels,
 	// on top of BiasShifts, and then applied to Data (default none).
-	FitBias []int
+	FitBias []int `flag:"fit-bias"`
 	// FitData and FitLabels are the held-out set the shifts are fitted on; FitOnData fits them
 	// on Data itself instead, which makes Data's figures optimistic: it must be asked for.
-	FitData, FitLabels string
-	FitOnData          bool
+	FitData   string `flag:"fit-data"`
+	FitLabels string `flag:"fit-labels"`
+	FitOnData bool   `flag:"fit-on-data"`
 }
 
 // DefaultBatch is the inference batch size of Eval when Options.Batch is 0: large enough for

@@ -16,27 +16,28 @@ import (
 // default.
 type PredictOptions struct {
 	// Model is a student checkpoint or an ONNX model; the kind is read from the file's bytes.
-	Model string
+	Model string `flag:"model"`
 	// Data is the data to predict: any file or image folder dataset.Open reads, a flat folder
 	// of images (no class folders) among them. Labels are not needed.
-	Data string
+	Data string `flag:"data"`
 	// Labels is the labels file of Data, when it has one (default none). With labels (this
 	// file, a CSV label column, class folders) Predict also scores the predictions.
-	Labels string
+	Labels string `flag:"labels"`
 	// Format says how a CSV file or an image folder is read.
 	Format dataset.Format
 	// Preprocess and PreprocessOverride choose the model's input preprocessing as for Eval:
 	// Preprocess when set, else the model's recorded one, else the defaults for the data, with
 	// the fields of PreprocessOverride in place.
-	Preprocess         *dataset.Preprocess
-	PreprocessOverride dataset.PreprocessOverride
+	Preprocess         *dataset.Preprocess        `flag:"scale,mean,std,input-shape"`
+	PreprocessOverride dataset.PreprocessOverride `flag:"scale,mean,std,input-shape"`
 	// Batch is the inference batch size (0 means DefaultBatch).
-	Batch int
+	Batch int `flag:"batch"`
 	// OutputName and OutputKind say which output of an ONNX model holds the class scores and
 	// what they are (see model.Options; empty: the only candidate, and auto).
-	OutputName, OutputKind string
+	OutputName string `flag:"model-output"`
+	OutputKind string `flag:"model-output-kind"`
 	// TopK is how many of the most probable classes each prediction lists (0 means 1).
-	TopK int
+	TopK int `flag:"top-k"`
 	// Logits keeps each sample's scores (Prediction.Logits); default false.
 	Logits bool
 }

@@ -33,36 +33,36 @@ const MaxRandomVerify = 4096
 // Options configures Checkpoint (`distill export`).
 type Options struct {
 	// Checkpoint is the student checkpoint to export (required).
-	Checkpoint string
+	Checkpoint string `flag:"model"`
 	// Spec, when not nil, is the architecture the checkpoint must have been trained for.
 	Spec *student.Spec
 	// Out is the ONNX file to write (required). It appears only once written and verified.
-	Out string
+	Out string `flag:"out"`
 	// Opset is the ai.onnx opset (0: onnx.DefaultOpset, 13).
-	Opset int
+	Opset int `flag:"opset"`
 	// FP16 stores the weights as float16 (default false).
-	FP16 bool
+	FP16 bool `flag:"fp16"`
 	// Int8 stores the dense and conv2d weights as per-output-channel symmetric int8 with float32
 	// scales (onnx.ExportGraph.Int8; default false). It excludes FP16 and needs opset >= 13.
-	Int8 bool
+	Int8 bool `flag:"int8"`
 	// KeepBN writes every batchnorm as a BatchNormalization node; by default (false) each one whose
 	// input is a dense or conv2d layer read by it alone is folded into that layer's weights and
 	// bias (GraphOptions.FoldBN).
 	KeepBN bool
 	// Verify is the number of samples the exported model is checked on, run by a model runtime,
 	// against the student's own forward pass; 0 skips the check (and no runtime is needed).
-	Verify int
+	Verify int `flag:"verify"`
 	// VerifyData is a data file (any dataset.Open reads: IDX, gzip IDX, NPY, NPZ, CSV or an image
 	// folder, with their default options) whose first Verify samples, preprocessed as
 	// the checkpoint records, are used for the check; empty means deterministic random raw values
 	// in [0, scale] drawn from Seed, preprocessed the same way.
-	VerifyData string
+	VerifyData string `flag:"verify-data"`
 	// Seed seeds the random verification inputs (default 0 is a valid seed).
-	Seed uint64
+	Seed uint64 `flag:"seed"`
 	// BiasShifts, when set, are added to the student's output bias before it is written
 	// (ShiftOutputBias), recorded as meta.BiasShift; the verification then compares the shifted
 	// student with the file.
-	BiasShifts []eval.BiasShift
+	BiasShifts []eval.BiasShift `flag:"bias-shift"`
 	// AlsoVerify, when set, is a second runtime the export is checked under with the same samples
 	// and bound (the pure-Go one beside onnxruntime), before the file is moved into place.
 	AlsoVerify model.Runtime

@@ -32,15 +32,16 @@ type Options struct {
 	// Losses, when not empty, is one more axis of the grid, outermost: each a loss as ParseLoss
 	// reads it ("kl", "dkd", "kl+std", ...), and each run's name starts with it. Empty: Train's
 	// own loss for every run, and names without it.
-	Losses []Loss
+	Losses []Loss `flag:"losses"`
 	// Temperatures and Alphas span the grid (each non-empty).
-	Temperatures, Alphas []float64
+	Temperatures []float64 `flag:"temperatures"`
+	Alphas       []float64 `flag:"alphas"`
 	// Dir receives each run's checkpoint, metrics and curves (named by RunName) and sweep.json
 	// with the results. A run whose checkpoint is there is resumed (or, if complete, only read
 	// back), so an interrupted sweep continues where it stopped; one whose checkpoint records
 	// other settings (see train's SettingError), is past Epochs or was evaluated on other eval
 	// data is trained afresh, with a line saying why.
-	Dir string
+	Dir string `flag:"out-dir"`
 }
 
 // Loss is one value of the loss axis: train's Loss and StandardizeLogits.

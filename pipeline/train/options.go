@@ -13,47 +13,50 @@ import (
 // Inputs says what to train on. Spec, Data and Out (in Output) are required.
 type Inputs struct {
 	// Spec is the student spec JSON file (also with Resume: the checkpoint's spec must equal it).
-	Spec string
+	Spec string `flag:"model"`
 	// Data and Labels are the training set (IDX or NPY). Labels may be empty only when training
 	// on soft targets alone.
-	Data, Labels string
+	Data   string `flag:"data"`
+	Labels string `flag:"labels"`
 	// EvalData and EvalLabels, when set, are evaluated after every epoch. EvalLabels goes with
 	// EvalData unless EvalData is a CSV file, whose labels are a column.
-	EvalData, EvalLabels string
+	EvalData   string `flag:"eval-data"`
+	EvalLabels string `flag:"eval-labels"`
 	// Format says how CSV files and image folders (Data and EvalData) are read (default: every
 	// CSV column a feature but "label"; images of the first image's size and colour).
 	Format dataset.Format
 	// Preprocess is the student's input preprocessing, stored in the checkpoint (default: the
 	// data's scale, 255 for 8-bit data and 1 for floats, with mean 0 and std 1). A zero Scale is
 	// the data's.
-	Preprocess dataset.Preprocess
+	Preprocess dataset.Preprocess `flag:"scale,mean,std,input-shape"`
 	// SoftTargets is an offline soft-target file made from Data. At most one of SoftTargets and
 	// an online teacher (an argument of Train); with neither, training uses hard labels only.
-	SoftTargets string
+	SoftTargets string `flag:"soft-targets"`
 	// TeacherPath names the online teacher's model file for provenance (its sha256 is recorded).
-	TeacherPath string
+	TeacherPath string `flag:"teacher"`
 	// Standardize replaces Preprocess's mean and std with those of Data (per channel, or per
 	// feature of tabular data; see dataset.Standardize), stored like any other preprocessing.
-	Standardize bool
+	Standardize bool `flag:"standardize"`
 	// TeacherPreprocess is the online teacher's input preprocessing (a zero Scale is the data's).
-	TeacherPreprocess dataset.Preprocess
+	TeacherPreprocess dataset.Preprocess `flag:"teacher-scale,teacher-mean,teacher-std,teacher-input-shape"`
 	// OnlineTeachers describes the teachers of an online ensemble (TrainEnsemble), one per model
 	// in the same order, each with its own preprocessing; TeacherPath and TeacherPreprocess are
 	// then unused (default none: one online teacher, or none).
-	OnlineTeachers []OnlineTeacher
+	OnlineTeachers []OnlineTeacher `flag:"teacher"`
 	// TeacherInputs, when set, feed the online teacher's named inputs from their own arrays (a
 	// token teacher's input_ids and attention_mask), which hold Data's samples in the same
 	// order, instead of Data's samples: teacher and student then see different representations
 	// of the same samples. Jitter does not shift them. The teacher must be a model.MultiInput.
-	TeacherInputs []TeacherInput
+	TeacherInputs []TeacherInput `flag:"teacher-input"`
 	// InitFrom initialises the student's weights from an ONNX student exported by this tool
 	// (default: none, a seeded initialisation).
-	InitFrom string
+	InitFrom string `flag:"init-from"`
 	// ExcludeClasses drops the training samples of these classes, by their label, from both
 	// the soft and the hard term (default none: every sample); OnlyClasses keeps only the
 	// samples of these classes. At most one of the two; both need labels. The eval set is not
 	// filtered.
-	ExcludeClasses, OnlyClasses []int
+	ExcludeClasses []int `flag:"exclude-classes"`
+	OnlyClasses    []int `flag:"only-classes"`
 }
 
 // TeacherInput names the array file that feeds one input of the online teacher.
@@ -65,71 +68,72 @@ type TeacherInput struct {
 // Settings says how to train.
 type Settings struct {
 	// Temperature T of the soft targets (default 20, Hinton et al. 2015 §3 for MNIST).
-	Temperature float64
+	Temperature float64 `flag:"temperature"`
 	// Alpha weights the soft loss against the hard one (default 0.7); 1 trains on soft targets
 	// alone.
-	Alpha float64
+	Alpha float64 `flag:"alpha"`
 	// Loss is "kl" (default), "mse" (logit matching on zero-meaned logits) or "dkd" (decoupled
 	// knowledge distillation, Zhao et al. 2022; it needs labels). student.Loss has the formulas.
-	Loss string
+	Loss string `flag:"loss"`
 	// DKDAlpha and DKDBeta weigh DKD's target-vs-rest term (TCKD) and its non-target term
 	// (NCKD) for Loss "dkd" (defaults 1 and 8, the paper's).
-	DKDAlpha, DKDBeta float64
+	DKDAlpha float64 `flag:"dkd-alpha"`
+	DKDBeta  float64 `flag:"dkd-beta"`
 	// DKDWarmup ramps the soft part of Loss "dkd" in over the first DKDWarmup epochs: epoch e
 	// (from 1) weighs it by min(e / DKDWarmup, 1), as the paper's code does (default 20, the
 	// paper's; 0: no warm-up). A hook of the loop sets the weights at each epoch's start.
-	DKDWarmup int
+	DKDWarmup int `flag:"dkd-warmup"`
 	// StandardizeLogits z-scores the student's and the teachers' logits per sample before the
 	// tempered softmax of Loss "kl" or "dkd" (Sun et al. 2024); the hard part keeps the raw
 	// logits (default false).
-	StandardizeLogits bool
+	StandardizeLogits bool `flag:"standardize-logits"`
 	// Ensemble combines several teachers: "probs" (default: mean tempered probabilities) or
 	// "logits".
-	Ensemble string
+	Ensemble string `flag:"ensemble"`
 	// Epochs is the total number of epochs (default 10); a resumed run continues up to it.
-	Epochs int
+	Epochs int `flag:"epochs"`
 	// Batch is the mini-batch size (default 128).
-	Batch int
+	Batch int `flag:"batch"`
 	// LR is the learning rate (default 1e-3): the constant rate, or the peak of a cosine
 	// Schedule. A step Schedule gives its own rates.
-	LR float64
+	LR float64 `flag:"lr"`
 	// Schedule changes the learning rate between epochs (default: none, LR throughout).
-	Schedule Schedule
+	Schedule Schedule `flag:"schedule"`
 	// Optimizer is "adam" (default; beta1 0.9, beta2 0.999, eps 1e-8 as in Kingma & Ba 2015)
 	// or "sgd".
-	Optimizer string
+	Optimizer string `flag:"optimizer"`
 	// Momentum of SGD (default 0.9).
-	Momentum float64
+	Momentum float64 `flag:"momentum"`
 	// Jitter shifts each training image by up to Jitter pixels in each direction (default 0),
 	// in raw space before either side's preprocessing. It needs image samples and cannot be
 	// used with offline soft targets, which were computed on the unshifted images.
-	Jitter int
+	Jitter int `flag:"jitter"`
 	// Augment is the list of augmentations of the training images, applied in order to every
 	// batch before both sides' preprocessing (see package augment: "crop:2,flip", ...; default
 	// none). Jitter k is the same as "jitter:k" and cannot be given with it. Like Jitter it needs
 	// image samples and an online teacher, which sees the augmented batch.
-	Augment string
+	Augment string `flag:"augment"`
 	// Hints are feature-distillation terms against the online teacher's inner tensors (see
 	// HintOption): one online teacher, opened with HintTensors(Hints) as its model.Options
 	// Features. Their projections are trained with the student and saved in the checkpoint.
-	Hints []HintOption
+	Hints []HintOption `flag:"hint"`
 	// Seed seeds weight initialisation, shuffling, augmentation and dropout (default 1).
-	Seed uint64
+	Seed uint64 `flag:"seed"`
 }
 
 // Output says where results go.
 type Output struct {
 	// Checkpoint is the checkpoint path (required), saved atomically at every epoch's end.
-	Checkpoint string
+	Checkpoint string `flag:"out"`
 	// Resume continues the checkpoint up to Epochs. Without it an existing checkpoint is
 	// refused unless Overwrite is set.
-	Resume bool
+	Resume bool `flag:"resume"`
 	// Overwrite lets a fresh run replace an existing checkpoint (at its first epoch's end).
-	Overwrite bool
+	Overwrite bool `flag:"overwrite"`
 	// Metrics, when set, receives one JSON line per epoch (EpochMetrics), rewritten atomically.
-	Metrics string
+	Metrics string `flag:"metrics"`
 	// Plot, when set, receives loss and accuracy curves as a PNG after every epoch.
-	Plot string
+	Plot string `flag:"plot"`
 }
 
 // Options configures Train: what to train on, how, and where the results go.
