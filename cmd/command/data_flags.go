@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -11,10 +12,11 @@ import (
 	"github.com/distillgo/distill/pipeline/train"
 )
 
-// csvFlags returns the flags that say how CSV data and image folders are read, shared by
-// targets, train (for --data and --eval-data), eval and sweep.
+// csvFlags returns the flags that say how CSV data and image folders are read and how array
+// labels are named, shared by targets, train (for --data and --eval-data), eval, predict and sweep.
 func csvFlags() []cli.Flag {
 	return []cli.Flag{
+		&cli.StringFlag{Name: "class-names", Usage: "IDX, NPY or NPZ labels: the classes' `<names>`, class 0 first, as a file of one name a line or a,b,c; recorded as an image folder's are (default: the labels are class numbers)"},
 		&cli.StringFlag{Name: "label-column", Usage: "CSV data: the label `<column>` (default: \"label\" when the header has it, else no labels)"},
 		&cli.StringFlag{Name: "feature-columns", Usage: "CSV data: the feature `<columns>`, comma-separated, in this order (default: every other column)"},
 		&cli.StringFlag{Name: "image-size", Usage: "image folder: resize every image to `<h>x<w>` (default: every image the size of the first)"},
@@ -41,6 +43,13 @@ func formatFromFlags(cCtx *cli.Context, paths ...string) (dataset.Format, error)
 		c.ImageSize = size
 	}
 	c.Color = cCtx.String("color")
+	if s := cCtx.String("class-names"); s != "" {
+		names, err := readClassNames(s)
+		if err != nil {
+			return c, usageErrorf(cCtx, "--class-names: %v", err)
+		}
+		c.ClassNames = names
+	}
 	if s := cCtx.String("feature-columns"); s != "" {
 		for f := range strings.SplitSeq(s, ",") {
 			if f = strings.TrimSpace(f); f == "" {
@@ -57,7 +66,7 @@ func formatFromFlags(cCtx *cli.Context, paths ...string) (dataset.Format, error)
 // do not apply to a file, so the flag would be silently ignored.
 func checkFormatApplies(cCtx *cli.Context, paths []string) error {
 	var given []string
-	csv, folder := false, false
+	csv, folder, array := false, false, 0
 	for _, p := range paths {
 		if p == "" {
 			continue
@@ -65,6 +74,9 @@ func checkFormatApplies(cCtx *cli.Context, paths []string) error {
 		given = append(given, p)
 		csv = csv || dataset.IsCSV(p)
 		folder = folder || (dataset.HasOwnLabels(p) && !dataset.IsCSV(p))
+		if !dataset.HasOwnLabels(p) {
+			array++
+		}
 	}
 	if len(given) == 0 {
 		return nil
@@ -78,12 +90,51 @@ func checkFormatApplies(cCtx *cli.Context, paths []string) error {
 			return usageErrorf(cCtx, "--%s: for an image folder (a directory of images, or of class folders of images), and %s %s", f, what, notOne)
 		}
 	}
+	if cCtx.IsSet("class-names") && array == 0 {
+		return usageErrorf(cCtx, "--class-names: for labels in an array file (IDX, NPY, NPZ); %s %s (CSV data and image folders name their own classes)", what, notArray(len(given)))
+	}
 	for _, f := range []string{"label-column", "feature-columns", "csv-header"} {
 		if !csv && cCtx.IsSet(f) {
 			return usageErrorf(cCtx, "--%s: for CSV data (a file named *.csv or *.csv.gz), and %s %s", f, what, isNot)
 		}
 	}
 	return nil
+}
+
+// notArray says that the n data paths hold no array file.
+func notArray(n int) string {
+	if n == 1 {
+		return "is not one"
+	}
+	return "are not"
+}
+
+// readClassNames reads --class-names: a file of one name a line (blank lines skipped), or the
+// names separated by commas.
+func readClassNames(arg string) ([]string, error) {
+	var names []string
+	if st, err := os.Stat(arg); err == nil && st.Mode().IsRegular() {
+		b, err := os.ReadFile(arg)
+		if err != nil {
+			return nil, err
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				names = append(names, line)
+			}
+		}
+		if len(names) == 0 {
+			return nil, fmt.Errorf("%s holds no names", arg)
+		}
+		return names, nil
+	}
+	for n := range strings.SplitSeq(arg, ",") {
+		names = append(names, strings.TrimSpace(n))
+	}
+	if len(names) < 2 && !strings.Contains(arg, ",") {
+		return nil, fmt.Errorf("%q is neither a file nor a list of names a,b,c", arg)
+	}
+	return names, nil
 }
 
 // parseInputs reads --input (or --teacher-input) arguments: "<name>=<file>" feeds the model input

@@ -138,7 +138,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Flags:           globalFlags(),
 		Writer:          stdout,
 		ErrWriter:       stderr,
-		HideHelpCommand: true,
+		HideHelpCommand: false, // `distill help <command>` prints the command's help
 		// Never let urfave/cli call os.Exit: Main decides exit codes.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(cCtx *cli.Context, err error, _ bool) error {

@@ -41,6 +41,8 @@ func TestChoiceErrors(t *testing.T) {
 		{"eval device", []string{"eval", "--model", "m", "--data", "d", "--labels", "l", "--device", "tpu"}, `--device "tpu": want cpu, cuda or auto`},
 		{"train gpu id", []string{"train", "--model", "m", "--data", "d", "--out", "o", "--gpu-id", "-1"}, `--gpu-id -1: must not be negative`},
 		{"train image size on a file", []string{"train", "--model", "m", "--data", "d.npy", "--out", "o", "--image-size", "28x28"}, `--image-size: for an image folder (a directory of images, or of class folders of images), and d.npy is not one`},
+		{"eval class names on csv", []string{"eval", "--model", "m", "--data", "d.csv", "--class-names", "a,b"}, `--class-names: for labels in an array file (IDX, NPY, NPZ); d.csv is not one`},
+		{"train class names neither file nor list", []string{"train", "--model", "m", "--data", "d.npy", "--labels", "l.npy", "--out", "o", "--class-names", "nosuchfile"}, `--class-names: "nosuchfile" is neither a file nor a list of names a,b,c`},
 		{"targets color on a file", []string{"targets", "--teacher", "t.onnx", "--data", "d.idx", "--out", "o", "--color", "rgb"}, `--color: for an image folder`},
 		{"eval label column on a file", []string{"eval", "--model", "m", "--data", "d.npy", "--labels", "l", "--fit-data", "f.npy", "--label-column", "3"}, `--label-column: for CSV data (a file named *.csv or *.csv.gz), and d.npy and f.npy are not`},
 		{"sweep feature columns on a file", []string{"sweep", "--model", "m", "--data", "d.npy", "--soft-targets", "s", "--eval-data", "e", "--eval-labels", "l", "--out-dir", "o", "--feature-columns", "a,b"}, `--feature-columns: for CSV data`},

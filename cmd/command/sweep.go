@@ -41,7 +41,7 @@ Example:
 // of the grid shares them.
 var sweepTrainFlags = []string{"model", "data", "labels", "soft-targets", "eval-data", "eval-labels", "loss",
 	"dkd-alpha", "dkd-beta", "dkd-warmup", "standardize-logits", "ensemble", "epochs", "batch", "lr", "schedule", "optimizer", "momentum", "seed", "blas",
-	"label-column", "feature-columns", "csv-header", "image-size", "color", "standardize", "scale", "mean", "std", "input-shape", "layout"}
+	"label-column", "feature-columns", "csv-header", "image-size", "color", "class-names", "standardize", "scale", "mean", "std", "input-shape", "layout"}
 
 // pickFlags returns the flags of all named by names, in the order of names.
 func pickFlags(all []cli.Flag, names []string) []cli.Flag {

@@ -84,6 +84,8 @@ type Format struct {
 	ImageSize []int `flag:"image-size"`
 	// Color is ColorGray or ColorRGB for an image folder ("": as the first image is).
 	Color string `flag:"color"`
+	// ClassNames names the classes of array labels (IDX, NPY, NPZ): Source.ClassNames.
+	ClassNames []string `flag:"class-names"`
 }
 
 // Source returns the source of data and labels read in this format; the CSV fields apply to CSV
@@ -95,6 +97,8 @@ func (f Format) Source(data, labels string) Source {
 		src.LabelColumn, src.FeatureColumns, src.Header = f.Label, f.Features, f.Header
 	case isDir(data):
 		src.ImageSize, src.Color = f.ImageSize, f.Color
+	default:
+		src.ClassNames = f.ClassNames
 	}
 	return src
 }

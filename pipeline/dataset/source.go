@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -40,6 +41,10 @@ type Source struct {
 	// Color (image folder) is ColorGray or ColorRGB; "" means gray when the first image is
 	// grayscale (or paletted with gray colours only), else rgb.
 	Color string
+	// ClassNames names the classes of an array's labels (IDX, NPY, NPZ), class k being
+	// ClassNames[k]; the Dataset records them as it records an image folder's or a CSV file's
+	// names. CSV files and image folders name their own classes.
+	ClassNames []string
 }
 
 // The forms of a CSV file's first line, for [Source.Header].
@@ -65,6 +70,9 @@ const (
 // doc). Every malformed file gives an error naming it and wrapping [ErrBadData].
 func Open(src Source) (*Dataset, error) {
 	if isDir(src.Data) {
+		if src.ClassNames != nil {
+			return nil, fmt.Errorf("open dataset %s: %w: class names are for array labels (IDX, NPY, NPZ); an image folder's class folders name its classes", src.Data, ErrBadSource)
+		}
 		return openImageFolder(src, maxImagePixels)
 	}
 	csv, err := src.check()
@@ -104,6 +112,14 @@ func Open(src Source) (*Dataset, error) {
 		return nil, fmt.Errorf("load labels %s: %w: %d labels for %d samples in %s", src.Labels, ErrBadData, len(labels), ds.N, src.Data)
 	}
 	ds.Labels, ds.LabelsPath, ds.LabelsSHA256 = labels, src.Labels, lsum
+	if src.ClassNames != nil {
+		for i, y := range labels {
+			if int(y) >= len(src.ClassNames) {
+				return nil, fmt.Errorf("load labels %s: %w: label %d of sample %d is past the %d class names given (%s)", src.Labels, ErrBadData, y, i, len(src.ClassNames), quoteList(src.ClassNames))
+			}
+		}
+		ds.ClassNames = slices.Clone(src.ClassNames)
+	}
 	return ds, nil
 }
 
@@ -120,6 +136,13 @@ func (src Source) check() (csv bool, err error) {
 		return false, fmt.Errorf("open dataset %s: %w: label column, feature columns and header form are for CSV data (a file named *.csv or *.csv.gz)", src.Data, ErrBadSource)
 	case src.ImageSize != nil || src.Color != "":
 		return csv, fmt.Errorf("open dataset %s: %w: image size and color are for image folders (a directory of images, or of class folders of images)", src.Data, ErrBadSource)
+	case src.ClassNames != nil && csv:
+		return csv, fmt.Errorf("open dataset %s: %w: class names are for array labels (IDX, NPY, NPZ); a CSV file names its classes in its label column", src.Data, ErrBadSource)
+	case src.ClassNames != nil && src.Labels == "":
+		return csv, fmt.Errorf("open dataset %s: %w: class names without a labels file to name", src.Data, ErrBadSource)
+	}
+	if err := checkClassNames(src.ClassNames); err != nil {
+		return csv, fmt.Errorf("open dataset %s: %w: %v", src.Data, ErrBadSource, err)
 	}
 	switch src.Header {
 	case "", HeaderNames, HeaderSklearn, HeaderNone:
@@ -184,4 +207,19 @@ func quoteList(names []string) string {
 		q[i] = fmt.Sprintf("%q", n)
 	}
 	return strings.Join(q, ", ")
+}
+
+// checkClassNames refuses empty and repeated names, which could not tell classes apart.
+func checkClassNames(names []string) error {
+	seen := map[string]int{}
+	for k, n := range names {
+		if strings.TrimSpace(n) == "" {
+			return fmt.Errorf("class name %d is empty", k)
+		}
+		if j, ok := seen[n]; ok {
+			return fmt.Errorf("class name %q given twice (classes %d and %d)", n, j, k)
+		}
+		seen[n] = k
+	}
+	return nil
 }
