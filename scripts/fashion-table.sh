@@ -3,8 +3,11 @@
 # models/fashion-cnn.json, a 20,490-parameter CNN) trained alone on the hard labels and distilled
 # from the shipped CNN teacher with kl, dkd and standardised kl, each over several seeds, then
 # summarised by scripts/fashiontable (mean and range of the test accuracy over the seeds, wall
-# times). Distillation is offline: the teacher's logits for the 60,000 unshifted training images
-# are computed once (distill targets); no jitter, so every row sees the same images.
+# times). Distillation is offline for kl, dkd and kl+std: the teacher's logits for the 60,000
+# unshifted training images are computed once (distill targets); no jitter, so every row sees the
+# same images. The online runs (the augmentation issue's measurements; e.g. STUDENTS=resnet
+# RUNS="alone kl-online kl+aug kl+aug+hint") run the teacher on each batch as the student sees it:
+# kl-online as kl; kl+aug with --augment AUGMENT; kl+aug+hint with --hint HINT as well.
 #
 # Idempotent: a run whose metrics file has all its epochs, under the same settings and (when
 # distilled) the same teacher, is skipped; its wall time is kept in
@@ -12,7 +15,11 @@
 # 1e-3, then FINE_EPOCHS at 1e-4), Adam, batch 128.
 #
 # Environment (defaults in brackets):
-#   EPOCHS [10]  FINE_EPOCHS [2]  SEEDS ["1 2 3"]  STUDENTS ["mlp cnn"]  RUNS ["alone kl dkd kl+std"]
+#   EPOCHS [10]  FINE_EPOCHS [2]  SEEDS ["1 2 3"]  STUDENTS ["mlp cnn"; also resnet, mobilenet]
+#   RUNS ["alone kl dkd kl+std"; also kl-online kl+aug kl+aug+hint]
+#   AUGMENT [crop:2,flip]  HINT [layer6.out=s2:loss=at:weight=500: the teacher's second 64-channel
+#   relu, 14x14, onto the ResNet's second stage; weight beta/2 = 500 as Zagoruyko & Komodakis's code
+#   weighs its at_loss, which is distill's "at"]
 #   T_KL [4] ALPHA_KL [0.9]   T_DKD [4] ALPHA_DKD [0.5] DKD_WARMUP [2]   T_STD [2] ALPHA_STD [0.9]
 #   TEACHER [models/fashion-teacher.onnx]  OUT [out/fashion-table]  DISTILL [bin/distill]  FASHION_DIR [data/fashion]
 set -euo pipefail
@@ -30,19 +37,25 @@ RUNS=${RUNS:-"alone kl dkd kl+std"}
 T_KL=${T_KL:-4} ALPHA_KL=${ALPHA_KL:-0.9}
 T_DKD=${T_DKD:-4} ALPHA_DKD=${ALPHA_DKD:-0.5} DKD_WARMUP=${DKD_WARMUP:-2}
 T_STD=${T_STD:-2} ALPHA_STD=${ALPHA_STD:-0.9}
+AUGMENT=${AUGMENT:-crop:2,flip}
+HINT=${HINT:-layer6.out=s2:loss=at:weight=500}
 
 for f in "$BIN" "$D/train-images-idx3-ubyte.gz" "$D/t10k-images-idx3-ubyte.gz"; do
 	[[ -e $f ]] || { echo "fashion-table: $f is missing: run scripts/setup.sh and make build" >&2; exit 1; }
 done
 ((EPOCHS > FINE_EPOCHS)) || { echo "fashion-table: FINE_EPOCHS $FINE_EPOCHS must be below EPOCHS $EPOCHS" >&2; exit 1; }
 # Check every run name, and the teacher that distilled runs need, before anything trains.
-distilled=
+distilled= offline=
 for run in $RUNS; do
 	case $run in
 	alone) ;;
-	kl | dkd | kl+std) distilled=1 ;;
-	*) echo "fashion-table: unknown run '$run' in RUNS (want alone, kl, dkd or kl+std)" >&2; exit 2 ;;
+	kl | dkd | kl+std) distilled=1 offline=1 ;;
+	kl-online | kl+aug | kl+aug+hint) distilled=1 ;;
+	*) echo "fashion-table: unknown run '$run' in RUNS (want alone, kl, dkd, kl+std, kl-online, kl+aug or kl+aug+hint)" >&2; exit 2 ;;
 	esac
+done
+for student in $STUDENTS; do
+	[[ -f models/fashion-$student.json ]] || { echo "fashion-table: unknown student '$student' in STUDENTS (no models/fashion-$student.json)" >&2; exit 2; }
 done
 [[ -z $distilled || -f $TEACHER ]] ||
 	{ echo "fashion-table: TEACHER $TEACHER is missing: RUNS '$RUNS' distils from it (see models/README.md)" >&2; exit 1; }
@@ -55,8 +68,8 @@ schedule="$((EPOCHS - FINE_EPOCHS)):1e-3"
 
 TARGETS=$OUT/teacher-train.safetensors
 sum=
-if [[ -n $distilled ]]; then
-	sum=$(sha256sum "$TEACHER" | cut -d' ' -f1)
+[[ -z $distilled ]] || sum=$(sha256sum "$TEACHER" | cut -d' ' -f1)
+if [[ -n $offline ]]; then
 	if [[ ! -f $TARGETS || "$(cat "$TARGETS.teacher" 2>/dev/null)" != "$sum" ]]; then
 		"$BIN" targets --teacher "$TEACHER" --data "$D/train-images-idx3-ubyte.gz" --labels "$D/train-labels-idx1-ubyte.gz" \
 			"${PRE[@]}" --out "$TARGETS" --overwrite
@@ -71,6 +84,9 @@ loss_flags() {
 	kl) echo "--soft-targets $TARGETS --temperature $T_KL --alpha $ALPHA_KL" ;;
 	dkd) echo "--soft-targets $TARGETS --loss dkd --temperature $T_DKD --alpha $ALPHA_DKD --dkd-alpha 1 --dkd-beta 8 --dkd-warmup $DKD_WARMUP" ;;
 	kl+std) echo "--soft-targets $TARGETS --standardize-logits --temperature $T_STD --alpha $ALPHA_STD" ;;
+	kl-online) echo "--teacher $TEACHER --temperature $T_KL --alpha $ALPHA_KL" ;;
+	kl+aug) echo "--teacher $TEACHER --temperature $T_KL --alpha $ALPHA_KL --augment $AUGMENT" ;;
+	kl+aug+hint) echo "--teacher $TEACHER --temperature $T_KL --alpha $ALPHA_KL --augment $AUGMENT --hint $HINT" ;;
 	esac
 }
 
