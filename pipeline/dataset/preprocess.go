@@ -84,6 +84,27 @@ func (o PreprocessOverride) Over(base Preprocess) Preprocess {
 	return base
 }
 
+// With returns o with the fields p sets (a scale above 0, a mean, std, input shape or layout
+// given) in place of its own: the options of a teacher spec over the flags.
+func (o PreprocessOverride) With(p Preprocess) PreprocessOverride {
+	if p.Scale != 0 {
+		o.Scale = &p.Scale
+	}
+	if p.Mean != nil {
+		o.Mean = p.Mean
+	}
+	if p.Std != nil {
+		o.Std = p.Std
+	}
+	if p.InputShape != nil {
+		o.InputShape = p.InputShape
+	}
+	if p.Layout != "" {
+		o.Layout = p.Layout
+	}
+	return o
+}
+
 // String formats p as the teacher-spec options it corresponds to, e.g.
 // "scale=255,mean=0.1307,std=0.3081,shape=1x28x28" (and ",layout=nhwc" when a layout is set).
 func (p Preprocess) String() string {

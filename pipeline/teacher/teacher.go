@@ -36,23 +36,7 @@ func Parse(arg string, flags dataset.PreprocessOverride) (Arg, error) {
 	if err != nil {
 		return Arg{}, err
 	}
-	o, p := flags, ts.Preprocess
-	if p.Scale != 0 {
-		o.Scale = &p.Scale
-	}
-	if p.Mean != nil {
-		o.Mean = p.Mean
-	}
-	if p.Std != nil {
-		o.Std = p.Std
-	}
-	if p.InputShape != nil {
-		o.InputShape = p.InputShape
-	}
-	if p.Layout != "" {
-		o.Layout = p.Layout
-	}
-	return Arg{Path: ts.Path, Output: ts.Output, Override: o}, nil
+	return Arg{Path: ts.Path, Output: ts.Output, Override: flags.With(ts.Preprocess)}, nil
 }
 
 // Resolve is Parse, then reads the preprocessing the model records.
