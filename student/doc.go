@@ -8,7 +8,7 @@
 // gorgonia.Grad for every parameter; inference: forward only) to a TapeMachine and reuses it, so a
 // step builds nothing. Each layer is one op (ops.go) running its operator's kernel, whose forward
 // and backward passes call sgemm directly and write into buffers allocated once; flatten and
-// dropout at inference are reshapes, and a relu that alone reads a dense, conv2d or batchnorm layer is applied
+// dropout at inference are reshapes, and a relu that alone reads a dense, conv2d, batchnorm or add layer is applied
 // by that layer's kernel. The loss is a LossFunc from outside, wrapped in an op whose Do computes
 // the loss and dL/dz and whose gradient op returns dL/dz, so one tape run does forward and
 // backward.

@@ -21,9 +21,10 @@ type FeatureLoss struct {
 }
 
 // FeatureLayer returns the index and per-sample output shape of the layer the spec names name
-// (its "name" field), for a FeatureLoss. A layer whose relu is computed inside it (a dense,
-// conv2d or batchnorm layer followed by its only reader, a relu) is refused: its output node holds the relu's
-// values, so the relu layer is the one to name.
+// (its "name" field), for a FeatureLoss. A layer followed by a relu that it would apply itself
+// (a dense, conv2d, batchnorm or add layer read only by a relu) gives its output before the relu:
+// in a graph with a feature loss on it, that relu runs as a layer of its own (name the relu for
+// the activated feature).
 func (n *Net) FeatureLayer(name string) (int, []int, error) {
 	var named []string
 	for _, nd := range n.graph.Nodes {
@@ -33,9 +34,6 @@ func (n *Net) FeatureLayer(name string) (int, []int, error) {
 		if nd.Layer.Name != name {
 			named = append(named, nd.Layer.Name)
 			continue
-		}
-		if n.graph.FusedRelu(nd.Index) {
-			return 0, nil, fmt.Errorf("layer %q (%s) is followed by a relu computed inside it: name that relu layer, whose output is the activated feature", name, nd.Layer.Type)
 		}
 		return nd.Index, slices.Clone([]int(nd.Out)), nil
 	}
@@ -59,7 +57,7 @@ func (n *Net) TrainStepFeatures(x []float32, batch int, rng *rand.Rand, loss Los
 		if f.Fn == nil {
 			return 0, nil, errors.New("train step: nil feature loss function")
 		}
-		if f.Layer < 0 || f.Layer >= len(n.graph.Nodes) || n.graph.FusedRelu(f.Layer) {
+		if f.Layer < 0 || f.Layer >= len(n.graph.Nodes) {
 			return 0, nil, fmt.Errorf("train step: layer %d cannot carry a feature loss", f.Layer)
 		}
 		layers[i] = f.Layer

@@ -3,6 +3,7 @@ package student
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -110,22 +111,72 @@ func TestTrainStepFeatures(t *testing.T) {
 	}
 }
 
-// TestFeatureLayerFusedRelu: a layer whose relu is computed inside it is not a feature layer; its
-// relu is.
+// TestFeatureLayerFusedRelu: a layer whose relu it would apply itself (dense, batchnorm, add)
+// gives its output before the relu as a feature, the relu then running on its own; the relu layer
+// gives the activated one; and the training step with such a feature trains the same weights as
+// without it when the feature loss is zero.
 func TestFeatureLayerFusedRelu(t *testing.T) {
-	spec, err := ParseSpec([]byte(`{"input":[4],"classes":2,"layers":[{"type":"dense","units":3,"name":"h"},{"type":"relu","name":"hr"},{"type":"dense","units":2}]}`), "spec")
+	spec, err := ParseSpec([]byte(`{"input":[1,4,4],"classes":2,"layers":[
+		{"type":"conv2d","filters":2,"kernel":3,"pad":1,"bias":false},{"type":"batchnorm","name":"bn"},{"type":"relu","name":"r"},
+		{"type":"conv2d","filters":2,"kernel":1,"name":"c2"},{"type":"add","inputs":["c2","r"],"name":"sum"},{"type":"relu"},
+		{"type":"flatten"},{"type":"dense","units":3,"name":"h"},{"type":"relu","name":"hr"},{"type":"dense","units":2}]}`), "spec")
 	if err != nil {
 		t.Fatal(err)
 	}
-	net, err := NewNet(spec, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer net.Close()
-	if _, _, err := net.FeatureLayer("h"); err == nil || !strings.Contains(err.Error(), "name that relu layer") {
-		t.Errorf("feature on a layer with a fused relu: %v", err)
-	}
-	if i, shape, err := net.FeatureLayer("hr"); err != nil || i != 1 || len(shape) != 1 || shape[0] != 3 {
-		t.Errorf("the relu layer: %d %v %v", i, shape, err)
+	for _, name := range []string{"bn", "sum", "h", "hr"} {
+		net, err := NewNet(spec, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := NewNet(spec, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layer, _, err := net.FeatureLayer(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		const batch = 4
+		rng := rand.New(rand.NewPCG(3, 4))
+		x := make([]float32, batch*16)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		labels := []int32{0, 1, 1, 0}
+		ce := func(z []float32, n, c int, dz []float32) float32 {
+			return float32(Loss{T: 1, Kind: "kl"}.Parts(z, n, c, dz, nil, 0, labels).Total)
+		}
+		negative := false
+		zero := func(f []float32, n int, df []float32) float32 {
+			for i, v := range f {
+				negative = negative || v < 0
+				df[i] = 0
+			}
+			return 0
+		}
+		for step := range 3 {
+			l1, _, err := net.TrainStepFeatures(x, batch, nil, ce, []FeatureLoss{{Layer: layer, Fn: zero}})
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			l2, err := ref.TrainStep(x, batch, nil, ce)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l1 != l2 {
+				t.Errorf("%s, step %d: loss %v with a zero feature loss, %v without", name, step, l1, l2)
+			}
+			for i, p := range net.Params() {
+				if !slices.Equal(p.Grad, ref.Params()[i].Grad) {
+					t.Errorf("%s, step %d: %s's gradient differs with a zero feature loss", name, step, p.Name)
+				}
+			}
+		}
+		// Before its relu, the feature has negative values; the relu's output has none.
+		if want := name != "hr"; negative != want {
+			t.Errorf("feature %s has negative values: %v, want %v", name, negative, want)
+		}
+		net.Close()
+		ref.Close()
 	}
 }

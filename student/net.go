@@ -214,10 +214,15 @@ func cachedGraph[K comparable](cache map[K]*graph, key K, build func() (*graph, 
 
 // build constructs the expression graph for one batch size: one layerOp per layer, in spec
 // order, except views (flatten; dropout when not training), which reshape their input, and
-// relus fused into the dense, conv2d or batchnorm layer before them; for training, the loss on the logits
-// and a feature loss on the output of each of layers.
+// relus fused into the dense, conv2d, batchnorm or add layer before them (unless a feature loss
+// reads that layer); for training, the loss on the logits and a feature loss on the output of
+// each of layers.
 func (n *Net) build(batch int, train bool, layers []int) (*graph, error) {
-	b := &netBuilder{n: n, g: gorgonia.NewGraph(), batch: batch, train: train, pnode: map[*Param]*gorgonia.Node{}}
+	b := &netBuilder{n: n, g: gorgonia.NewGraph(), batch: batch, train: train, pnode: map[*Param]*gorgonia.Node{},
+		feature: map[int]bool{}}
+	for _, l := range layers {
+		b.feature[l] = true
+	}
 	b.gr = &graph{g: b.g, batch: batch}
 	xs := append(tensor.Shape{batch}, n.spec.Input...)
 	b.gr.x = gorgonia.NewTensor(b.g, tensor.Float32, len(xs), gorgonia.WithShape(xs...), gorgonia.WithName("x"))
@@ -252,7 +257,13 @@ type netBuilder struct {
 	batch int
 	train bool
 	pnode map[*Param]*gorgonia.Node
+	// feature holds the layers whose output a feature loss reads: such a layer keeps its output
+	// as computed, so a relu after it runs as its own layer instead of inside it.
+	feature map[int]bool
 }
+
+// fusedRelu reports whether layer i applies the relu after it itself in this graph.
+func (b *netBuilder) fusedRelu(i int) bool { return b.n.graph.FusedRelu(i) && !b.feature[i] }
 
 // paramNode adds p to the graph as a node whose value is p.Value (shared, not copied).
 func (b *netBuilder) paramNode(p *Param) *gorgonia.Node {
@@ -284,11 +295,11 @@ func (b *netBuilder) layer(nd *nn.Node, vals []*gorgonia.Node) (*gorgonia.Node, 
 		}
 		return gorgonia.Reshape(ins[0], outShape)
 	}
-	if g.Fused(nd.Index) {
+	if g.Fused(nd.Index) && b.fusedRelu(nd.Inputs[0]) {
 		return ins[0], nil // the layer before applied the relu
 	}
 	k := nd.Op.Kernel(nn.KernelConfig{Layer: nd.Layer, In: nd.In, Out: nd.Out, Batch: b.batch, Train: b.train,
-		Tensors: b.n.byLayer[nd.Index], NeedGrad: need, Relu: g.FusedRelu(nd.Index), BLAS: kernelBLAS})
+		Tensors: b.n.byLayer[nd.Index], NeedGrad: need, Relu: b.fusedRelu(nd.Index), BLAS: kernelBLAS})
 	if s, ok := k.(nn.Sampler); ok && b.train {
 		b.gr.samplers = append(b.gr.samplers, s)
 	}

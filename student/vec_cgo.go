@@ -4,8 +4,10 @@ package student
 
 /*
 // No fused multiply-add: every product is rounded, as in internal/nn's Go loops (vec.go). Where
-// the target has FMA, GCC would otherwise fuse the intrinsics' multiplies and adds.
+// the target has FMA, the compiler would otherwise fuse the intrinsics' multiplies and adds: the
+// first pragma for GCC, the second for clang, which ignores the first.
 #pragma GCC optimize("fp-contract=off")
+#pragma STDC FP_CONTRACT OFF
 
 #include <immintrin.h>
 

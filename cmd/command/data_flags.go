@@ -44,6 +44,9 @@ func formatFromFlags(cCtx *cli.Context, paths ...string) (dataset.Format, error)
 	}
 	c.Color = cCtx.String("color")
 	if s := cCtx.String("class-names"); s != "" {
+		if !cCtx.IsSet("labels") && !cCtx.IsSet("eval-labels") && !cCtx.IsSet("fit-labels") {
+			return c, usageErrorf(cCtx, "--class-names: names the classes of array labels, and no labels file (--labels) is given")
+		}
 		names, err := readClassNames(s)
 		if err != nil {
 			return c, usageErrorf(cCtx, "--class-names: %v", err)

@@ -57,3 +57,18 @@ func TestEnumFlagsListTheirChoices(t *testing.T) {
 		t.Errorf("only %d enum flags found (%v): the walk missed commands", len(seen), names)
 	}
 }
+
+// TestEnumFlagsTakeEmptyAndFoldedValues: an empty value is left to the command's default, and
+// --log-format takes its words in any case, as it did before its choices moved onto the flag.
+func TestEnumFlagsTakeEmptyAndFoldedValues(t *testing.T) {
+	for _, f := range append(trainCommand().Flags, globalFlags()...) {
+		if sf, ok := f.(*cli.StringFlag); ok && sf.Action != nil {
+			if err := sf.Action(nil, ""); err != nil {
+				t.Errorf("--%s \"\": %v", sf.Name, err)
+			}
+		}
+	}
+	if code, _, stderr := runMain(t, "--log-format", "JSON", "inspect", "../../models/mnist-teacher.onnx"); code != ExitOK {
+		t.Errorf("--log-format JSON: exit %d\n%s", code, stderr)
+	}
+}

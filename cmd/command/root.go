@@ -58,7 +58,7 @@ func globalFlags() []cli.Flag {
 			TakesFile: true,
 		},
 		&cli.StringFlag{Name: flagLogLevel, Value: "info", Usage: "log level: debug, info, warn or error"},
-		enumFlag(&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log format on stderr: text or json"}, "text", "json"),
+		enumFlagFold(&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log format on stderr: text or json"}, "text", "json"),
 		&cli.StringFlag{Name: flagCPUProf, Usage: "write a Go CPU profile of the run to `<file>` (read it with 'go tool pprof')", TakesFile: true},
 	}
 }

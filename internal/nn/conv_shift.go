@@ -178,7 +178,7 @@ func (g convGeom) unpackTaps(dwt, dw []float32) {
 }
 
 // shiftBufs are one goroutine's buffers of a shifted convolution: the padded input, the output
-// or its gradient with Wp columns a row, and the padded input gradient.
+// or its gradient with Wq columns a row, and the padded input gradient.
 type shiftBufs struct{ xp, yp, dxp []float32 }
 
 func (k *convKernel) shiftBufs(parts int) []shiftBufs {

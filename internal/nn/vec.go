@@ -3,7 +3,8 @@ package nn
 import "math"
 
 // This file holds the vector loops the training kernels spend their time outside the products
-// in: batchnorm's sums and passes, hardswish. They are plain Go here, since internal/nn uses no
+// in: batchnorm's sums and passes, relu, hardswish, conv2d's bias gradient, 2×2 max pooling and
+// the depthwise convolutions' loops. They are plain Go here, since internal/nn uses no
 // cgo; a package that has faster ones (student's AVX2 C) installs them with UseVec.
 //
 // A replacement must give the same bits as the Go loops, so that results do not depend on the

@@ -84,7 +84,8 @@ type Format struct {
 	ImageSize []int `flag:"image-size"`
 	// Color is ColorGray or ColorRGB for an image folder ("": as the first image is).
 	Color string `flag:"color"`
-	// ClassNames names the classes of array labels (IDX, NPY, NPZ): Source.ClassNames.
+	// ClassNames names the classes of array labels (IDX, NPY, NPZ): Source.ClassNames, for the
+	// arrays with a labels file.
 	ClassNames []string `flag:"class-names"`
 }
 
@@ -97,8 +98,8 @@ func (f Format) Source(data, labels string) Source {
 		src.LabelColumn, src.FeatureColumns, src.Header = f.Label, f.Features, f.Header
 	case isDir(data):
 		src.ImageSize, src.Color = f.ImageSize, f.Color
-	default:
-		src.ClassNames = f.ClassNames
+	case labels != "":
+		src.ClassNames = f.ClassNames // they name labels: none for an unlabelled array
 	}
 	return src
 }
