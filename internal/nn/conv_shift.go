@@ -111,6 +111,24 @@ func (g convGeom) padInput(x, xp []float32) {
 	}
 }
 
+// clearPhases zeroes the padded phases some tap writes into (all of them unless the kernel is
+// smaller than the stride: one of four for a 1×1 stride-2 shortcut). The others only ever have
+// zeros added (the dropped columns' spill) and are never read.
+func (g convGeom) clearPhases(dxp []float32) {
+	s, used := g.shift(), min(g.k, g.st)
+	if used == g.st {
+		clear(dxp)
+		return
+	}
+	size := g.c * s.plane
+	for a := range used {
+		for b := range used {
+			ph := a*g.st + b
+			clear(dxp[ph*size : (ph+1)*size])
+		}
+	}
+}
+
 // unpadInput copies the interior of the padded gradient phases dxp into dx [C, H, W].
 func (g convGeom) unpadInput(dxp, dx []float32) {
 	s, p := g.shift(), g.pad
@@ -296,7 +314,7 @@ func (k *convKernel) shiftBackward(x, dy, dx []float32) {
 					blas.Sgemm('T', 'N', g.c, s.n, g.f, 1, wt, g.c, dyp, s.n, 0, dxn, s.n)
 					continue
 				}
-				clear(bf.dxp)
+				g.clearPhases(bf.dxp)
 				for t := range s.taps {
 					blas.Sgemm('T', 'N', g.c, s.n, g.f, 1, wt[t*g.f*g.c:], g.c, dyp, s.n, 1, bf.dxp[g.tapOff(s, t):], s.plane)
 				}
