@@ -2,6 +2,7 @@ package command
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 )
@@ -30,9 +31,15 @@ func enum(f *cli.StringFlag, choices []string, fold bool) *cli.StringFlag {
 		}
 		return checkChoice(cCtx, f.Name, v, choices)
 	}
+	enumMu.Lock()
 	enumChoices[f.Name] = choices
+	enumMu.Unlock()
 	return f
 }
 
-// enumChoices holds the choices of every enum flag made, by name.
-var enumChoices = map[string][]string{}
+// enumChoices holds the choices of every enum flag made, by name (for the help's test); enumMu
+// guards it, since every Main builds its flags anew and Main may run concurrently.
+var (
+	enumMu      sync.Mutex
+	enumChoices = map[string][]string{}
+)

@@ -19,7 +19,9 @@ func TestEnumFlagsListTheirChoices(t *testing.T) {
 			if !ok {
 				continue
 			}
+			enumMu.Lock()
 			choices, ok := enumChoices[sf.Name]
+			enumMu.Unlock()
 			if !ok {
 				continue
 			}
@@ -43,6 +45,8 @@ func TestEnumFlagsListTheirChoices(t *testing.T) {
 		}
 	}
 	walk("distill", app.Commands)
+	enumMu.Lock()
+	defer enumMu.Unlock()
 	for name := range enumChoices {
 		if !seen[name] {
 			t.Errorf("--%s has declared choices but no command has it", name)

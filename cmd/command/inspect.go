@@ -2,7 +2,6 @@ package command
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -117,9 +116,7 @@ func runInspect(_ context.Context, opts InspectOptions, w io.Writer) error {
 		rep.Metadata = map[string]string{}
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(w, rep)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "model\t%s\n", rep.Path)
@@ -201,9 +198,7 @@ func runInspectNodes(_ context.Context, opts InspectOptions, w io.Writer) error 
 		rep.Tensors = append(rep.Tensors, inspectNode{Name: t.Name, Node: t.Node, Op: t.Op, ElemType: t.ElemType, Shape: t.Shape})
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(w, rep)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "model\t%s\n", rep.Path)

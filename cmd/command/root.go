@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -105,6 +106,13 @@ var (
 	choicesBLAS   = []string{"auto", "openblas", "go"}
 	choicesOutput = []string{"auto", "logits", "probs", "logprobs"}
 )
+
+// writeJSON writes v to w as indented JSON, the form of every command's --json.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
 
 // checkChoice returns a usage error when the value val of --flag is not one of ok, listing them.
 func checkChoice(cCtx *cli.Context, flag, val string, ok []string) error {
