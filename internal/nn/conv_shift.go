@@ -276,7 +276,10 @@ func (k *convKernel) shiftBackward(x, dy, dx []float32) {
 	in, out, p := g.inSize(), g.outSize(), g.cols()
 	size := s.taps * g.f * g.c
 	blocks := (g.batch + convBlock - 1) / convBlock
-	wt := k.weightTaps()
+	wt := k.c.Tensors[0].Value // as Forward packed them: the weights have not changed since
+	if k.g.k > 1 {
+		wt = k.wt
+	}
 	blas := k.c.BLAS()
 	needDx := k.c.NeedGrad[0]
 	bufs := k.shiftBufs(min(runtime.GOMAXPROCS(0), blocks))
